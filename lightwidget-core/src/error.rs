@@ -1,0 +1,240 @@
+//! Errors of the core crate.
+
+use std::time::Duration;
+
+use crate::{AccountId, ConnectionKind, ExpiryReason};
+
+/// Result alias with the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors of lightwidget-core. Never contains a token value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No account with this id.
+    #[error("unknown account {0}")]
+    UnknownAccount(AccountId),
+    /// Renewal for an account that was never connected with this kind.
+    #[error(
+        "no {kind} account with Instagram user id {ig_user_id} has been connected before{}",
+        hint.map(|k| format!("; an account with this id was connected as a {k} connection: renew it with the {k} flow")).unwrap_or_default()
+    )]
+    NotConnected {
+        /// The kind asked for.
+        kind: ConnectionKind,
+        /// The Instagram user id asked for.
+        ig_user_id: String,
+        /// The other kind, if an account with this user id exists under it.
+        hint: Option<ConnectionKind>,
+    },
+    /// An account with this Instagram user id and kind is already connected.
+    #[error("a {kind} account with Instagram user id {ig_user_id} is already connected (id {existing}); use reconnect")]
+    AlreadyConnected {
+        /// The kind.
+        kind: ConnectionKind,
+        /// The Instagram user id.
+        ig_user_id: String,
+        /// The existing account.
+        existing: AccountId,
+    },
+    /// The work item was claimed or changed by someone else since it was read: the
+    /// commit was refused so the newer state is not overwritten.
+    #[error("account {0} changed since it was read (lease lost or concurrent update); commit refused")]
+    Conflict(AccountId),
+    /// The store failed.
+    #[error("token store error: {0}")]
+    Store(#[source] StoreError),
+    /// Bad input from the caller.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Invalid configuration.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The keeper is shutting down.
+    #[error("the keeper is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_transient(),
+            Self::Conflict(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(id) => Self::Conflict(id),
+            StoreError::UnknownAccount(id) => Self::UnknownAccount(id),
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Errors a [`TokenStore`](crate::TokenStore) reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No account with this id.
+    #[error("unknown account {0}")]
+    UnknownAccount(AccountId),
+    /// Fencing: the version named by the commit is not the current one.
+    #[error("account {0} changed since it was read (lease lost or concurrent update)")]
+    Conflict(AccountId),
+    /// Unique constraint: this (kind, Instagram user id) is already connected.
+    #[error("a {kind} account with Instagram user id {ig_user_id} already exists")]
+    Duplicate {
+        /// The kind.
+        kind: ConnectionKind,
+        /// The Instagram user id.
+        ig_user_id: String,
+    },
+    /// The backend is unreachable or failed in a way that may pass.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A stored value could not be read (corrupt row, missing key, tampered ciphertext).
+    /// Affects this account only.
+    #[error("account {account}: stored data unreadable: {message}")]
+    Corrupt {
+        /// The account.
+        account: AccountId,
+        /// What is wrong.
+        message: String,
+    },
+    /// Any other backend error.
+    #[error("store backend error: {message}")]
+    Backend {
+        /// What happened.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Conflict(_))
+    }
+}
+
+/// A classified failure from a [`TokenProvider`](crate::TokenProvider). Never contains
+/// a token value.
+///
+/// ```
+/// use lightwidget_core::{ExpiryReason, ProviderError};
+/// let e = ProviderError::Expired { reason: ExpiryReason::PasswordChanged, message: "190/460".into() };
+/// assert!(e.is_expired() && !e.is_transient());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// The token no longer works; only the owner can fix it by reconnecting.
+    #[error("token expired ({reason:?}): {message}")]
+    Expired {
+        /// Why.
+        reason: ExpiryReason,
+        /// Provider's message.
+        message: String,
+    },
+    /// The owner removed the app.
+    #[error("app removed by the user: {message}")]
+    Revoked {
+        /// Provider's message.
+        message: String,
+    },
+    /// Temporary: retry later (5xx, timeout, connection error, malformed body, code 1/2).
+    #[error("temporary provider failure: {message}")]
+    Transient {
+        /// Provider's hint for when to retry.
+        retry_after: Option<Duration>,
+        /// What happened.
+        message: String,
+    },
+    /// Throttled: retry after the given time.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        /// When calls may resume.
+        retry_after: Option<Duration>,
+        /// What happened.
+        message: String,
+    },
+    /// A permission is missing or was removed (codes 10, 200-299).
+    #[error("permission missing: {message}")]
+    Permission {
+        /// What happened.
+        message: String,
+    },
+    /// Not the token's fault: misconfiguration (bad app secret, wrong app) or a bug.
+    #[error("provider call failed: {message}")]
+    Fatal {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// Retrying later may succeed and the token is presumed fine.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient { .. } | Self::RateLimited { .. })
+    }
+    /// The token is dead (expired or revoked).
+    pub fn is_expired(&self) -> bool {
+        matches!(self, Self::Expired { .. } | Self::Revoked { .. })
+    }
+    /// Throttled.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::RateLimited { .. })
+    }
+    /// The provider's retry hint.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Transient { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+    /// A short class name for metrics and retry state.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Expired { .. } => "expired",
+            Self::Revoked { .. } => "revoked",
+            Self::Transient { .. } => "transient",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Permission { .. } => "permission",
+            Self::Fatal { .. } => "fatal",
+        }
+    }
+}
+
+/// Errors a [`Notifier`](crate::Notifier) reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// May succeed later (SMTP down, 5xx, timeout, 408, 429).
+    #[error("temporary delivery failure: {0}")]
+    Transient(String),
+    /// Will not succeed (recipient rejected, 4xx).
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+}
+
+impl DeliveryError {
+    /// Retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_))
+    }
+}

@@ -1,0 +1,44 @@
+//! # lightwidget-core
+//!
+//! The domain of lightwidget: accounts and their Instagram / Facebook access tokens,
+//! the token [`lifecycle`] as a pure function, the [`RefreshPolicy`], the ports adapters
+//! implement ([`TokenStore`], [`TokenProvider`], [`Notifier`], [`LifecycleHooks`],
+//! [`Clock`]), the reference [`InMemoryStore`], and the [`Keeper`] engine.
+//!
+//! No HTTP and no SQL here: those live in `lightwidget-instagram` and
+//! `lightwidget-store-sql`.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod account;
+mod clock;
+mod error;
+mod history;
+pub mod lifecycle;
+mod memory;
+mod notice;
+mod policy;
+mod ports;
+mod state;
+mod status;
+mod token;
+
+pub use account::{Account, AccountId, ConnectionKind, Entitlements, NewAccount, OwnerId};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
+pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
+pub use lifecycle::{Observation, Outcome, Transition};
+pub use memory::InMemoryStore;
+pub use notice::{
+    Notice, NoticeKind, NoticeTopic, OutboxEntry, OutboxOutcome, Preferences, Recipient,
+};
+pub use policy::{Action, RefreshPolicy, RefreshPolicyBuilder, RefreshWindow};
+pub use ports::{
+    CheckInfo, LifecycleHooks, NoHooks, NoticeState, Notifier, ReportedExpiry, StatusCounts,
+    TokenProvider, TokenStore,
+};
+pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};
+pub use status::{ExpiryReason, TokenStatus};
+pub use token::Token;
+
+pub use secrecy;

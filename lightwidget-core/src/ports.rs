@@ -1,0 +1,241 @@
+//! Ports: the traits adapters implement (store, provider, notifier, host hooks).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{
+    Account, AccountId, AccountRecord, ConnectionKind, DeliveryError, HistoryEntry, HistoryQuery,
+    Notice, OutboxEntry, OutboxOutcome, OwnerId, Preferences, ProviderError, Recipient, StoreError,
+    Token, TokenEvent, TokenStatus, Transition,
+};
+
+/// Counts of accounts per status.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct StatusCounts {
+    /// Active tokens.
+    pub active: u64,
+    /// Expired tokens.
+    pub expired: u64,
+    /// Revoked tokens.
+    pub revoked: u64,
+}
+
+/// Durable storage of accounts, token state, history, outbox and preferences.
+///
+/// Implementations must pass the conformance suite in `lightwidget_core::testkit`
+/// (feature `testkit`). [`InMemoryStore`](crate::InMemoryStore) is the reference.
+///
+/// # Fencing
+/// Every record has a `version`. [`claim_due`](TokenStore::claim_due) and every
+/// successful [`commit`](TokenStore::commit) increment it; a commit whose
+/// `expected_version` is not current is refused with [`StoreError::Conflict`]. So a worker
+/// whose lease expired and was taken over cannot overwrite the newer state, and a host
+/// call (reconnect) racing a keeper's refresh wins cleanly.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Inserts a newly connected account with its first history events.
+    /// Fails with [`StoreError::Duplicate`] if (kind, Instagram user id) exists.
+    async fn insert(&self, record: &AccountRecord, events: &[TokenEvent]) -> Result<(), StoreError>;
+
+    /// Reads one account.
+    async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Finds an account by connection kind and Instagram user id.
+    async fn find(
+        &self,
+        kind: ConnectionKind,
+        ig_user_id: &str,
+    ) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// All accounts of an owner, oldest first.
+    async fn list_by_owner(&self, owner: &OwnerId) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// Updates an account's metadata (owner, username, page, entitlements), not its token state.
+    async fn update_account(&self, account: &Account) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` accounts whose `next_action_at <= now` and whose lease is free
+    /// or ended, earliest first. Each is handed to exactly one claimer until `now + lease`.
+    /// The returned records carry the incremented version.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+        worker: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// Atomically writes the new state, appends the history events and enqueues the
+    /// notices (ignoring notices whose dedupe key already exists), and clears the lease.
+    /// Refused with [`StoreError::Conflict`] if the record's version is not
+    /// `transition.expected_version`.
+    async fn commit(&self, transition: &Transition) -> Result<(), StoreError>;
+
+    /// Commits several transitions; each succeeds or fails on its own. Stores override
+    /// this to use one round trip / transaction.
+    async fn commit_many(&self, transitions: &[Transition]) -> Vec<Result<(), StoreError>> {
+        let mut out = Vec::with_capacity(transitions.len());
+        for t in transitions {
+            out.push(self.commit(t).await);
+        }
+        out
+    }
+
+    /// Gives a lease back without changing the state (graceful shutdown). A no-op if the
+    /// version moved on.
+    async fn release(&self, id: AccountId, version: i64) -> Result<(), StoreError>;
+
+    /// History of an account, newest first.
+    async fn history(
+        &self,
+        id: AccountId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Leases up to `limit` pending notices due at `now`, oldest first.
+    async fn take_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+        worker: &str,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Records the outcome of a dispatch attempt, fenced on the entry's version. Final
+    /// outcomes append the matching history event in the same transaction. Acking an
+    /// entry twice with the same version is refused with [`StoreError::Conflict`].
+    async fn ack_outbox(
+        &self,
+        notice_id: Uuid,
+        version: i64,
+        outcome: &OutboxOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// All notices of an account ever enqueued, with their state (for status pages and tests).
+    async fn notices(&self, id: AccountId) -> Result<Vec<(Notice, NoticeState)>, StoreError>;
+
+    /// An owner's preferences (empty = nothing opted in).
+    async fn preferences(&self, owner: &OwnerId) -> Result<Preferences, StoreError>;
+
+    /// Replaces an owner's preferences.
+    async fn set_preferences(&self, prefs: &Preferences) -> Result<(), StoreError>;
+
+    /// Records that `worker` finished a sweep at `at` (the heartbeat hosts alert on).
+    async fn record_sweep(&self, worker: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The most recent sweep of any worker.
+    async fn last_sweep(&self) -> Result<Option<(String, DateTime<Utc>)>, StoreError>;
+
+    /// Counts accounts per status.
+    async fn count_by_status(&self) -> Result<StatusCounts, StoreError>;
+}
+
+/// Where a notice is in its delivery.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NoticeState {
+    /// Waiting for (another) delivery attempt.
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Not sent: not opted in / not entitled.
+    Suppressed,
+    /// Permanently failed.
+    Failed,
+}
+
+impl NoticeState {
+    /// Stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Suppressed => "suppressed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What a validity check learned.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct CheckInfo {
+    /// Expiry as reported, if the check reports it.
+    pub expires_at: ReportedExpiry,
+    /// Data-access expiry, if reported.
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    /// Scopes, if reported.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// An expiry as a provider reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ReportedExpiry {
+    /// The check does not say (e.g. `/me`): keep what is known.
+    #[default]
+    Unknown,
+    /// Never expires (`debug_token` `expires_at: 0`).
+    Never,
+    /// Expires at this time.
+    At(DateTime<Utc>),
+}
+
+/// Talks to Meta: refresh and check tokens, with failures classified.
+///
+/// Implementations must never put a token value in a [`ProviderError`].
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait TokenProvider: Send + Sync + 'static {
+    /// Obtains a new token with a fresh lifetime. For connections whose tokens cannot be
+    /// refreshed (Page tokens) implementations may check instead and return the same token.
+    async fn refresh(&self, account: &Account, token: &Token) -> Result<Token, ProviderError>;
+
+    /// Checks the token still works, without refreshing it.
+    async fn check(&self, account: &Account, token: &Token) -> Result<CheckInfo, ProviderError>;
+}
+
+/// Delivers notices on one channel (email, webhook, ...).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    /// The channel this notifier serves: must equal [`Recipient::channel`] of the
+    /// recipients it is given (`"email"`, `"webhook"`).
+    fn channel(&self) -> &'static str;
+
+    /// Delivers one notice to one recipient. Should be idempotent on `notice.id` where the
+    /// channel allows (a retry after a crash may deliver again).
+    async fn deliver(&self, notice: &Notice, to: &Recipient) -> Result<(), DeliveryError>;
+}
+
+/// Callbacks into the host. All have empty defaults.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use lightwidget_core::{Account, LifecycleHooks};
+/// struct BumpWidgets;
+/// #[async_trait]
+/// impl LifecycleHooks for BumpWidgets {
+///     async fn on_renewed(&self, account: &Account) {
+///         // put this account's widgets at the front of the refresh queue
+///         let _ = &account.id;
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait LifecycleHooks: Send + Sync + 'static {
+    /// The owner reconnected (renewed) the account: refresh its widgets first.
+    async fn on_renewed(&self, _account: &Account) {}
+    /// The keeper refreshed the token.
+    async fn on_refreshed(&self, _account: &Account) {}
+    /// The token stopped working.
+    async fn on_expired(&self, _account: &Account, _status: &TokenStatus) {}
+}
+
+/// Hooks that do nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHooks;
+
+#[async_trait]
+impl LifecycleHooks for NoHooks {}

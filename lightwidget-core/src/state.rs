@@ -1,0 +1,113 @@
+//! The persisted state of an account's token.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Account, Token, TokenStatus};
+
+/// Failure bookkeeping between attempts. Transient failures live here, not in history.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug, Default)]
+pub struct RetryState {
+    /// Consecutive failed attempts (0 after a success).
+    pub failures: u32,
+    /// When the current run of failures started.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Classified description of the last failure (never contains a token).
+    pub last_error: Option<String>,
+}
+
+/// Warnings already raised, so each is raised once per deadline.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug, Default)]
+pub struct Warnings {
+    /// The token expiry we already warned about ("expires soon, refresh failing").
+    pub expiring_for: Option<DateTime<Utc>>,
+    /// The data-access expiry we already warned about.
+    pub data_access_for: Option<DateTime<Utc>>,
+}
+
+/// Everything lightwidget tracks about an account's token.
+#[derive(Clone, Debug)]
+pub struct TokenState {
+    /// The current token.
+    pub token: Token,
+    /// ACTIVE / NOT ACTIVE and why.
+    pub status: TokenStatus,
+    /// Last time any call with this token succeeded.
+    pub last_checked_at: Option<DateTime<Utc>>,
+    /// When the keeper should next look at this account; `None` = nothing to do
+    /// (expired or revoked, waiting for the owner to reconnect).
+    pub next_action_at: Option<DateTime<Utc>>,
+    /// Failure bookkeeping.
+    pub retry: RetryState,
+    /// Warnings raised.
+    pub warnings: Warnings,
+    /// Incremented on every expiry/revocation and every reconnect; part of notice
+    /// dedupe keys, so each incident is announced once.
+    pub episode: u32,
+    /// The host asked for a refresh as soon as the token is old enough.
+    pub refresh_requested: bool,
+}
+
+impl TokenState {
+    /// A freshly connected, active token. `next_action_at` is filled in by the lifecycle.
+    pub fn connected(token: Token, now: DateTime<Utc>) -> Self {
+        Self {
+            token,
+            status: TokenStatus::Active,
+            last_checked_at: Some(now),
+            next_action_at: None,
+            retry: RetryState::default(),
+            warnings: Warnings::default(),
+            episode: 0,
+            refresh_requested: false,
+        }
+    }
+}
+
+/// An account with its token state, as read from a store.
+#[derive(Clone, Debug)]
+pub struct AccountRecord {
+    /// The account.
+    pub account: Account,
+    /// Its token state.
+    pub state: TokenState,
+    /// Optimistic-concurrency / fencing version. Every claim and every commit
+    /// increments it; a commit must name the version it was computed from.
+    pub version: i64,
+}
+
+/// The host-facing summary of an account (what the Accounts page shows).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub struct StatusReport {
+    /// The account.
+    pub account: Account,
+    /// ACTIVE / NOT ACTIVE and why.
+    pub status: TokenStatus,
+    /// Last successful check (UTC).
+    pub last_checked_at: Option<DateTime<Utc>>,
+    /// When the token expires (`None` = never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When data access lapses, if known.
+    pub data_access_expires_at: Option<DateTime<Utc>>,
+    /// When the keeper acts next.
+    pub next_action_at: Option<DateTime<Utc>>,
+    /// Consecutive failures of the current retry run.
+    pub failures: u32,
+    /// Last classified failure.
+    pub last_error: Option<String>,
+}
+
+impl From<&AccountRecord> for StatusReport {
+    fn from(r: &AccountRecord) -> Self {
+        Self {
+            account: r.account.clone(),
+            status: r.state.status,
+            last_checked_at: r.state.last_checked_at,
+            expires_at: r.state.token.expires_at,
+            data_access_expires_at: r.state.token.data_access_expires_at,
+            next_action_at: r.state.next_action_at,
+            failures: r.state.retry.failures,
+            last_error: r.state.retry.last_error.clone(),
+        }
+    }
+}
