@@ -1,0 +1,1 @@
+//! Graph API sandbox (work in progress).
