@@ -28,7 +28,9 @@ pub enum Error {
         hint: Option<ConnectionKind>,
     },
     /// An account with this Instagram user id and kind is already connected.
-    #[error("a {kind} account with Instagram user id {ig_user_id} is already connected (id {existing}); use reconnect")]
+    #[error(
+        "a {kind} account with Instagram user id {ig_user_id} is already connected (id {existing}); use reconnect"
+    )]
     AlreadyConnected {
         /// The kind.
         kind: ConnectionKind,
@@ -39,7 +41,9 @@ pub enum Error {
     },
     /// The work item was claimed or changed by someone else since it was read: the
     /// commit was refused so the newer state is not overwritten.
-    #[error("account {0} changed since it was read (lease lost or concurrent update); commit refused")]
+    #[error(
+        "account {0} changed since it was read (lease lost or concurrent update); commit refused"
+    )]
     Conflict(AccountId),
     /// The store failed.
     #[error("token store error: {0}")]

@@ -21,6 +21,9 @@ mod policy;
 mod ports;
 mod state;
 mod status;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 mod token;
 
 pub use account::{Account, AccountId, ConnectionKind, Entitlements, NewAccount, OwnerId};

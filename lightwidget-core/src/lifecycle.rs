@@ -169,12 +169,7 @@ impl Ctx<'_> {
         self.state.retry = RetryState::default();
     }
 
-    fn fail(
-        &mut self,
-        err: &ProviderError,
-        persistent: bool,
-        rng: &mut dyn RngCore,
-    ) -> Outcome {
+    fn fail(&mut self, err: &ProviderError, persistent: bool, rng: &mut dyn RngCore) -> Outcome {
         if self.state.token.is_lapsed(self.now) {
             return self.expire(ExpiryReason::LifetimeEnded);
         }

@@ -89,12 +89,18 @@ impl Inner {
 
     fn commit(&mut self, t: &Transition) -> Result<(), StoreError> {
         let id = t.account.id;
-        let row = self.rows.get_mut(&id).ok_or(StoreError::UnknownAccount(id))?;
+        let row = self
+            .rows
+            .get_mut(&id)
+            .ok_or(StoreError::UnknownAccount(id))?;
         if row.record.version != t.expected_version {
             return Err(StoreError::Conflict(id));
         }
         let old_due = row.record.state.next_action_at;
-        let old_key = (row.record.account.kind, row.record.account.ig_user_id.clone());
+        let old_key = (
+            row.record.account.kind,
+            row.record.account.ig_user_id.clone(),
+        );
         row.record.account = t.account.clone();
         row.record.state = t.state.clone();
         row.record.version += 1;
@@ -149,7 +155,11 @@ fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
 
 #[async_trait]
 impl TokenStore for InMemoryStore {
-    async fn insert(&self, record: &AccountRecord, events: &[TokenEvent]) -> Result<(), StoreError> {
+    async fn insert(
+        &self,
+        record: &AccountRecord,
+        events: &[TokenEvent],
+    ) -> Result<(), StoreError> {
         let mut g = self.lock();
         let key = (record.account.kind, record.account.ig_user_id.clone());
         if g.by_provider.contains_key(&key) {
@@ -206,7 +216,10 @@ impl TokenStore for InMemoryStore {
             .rows
             .get_mut(&account.id)
             .ok_or(StoreError::UnknownAccount(account.id))?;
-        let old_key = (row.record.account.kind, row.record.account.ig_user_id.clone());
+        let old_key = (
+            row.record.account.kind,
+            row.record.account.ig_user_id.clone(),
+        );
         row.record.account = account.clone();
         let new_key = (account.kind, account.ig_user_id.clone());
         if old_key != new_key {
@@ -324,10 +337,13 @@ impl TokenStore for InMemoryStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut g = self.lock();
-        let row = g.outbox.get_mut(&notice_id).ok_or_else(|| StoreError::Backend {
-            message: format!("unknown notice {notice_id}"),
-            source: None,
-        })?;
+        let row = g
+            .outbox
+            .get_mut(&notice_id)
+            .ok_or_else(|| StoreError::Backend {
+                message: format!("unknown notice {notice_id}"),
+                source: None,
+            })?;
         let account = row.entry.notice.account_id;
         if row.entry.version != version || row.state != NoticeState::Pending {
             return Err(StoreError::Conflict(account));
@@ -418,5 +434,13 @@ impl TokenStore for InMemoryStore {
             }
         }
         Ok(c)
+    }
+}
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests {
+    #[tokio::test]
+    async fn in_memory_store_passes_the_conformance_suite() {
+        crate::testkit::run_all(|| async { super::InMemoryStore::new() }).await;
     }
 }

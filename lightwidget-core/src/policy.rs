@@ -159,7 +159,9 @@ impl RefreshPolicyBuilder {
             if (0.0..=1.0).contains(&v) {
                 Ok(v)
             } else {
-                Err(Error::Config(format!("{name} must be within 0..=1, got {v}")))
+                Err(Error::Config(format!(
+                    "{name} must be within 0..=1, got {v}"
+                )))
             }
         };
         let dur = |name: &str, v: std::time::Duration| {
@@ -288,7 +290,10 @@ impl RefreshPolicy {
             let refresh_at = if state.refresh_requested {
                 t.issued_at + self.min_token_age
             } else {
-                ws + scale((exp - ws).max(TimeDelta::zero()), self.refresh_jitter * unit(rng))
+                ws + scale(
+                    (exp - ws).max(TimeDelta::zero()),
+                    self.refresh_jitter * unit(rng),
+                )
             };
             next = next.min(refresh_at).min(exp);
         }

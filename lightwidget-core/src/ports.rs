@@ -39,7 +39,8 @@ pub struct StatusCounts {
 pub trait TokenStore: Send + Sync + 'static {
     /// Inserts a newly connected account with its first history events.
     /// Fails with [`StoreError::Duplicate`] if (kind, Instagram user id) exists.
-    async fn insert(&self, record: &AccountRecord, events: &[TokenEvent]) -> Result<(), StoreError>;
+    async fn insert(&self, record: &AccountRecord, events: &[TokenEvent])
+    -> Result<(), StoreError>;
 
     /// Reads one account.
     async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError>;
