@@ -1,0 +1,205 @@
+use std::num::NonZeroU32;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::sync::Notify;
+
+use super::{Inner, Keeper, config_err, make_limiter, stats::Counters};
+use crate::{
+    Clock, LifecycleHooks, NoHooks, Notifier, RefreshPolicy, Result, SystemClock, TokenProvider,
+    TokenStore,
+};
+
+/// Builder for [`Keeper`]. Every setting has a production default;
+/// [`build`](KeeperBuilder::build) validates.
+pub struct KeeperBuilder {
+    store: Arc<dyn TokenStore>,
+    provider: Arc<dyn TokenProvider>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    hooks: Arc<dyn LifecycleHooks>,
+    clock: Arc<dyn Clock>,
+    policy: RefreshPolicy,
+    concurrency: usize,
+    batch_size: usize,
+    lease: Duration,
+    rate_limit: Option<NonZeroU32>,
+    worker_id: Option<String>,
+    poll_interval: Duration,
+    rng_seed: Option<u64>,
+    outbox_batch: usize,
+    notice_max_attempts: u32,
+    notice_backoff: (Duration, Duration),
+}
+
+impl std::fmt::Debug for KeeperBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeeperBuilder")
+            .field("concurrency", &self.concurrency)
+            .field("batch_size", &self.batch_size)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeeperBuilder {
+    pub(super) fn new(store: Arc<dyn TokenStore>, provider: Arc<dyn TokenProvider>) -> Self {
+        Self {
+            store,
+            provider,
+            notifiers: Vec::new(),
+            hooks: Arc::new(NoHooks),
+            clock: Arc::new(SystemClock),
+            policy: RefreshPolicy::default(),
+            concurrency: 16,
+            batch_size: 200,
+            lease: Duration::from_secs(300),
+            rate_limit: None,
+            worker_id: None,
+            poll_interval: Duration::from_secs(30),
+            rng_seed: None,
+            outbox_batch: 50,
+            notice_max_attempts: 20,
+            notice_backoff: (Duration::from_secs(30), Duration::from_secs(6 * 3600)),
+        }
+    }
+
+    /// Adds a notice channel (one per channel name: `email`, `webhook`).
+    pub fn notifier(mut self, n: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(n);
+        self
+    }
+    /// Host callbacks (default: none).
+    pub fn hooks(mut self, h: Arc<dyn LifecycleHooks>) -> Self {
+        self.hooks = h;
+        self
+    }
+    /// Time source (default: the system clock).
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+    /// Refresh / check / retry policy.
+    pub fn policy(mut self, p: RefreshPolicy) -> Self {
+        self.policy = p;
+        self
+    }
+    /// Provider calls in flight at once (default 16).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+    /// Accounts claimed per batch (default 200).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+    /// Lease length: how long a claimed account is reserved for this keeper (default 5 min).
+    /// Must exceed the longest provider call.
+    pub fn lease(mut self, d: Duration) -> Self {
+        self.lease = d;
+        self
+    }
+    /// In-process cap on provider calls per second (default: none).
+    pub fn rate_limit_per_second(mut self, n: u32) -> Self {
+        self.rate_limit = NonZeroU32::new(n);
+        self
+    }
+    /// Lease holder name (default: `host-pid-random`).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = Some(id.into());
+        self
+    }
+    /// Idle wait between rounds of [`Keeper::run`] (default 30 s).
+    pub fn poll_interval(mut self, d: Duration) -> Self {
+        self.poll_interval = d;
+        self
+    }
+    /// Seeds the jitter RNG (tests; default: from the OS).
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
+    /// Outbox entries taken per round (default 50).
+    pub fn outbox_batch(mut self, n: usize) -> Self {
+        self.outbox_batch = n;
+        self
+    }
+    /// Delivery attempts before a notice is recorded as failed (default 20).
+    pub fn notice_max_attempts(mut self, n: u32) -> Self {
+        self.notice_max_attempts = n;
+        self
+    }
+    /// Notice retry backoff: first delay and cap (default 30 s, 6 h).
+    pub fn notice_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.notice_backoff = (initial, max);
+        self
+    }
+
+    /// Validates and builds the keeper.
+    pub fn build(self) -> Result<Keeper> {
+        if self.concurrency == 0 {
+            return Err(config_err("concurrency must be at least 1"));
+        }
+        if self.batch_size == 0 || self.outbox_batch == 0 {
+            return Err(config_err("batch sizes must be at least 1"));
+        }
+        if self.lease < Duration::from_secs(1) {
+            return Err(config_err("lease must be at least 1 second"));
+        }
+        if self.notice_max_attempts == 0 {
+            return Err(config_err("notice_max_attempts must be at least 1"));
+        }
+        if self.notice_backoff.0.is_zero() || self.notice_backoff.0 > self.notice_backoff.1 {
+            return Err(config_err(
+                "notice backoff: initial must be > 0 and not exceed the cap",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for n in &self.notifiers {
+            if !seen.insert(n.channel()) {
+                return Err(config_err(format!(
+                    "two notifiers for channel {:?}: configure one per channel",
+                    n.channel()
+                )));
+            }
+        }
+        let worker_id = self.worker_id.unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "keeper".into());
+            format!(
+                "{host}-{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
+        });
+        let rng = match self.rng_seed {
+            Some(s) => SmallRng::seed_from_u64(s),
+            None => SmallRng::from_os_rng(),
+        };
+        Ok(Keeper {
+            inner: Arc::new(Inner {
+                store: self.store,
+                provider: self.provider,
+                notifiers: self.notifiers,
+                hooks: self.hooks,
+                clock: self.clock,
+                policy: self.policy,
+                concurrency: self.concurrency,
+                batch_size: self.batch_size,
+                lease: self.lease,
+                limiter: make_limiter(self.rate_limit),
+                worker_id,
+                poll_interval: self.poll_interval,
+                rng: Mutex::new(rng),
+                outbox_batch: self.outbox_batch,
+                notice_max_attempts: self.notice_max_attempts,
+                notice_backoff: self.notice_backoff,
+                counters: Counters::default(),
+                shutting_down: AtomicBool::new(false),
+                wake: Notify::new(),
+            }),
+        })
+    }
+}

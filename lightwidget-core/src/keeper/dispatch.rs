@@ -1,0 +1,193 @@
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::StreamExt;
+
+use super::Keeper;
+use super::stats::bump;
+use crate::policy::unit;
+use crate::{Error, NoticeKind, OutboxEntry, OutboxOutcome, Result};
+
+/// What one outbox dispatch round did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct DispatchReport {
+    /// Delivered.
+    pub sent: usize,
+    /// Suppressed (not opted in, not entitled, renewed meanwhile).
+    pub suppressed: usize,
+    /// Failed for good.
+    pub failed: usize,
+    /// To retry later.
+    pub retried: usize,
+}
+
+impl Keeper {
+    /// Delivers due notices: gate on entitlement and preferences, deliver per recipient,
+    /// then ack. Deliver-then-ack: if the process dies between the two, the notice is
+    /// delivered again after its lease ends; channels carry the notice id so receivers
+    /// can drop the duplicate.
+    pub async fn dispatch_outbox(&self) -> Result<DispatchReport> {
+        let inner = &self.inner;
+        let mut report = DispatchReport::default();
+        loop {
+            let now = inner.clock.now();
+            let entries = inner
+                .store
+                .take_outbox(now, inner.outbox_batch, inner.lease, &inner.worker_id)
+                .await
+                .map_err(Error::Store)?;
+            let n = entries.len();
+            if n == 0 {
+                break;
+            }
+            let outcomes: Vec<(OutboxEntry, OutboxOutcome)> = futures::stream::iter(entries)
+                .map(|e| async move {
+                    let o = self.deliver(&e, now).await;
+                    (e, o)
+                })
+                .buffer_unordered(inner.concurrency)
+                .collect()
+                .await;
+            for (e, o) in outcomes {
+                match &o {
+                    OutboxOutcome::Delivered { .. } => {
+                        report.sent += 1;
+                        bump(&inner.counters.notices_sent);
+                    }
+                    OutboxOutcome::Suppressed { why } => {
+                        report.suppressed += 1;
+                        bump(&inner.counters.notices_suppressed);
+                        tracing::info!(account_id = %e.notice.account_id, topic = %e.notice.kind.topic(), why, "notice suppressed");
+                    }
+                    OutboxOutcome::Failed { error } => {
+                        report.failed += 1;
+                        bump(&inner.counters.notices_failed);
+                        tracing::warn!(account_id = %e.notice.account_id, topic = %e.notice.kind.topic(), error, "notice failed for good");
+                    }
+                    OutboxOutcome::Retry { error, .. } => {
+                        report.retried += 1;
+                        bump(&inner.counters.notice_retries);
+                        tracing::info!(account_id = %e.notice.account_id, error, "notice delivery will be retried");
+                    }
+                }
+                if let Err(err) = inner
+                    .store
+                    .ack_outbox(e.notice.id, e.version, &o, inner.clock.now())
+                    .await
+                {
+                    tracing::warn!(notice_id = %e.notice.id, error = %err, "ack failed; the notice will be retried after its lease");
+                }
+            }
+            if n < inner.outbox_batch {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn deliver(&self, e: &OutboxEntry, now: DateTime<Utc>) -> OutboxOutcome {
+        let inner = &self.inner;
+        let n = &e.notice;
+        let topic = n.kind.topic();
+        let retry = |error: String, delivered: Vec<String>| {
+            if e.attempts + 1 >= inner.notice_max_attempts {
+                OutboxOutcome::Failed {
+                    error: format!("gave up after {} attempts: {error}", e.attempts + 1),
+                }
+            } else {
+                let at = self.notice_retry_at(e.attempts + 1, now);
+                OutboxOutcome::Retry {
+                    at,
+                    delivered,
+                    error,
+                }
+            }
+        };
+        let record = match inner.store.get(n.account_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return OutboxOutcome::Suppressed {
+                    why: "the account no longer exists".into(),
+                };
+            }
+            Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
+        };
+        if !record.account.entitlements.notifications {
+            return OutboxOutcome::Suppressed {
+                why: "the owner's plan does not include notifications".into(),
+            };
+        }
+        if matches!(n.kind, NoticeKind::Expired { .. } | NoticeKind::Revoked)
+            && record.state.status.is_active()
+        {
+            return OutboxOutcome::Suppressed {
+                why: "the account was renewed before the notice went out".into(),
+            };
+        }
+        let prefs = match inner.store.preferences(&n.owner).await {
+            Ok(p) => p,
+            Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
+        };
+        if !prefs.wants(topic) {
+            return OutboxOutcome::Suppressed {
+                why: format!("the owner has not opted in to {topic} notices"),
+            };
+        }
+        let targets: Vec<_> = prefs
+            .recipients
+            .iter()
+            .filter_map(|r| {
+                inner
+                    .notifiers
+                    .iter()
+                    .find(|x| x.channel() == r.channel())
+                    .map(|x| (r, x))
+            })
+            .collect();
+        if targets.is_empty() {
+            return OutboxOutcome::Suppressed {
+                why: "no recipient on a configured channel".into(),
+            };
+        }
+        let mut delivered = e.delivered.clone();
+        let mut transient = Vec::new();
+        let mut permanent = Vec::new();
+        for (r, notifier) in targets {
+            let key = r.key();
+            if delivered.contains(&key) {
+                continue;
+            }
+            match notifier.deliver(n, r).await {
+                Ok(()) => delivered.push(key),
+                Err(err) if err.is_transient() => transient.push(format!("{}: {err}", r.channel())),
+                Err(err) => permanent.push(format!("{}: {err}", r.channel())),
+            }
+        }
+        if !transient.is_empty() {
+            return retry(transient.join("; "), delivered);
+        }
+        if delivered.is_empty() {
+            return OutboxOutcome::Failed {
+                error: permanent.join("; "),
+            };
+        }
+        let mut channels: Vec<String> = delivered
+            .iter()
+            .map(|k| k.split(':').next().unwrap_or_default().to_owned())
+            .collect();
+        channels.sort();
+        channels.dedup();
+        if !permanent.is_empty() {
+            tracing::warn!(notice_id = %n.id, errors = %permanent.join("; "), "notice delivered on some channels only");
+        }
+        OutboxOutcome::Delivered { channels }
+    }
+
+    fn notice_retry_at(&self, attempt: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+        let (initial, max) = self.inner.notice_backoff;
+        let base = initial
+            .checked_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .unwrap_or(max)
+            .min(max);
+        let f = self.with_rng(|r| 0.5 + 0.5 * unit(r));
+        now + TimeDelta::from_std(base.mul_f64(f)).unwrap_or(TimeDelta::hours(6))
+    }
+}

@@ -1,0 +1,251 @@
+use super::Keeper;
+use crate::lifecycle::{self, Observation};
+use crate::{
+    AccountId, ConnectionKind, Entitlements, Error, HistoryEntry, HistoryQuery, KeeperStats,
+    NewAccount, NoticeTopic, OwnerId, Preferences, ProviderError, Result, StatusReport, StoreError,
+    Token, Transition,
+};
+
+const MAX_CONFLICT_RETRIES: usize = 8;
+
+/// The host API: what a web app calls from its request handlers.
+impl Keeper {
+    /// Connects an account. If an account with the same kind and Instagram user id
+    /// exists, this is a renewal: the account is reconnected (owner, username and page
+    /// updated) and its id returned.
+    pub async fn connect(&self, new: NewAccount, token: Token) -> Result<AccountId> {
+        let inner = &self.inner;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            if let Some(existing) = inner.store.find(new.kind, &new.ig_user_id).await? {
+                let mut account = new.clone().into_account();
+                account.id = existing.account.id;
+                return self
+                    .renew(existing.account.id, token, Some(account))
+                    .await
+                    .map(|t| t.account.id);
+            }
+            let now = inner.clock.now();
+            let account = new.clone().into_account();
+            let id = account.id;
+            let (record, event) = self.with_rng(|rng| {
+                lifecycle::connect(account, token.clone(), now, &inner.policy, rng)
+            });
+            match inner.store.insert(&record, &[event]).await {
+                Ok(()) => {
+                    tracing::info!(account_id = %id, kind = %new.kind, "account connected");
+                    self.wake();
+                    return Ok(id);
+                }
+                // Lost a race with another connect: take the renewal path.
+                Err(StoreError::Duplicate { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::InvalidInput(
+            "could not connect: the account kept changing".into(),
+        ))
+    }
+
+    /// Renewal by the owner: finds the account by connection kind and Instagram user id
+    /// and installs the new token. An account never connected with this kind gets
+    /// [`Error::NotConnected`], with a hint when it was connected with the other kind.
+    pub async fn reconnect(
+        &self,
+        kind: ConnectionKind,
+        ig_user_id: &str,
+        token: Token,
+    ) -> Result<AccountId> {
+        let rec = self.find_or_hint(kind, ig_user_id).await?;
+        self.renew(rec, token, None).await.map(|t| t.account.id)
+    }
+
+    async fn find_or_hint(&self, kind: ConnectionKind, ig_user_id: &str) -> Result<AccountId> {
+        let store = &self.inner.store;
+        match store.find(kind, ig_user_id).await? {
+            Some(r) => Ok(r.account.id),
+            None => {
+                let hint = store
+                    .find(kind.other(), ig_user_id)
+                    .await?
+                    .map(|_| kind.other());
+                Err(Error::NotConnected {
+                    kind,
+                    ig_user_id: ig_user_id.to_owned(),
+                    hint,
+                })
+            }
+        }
+    }
+
+    async fn renew(
+        &self,
+        id: AccountId,
+        token: Token,
+        account: Option<crate::Account>,
+    ) -> Result<Transition> {
+        let t = self
+            .mutate(id, || Observation::Reconnected {
+                token: token.clone(),
+                account: account.clone(),
+            })
+            .await?;
+        tracing::info!(account_id = %id, "account renewed");
+        self.inner.hooks.on_renewed(&t.account).await;
+        self.wake();
+        Ok(t)
+    }
+
+    /// The host reports the result of its own Graph call with this account's token:
+    /// success records a successful check; an expiry error expires the token at once.
+    /// Transient errors are ignored (they are the host's to retry).
+    pub async fn observe(
+        &self,
+        id: AccountId,
+        result: std::result::Result<(), ProviderError>,
+    ) -> Result<StatusReport> {
+        let t = self
+            .mutate(id, || Observation::HostReported(result.clone()))
+            .await?;
+        if matches!(
+            t.outcome,
+            crate::Outcome::Expired(_) | crate::Outcome::Revoked
+        ) {
+            self.inner
+                .hooks
+                .on_expired(&t.account, &t.state.status)
+                .await;
+        }
+        self.status(id).await
+    }
+
+    /// The deauthorize callback: the owner removed the app. Marks the account of this
+    /// kind and Instagram user id revoked and raises one notice.
+    pub async fn deauthorize(&self, kind: ConnectionKind, ig_user_id: &str) -> Result<AccountId> {
+        let id = self.find_or_hint(kind, ig_user_id).await?;
+        let t = self.mutate(id, || Observation::Deauthorized).await?;
+        if t.outcome == crate::Outcome::Revoked {
+            self.inner
+                .hooks
+                .on_expired(&t.account, &t.state.status)
+                .await;
+        }
+        Ok(id)
+    }
+
+    /// Asks for a refresh as soon as the token is old enough (24 h by default), instead
+    /// of waiting for the refresh window.
+    pub async fn force_refresh(&self, id: AccountId) -> Result<StatusReport> {
+        let rec = self.get(id).await?;
+        if !rec.state.status.is_active() {
+            return Err(Error::InvalidInput(format!(
+                "account {id} is {}: a dead token cannot be refreshed; the owner must reconnect",
+                rec.state.status.as_str()
+            )));
+        }
+        self.mutate(id, || Observation::RefreshRequested).await?;
+        self.wake();
+        self.status(id).await
+    }
+
+    /// Status, reason, last successful check, expiry, data-access expiry, next action.
+    pub async fn status(&self, id: AccountId) -> Result<StatusReport> {
+        Ok(StatusReport::from(&self.get(id).await?))
+    }
+
+    /// Statuses of all of an owner's accounts.
+    pub async fn statuses(&self, owner: &OwnerId) -> Result<Vec<StatusReport>> {
+        Ok(self
+            .inner
+            .store
+            .list_by_owner(owner)
+            .await?
+            .iter()
+            .map(StatusReport::from)
+            .collect())
+    }
+
+    /// History, newest first.
+    pub async fn history(&self, id: AccountId, query: HistoryQuery) -> Result<Vec<HistoryEntry>> {
+        Ok(self.inner.store.history(id, query).await?)
+    }
+
+    /// The current token, for the host's own Graph calls (widget feeds).
+    pub async fn access_token(&self, id: AccountId) -> Result<Token> {
+        Ok(self.get(id).await?.state.token)
+    }
+
+    /// An owner's notice preferences.
+    pub async fn preferences(&self, owner: &OwnerId) -> Result<Preferences> {
+        Ok(self.inner.store.preferences(owner).await?)
+    }
+
+    /// Replaces an owner's notice preferences.
+    pub async fn set_preferences(&self, prefs: &Preferences) -> Result<()> {
+        Ok(self.inner.store.set_preferences(prefs).await?)
+    }
+
+    /// Opts an owner out of one topic, or of everything (`None`): what a one-click
+    /// unsubscribe link does.
+    pub async fn opt_out(
+        &self,
+        owner: &OwnerId,
+        topic: Option<NoticeTopic>,
+    ) -> Result<Preferences> {
+        let mut p = self.inner.store.preferences(owner).await?;
+        match topic {
+            Some(t) => {
+                p.topics.remove(&t);
+            }
+            None => p.topics.clear(),
+        }
+        self.inner.store.set_preferences(&p).await?;
+        Ok(p)
+    }
+
+    /// Sets the host's entitlement flags of an account.
+    pub async fn set_entitlements(&self, id: AccountId, e: Entitlements) -> Result<()> {
+        let mut account = self.get(id).await?.account;
+        account.entitlements = e;
+        Ok(self.inner.store.update_account(&account).await?)
+    }
+
+    /// Counters and the last sweep time of this keeper.
+    pub fn stats(&self) -> KeeperStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The last sweep of any keeper sharing the store (worker id, time).
+    pub async fn last_sweep(&self) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>> {
+        Ok(self.inner.store.last_sweep().await?)
+    }
+
+    async fn get(&self, id: AccountId) -> Result<crate::AccountRecord> {
+        self.inner
+            .store
+            .get(id)
+            .await?
+            .ok_or(Error::UnknownAccount(id))
+    }
+
+    /// Read-apply-commit with optimistic retries.
+    async fn mutate(&self, id: AccountId, obs: impl Fn() -> Observation) -> Result<Transition> {
+        let inner = &self.inner;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let rec = self.get(id).await?;
+            let now = inner.clock.now();
+            let t = self.with_rng(|rng| lifecycle::apply(&rec, obs(), now, &inner.policy, rng));
+            if t.is_noop() {
+                return Ok(t);
+            }
+            match inner.store.commit(&t).await {
+                Ok(()) => {
+                    inner.counters.count(t.outcome);
+                    return Ok(t);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(id))
+    }
+}

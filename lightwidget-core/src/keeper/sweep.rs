@@ -1,0 +1,200 @@
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use tracing::Instrument;
+
+use super::Keeper;
+use super::stats::bump;
+use crate::lifecycle::{self, Observation};
+use crate::{AccountRecord, Action, Error, Outcome, Result, StoreError, Transition};
+
+/// What one sweep did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SweepReport {
+    /// Accounts claimed.
+    pub claimed: usize,
+    /// Refreshed.
+    pub refreshed: usize,
+    /// Checked.
+    pub checked: usize,
+    /// Newly expired or revoked.
+    pub ended: usize,
+    /// Failures to retry later.
+    pub retries: usize,
+    /// Commits refused by fencing.
+    pub conflicts: usize,
+    /// Leases released unprocessed (shutdown).
+    pub released: usize,
+}
+
+impl Keeper {
+    /// Processes every account due now, in batches, and returns what happened. Each
+    /// account is handled on its own: one failure never fails the batch.
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        let inner = &self.inner;
+        let mut report = SweepReport::default();
+        let mut seen = HashSet::new();
+        loop {
+            if self.is_shutting_down() {
+                break;
+            }
+            let now = inner.clock.now();
+            let batch = inner
+                .store
+                .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
+                .await
+                .map_err(Error::Store)?;
+            if batch.is_empty() {
+                break;
+            }
+            let n = batch.len();
+            let (fresh, again): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|r| seen.insert(r.account.id));
+            for r in &again {
+                // Due again within the same sweep: leave it for the next one.
+                let _ = inner.store.release(r.account.id, r.version).await;
+            }
+            report.claimed += fresh.len();
+            if fresh.is_empty() {
+                break;
+            }
+            self.process_batch(fresh, &mut report).await;
+            if n < inner.batch_size {
+                break;
+            }
+        }
+        let at = inner.clock.now();
+        inner
+            .store
+            .record_sweep(&inner.worker_id, at)
+            .await
+            .map_err(Error::Store)?;
+        bump(&inner.counters.sweeps);
+        *inner
+            .counters
+            .last_sweep_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(at);
+        Ok(report)
+    }
+
+    async fn process_batch(&self, batch: Vec<AccountRecord>, report: &mut SweepReport) {
+        let transitions: Vec<Transition> = futures::stream::iter(batch)
+            .map(|rec| self.process_one(rec))
+            .buffer_unordered(self.inner.concurrency)
+            .filter_map(|t| async move { t })
+            .collect()
+            .await;
+        report.released += 0;
+        if transitions.is_empty() {
+            return;
+        }
+        let results = self.commit_with_retry(&transitions).await;
+        for (t, r) in transitions.iter().zip(results) {
+            match r {
+                Ok(()) => {
+                    self.inner.counters.count(t.outcome);
+                    match t.outcome {
+                        Outcome::Refreshed => {
+                            report.refreshed += 1;
+                            self.inner.hooks.on_refreshed(&t.account).await;
+                        }
+                        Outcome::Checked => report.checked += 1,
+                        Outcome::Expired(_) | Outcome::Revoked => {
+                            report.ended += 1;
+                            tracing::info!(account_id = %t.account.id, status = ?t.state.status, "token ended");
+                            self.inner
+                                .hooks
+                                .on_expired(&t.account, &t.state.status)
+                                .await;
+                        }
+                        Outcome::Retry => report.retries += 1,
+                        _ => {}
+                    }
+                }
+                Err(StoreError::Conflict(id)) => {
+                    report.conflicts += 1;
+                    bump(&self.inner.counters.conflicts);
+                    tracing::debug!(account_id = %id, "commit fenced: account changed meanwhile");
+                }
+                Err(e) => {
+                    bump(&self.inner.counters.store_errors);
+                    tracing::warn!(account_id = %t.account.id, error = %e, "commit failed; the lease will expire and the account is retried");
+                }
+            }
+        }
+    }
+
+    /// Commits a batch; transitions that failed with a transient store error are retried
+    /// a few times (a refreshed token must not be dropped because of a blip).
+    async fn commit_with_retry(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
+        let mut results = self.inner.store.commit_many(ts).await;
+        for attempt in 0..3u32 {
+            let retry: Vec<usize> = results
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| matches!(r, Err(StoreError::Unavailable { .. })))
+                .map(|(i, _)| i)
+                .collect();
+            if retry.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            let subset: Vec<Transition> = retry.iter().map(|&i| ts[i].clone()).collect();
+            let again = self.inner.store.commit_many(&subset).await;
+            for (i, r) in retry.into_iter().zip(again) {
+                results[i] = r;
+            }
+        }
+        results
+    }
+
+    async fn process_one(&self, rec: AccountRecord) -> Option<Transition> {
+        let inner = &self.inner;
+        if self.is_shutting_down() {
+            let _ = inner.store.release(rec.account.id, rec.version).await;
+            return None;
+        }
+        let now = inner.clock.now();
+        let action = inner.policy.due_action(&rec.state, now);
+        let span = tracing::debug_span!(
+            "lightwidget.account",
+            account_id = %rec.account.id,
+            kind = %rec.account.kind,
+            action = ?action,
+        );
+        async move {
+            let obs = match action {
+                Action::Lapse => Observation::Lapsed,
+                Action::Refresh => {
+                    self.throttle().await;
+                    match inner.provider.refresh(&rec.account, &rec.state.token).await {
+                        Ok(t) => Observation::Refreshed(t),
+                        Err(e) => Observation::Failed(e),
+                    }
+                }
+                Action::Check => {
+                    self.throttle().await;
+                    match inner.provider.check(&rec.account, &rec.state.token).await {
+                        Ok(info) => Observation::Checked(info),
+                        Err(e) => Observation::Failed(e),
+                    }
+                }
+            };
+            if let Observation::Failed(e) = &obs {
+                tracing::debug!(class = e.class(), error = %e, "provider call failed");
+            }
+            let now = inner.clock.now();
+            let t = self.with_rng(|rng| lifecycle::apply(&rec, obs, now, &inner.policy, rng));
+            Some(t)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn throttle(&self) {
+        if let Some(l) = &self.inner.limiter {
+            l.until_ready().await;
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The Keeper's "must show" behaviours, deterministic (ManualClock, seeded jitter).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use common::*;
+use lightwidget_core::*;
+
+fn hours(h: i64) -> TimeDelta {
+    TimeDelta::hours(h)
+}
+fn days(d: i64) -> TimeDelta {
+    TimeDelta::days(d)
+}
+
+#[tokio::test]
+async fn a_simulated_year_with_a_healthy_provider_keeps_every_token_alive() {
+    let w = world();
+    let mut ids = Vec::new();
+    // 20 accounts connected at the same instant (to see jitter spread them), 30 of mixed ages.
+    for i in 0..20 {
+        ids.push(w.connect("o", &format!("same{i}"), hours(2)).await);
+    }
+    for i in 0..30 {
+        ids.push(w.connect("o", &format!("mixed{i}"), hours(i * 40)).await);
+    }
+    w.run_for(days(365), hours(1)).await;
+
+    let stats = w.keeper.stats();
+    assert_eq!(stats.expired, 0, "no token lapses over a year: {stats:?}");
+    assert_eq!(
+        w.graph.violations.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "never refreshed a token under 24 h old or expired"
+    );
+    for id in &ids {
+        let s = w.keeper.status(*id).await.unwrap();
+        assert!(s.status.is_active(), "{id} still active");
+        assert!(
+            s.expires_at.unwrap() > w.clock.now() + days(20),
+            "{id} has a fresh token"
+        );
+        assert!(
+            s.last_checked_at.unwrap() > w.clock.now() - hours(13),
+            "checked within the check interval"
+        );
+    }
+    for i in 0..20 {
+        let n = w.graph.refresh_count(&format!("same{i}"));
+        // Refresh window opens at half the 60-day lifetime, so ~10-12 refreshes a year.
+        assert!(
+            (9..=13).contains(&n),
+            "same{i} refreshed {n} times in a year"
+        );
+    }
+    // Jitter: accounts connected together are not all refreshed at the same hour.
+    let firsts: HashSet<_> = (0..20)
+        .map(|i| w.graph.refreshes.lock().unwrap()[&format!("same{i}")][0])
+        .collect();
+    assert!(
+        firsts.len() >= 8,
+        "first refreshes spread over {} distinct hours only",
+        firsts.len()
+    );
+    assert!(stats.refreshed >= 50 * 9 && stats.checked > 0);
+    assert!(
+        w.notifier.sent.lock().unwrap().is_empty(),
+        "a healthy year sends no notice"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_is_found_at_the_next_check_and_announced_once() {
+    let w = world();
+    w.opt_in("paul").await;
+    let id = w.connect("paul", "1789", days(2)).await;
+    w.run_for(days(3), hours(1)).await;
+    w.graph.break_user(
+        "1789",
+        ProviderError::Expired {
+            reason: ExpiryReason::PasswordChanged,
+            message: "190/460".into(),
+        },
+    );
+    w.run_for(hours(13), hours(1)).await;
+    let s = w.keeper.status(id).await.unwrap();
+    assert!(
+        matches!(
+            s.status,
+            TokenStatus::Expired {
+                reason: ExpiryReason::PasswordChanged,
+                ..
+            }
+        ),
+        "found within one check interval: {:?}",
+        s.status
+    );
+    assert_eq!(s.status.label(), "NOT ACTIVE");
+    assert_eq!(
+        s.next_action_at, None,
+        "nothing to do until the owner reconnects"
+    );
+    // More time, more sweeps, and the host reporting the same error: still one notice.
+    w.run_for(days(10), hours(6)).await;
+    w.keeper
+        .observe(
+            id,
+            Err(ProviderError::Expired {
+                reason: ExpiryReason::PasswordChanged,
+                message: String::new(),
+            }),
+        )
+        .await
+        .unwrap();
+    w.keeper.dispatch_outbox().await.unwrap();
+    let sent = w.notifier.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "exactly one notice per expiry");
+    assert_eq!(
+        sent[0].0.kind,
+        NoticeKind::Expired {
+            reason: ExpiryReason::PasswordChanged
+        }
+    );
+    assert_eq!(sent[0].1, Recipient::Email("paul@example.com".into()));
+    let names = w.history_names(id).await;
+    assert_eq!(
+        names.iter().filter(|n| **n == "expired").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(names.contains(&"notice_sent"), "{names:?}");
+    assert_eq!(w.hooks.expired.lock().unwrap().as_slice(), &[id]);
+}
+
+#[tokio::test]
+async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime() {
+    let w = world();
+    w.opt_in("o").await;
+    // 40 days old: refresh is due; 20 days of life left.
+    let id = w.connect("o", "storm", days(40)).await;
+    let transient = ProviderError::Transient {
+        retry_after: None,
+        message: "HTTP 503".into(),
+    };
+    w.graph.break_user("storm", transient.clone());
+    let mut gaps = Vec::new();
+    let mut last = w.keeper.status(id).await.unwrap().next_action_at.unwrap();
+    for _ in 0..8 {
+        w.clock.set(last);
+        w.keeper.sweep().await.unwrap();
+        let s = w.keeper.status(id).await.unwrap();
+        assert!(
+            s.status.is_active(),
+            "transient errors never expire a valid token"
+        );
+        let next = s.next_action_at.unwrap();
+        gaps.push(next - last);
+        last = next;
+    }
+    let s = w.keeper.status(id).await.unwrap();
+    assert_eq!(s.failures, 8);
+    assert!(s.last_error.as_deref().unwrap().contains("HTTP 503"));
+    assert!(gaps[7] > gaps[0] * 8, "backoff grows: {gaps:?}");
+
+    // Rate limited with a retry time: honoured.
+    w.graph.break_user(
+        "storm",
+        ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(7200)),
+            message: "code 4".into(),
+        },
+    );
+    w.clock.set(last);
+    w.keeper.sweep().await.unwrap();
+    let s = w.keeper.status(id).await.unwrap();
+    assert!(
+        s.next_action_at.unwrap() >= last + hours(2),
+        "retry_after honoured"
+    );
+
+    // Keep failing until the end: an "expires soon" warning once, then expiry only when
+    // the lifetime is over.
+    w.graph.break_user("storm", transient);
+    let expires = s.expires_at.unwrap();
+    while w.clock.now() < expires - TimeDelta::minutes(1) {
+        w.clock.advance(TimeDelta::minutes(30));
+        w.keeper.sweep().await.unwrap();
+        w.keeper.dispatch_outbox().await.unwrap();
+        if w.clock.now() < expires {
+            assert!(w.keeper.status(id).await.unwrap().status.is_active());
+        }
+    }
+    w.run_for(hours(2), TimeDelta::minutes(30)).await;
+    let s = w.keeper.status(id).await.unwrap();
+    assert!(
+        matches!(
+            s.status,
+            TokenStatus::Expired {
+                reason: ExpiryReason::LifetimeEnded,
+                ..
+            }
+        ),
+        "{:?}",
+        s.status
+    );
+    let kinds: Vec<NoticeTopic> = w
+        .notifier
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, _)| n.kind.topic())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![NoticeTopic::ExpiringSoon, NoticeTopic::Expired],
+        "one warning, one expiry notice"
+    );
+}
+
+#[tokio::test]
+async fn deauthorize_revokes_and_reconnect_renews_with_history_and_hook() {
+    let w = world();
+    w.opt_in("o").await;
+    let id = w.connect("o", "42", days(1)).await;
+    assert_eq!(
+        w.keeper
+            .deauthorize(ConnectionKind::Consumer, "42")
+            .await
+            .unwrap(),
+        id
+    );
+    let s = w.keeper.status(id).await.unwrap();
+    assert!(matches!(s.status, TokenStatus::Revoked { .. }));
+    // A second deauthorize callback changes nothing and sends nothing.
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "42")
+        .await
+        .unwrap();
+    w.keeper.dispatch_outbox().await.unwrap();
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
+    assert_eq!(
+        w.notifier.sent.lock().unwrap()[0].0.kind,
+        NoticeKind::Revoked
+    );
+
+    w.clock.advance(hours(3));
+    let new = w.graph.token(w.clock.now());
+    let again = w
+        .keeper
+        .reconnect(ConnectionKind::Consumer, "42", new.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, id, "renewal keeps the account");
+    let s = w.keeper.status(id).await.unwrap();
+    assert!(s.status.is_active());
+    assert_eq!(s.last_checked_at, Some(w.clock.now()));
+    assert_eq!(
+        w.keeper.access_token(id).await.unwrap().secret(),
+        new.secret()
+    );
+    assert_eq!(
+        w.hooks.renewed.lock().unwrap().as_slice(),
+        &[id],
+        "on_renewed called once"
+    );
+    assert_eq!(
+        w.history_names(id).await,
+        vec!["connected", "revoked", "notice_sent", "reconnected"]
+    );
+
+    // Expire again in the new episode: a new notice (a new incident).
+    w.keeper
+        .observe(
+            id,
+            Err(ProviderError::Expired {
+                reason: ExpiryReason::SecurityCheckpoint,
+                message: String::new(),
+            }),
+        )
+        .await
+        .unwrap();
+    w.keeper.dispatch_outbox().await.unwrap();
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn renewing_an_account_never_connected_says_so_with_a_hint() {
+    let w = world();
+    w.connect("o", "555", days(1)).await;
+    let t = w.graph.token(w.clock.now());
+    let err = w
+        .keeper
+        .reconnect(ConnectionKind::Business, "555", t.clone())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::NotConnected { kind, hint, .. } => {
+            assert_eq!(*kind, ConnectionKind::Business);
+            assert_eq!(*hint, Some(ConnectionKind::Consumer));
+        }
+        other => panic!("expected NotConnected, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no business account") && msg.contains("consumer flow"),
+        "{msg}"
+    );
+    let err = w
+        .keeper
+        .reconnect(ConnectionKind::Consumer, "999", t)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotConnected { hint: None, .. }));
+    assert!(matches!(
+        w.keeper.status(AccountId::new()).await,
+        Err(Error::UnknownAccount(_))
+    ));
+}
+
+#[tokio::test]
+async fn two_keepers_on_one_store_never_refresh_an_account_twice() {
+    let clock = ManualClock::new(start());
+    let graph = FakeGraph::new(clock.clone());
+    let store = Arc::new(InMemoryStore::new());
+    let make = |name: &str| {
+        Keeper::builder(store.clone(), graph.clone())
+            .clock(Arc::new(clock.clone()))
+            .batch_size(25)
+            .concurrency(8)
+            .worker_id(name)
+            .build()
+            .unwrap()
+    };
+    let (k1, k2) = (make("k1"), make("k2"));
+    for i in 0..300 {
+        let t = graph.token(clock.now() - days(35));
+        k1.connect(
+            NewAccount::new("o", ConnectionKind::Consumer, format!("u{i}"), "x"),
+            t,
+        )
+        .await
+        .unwrap();
+    }
+    clock.advance(days(6)); // everyone is in the refresh window
+    let (a, b) = tokio::join!(k1.sweep(), k2.sweep());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.refreshed + b.refreshed, 300, "{a:?} {b:?}");
+    for i in 0..300 {
+        assert_eq!(
+            graph.refresh_count(&format!("u{i}")),
+            1,
+            "u{i} refreshed exactly once"
+        );
+    }
+    assert!(
+        a.refreshed > 0 && b.refreshed > 0,
+        "both keepers took a share: {a:?} {b:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_host_reconnect_during_a_keeper_refresh_wins() {
+    let w = world();
+    let id = w.connect("o", "race", days(40)).await;
+    // The keeper claims, then the owner reconnects before the keeper commits.
+    let claimed = w
+        .store
+        .claim_due(w.clock.now(), 10, Duration::from_secs(60), "k")
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let fresh = w.graph.token(w.clock.now());
+    w.keeper
+        .reconnect(ConnectionKind::Consumer, "race", fresh.clone())
+        .await
+        .unwrap();
+    let stale = lifecycle::apply(
+        &claimed[0],
+        Observation::Refreshed(w.graph.token(w.clock.now())),
+        w.clock.now(),
+        &RefreshPolicy::default(),
+        &mut <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1),
+    );
+    assert!(matches!(
+        w.store.commit(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        w.keeper.access_token(id).await.unwrap().secret(),
+        fresh.secret(),
+        "the owner's token is kept"
+    );
+}
+
+#[tokio::test]
+async fn notices_respect_opt_in_and_entitlement_and_retry_until_delivered() {
+    let w = world_with(|b| b.notice_backoff(Duration::from_secs(60), Duration::from_secs(600)));
+    // Not opted in: suppressed and recorded.
+    let quiet = w.connect("quiet", "q", days(1)).await;
+    // Opted in but not entitled.
+    w.opt_in("free").await;
+    let free = w.connect("free", "f", days(1)).await;
+    w.keeper
+        .set_entitlements(
+            free,
+            Entitlements {
+                notifications: false,
+            },
+        )
+        .await
+        .unwrap();
+    // Opted in, entitled, but SMTP is down twice.
+    w.opt_in("paid").await;
+    let paid = w.connect("paid", "p", days(1)).await;
+    *w.notifier.fail_transient.lock().unwrap() = 2;
+    for id in [quiet, free, paid] {
+        w.keeper
+            .deauthorize(
+                ConnectionKind::Consumer,
+                &w.keeper.status(id).await.unwrap().account.ig_user_id,
+            )
+            .await
+            .unwrap();
+    }
+    let r = w.keeper.dispatch_outbox().await.unwrap();
+    assert_eq!((r.sent, r.suppressed, r.retried), (0, 2, 1), "{r:?}");
+    assert!(w.history_names(quiet).await.contains(&"notice_suppressed"));
+    assert!(w.history_names(free).await.contains(&"notice_suppressed"));
+    // Not yet due: nothing happens.
+    assert_eq!(
+        w.keeper.dispatch_outbox().await.unwrap(),
+        DispatchReport::default()
+    );
+    w.clock.advance(TimeDelta::minutes(2));
+    assert_eq!(w.keeper.dispatch_outbox().await.unwrap().retried, 1);
+    w.clock.advance(TimeDelta::minutes(5));
+    assert_eq!(w.keeper.dispatch_outbox().await.unwrap().sent, 1);
+    w.clock.advance(TimeDelta::days(1));
+    assert_eq!(
+        w.keeper.dispatch_outbox().await.unwrap(),
+        DispatchReport::default(),
+        "delivered once"
+    );
+    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
+    let states: Vec<_> = w
+        .store
+        .notices(paid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, vec![NoticeState::Delivered]);
+}
+
+#[tokio::test]
+async fn an_expiry_notice_is_not_sent_once_the_owner_has_renewed() {
+    let w = world();
+    w.opt_in("o").await;
+    let id = w.connect("o", "fast", days(1)).await;
+    w.keeper
+        .observe(
+            id,
+            Err(ProviderError::Expired {
+                reason: ExpiryReason::SessionInvalidated,
+                message: String::new(),
+            }),
+        )
+        .await
+        .unwrap();
+    w.keeper
+        .reconnect(
+            ConnectionKind::Consumer,
+            "fast",
+            w.graph.token(w.clock.now()),
+        )
+        .await
+        .unwrap();
+    let r = w.keeper.dispatch_outbox().await.unwrap();
+    assert_eq!((r.sent, r.suppressed), (0, 1));
+}
+
+#[tokio::test]
+async fn force_refresh_refreshes_at_the_next_sweep_once_old_enough() {
+    let w = world();
+    let id = w.connect("o", "force", hours(30)).await;
+    let before = w.keeper.status(id).await.unwrap().expires_at.unwrap();
+    w.keeper.force_refresh(id).await.unwrap();
+    w.clock.advance(TimeDelta::seconds(1));
+    w.keeper.sweep().await.unwrap();
+    assert_eq!(w.graph.refresh_count("force"), 1);
+    assert!(w.keeper.status(id).await.unwrap().expires_at.unwrap() > before);
+    w.keeper
+        .observe(
+            id,
+            Err(ProviderError::Revoked {
+                message: String::new(),
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            w.keeper.force_refresh(id).await,
+            Err(Error::InvalidInput(_))
+        ),
+        "a dead token cannot be force-refreshed"
+    );
+}
+
+#[tokio::test]
+async fn run_stops_on_shutdown_and_leaves_no_lease_behind() {
+    let w = world_with(|b| b.poll_interval(Duration::from_millis(10)));
+    for i in 0..30 {
+        w.connect("o", &format!("s{i}"), days(40)).await;
+    }
+    let k = w.keeper.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        k.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    // Let it work a little, then stop it.
+    while w.keeper.stats().sweeps == 0 {
+        tokio::task::yield_now().await;
+    }
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    assert!(w.keeper.stats().last_sweep_at.is_some());
+    assert_eq!(
+        w.keeper.last_sweep().await.unwrap().unwrap().0,
+        "test-keeper"
+    );
+    // Everything it claimed was committed or released: any due account is claimable.
+    w.clock.advance(days(29));
+    let due = w
+        .store
+        .claim_due(w.clock.now(), 100, Duration::from_secs(60), "other")
+        .await
+        .unwrap();
+    assert_eq!(
+        due.len(),
+        30,
+        "no account left leased by the stopped keeper"
+    );
+}
+
+#[test]
+fn builder_validates() {
+    let clock = ManualClock::new(start());
+    let mk = || {
+        Keeper::builder(
+            Arc::new(InMemoryStore::new()),
+            FakeGraph::new(clock.clone()),
+        )
+    };
+    assert!(matches!(mk().concurrency(0).build(), Err(Error::Config(_))));
+    assert!(matches!(
+        mk().lease(Duration::from_millis(10)).build(),
+        Err(Error::Config(_))
+    ));
+    let n = Arc::new(RecordingNotifier::default());
+    let err = mk().notifier(n.clone()).notifier(n).build().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("two notifiers for channel \"email\""),
+        "{err}"
+    );
+}
