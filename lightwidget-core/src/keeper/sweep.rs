@@ -198,3 +198,63 @@ impl Keeper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    use crate::ports::{MockTokenProvider, MockTokenStore};
+    use crate::*;
+
+    fn keeper(store: Arc<dyn TokenStore>, provider: MockTokenProvider) -> Keeper {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        Keeper::builder(store, Arc::new(provider))
+            .clock(Arc::new(ManualClock::new(now)))
+            .rng_seed(1)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_young_token_is_checked_not_refreshed() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let store = Arc::new(InMemoryStore::new());
+        let account = NewAccount::new("o", ConnectionKind::Consumer, "1", "u").into_account();
+        let token = Token::new("t", now - TimeDelta::days(3)).expiring_in(60 * 86_400);
+        let mut state = TokenState::connected(token, now);
+        state.next_action_at = Some(now);
+        let rec = AccountRecord {
+            account,
+            state,
+            version: 0,
+        };
+        store.insert(&rec, &[]).await.unwrap();
+        let mut p = MockTokenProvider::new();
+        p.expect_refresh().never();
+        p.expect_check()
+            .times(1)
+            .returning(|_, _| Ok(CheckInfo::default()));
+        let k = keeper(store.clone(), p);
+        let r = k.sweep().await.unwrap();
+        assert_eq!((r.claimed, r.checked, r.refreshed), (1, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_a_typed_transient_error() {
+        let mut s = MockTokenStore::new();
+        s.expect_claim_due().returning(|_, _, _, _| {
+            Err(StoreError::Unavailable {
+                message: "connection refused".into(),
+                source: None,
+            })
+        });
+        let mut p = MockTokenProvider::new();
+        p.expect_refresh().never();
+        p.expect_check().never();
+        let err = keeper(Arc::new(s), p).sweep().await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert!(err.to_string().contains("connection refused"));
+    }
+}

@@ -1,0 +1,266 @@
+//! Property tests of the lifecycle invariants.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use lightwidget_core::lifecycle::{self, Observation};
+use lightwidget_core::*;
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()
+}
+
+fn record(age_minutes: i64) -> AccountRecord {
+    let account = NewAccount::new("o", ConnectionKind::Consumer, "1", "u").into_account();
+    let issued = t0() - TimeDelta::minutes(age_minutes);
+    let token = Token::new("IGAAprop", issued).expiring_at(issued + TimeDelta::days(60));
+    let mut rng = SmallRng::seed_from_u64(0);
+    let (r, _) = lifecycle::connect(account, token, t0(), &RefreshPolicy::default(), &mut rng);
+    r
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Step(i64),
+    Transient(Option<u64>),
+    RateLimited(Option<u64>),
+    Permission,
+    Fatal,
+    Expired(u8),
+    Revoked,
+    CheckOk,
+    RefreshOk,
+    HostOk,
+    HostTransient,
+    HostExpired,
+    Lapsed,
+    Deauthorized,
+    Reconnect,
+    RefreshRequested,
+}
+
+fn reason(i: u8) -> ExpiryReason {
+    match i % 6 {
+        0 => ExpiryReason::PasswordChanged,
+        1 => ExpiryReason::SecurityCheckpoint,
+        2 => ExpiryReason::SessionInvalidated,
+        3 => ExpiryReason::LifetimeEnded,
+        4 => ExpiryReason::DataAccessExpired,
+        _ => ExpiryReason::Unknown {
+            code: 190,
+            subcode: Some(i64::from(i)),
+        },
+    }
+}
+
+fn harmless() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (1i64..600).prop_map(Op::Step),
+        proptest::option::of(0u64..100_000).prop_map(Op::Transient),
+        proptest::option::of(0u64..100_000).prop_map(Op::RateLimited),
+        Just(Op::Permission),
+        Just(Op::Fatal),
+        Just(Op::Lapsed),
+        Just(Op::HostTransient),
+        Just(Op::RefreshRequested),
+    ]
+}
+
+fn any_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => harmless(),
+        1 => any::<u8>().prop_map(Op::Expired),
+        1 => Just(Op::Revoked),
+        1 => Just(Op::CheckOk),
+        1 => Just(Op::RefreshOk),
+        1 => Just(Op::HostOk),
+        1 => Just(Op::HostExpired),
+        1 => Just(Op::Deauthorized),
+        1 => Just(Op::Reconnect),
+    ]
+}
+
+fn observation(op: &Op, now: DateTime<Utc>) -> Option<Observation> {
+    let secs = |s: &Option<u64>| s.map(std::time::Duration::from_secs);
+    Some(match op {
+        Op::Step(_) => return None,
+        Op::Transient(s) => Observation::Failed(ProviderError::Transient {
+            retry_after: secs(s),
+            message: "503".into(),
+        }),
+        Op::RateLimited(s) => Observation::Failed(ProviderError::RateLimited {
+            retry_after: secs(s),
+            message: "#4".into(),
+        }),
+        Op::Permission => Observation::Failed(ProviderError::Permission {
+            message: "#10".into(),
+        }),
+        Op::Fatal => Observation::Failed(ProviderError::Fatal {
+            message: "bad secret".into(),
+        }),
+        Op::Expired(i) => Observation::Failed(ProviderError::Expired {
+            reason: reason(*i),
+            message: String::new(),
+        }),
+        Op::Revoked => Observation::Failed(ProviderError::Revoked {
+            message: String::new(),
+        }),
+        Op::CheckOk => Observation::Checked(CheckInfo::default()),
+        Op::RefreshOk => Observation::Refreshed(
+            Token::new("IGAAnew", now).expiring_at(now + TimeDelta::days(60)),
+        ),
+        Op::HostOk => Observation::HostReported(Ok(())),
+        Op::HostTransient => Observation::HostReported(Err(ProviderError::Transient {
+            retry_after: None,
+            message: String::new(),
+        })),
+        Op::HostExpired => Observation::HostReported(Err(ProviderError::Expired {
+            reason: ExpiryReason::PasswordChanged,
+            message: String::new(),
+        })),
+        Op::Lapsed => Observation::Lapsed,
+        Op::Deauthorized => Observation::Deauthorized,
+        Op::Reconnect => Observation::Reconnected {
+            token: Token::new("IGAAre", now).expiring_at(now + TimeDelta::days(60)),
+            account: None,
+        },
+        Op::RefreshRequested => Observation::RefreshRequested,
+    })
+}
+
+fn is_end(k: &NoticeKind) -> bool {
+    matches!(k, NoticeKind::Expired { .. } | NoticeKind::Revoked)
+}
+
+fn commit(r: &mut AccountRecord, t: &Transition) {
+    r.account = t.account.clone();
+    r.state = t.state.clone();
+    r.version += 1;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Transient, rate-limited, permission and configuration failures never expire a
+    /// token while it is inside its lifetime.
+    #[test]
+    fn failures_never_expire_a_token_inside_its_lifetime(
+        age in 0i64..(59 * 24 * 60),
+        ops in proptest::collection::vec(harmless(), 1..200),
+        seed in any::<u64>(),
+    ) {
+        let mut r = record(age);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let policy = RefreshPolicy::default();
+        let mut now = t0();
+        for op in &ops {
+            if let Op::Step(m) = op { now += TimeDelta::minutes(*m); continue; }
+            let t = lifecycle::apply(&r, observation(op, now).unwrap(), now, &policy, &mut rng);
+            if now < r.state.token.expires_at.unwrap() {
+                prop_assert!(t.state.status.is_active(), "{op:?} at {now} expired a live token");
+                let no_expiry_notice = t.notices.iter().all(|n| !matches!(n.kind, NoticeKind::Expired { .. }));
+                prop_assert!(no_expiry_notice, "no expiry notice inside the lifetime");
+                if let (Some(next), false) = (t.state.next_action_at, t.is_noop()) {
+                    prop_assert!(next >= now, "a new schedule is never in the past");
+                }
+            }
+            commit(&mut r, &t);
+        }
+    }
+
+    /// Exactly one expiry/revocation notice per episode, however many observations follow.
+    #[test]
+    fn one_end_notice_per_episode(
+        ops in proptest::collection::vec(any_op(), 1..300),
+        seed in any::<u64>(),
+    ) {
+        let mut r = record(60 * 24 * 10);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let policy = RefreshPolicy::default();
+        let mut now = t0();
+        let mut per_episode = std::collections::HashMap::<u32, usize>::new();
+        let mut keys = std::collections::HashSet::new();
+        for op in &ops {
+            if let Op::Step(m) = op { now += TimeDelta::minutes(*m); continue; }
+            let was_active = r.state.status.is_active();
+            let t = lifecycle::apply(&r, observation(op, now).unwrap(), now, &policy, &mut rng);
+            let ends = t.notices.iter().filter(|n| is_end(&n.kind)).count();
+            if was_active && !t.state.status.is_active() {
+                prop_assert_eq!(ends, 1, "an active token that ends raises exactly one notice");
+                prop_assert_eq!(t.state.next_action_at, None);
+            } else {
+                prop_assert_eq!(ends, 0, "no end notice without an end: {:?}", op);
+            }
+            for n in &t.notices {
+                prop_assert!(keys.insert(n.dedupe_key.clone()), "dedupe key reused: {}", n.dedupe_key);
+            }
+            *per_episode.entry(r.state.episode).or_default() += ends;
+            commit(&mut r, &t);
+        }
+        prop_assert!(per_episode.values().all(|n| *n <= 1), "{per_episode:?}");
+    }
+
+    /// A token kept by a healthy provider (with occasional transient failures) never
+    /// lapses over a simulated year, and is never refreshed before it is 24 h old.
+    #[test]
+    fn a_healthy_provider_keeps_a_token_for_a_year(
+        age in 0i64..(59 * 24 * 60),
+        seed in any::<u64>(),
+        fail_pct in 0u64..30,
+        check_hours in 1u64..48,
+    ) {
+        let policy = RefreshPolicy::builder()
+            .check_interval(std::time::Duration::from_secs(check_hours * 3600))
+            .build()
+            .unwrap();
+        let mut r = record(age);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut faults = SmallRng::seed_from_u64(seed ^ 0x5eed);
+        let end = t0() + TimeDelta::days(365);
+        let mut steps = 0;
+        while let Some(now) = r.state.next_action_at {
+            if now > end { break; }
+            steps += 1;
+            prop_assert!(steps < 100_000, "runaway schedule");
+            let obs = match policy.due_action(&r.state, now) {
+                Action::Lapse => Observation::Lapsed,
+                _ if rand::Rng::random_range(&mut faults, 0..100) < fail_pct => {
+                    Observation::Failed(ProviderError::Transient { retry_after: None, message: String::new() })
+                }
+                Action::Refresh => {
+                    prop_assert!(now - r.state.token.issued_at >= TimeDelta::hours(24), "refresh under 24 h");
+                    Observation::Refreshed(Token::new("IGAAx", now).expiring_at(now + TimeDelta::days(60)))
+                }
+                Action::Check => Observation::Checked(CheckInfo::default()),
+            };
+            let t = lifecycle::apply(&r, obs, now, &policy, &mut rng);
+            prop_assert!(t.state.status.is_active(), "lapsed at {now}: {:?}", t.state.status);
+            commit(&mut r, &t);
+        }
+        prop_assert!(r.state.status.is_active());
+    }
+
+    /// Reconnect after any ending returns to Active and appends history.
+    #[test]
+    fn reconnect_after_an_end_returns_to_active(i in any::<u8>(), revoke in any::<bool>()) {
+        let mut r = record(60 * 24 * 3);
+        let mut rng = SmallRng::seed_from_u64(1);
+        let policy = RefreshPolicy::default();
+        let end = if revoke { Observation::Deauthorized } else {
+            Observation::Failed(ProviderError::Expired { reason: reason(i), message: String::new() })
+        };
+        let t = lifecycle::apply(&r, end, t0(), &policy, &mut rng);
+        prop_assert!(!t.state.status.is_active());
+        commit(&mut r, &t);
+        let ep = r.state.episode;
+        let now = t0() + TimeDelta::hours(5);
+        let t = lifecycle::apply(&r, observation(&Op::Reconnect, now).unwrap(), now, &policy, &mut rng);
+        prop_assert!(t.state.status.is_active());
+        prop_assert_eq!(t.state.episode, ep + 1);
+        prop_assert!(t.state.next_action_at.is_some());
+        prop_assert!(t.token_changed);
+        prop_assert_eq!(t.events.len(), 1);
+        prop_assert_eq!(t.events[0].kind.name(), "reconnected");
+    }
+}
