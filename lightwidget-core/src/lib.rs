@@ -31,7 +31,7 @@ pub use account::{Account, AccountId, ConnectionKind, Entitlements, NewAccount, 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
-pub use keeper::{DispatchReport, Keeper, KeeperBuilder, KeeperStats, SweepReport};
+pub use keeper::{DispatchReport, Health, Keeper, KeeperBuilder, KeeperStats, SweepReport};
 pub use lifecycle::{Observation, Outcome, Transition};
 pub use memory::InMemoryStore;
 pub use notice::{

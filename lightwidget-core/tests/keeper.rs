@@ -574,3 +574,27 @@ fn builder_validates() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn health_reports_a_stalled_scheduler() {
+    let w = world();
+    w.connect("o", "h1", days(1)).await;
+    let h = w.keeper.health(Duration::from_secs(600)).await.unwrap();
+    assert!(h.stale, "never swept is stale");
+    assert_eq!(h.counts.active, 1);
+    w.keeper.sweep().await.unwrap();
+    assert!(
+        !w.keeper
+            .health(Duration::from_secs(600))
+            .await
+            .unwrap()
+            .stale
+    );
+    w.clock.advance(TimeDelta::minutes(11));
+    let h = w.keeper.health(Duration::from_secs(600)).await.unwrap();
+    assert!(h.stale, "no sweep for 11 minutes");
+    assert_eq!(
+        h.last_sweep_at,
+        Some(w.clock.now() - TimeDelta::minutes(11))
+    );
+}

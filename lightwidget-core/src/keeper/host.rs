@@ -249,3 +249,33 @@ impl Keeper {
         Err(Error::Conflict(id))
     }
 }
+
+/// The keeper's health, for a host's `/healthz` or an alert rule: the scheduler that
+/// silently stopped is the most common way tokens die (peers: WP-Cron, Laravel
+/// scheduler, Heroku add-ons).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Health {
+    /// The last sweep of any keeper sharing the store.
+    pub last_sweep_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// No sweep within `max_age` (or never).
+    pub stale: bool,
+    /// Accounts per status.
+    pub counts: crate::StatusCounts,
+}
+
+impl Keeper {
+    /// Reports whether sweeps are happening (any keeper on the store swept within
+    /// `max_age`) and how many accounts are active, expired and revoked.
+    ///
+    /// A good `max_age` is a few poll intervals (e.g. 10 minutes).
+    pub async fn health(&self, max_age: std::time::Duration) -> Result<Health> {
+        let last = self.inner.store.last_sweep().await?.map(|(_, at)| at);
+        let now = self.inner.clock.now();
+        let max_age = chrono::TimeDelta::from_std(max_age).unwrap_or(chrono::TimeDelta::MAX);
+        Ok(Health {
+            last_sweep_at: last,
+            stale: last.is_none_or(|at| now - at > max_age),
+            counts: self.inner.store.count_by_status().await?,
+        })
+    }
+}

@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 
 pub use builder::KeeperBuilder;
 pub use dispatch::DispatchReport;
+pub use host::Health;
 pub use stats::KeeperStats;
 pub use sweep::SweepReport;
 
