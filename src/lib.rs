@@ -36,3 +36,8 @@ pub use lightwidget_store_sql as store_sql;
 #[cfg(any(feature = "email", feature = "webhook"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "email", feature = "webhook"))))]
 pub use lightwidget_notify as notify;
+
+/// The README's examples, compiled as doc tests so the front door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
