@@ -1,1 +1,70 @@
-//! placeholder
+//! # lightwidget-store-sql
+//!
+//! The durable [`TokenStore`] of lightwidget on sqlx: SQLite (embedded, the default),
+//! PostgreSQL and MySQL 8 / MariaDB ≥ 10.6, chosen by the URL.
+//!
+//! - Token values are encrypted at rest with AES-256-GCM ([`Keyring`]); the account id
+//!   is the associated data, so a ciphertext cannot be moved to another row.
+//! - `claim_due` leases work with `FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL /
+//!   MariaDB, and with a single `UPDATE … RETURNING` write on SQLite; commits are
+//!   fenced on the record version.
+//! - Timestamps are BIGINT unix milliseconds (UTC) in every dialect.
+//! - Migrations are embedded and run on connect (opt out with
+//!   [`SqlStoreBuilder::run_migrations`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), lightwidget_store_sql::Error> {
+//! use lightwidget_store_sql::{Keyring, SqlStore};
+//! let store = SqlStore::builder("sqlite://lightwidget.db")
+//!     .keyring(Keyring::from_env()?)
+//!     .connect()
+//!     .await?;
+//! # let _ = store; Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod crypto;
+mod sql;
+mod store;
+
+pub use crypto::{Encryption, Key, Keyring, PLAINTEXT_KEY_ID};
+pub use sql::Dialect;
+pub use store::{SqlStore, SqlStoreBuilder};
+
+pub use lightwidget_core::TokenStore;
+
+/// Errors of the SQL store's setup (operations return [`lightwidget_core::StoreError`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad configuration (URL, keys).
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+    /// The database could not be reached.
+    #[error("cannot connect to the database at {url}: {source}")]
+    Connect {
+        /// The URL, password hidden.
+        url: String,
+        /// The cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// An operation failed.
+    #[error(transparent)]
+    Store(#[from] lightwidget_core::StoreError),
+}
+
+impl Error {
+    /// Whether retrying later may succeed (database unreachable).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::Store(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! SQL text per dialect. Written once with `?` placeholders; PostgreSQL's `$n` are
+//! generated at startup.
+
+use std::sync::Arc;
+
+/// The database behind the store.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dialect {
+    /// SQLite (embedded).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL 8 / MariaDB ≥ 10.6.
+    Mysql,
+}
+
+impl Dialect {
+    /// Picks the dialect from a database URL.
+    pub fn from_url(url: &str) -> Option<Self> {
+        let scheme = url.split(':').next()?;
+        match scheme {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::Mysql),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) const ACCOUNT_COLS: &str = "id, owner, kind, ig_user_id, username, page_id, notifications, \
+    token_ct, token_key, issued_at, expires_at, data_access_expires_at, scopes, status, status_reason, \
+    status_at, last_checked_at, next_action_at, retry, warnings, episode, refresh_requested, version";
+
+const OUTBOX_COLS: &str = "notice, attempts, delivered, version";
+
+/// Prepared SQL strings for one dialect.
+pub(crate) struct Sql {
+    pub insert_account: Arc<str>,
+    pub get: Arc<str>,
+    pub find: Arc<str>,
+    pub list_by_owner: Arc<str>,
+    pub update_account: Arc<str>,
+    pub claim: Arc<str>,
+    /// MySQL only: the SELECT ... FOR UPDATE SKIP LOCKED half of a claim.
+    pub claim_select: Arc<str>,
+    pub claim_mark: Arc<str>,
+    pub commit_state: Arc<str>,
+    pub commit_state_token: Arc<str>,
+    pub exists: Arc<str>,
+    pub insert_history: Arc<str>,
+    pub insert_notice: Arc<str>,
+    pub release: Arc<str>,
+    pub history: Arc<str>,
+    pub history_before: Arc<str>,
+    pub take_outbox: Arc<str>,
+    pub take_select: Arc<str>,
+    pub take_mark: Arc<str>,
+    pub outbox_get: Arc<str>,
+    pub ack_final: Arc<str>,
+    pub ack_retry: Arc<str>,
+    pub notices: Arc<str>,
+    pub prefs_get: Arc<str>,
+    pub prefs_upsert: Arc<str>,
+    pub sweep_upsert: Arc<str>,
+    pub last_sweep: Arc<str>,
+    pub counts: Arc<str>,
+    pub stale_keys: Arc<str>,
+    pub rewrite_token: Arc<str>,
+}
+
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Sql {
+    pub fn new(d: Dialect) -> Self {
+        let p = |s: String| -> Arc<str> {
+            match d {
+                Dialect::Postgres => numbered(&s).into(),
+                _ => s.into(),
+            }
+        };
+        let due = "next_action_at IS NOT NULL AND next_action_at <= ? AND (lease_until IS NULL OR lease_until <= ?)";
+        let claim = match d {
+            Dialect::Sqlite => format!(
+                "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? \
+                 WHERE id IN (SELECT id FROM lw_accounts WHERE {due} ORDER BY next_action_at LIMIT ?) \
+                 RETURNING {ACCOUNT_COLS}"
+            ),
+            Dialect::Postgres => format!(
+                "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? \
+                 WHERE id IN (SELECT id FROM lw_accounts WHERE {due} ORDER BY next_action_at LIMIT ? \
+                 FOR UPDATE SKIP LOCKED) RETURNING {ACCOUNT_COLS}"
+            ),
+            Dialect::Mysql => String::new(),
+        };
+        let take_due = "state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)";
+        let take = match d {
+            Dialect::Sqlite => format!(
+                "UPDATE lw_outbox SET version = version + 1, lease_owner = ?, lease_until = ? \
+                 WHERE id IN (SELECT id FROM lw_outbox WHERE {take_due} ORDER BY created_at, id LIMIT ?) \
+                 RETURNING {OUTBOX_COLS}, created_at, id"
+            ),
+            Dialect::Postgres => format!(
+                "UPDATE lw_outbox SET version = version + 1, lease_owner = ?, lease_until = ? \
+                 WHERE id IN (SELECT id FROM lw_outbox WHERE {take_due} ORDER BY created_at, id LIMIT ? \
+                 FOR UPDATE SKIP LOCKED) RETURNING {OUTBOX_COLS}, created_at, id"
+            ),
+            Dialect::Mysql => String::new(),
+        };
+        let insert_notice = match d {
+            Dialect::Mysql => "INSERT IGNORE INTO lw_outbox (id, dedupe_key, account_id, created_at, notice, state, attempts, delivered, next_attempt_at, version) VALUES (?, ?, ?, ?, ?, 'pending', 0, '[]', ?, 0)".to_owned(),
+            _ => "INSERT INTO lw_outbox (id, dedupe_key, account_id, created_at, notice, state, attempts, delivered, next_attempt_at, version) VALUES (?, ?, ?, ?, ?, 'pending', 0, '[]', ?, 0) ON CONFLICT (dedupe_key) DO NOTHING".to_owned(),
+        };
+        let prefs_upsert = match d {
+            Dialect::Mysql => "INSERT INTO lw_preferences (owner, prefs) VALUES (?, ?) ON DUPLICATE KEY UPDATE prefs = VALUES(prefs)".to_owned(),
+            _ => "INSERT INTO lw_preferences (owner, prefs) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET prefs = excluded.prefs".to_owned(),
+        };
+        let sweep_upsert = match d {
+            Dialect::Mysql => "INSERT INTO lw_sweeps (worker, at) VALUES (?, ?) ON DUPLICATE KEY UPDATE at = GREATEST(at, VALUES(at))".to_owned(),
+            Dialect::Postgres => "INSERT INTO lw_sweeps (worker, at) VALUES (?, ?) ON CONFLICT (worker) DO UPDATE SET at = GREATEST(lw_sweeps.at, excluded.at)".to_owned(),
+            Dialect::Sqlite => "INSERT INTO lw_sweeps (worker, at) VALUES (?, ?) ON CONFLICT (worker) DO UPDATE SET at = MAX(lw_sweeps.at, excluded.at)".to_owned(),
+        };
+        let state_set = "owner = ?, kind = ?, ig_user_id = ?, username = ?, page_id = ?, notifications = ?, \
+            issued_at = ?, expires_at = ?, data_access_expires_at = ?, scopes = ?, status = ?, status_reason = ?, \
+            status_at = ?, last_checked_at = ?, next_action_at = ?, retry = ?, warnings = ?, episode = ?, \
+            refresh_requested = ?, version = version + 1, lease_owner = NULL, lease_until = NULL";
+        Self {
+            insert_account: p(format!(
+                "INSERT INTO lw_accounts ({ACCOUNT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )),
+            get: p(format!("SELECT {ACCOUNT_COLS} FROM lw_accounts WHERE id = ?")),
+            find: p(format!(
+                "SELECT {ACCOUNT_COLS} FROM lw_accounts WHERE kind = ? AND ig_user_id = ?"
+            )),
+            list_by_owner: p(format!(
+                "SELECT {ACCOUNT_COLS} FROM lw_accounts WHERE owner = ? ORDER BY id"
+            )),
+            update_account: p("UPDATE lw_accounts SET owner = ?, kind = ?, ig_user_id = ?, username = ?, page_id = ?, notifications = ? WHERE id = ?".into()),
+            claim: p(claim),
+            claim_select: p(format!(
+                "SELECT id FROM lw_accounts WHERE {due} ORDER BY next_action_at LIMIT ? FOR UPDATE SKIP LOCKED"
+            )),
+            claim_mark: p("UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? WHERE id = ?".into()),
+            commit_state: p(format!("UPDATE lw_accounts SET {state_set} WHERE id = ? AND version = ?")),
+            commit_state_token: p(format!(
+                "UPDATE lw_accounts SET token_ct = ?, token_key = ?, {state_set} WHERE id = ? AND version = ?"
+            )),
+            exists: p("SELECT version FROM lw_accounts WHERE id = ?".into()),
+            insert_history: p("INSERT INTO lw_history (account_id, at, event) VALUES (?, ?, ?)".into()),
+            insert_notice: p(insert_notice),
+            release: p("UPDATE lw_accounts SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND version = ?".into()),
+            history: p("SELECT seq, at, event FROM lw_history WHERE account_id = ? ORDER BY seq DESC LIMIT ?".into()),
+            history_before: p("SELECT seq, at, event FROM lw_history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?".into()),
+            take_outbox: p(take),
+            take_select: p(format!(
+                "SELECT id FROM lw_outbox WHERE {take_due} ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
+            )),
+            take_mark: p("UPDATE lw_outbox SET version = version + 1, lease_owner = ?, lease_until = ? WHERE id = ?".into()),
+            outbox_get: p(format!("SELECT {OUTBOX_COLS}, created_at, id FROM lw_outbox WHERE id = ?")),
+            ack_final: p("UPDATE lw_outbox SET state = ?, attempts = attempts + 1, version = version + 1, lease_owner = NULL, lease_until = NULL WHERE id = ? AND version = ? AND state = 'pending'".into()),
+            ack_retry: p("UPDATE lw_outbox SET attempts = attempts + 1, delivered = ?, next_attempt_at = ?, version = version + 1, lease_owner = NULL, lease_until = NULL WHERE id = ? AND version = ? AND state = 'pending'".into()),
+            notices: p("SELECT notice, state FROM lw_outbox WHERE account_id = ? ORDER BY created_at, id".into()),
+            prefs_get: p("SELECT prefs FROM lw_preferences WHERE owner = ?".into()),
+            prefs_upsert: p(prefs_upsert),
+            sweep_upsert: p(sweep_upsert),
+            last_sweep: p("SELECT worker, at FROM lw_sweeps ORDER BY at DESC LIMIT 1".into()),
+            counts: p("SELECT status, COUNT(*) FROM lw_accounts GROUP BY status".into()),
+            stale_keys: p("SELECT id, token_key, token_ct FROM lw_accounts WHERE token_key <> ? AND token_key <> 'plain' AND id > ? ORDER BY id LIMIT ?".into()),
+            rewrite_token: p("UPDATE lw_accounts SET token_ct = ?, token_key = ? WHERE id = ? AND token_key = ?".into()),
+        }
+    }
+}

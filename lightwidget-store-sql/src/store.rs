@@ -1,0 +1,1058 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use lightwidget_core::{
+    Account, AccountId, AccountRecord, ConnectionKind, Entitlements, ExpiryReason, HistoryEntry,
+    HistoryQuery, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
+    RetryState, StatusCounts, StoreError, Token, TokenEvent, TokenEventKind, TokenState,
+    TokenStatus, TokenStore, Transition, Warnings,
+};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
+use uuid::Uuid;
+
+use crate::sql::{Dialect, Sql};
+use crate::{Encryption, Error, Keyring};
+
+type Q = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>;
+
+/// A [`TokenStore`] on SQLite, PostgreSQL or MySQL/MariaDB.
+#[derive(Clone)]
+pub struct SqlStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    dialect: Dialect,
+    sql: Sql,
+    enc: Encryption,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.inner.dialect)
+            .field("encryption", &self.inner.enc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`SqlStore`].
+pub struct SqlStoreBuilder {
+    url: String,
+    enc: Option<Encryption>,
+    migrate: bool,
+    max_connections: u32,
+    acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for SqlStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStoreBuilder")
+            .field("url", &redact(&self.url))
+            .field("migrate", &self.migrate)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl SqlStoreBuilder {
+    /// Token values encrypted with this keyring.
+    pub fn keyring(mut self, k: Keyring) -> Self {
+        self.enc = Some(Encryption::Keyring(k));
+        self
+    }
+    /// How token values are stored (see [`Encryption::Plaintext`] before choosing it).
+    pub fn encryption(mut self, e: Encryption) -> Self {
+        self.enc = Some(e);
+        self
+    }
+    /// Run the embedded migrations on connect (default `true`).
+    pub fn run_migrations(mut self, yes: bool) -> Self {
+        self.migrate = yes;
+        self
+    }
+    /// Pool size (default 8; SQLite writes are serialised by SQLite itself).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+    /// How long to wait for a pooled connection before reporting the store unavailable
+    /// (default 10 s).
+    pub fn acquire_timeout(mut self, d: Duration) -> Self {
+        self.acquire_timeout = d;
+        self
+    }
+
+    /// Connects (and migrates).
+    pub async fn connect(self) -> Result<SqlStore, Error> {
+        let dialect = Dialect::from_url(&self.url).ok_or_else(|| {
+            Error::Config(format!(
+                "unsupported database URL {:?}: use sqlite://, postgres:// or mysql://",
+                redact(&self.url)
+            ))
+        })?;
+        let enc = self.enc.ok_or_else(|| {
+            Error::Config(
+                "no encryption configured: give a Keyring (e.g. from LIGHTWIDGET_KEYS) or choose Encryption::Plaintext explicitly".into(),
+            )
+        })?;
+        match dialect {
+            Dialect::Sqlite if !cfg!(feature = "sqlite") => {
+                return Err(Error::Config(
+                    "this build lacks the `sqlite` feature".into(),
+                ));
+            }
+            Dialect::Postgres if !cfg!(feature = "postgres") => {
+                return Err(Error::Config(
+                    "this build lacks the `postgres` feature".into(),
+                ));
+            }
+            Dialect::Mysql if !cfg!(feature = "mysql") => {
+                return Err(Error::Config("this build lacks the `mysql` feature".into()));
+            }
+            _ => {}
+        }
+        sqlx::any::install_default_drivers();
+        let mut url = self.url.clone();
+        if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+        let opts = AnyPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout);
+        let opts = if dialect == Dialect::Sqlite {
+            opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            opts
+        };
+        let pool = opts.connect(&url).await.map_err(|source| Error::Connect {
+            url: redact(&self.url),
+            source,
+        })?;
+        if self.migrate {
+            let m = match dialect {
+                Dialect::Sqlite => sqlx::migrate!("migrations/sqlite"),
+                Dialect::Postgres => sqlx::migrate!("migrations/postgres"),
+                Dialect::Mysql => sqlx::migrate!("migrations/mysql"),
+            };
+            m.run(&pool).await.map_err(Error::Migrate)?;
+        }
+        Ok(SqlStore {
+            inner: Arc::new(Inner {
+                pool,
+                dialect,
+                sql: Sql::new(dialect),
+                enc,
+            }),
+        })
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+fn oms(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(ms)
+}
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::days(365))
+}
+
+/// Maps sqlx errors: unreachable / locked / timed out = Unavailable (transient).
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    let transient = match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            // SQLite busy/locked, PostgreSQL admin shutdown / connection failure /
+            // serialization, MySQL lock wait timeout / deadlock.
+            matches!(
+                code.as_str(),
+                "5" | "6"
+                    | "517"
+                    | "57P01"
+                    | "57P02"
+                    | "57P03"
+                    | "40001"
+                    | "40P01"
+                    | "1205"
+                    | "1213"
+            ) || code.starts_with("08")
+        }
+        _ => false,
+    };
+    let message = e.to_string();
+    if transient {
+        StoreError::Unavailable {
+            message,
+            source: Some(Box::new(e)),
+        }
+    } else {
+        StoreError::Backend {
+            message,
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialising plain data cannot fail")
+}
+
+fn corrupt(account: AccountId, message: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        account,
+        message: message.into(),
+    }
+}
+
+fn status_cols(s: &TokenStatus) -> (&'static str, Option<String>, Option<i64>) {
+    match s {
+        TokenStatus::Active => ("active", None, None),
+        TokenStatus::Expired { reason, at } => ("expired", Some(reason.code()), Some(ms(*at))),
+        TokenStatus::Revoked { at } => ("revoked", None, Some(ms(*at))),
+    }
+}
+
+impl SqlStore {
+    /// A builder for `url` (`sqlite://path.db`, `postgres://…`, `mysql://…`).
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder {
+        SqlStoreBuilder {
+            url: url.into(),
+            enc: None,
+            migrate: true,
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Connects with keys from `LIGHTWIDGET_KEYS`.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::builder(url)
+            .keyring(Keyring::from_env()?)
+            .connect()
+            .await
+    }
+
+    /// Opens (creating if needed) a local SQLite file with WAL and a busy timeout.
+    pub async fn open_sqlite(
+        path: impl AsRef<std::path::Path>,
+        enc: Encryption,
+    ) -> Result<Self, Error> {
+        let url = format!("sqlite://{}", path.as_ref().display());
+        Self::builder(url).encryption(enc).connect().await
+    }
+
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// The connection pool (for hosts that share it; migrations, health checks).
+    pub fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    fn q(&self, s: &Arc<str>) -> Q {
+        sqlx::query(AssertSqlSafe(s.clone()))
+    }
+
+    fn decode(&self, row: &AnyRow) -> Result<AccountRecord, StoreError> {
+        let g = |e: sqlx::Error| StoreError::Backend {
+            message: format!("unexpected row shape: {e}"),
+            source: None,
+        };
+        let id_s: String = row.try_get(0).map_err(g)?;
+        let id: AccountId = id_s.parse().map_err(|_| StoreError::Backend {
+            message: format!("bad account id {id_s:?}"),
+            source: None,
+        })?;
+        let kind_s: String = row.try_get(2).map_err(g)?;
+        let kind: ConnectionKind = kind_s
+            .parse()
+            .map_err(|_| corrupt(id, format!("unknown kind {kind_s:?}")))?;
+        let ct: Vec<u8> = row.try_get(7).map_err(g)?;
+        let key_id: String = row.try_get(8).map_err(g)?;
+        let secret = self
+            .inner
+            .enc
+            .open(&key_id, &ct, &id_s)
+            .map_err(|m| corrupt(id, m))?;
+        let scopes: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(12).map_err(g)?)
+            .map_err(|e| corrupt(id, format!("scopes: {e}")))?;
+        let mut token = Token::new(secret, from_ms(row.try_get(9).map_err(g)?)).with_scopes(scopes);
+        token.expires_at = row.try_get::<Option<i64>, _>(10).map_err(g)?.map(from_ms);
+        token.data_access_expires_at = row.try_get::<Option<i64>, _>(11).map_err(g)?.map(from_ms);
+        let status_s: String = row.try_get(13).map_err(g)?;
+        let at = row
+            .try_get::<Option<i64>, _>(15)
+            .map_err(g)?
+            .map(from_ms)
+            .unwrap_or_default();
+        let status = match status_s.as_str() {
+            "active" => TokenStatus::Active,
+            "revoked" => TokenStatus::Revoked { at },
+            "expired" => {
+                let code: Option<String> = row.try_get(14).map_err(g)?;
+                let reason = code
+                    .as_deref()
+                    .and_then(ExpiryReason::from_code)
+                    .ok_or_else(|| corrupt(id, format!("unknown expiry reason {code:?}")))?;
+                TokenStatus::Expired { reason, at }
+            }
+            other => return Err(corrupt(id, format!("unknown status {other:?}"))),
+        };
+        let retry: RetryState = serde_json::from_str(&row.try_get::<String, _>(18).map_err(g)?)
+            .map_err(|e| corrupt(id, format!("retry state: {e}")))?;
+        let warnings: Warnings = serde_json::from_str(&row.try_get::<String, _>(19).map_err(g)?)
+            .map_err(|e| corrupt(id, format!("warnings: {e}")))?;
+        Ok(AccountRecord {
+            account: Account {
+                id,
+                owner: OwnerId::new(row.try_get::<String, _>(1).map_err(g)?),
+                kind,
+                ig_user_id: row.try_get(3).map_err(g)?,
+                username: row.try_get(4).map_err(g)?,
+                page_id: row.try_get(5).map_err(g)?,
+                entitlements: Entitlements {
+                    notifications: row.try_get::<i64, _>(6).map_err(g)? != 0,
+                },
+            },
+            state: TokenState {
+                token,
+                status,
+                last_checked_at: row.try_get::<Option<i64>, _>(16).map_err(g)?.map(from_ms),
+                next_action_at: row.try_get::<Option<i64>, _>(17).map_err(g)?.map(from_ms),
+                retry,
+                warnings,
+                episode: row.try_get::<i64, _>(20).map_err(g)? as u32,
+                refresh_requested: row.try_get::<i64, _>(21).map_err(g)? != 0,
+            },
+            version: row.try_get(22).map_err(g)?,
+        })
+    }
+
+    /// Decodes claimed rows; an unreadable row is logged and skipped so one bad row
+    /// never blocks the batch (its lease simply runs out).
+    fn decode_claimed(&self, rows: &[AnyRow]) -> Vec<AccountRecord> {
+        let mut out: Vec<AccountRecord> = rows
+            .iter()
+            .filter_map(|r| match self.decode(r) {
+                Ok(rec) => Some(rec),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping unreadable account row");
+                    None
+                }
+            })
+            .collect();
+        out.sort_by_key(|r| (r.state.next_action_at, r.account.id));
+        out
+    }
+
+    fn bind_state(&self, q: Q, t: &Transition) -> Q {
+        let a = &t.account;
+        let s = &t.state;
+        let (status, reason, status_at) = status_cols(&s.status);
+        q.bind(a.owner.as_str().to_owned())
+            .bind(a.kind.as_str())
+            .bind(a.ig_user_id.clone())
+            .bind(a.username.clone())
+            .bind(a.page_id.clone())
+            .bind(i64::from(a.entitlements.notifications))
+            .bind(ms(s.token.issued_at))
+            .bind(oms(s.token.expires_at))
+            .bind(oms(s.token.data_access_expires_at))
+            .bind(json(&s.token.scopes))
+            .bind(status)
+            .bind(reason)
+            .bind(status_at)
+            .bind(oms(s.last_checked_at))
+            .bind(oms(s.next_action_at))
+            .bind(json(&s.retry))
+            .bind(json(&s.warnings))
+            .bind(i64::from(s.episode))
+            .bind(i64::from(s.refresh_requested))
+            .bind(a.id.to_string())
+            .bind(t.expected_version)
+    }
+
+    /// One transition inside an open transaction. `Ok(false)` = fenced.
+    async fn commit_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        t: &Transition,
+    ) -> Result<Result<(), StoreError>, StoreError> {
+        let id = t.account.id;
+        let id_s = id.to_string();
+        let q = if t.token_changed {
+            let (key, ct) = self.inner.enc.seal(t.state.token.secret(), &id_s);
+            self.q(&self.inner.sql.commit_state_token)
+                .bind(ct)
+                .bind(key)
+        } else {
+            self.q(&self.inner.sql.commit_state)
+        };
+        let res = self
+            .bind_state(q, t)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        if res.rows_affected() == 0 {
+            let exists = self
+                .q(&self.inner.sql.exists)
+                .bind(id_s)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            return Ok(Err(if exists.is_some() {
+                StoreError::Conflict(id)
+            } else {
+                StoreError::UnknownAccount(id)
+            }));
+        }
+        self.write_events(tx, id, &t.events).await?;
+        for n in &t.notices {
+            self.q(&self.inner.sql.insert_notice)
+                .bind(n.id.to_string())
+                .bind(n.dedupe_key.clone())
+                .bind(id.to_string())
+                .bind(ms(n.created_at))
+                .bind(json(n))
+                .bind(ms(n.created_at))
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(Ok(()))
+    }
+
+    async fn write_events(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        id: AccountId,
+        events: &[TokenEvent],
+    ) -> Result<(), StoreError> {
+        for e in events {
+            self.q(&self.inner.sql.insert_history)
+                .bind(id.to_string())
+                .bind(ms(e.at))
+                .bind(json(&e.kind))
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    /// Re-encrypts, in batches of `batch`, every token still under an older key with
+    /// the current key. Returns how many rows were rewritten. Safe to run while keepers
+    /// work: a row changed meanwhile is skipped and picked up by the next run.
+    pub async fn rotate(&self, batch: usize) -> Result<u64, StoreError> {
+        let Encryption::Keyring(ring) = &self.inner.enc else {
+            return Ok(0);
+        };
+        let current = ring.current_id().to_owned();
+        let mut after = String::new();
+        let mut done = 0;
+        loop {
+            let rows = self
+                .q(&self.inner.sql.stale_keys)
+                .bind(current.clone())
+                .bind(after.clone())
+                .bind(batch.max(1) as i64)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(map_err)?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            for r in &rows {
+                let id: String = r.try_get(0).map_err(map_err)?;
+                let key: String = r.try_get(1).map_err(map_err)?;
+                let ct: Vec<u8> = r.try_get(2).map_err(map_err)?;
+                after = id.clone();
+                if !self.inner.enc.is_stale(&key) {
+                    continue;
+                }
+                let plain = match self.inner.enc.open(&key, &ct, &id) {
+                    Ok(p) => p,
+                    Err(m) => {
+                        tracing::warn!(account_id = %id, error = %m, "cannot rotate an unreadable token");
+                        continue;
+                    }
+                };
+                let (k, c) = self.inner.enc.seal(&plain, &id);
+                let res = self
+                    .q(&self.inner.sql.rewrite_token)
+                    .bind(c)
+                    .bind(k)
+                    .bind(id)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                done += res.rows_affected();
+            }
+            tx.commit().await.map_err(map_err)?;
+        }
+        Ok(done)
+    }
+
+    fn decode_outbox(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
+        let bad = |e: String| StoreError::Backend {
+            message: format!("unreadable outbox row: {e}"),
+            source: None,
+        };
+        let notice: Notice = serde_json::from_str(
+            &row.try_get::<String, _>(0)
+                .map_err(|e| bad(e.to_string()))?,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        Ok(OutboxEntry {
+            notice,
+            attempts: row.try_get::<i64, _>(1).map_err(|e| bad(e.to_string()))? as u32,
+            delivered: serde_json::from_str(
+                &row.try_get::<String, _>(2)
+                    .map_err(|e| bad(e.to_string()))?,
+            )
+            .map_err(|e| bad(e.to_string()))?,
+            version: row.try_get(3).map_err(|e| bad(e.to_string()))?,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    async fn insert(
+        &self,
+        record: &AccountRecord,
+        events: &[TokenEvent],
+    ) -> Result<(), StoreError> {
+        let a = &record.account;
+        let s = &record.state;
+        let id_s = a.id.to_string();
+        let (key, ct) = self.inner.enc.seal(s.token.secret(), &id_s);
+        let (status, reason, status_at) = status_cols(&s.status);
+        let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+        let res = self
+            .q(&self.inner.sql.insert_account)
+            .bind(id_s)
+            .bind(a.owner.as_str().to_owned())
+            .bind(a.kind.as_str())
+            .bind(a.ig_user_id.clone())
+            .bind(a.username.clone())
+            .bind(a.page_id.clone())
+            .bind(i64::from(a.entitlements.notifications))
+            .bind(ct)
+            .bind(key)
+            .bind(ms(s.token.issued_at))
+            .bind(oms(s.token.expires_at))
+            .bind(oms(s.token.data_access_expires_at))
+            .bind(json(&s.token.scopes))
+            .bind(status)
+            .bind(reason)
+            .bind(status_at)
+            .bind(oms(s.last_checked_at))
+            .bind(oms(s.next_action_at))
+            .bind(json(&s.retry))
+            .bind(json(&s.warnings))
+            .bind(i64::from(s.episode))
+            .bind(i64::from(s.refresh_requested))
+            .bind(record.version)
+            .execute(&mut *tx)
+            .await;
+        if let Err(e) = res {
+            if let sqlx::Error::Database(d) = &e
+                && d.is_unique_violation()
+            {
+                return Err(StoreError::Duplicate {
+                    kind: a.kind,
+                    ig_user_id: a.ig_user_id.clone(),
+                });
+            }
+            return Err(map_err(e));
+        }
+        self.write_events(&mut tx, a.id, events).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        let row = self
+            .q(&self.inner.sql.get)
+            .bind(id.to_string())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| self.decode(&r)).transpose()
+    }
+
+    async fn find(
+        &self,
+        kind: ConnectionKind,
+        ig_user_id: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let row = self
+            .q(&self.inner.sql.find)
+            .bind(kind.as_str())
+            .bind(ig_user_id.to_owned())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| self.decode(&r)).transpose()
+    }
+
+    async fn list_by_owner(&self, owner: &OwnerId) -> Result<Vec<AccountRecord>, StoreError> {
+        let rows = self
+            .q(&self.inner.sql.list_by_owner)
+            .bind(owner.as_str().to_owned())
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| self.decode(r)).collect()
+    }
+
+    async fn update_account(&self, a: &Account) -> Result<(), StoreError> {
+        let res = self
+            .q(&self.inner.sql.update_account)
+            .bind(a.owner.as_str().to_owned())
+            .bind(a.kind.as_str())
+            .bind(a.ig_user_id.clone())
+            .bind(a.username.clone())
+            .bind(a.page_id.clone())
+            .bind(i64::from(a.entitlements.notifications))
+            .bind(a.id.to_string())
+            .execute(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::UnknownAccount(a.id));
+        }
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+        worker: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let until = ms(lease_end(now, lease));
+        let n = ms(now);
+        let sql = &self.inner.sql;
+        let rows = if self.inner.dialect == Dialect::Mysql {
+            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            let ids: Vec<String> = self
+                .q(&sql.claim_select)
+                .bind(n)
+                .bind(n)
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in ids {
+                self.q(&sql.claim_mark)
+                    .bind(worker.to_owned())
+                    .bind(until)
+                    .bind(id.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(r) = self
+                    .q(&sql.get)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                {
+                    rows.push(r);
+                }
+            }
+            tx.commit().await.map_err(map_err)?;
+            rows
+        } else {
+            self.q(&sql.claim)
+                .bind(worker.to_owned())
+                .bind(until)
+                .bind(n)
+                .bind(n)
+                .bind(limit as i64)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(map_err)?
+        };
+        Ok(self.decode_claimed(&rows))
+    }
+
+    async fn commit(&self, t: &Transition) -> Result<(), StoreError> {
+        let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+        let r = self.commit_in(&mut tx, t).await?;
+        if r.is_ok() {
+            tx.commit().await.map_err(map_err)?;
+        }
+        r
+    }
+
+    async fn commit_many(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
+        let run = async {
+            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            let mut out = Vec::with_capacity(ts.len());
+            for t in ts {
+                out.push(self.commit_in(&mut tx, t).await?);
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok::<_, StoreError>(out)
+        };
+        match run.await {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = e.to_string();
+                let transient = e.is_transient();
+                ts.iter()
+                    .map(|_| {
+                        Err(if transient {
+                            StoreError::Unavailable {
+                                message: msg.clone(),
+                                source: None,
+                            }
+                        } else {
+                            StoreError::Backend {
+                                message: msg.clone(),
+                                source: None,
+                            }
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    async fn release(&self, id: AccountId, version: i64) -> Result<(), StoreError> {
+        self.q(&self.inner.sql.release)
+            .bind(id.to_string())
+            .bind(version)
+            .execute(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        id: AccountId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let exists = self
+            .q(&self.inner.sql.exists)
+            .bind(id.to_string())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::UnknownAccount(id));
+        }
+        let q = match query.before {
+            Some(b) => self
+                .q(&self.inner.sql.history_before)
+                .bind(id.to_string())
+                .bind(b),
+            None => self.q(&self.inner.sql.history).bind(id.to_string()),
+        };
+        let rows = q
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let kind: TokenEventKind =
+                    serde_json::from_str(&r.try_get::<String, _>(2).map_err(map_err)?)
+                        .map_err(|e| corrupt(id, format!("history event: {e}")))?;
+                Ok(HistoryEntry {
+                    seq: r.try_get(0).map_err(map_err)?,
+                    event: TokenEvent::new(from_ms(r.try_get(1).map_err(map_err)?), kind),
+                })
+            })
+            .collect()
+    }
+
+    async fn take_outbox(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+        worker: &str,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let until = ms(lease_end(now, lease));
+        let n = ms(now);
+        let sql = &self.inner.sql;
+        let mut rows = if self.inner.dialect == Dialect::Mysql {
+            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            let ids: Vec<String> = self
+                .q(&sql.take_select)
+                .bind(n)
+                .bind(n)
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()
+                .map_err(map_err)?;
+            let mut rows = Vec::new();
+            for id in ids {
+                self.q(&sql.take_mark)
+                    .bind(worker.to_owned())
+                    .bind(until)
+                    .bind(id.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(r) = self
+                    .q(&sql.outbox_get)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                {
+                    rows.push(r);
+                }
+            }
+            tx.commit().await.map_err(map_err)?;
+            rows
+        } else {
+            self.q(&sql.take_outbox)
+                .bind(worker.to_owned())
+                .bind(until)
+                .bind(n)
+                .bind(n)
+                .bind(limit as i64)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(map_err)?
+        };
+        rows.sort_by_key(|r| {
+            (
+                r.try_get::<i64, _>(4).unwrap_or_default(),
+                r.try_get::<String, _>(5).unwrap_or_default(),
+            )
+        });
+        rows.iter().map(Self::decode_outbox).collect()
+    }
+
+    async fn ack_outbox(
+        &self,
+        notice_id: Uuid,
+        version: i64,
+        outcome: &OutboxOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+        let row = self
+            .q(&self.inner.sql.outbox_get)
+            .bind(notice_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::Backend {
+                message: format!("unknown notice {notice_id}"),
+                source: None,
+            })?;
+        let entry = Self::decode_outbox(&row)?;
+        let account = entry.notice.account_id;
+        let topic = entry.notice.kind.topic();
+        let (final_state, event) = match outcome {
+            OutboxOutcome::Delivered { channels } => (
+                Some("delivered"),
+                Some(TokenEventKind::NoticeSent {
+                    topic,
+                    channels: channels.clone(),
+                }),
+            ),
+            OutboxOutcome::Suppressed { why } => (
+                Some("suppressed"),
+                Some(TokenEventKind::NoticeSuppressed {
+                    topic,
+                    why: why.clone(),
+                }),
+            ),
+            OutboxOutcome::Failed { error } => (
+                Some("failed"),
+                Some(TokenEventKind::NoticeFailed {
+                    topic,
+                    error: error.clone(),
+                }),
+            ),
+            OutboxOutcome::Retry { .. } => (None, None),
+        };
+        let res = match (final_state, outcome) {
+            (Some(state), _) => self
+                .q(&self.inner.sql.ack_final)
+                .bind(state)
+                .bind(notice_id.to_string())
+                .bind(version),
+            (None, OutboxOutcome::Retry { at, delivered, .. }) => self
+                .q(&self.inner.sql.ack_retry)
+                .bind(json(delivered))
+                .bind(ms(*at))
+                .bind(notice_id.to_string())
+                .bind(version),
+            (None, _) => unreachable!("only Retry is not final"),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::Conflict(account));
+        }
+        if let Some(kind) = event {
+            self.write_events(&mut tx, account, &[TokenEvent::new(now, kind)])
+                .await?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn notices(&self, id: AccountId) -> Result<Vec<(Notice, NoticeState)>, StoreError> {
+        let rows = self
+            .q(&self.inner.sql.notices)
+            .bind(id.to_string())
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let n: Notice = serde_json::from_str(&r.try_get::<String, _>(0).map_err(map_err)?)
+                    .map_err(|e| corrupt(id, format!("notice: {e}")))?;
+                let st = match r.try_get::<String, _>(1).map_err(map_err)?.as_str() {
+                    "pending" => NoticeState::Pending,
+                    "delivered" => NoticeState::Delivered,
+                    "suppressed" => NoticeState::Suppressed,
+                    _ => NoticeState::Failed,
+                };
+                Ok((n, st))
+            })
+            .collect()
+    }
+
+    async fn preferences(&self, owner: &OwnerId) -> Result<Preferences, StoreError> {
+        let row = self
+            .q(&self.inner.sql.prefs_get)
+            .bind(owner.as_str().to_owned())
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        match row {
+            None => Ok(Preferences::new(owner.clone())),
+            Some(r) => {
+                serde_json::from_str(&r.try_get::<String, _>(0).map_err(map_err)?).map_err(|e| {
+                    StoreError::Backend {
+                        message: format!("unreadable preferences of {owner}: {e}"),
+                        source: None,
+                    }
+                })
+            }
+        }
+    }
+
+    async fn set_preferences(&self, prefs: &Preferences) -> Result<(), StoreError> {
+        self.q(&self.inner.sql.prefs_upsert)
+            .bind(prefs.owner.as_str().to_owned())
+            .bind(json(prefs))
+            .execute(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn record_sweep(&self, worker: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.q(&self.inner.sql.sweep_upsert)
+            .bind(worker.to_owned())
+            .bind(ms(at))
+            .execute(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn last_sweep(&self) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        let row = self
+            .q(&self.inner.sql.last_sweep)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok((
+                r.try_get(0).map_err(map_err)?,
+                from_ms(r.try_get(1).map_err(map_err)?),
+            ))
+        })
+        .transpose()
+    }
+
+    async fn count_by_status(&self) -> Result<StatusCounts, StoreError> {
+        let rows = self
+            .q(&self.inner.sql.counts)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(map_err)?;
+        let mut c = StatusCounts::default();
+        for r in rows {
+            let s: String = r.try_get(0).map_err(map_err)?;
+            let n = r.try_get::<i64, _>(1).map_err(map_err)? as u64;
+            match s.as_str() {
+                "active" => c.active = n,
+                "expired" => c.expired = n,
+                "revoked" => c.revoked = n,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
