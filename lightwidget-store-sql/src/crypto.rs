@@ -74,7 +74,7 @@ impl Key {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Keyring {
-    current: Key,
+    current: Box<Key>,
     older: Vec<Key>,
 }
 
@@ -82,7 +82,7 @@ impl Keyring {
     /// A keyring with one key.
     pub fn new(current: Key) -> Self {
         Self {
-            current,
+            current: Box::new(current),
             older: Vec::new(),
         }
     }
@@ -124,7 +124,10 @@ impl Keyring {
         if ids.len() != n {
             return Err(Error::Config("two keys share an id".into()));
         }
-        Ok(Self { current, older })
+        Ok(Self {
+            current: Box::new(current),
+            older,
+        })
     }
 
     /// Reads `LIGHTWIDGET_KEYS`.
@@ -148,7 +151,7 @@ impl Keyring {
     }
 
     fn find(&self, id: &str) -> Option<&Key> {
-        std::iter::once(&self.current)
+        std::iter::once(&*self.current)
             .chain(&self.older)
             .find(|k| k.id == id)
     }

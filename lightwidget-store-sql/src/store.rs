@@ -293,6 +293,17 @@ impl SqlStore {
         self.inner.pool.close().await;
     }
 
+    /// Starts a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so the busy timeout applies instead of a read transaction
+    /// failing to upgrade with "database is locked".
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
+        match self.inner.dialect {
+            Dialect::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await,
+            _ => self.inner.pool.begin().await,
+        }
+        .map_err(map_err)
+    }
+
     fn q(&self, s: &Arc<str>) -> Q {
         sqlx::query(AssertSqlSafe(s.clone()))
     }
@@ -506,7 +517,7 @@ impl SqlStore {
             if rows.is_empty() {
                 break;
             }
-            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            let mut tx = self.begin().await?;
             for r in &rows {
                 let id: String = r.try_get(0).map_err(map_err)?;
                 let key: String = r.try_get(1).map_err(map_err)?;
@@ -574,7 +585,7 @@ impl TokenStore for SqlStore {
         let id_s = a.id.to_string();
         let (key, ct) = self.inner.enc.seal(s.token.secret(), &id_s);
         let (status, reason, status_at) = status_cols(&s.status);
-        let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.begin().await?;
         let res = self
             .q(&self.inner.sql.insert_account)
             .bind(id_s)
@@ -682,7 +693,7 @@ impl TokenStore for SqlStore {
         let n = ms(now);
         let sql = &self.inner.sql;
         let rows = if self.inner.dialect == Dialect::Mysql {
-            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            let mut tx = self.begin().await?;
             let ids: Vec<String> = self
                 .q(&sql.claim_select)
                 .bind(n)
@@ -731,7 +742,7 @@ impl TokenStore for SqlStore {
     }
 
     async fn commit(&self, t: &Transition) -> Result<(), StoreError> {
-        let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.begin().await?;
         let r = self.commit_in(&mut tx, t).await?;
         if r.is_ok() {
             tx.commit().await.map_err(map_err)?;
@@ -741,7 +752,7 @@ impl TokenStore for SqlStore {
 
     async fn commit_many(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
         let run = async {
-            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            let mut tx = self.begin().await?;
             let mut out = Vec::with_capacity(ts.len());
             for t in ts {
                 out.push(self.commit_in(&mut tx, t).await?);
@@ -833,7 +844,7 @@ impl TokenStore for SqlStore {
         let n = ms(now);
         let sql = &self.inner.sql;
         let mut rows = if self.inner.dialect == Dialect::Mysql {
-            let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+            let mut tx = self.begin().await?;
             let ids: Vec<String> = self
                 .q(&sql.take_select)
                 .bind(n)
@@ -894,7 +905,7 @@ impl TokenStore for SqlStore {
         outcome: &OutboxOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.inner.pool.begin().await.map_err(map_err)?;
+        let mut tx = self.begin().await?;
         let row = self
             .q(&self.inner.sql.outbox_get)
             .bind(notice_id.to_string())

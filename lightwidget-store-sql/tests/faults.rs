@@ -1,0 +1,378 @@
+//! Encryption at rest, bad rows, outages, rotation and multi-pool concurrency on real databases.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightwidget_core::testkit::{record, t0, transition};
+use lightwidget_core::{AccountRecord, StoreError, TokenStore};
+use lightwidget_store_sql::{Encryption, Error, Key, Keyring, SqlStore};
+use support::*;
+
+#[tokio::test]
+async fn the_sqlite_file_never_contains_a_token_value() {
+    let path = temp_sqlite_path();
+    let store = SqlStore::open_sqlite(&path, enc()).await.unwrap();
+    let mut secrets = Vec::new();
+    for i in 0..20 {
+        let r = record("o", &format!("u{i}"), Some(t0()));
+        secrets.push(r.state.token.secret().to_owned());
+        store.insert(&r, &[]).await.unwrap();
+    }
+    // And through a commit that changes the token.
+    let r = store
+        .claim_due(t0(), 1, Duration::from_secs(60), "w")
+        .await
+        .unwrap()
+        .remove(0);
+    let mut t = transition(&r, None);
+    t.state.token = lightwidget_core::Token::new("IGAArotated-token-value-xyz", t0());
+    t.token_changed = true;
+    secrets.push("IGAArotated-token-value-xyz".into());
+    store.commit(&t).await.unwrap();
+    store.close().await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    for ext in ["-wal", "-shm"] {
+        if let Ok(b) = std::fs::read(format!("{}{ext}", path.display())) {
+            bytes.extend(b);
+        }
+    }
+    let hay = String::from_utf8_lossy(&bytes);
+    assert!(hay.contains("u19"), "the file does hold the rows");
+    for s in &secrets {
+        assert!(
+            !hay.contains(s.as_str()),
+            "token value found in the database file"
+        );
+    }
+    assert!(!hay.contains("IGAAtoken"), "no token prefix in the file");
+}
+
+async fn seeded(
+    path: &std::path::Path,
+    enc: Encryption,
+    n: usize,
+) -> (SqlStore, Vec<AccountRecord>) {
+    let store = SqlStore::open_sqlite(path, enc).await.unwrap();
+    let mut recs = Vec::new();
+    for i in 0..n {
+        let r = record("o", &format!("k{i}"), Some(t0()));
+        store.insert(&r, &[]).await.unwrap();
+        recs.push(r);
+    }
+    (store, recs)
+}
+
+#[tokio::test]
+async fn a_missing_key_or_tampered_ciphertext_affects_that_account_only() {
+    let path = temp_sqlite_path();
+    let (store, recs) = seeded(&path, enc(), 3).await;
+    // Tamper with one row's ciphertext; move another row's ciphertext onto a third.
+    sqlx::query("UPDATE lw_accounts SET token_ct = CAST(X'00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF0011223344556677' AS BLOB) WHERE id = ?")
+        .bind(recs[0].account.id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE lw_accounts SET token_ct = (SELECT token_ct FROM lw_accounts WHERE id = ?) WHERE id = ?")
+        .bind(recs[2].account.id.to_string())
+        .bind(recs[1].account.id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for r in &recs[..2] {
+        match store.get(r.account.id).await {
+            Err(StoreError::Corrupt { account, message }) => {
+                assert_eq!(account, r.account.id);
+                assert!(message.contains("failed authentication"), "{message}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+    let ok = store.get(recs[2].account.id).await.unwrap().unwrap();
+    assert_eq!(ok.state.token.secret(), recs[2].state.token.secret());
+    // claim_due skips the bad rows and hands out the good one.
+    let claimed = store
+        .claim_due(t0(), 10, Duration::from_secs(60), "w")
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|r| r.account.id).collect::<Vec<_>>(),
+        vec![recs[2].account.id]
+    );
+    store.close().await;
+
+    // A store opened with a different keyring: a clear error naming the missing key.
+    let other = Keyring::new(Key::new("k9", &[9u8; 32]).unwrap());
+    let store = SqlStore::open_sqlite(&path, Encryption::Keyring(other))
+        .await
+        .unwrap();
+    let err = store.get(recs[2].account.id).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"k1\", which is not in the keyring"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rotate_reencrypts_rows_on_older_keys() {
+    let path = temp_sqlite_path();
+    let (store, recs) = seeded(&path, enc(), 25).await;
+    store.close().await;
+    let ring = Keyring::new(Key::new("k2", &[2u8; 32]).unwrap())
+        .with_older(Key::new("k1", &[7u8; 32]).unwrap());
+    let store = SqlStore::open_sqlite(&path, Encryption::Keyring(ring))
+        .await
+        .unwrap();
+    // Readable before rotation through the older key.
+    assert_eq!(
+        store
+            .get(recs[3].account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .token
+            .secret(),
+        recs[3].state.token.secret()
+    );
+    assert_eq!(store.rotate(10).await.unwrap(), 25);
+    assert_eq!(
+        store.rotate(10).await.unwrap(),
+        0,
+        "nothing left on the old key"
+    );
+    store.close().await;
+    // Now readable with the new key alone.
+    let only_new = Keyring::new(Key::new("k2", &[2u8; 32]).unwrap());
+    let store = SqlStore::open_sqlite(&path, Encryption::Keyring(only_new))
+        .await
+        .unwrap();
+    for r in &recs {
+        assert_eq!(
+            store
+                .get(r.account.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+                .token
+                .secret(),
+            r.state.token.secret()
+        );
+    }
+}
+
+#[tokio::test]
+async fn configuration_errors_are_clear() {
+    let e = SqlStore::builder("redis://x")
+        .keyring(keyring())
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Config(_))
+            && e.to_string().contains("sqlite://, postgres:// or mysql://"),
+        "{e}"
+    );
+    let e = SqlStore::builder("sqlite://x.db")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no encryption configured"), "{e}");
+    let e = Keyring::parse(&"k1:short".to_string().into()).unwrap_err();
+    assert!(
+        e.to_string().contains("base64") || e.to_string().contains("32 bytes"),
+        "{e}"
+    );
+    let e = SqlStore::builder("postgres://nobody:secretpw@127.0.0.1:1/db")
+        .keyring(keyring())
+        .acquire_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    assert!(
+        !e.to_string().contains("secretpw"),
+        "the password is hidden: {e}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_database_gives_typed_transient_errors_and_loses_nothing() {
+    let path = temp_sqlite_path();
+    let (store, recs) = seeded(&path, enc(), 5).await;
+    store.close().await;
+    let err = store
+        .claim_due(t0(), 10, Duration::from_secs(60), "w")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(err.is_transient());
+    let res = store.commit_many(&[transition(&recs[0], None)]).await;
+    assert!(
+        matches!(res[0], Err(StoreError::Unavailable { .. })),
+        "{res:?}"
+    );
+    // "Back": reopen the file; everything is there.
+    let store = SqlStore::open_sqlite(&path, enc()).await.unwrap();
+    assert_eq!(
+        store
+            .claim_due(t0(), 10, Duration::from_secs(60), "w")
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_killed_mid_run_recover() {
+    let Some(server) = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await else {
+        return;
+    };
+    let url = server.fresh_url().await;
+    let store = SqlStore::builder(&url)
+        .keyring(keyring())
+        .max_connections(2)
+        .connect()
+        .await
+        .unwrap();
+    let r = record("o", "pg1", Some(t0()));
+    store.insert(&r, &[]).await.unwrap();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+    )))
+    .execute(&sqlx::PgPool::connect(&server_url()).await.unwrap())
+    .await
+    .unwrap();
+    // The first call on a killed connection may fail (typed, transient); the pool then
+    // reconnects and nothing was lost.
+    let mut claimed = None;
+    for _ in 0..5 {
+        match store
+            .claim_due(t0(), 10, Duration::from_secs(60), "w")
+            .await
+        {
+            Ok(v) => {
+                claimed = Some(v);
+                break;
+            }
+            Err(e) => assert!(e.is_transient(), "a killed connection is transient: {e:?}"),
+        }
+    }
+    assert_eq!(claimed.expect("recovered").len(), 1);
+    store.close().await;
+    server.cleanup().await;
+}
+
+fn server_url() -> String {
+    std::env::var("LIGHTWIDGET_TEST_POSTGRES_URL").unwrap()
+}
+
+async fn race(stores: Vec<SqlStore>) {
+    let n = 300;
+    for i in 0..n {
+        stores[0]
+            .insert(&record("o", &format!("r{i}"), Some(t0())), &[])
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for (w, s) in stores.into_iter().enumerate() {
+        for t in 0..2 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = s
+                        .claim_due(t0(), 13, Duration::from_secs(300), &format!("w{w}.{t}"))
+                        .await
+                        .expect("claim");
+                    if got.is_empty() {
+                        break;
+                    }
+                    for r in &got {
+                        mine.push(r.account.id);
+                    }
+                    // Commit half of them (rescheduled), as a keeper would.
+                    let ts: Vec<_> = got
+                        .iter()
+                        .map(|r| transition(r, Some(t0() + chrono::TimeDelta::days(1))))
+                        .collect();
+                    for res in s.commit_many(&ts).await {
+                        res.expect("the lease holder commits");
+                    }
+                }
+                mine
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), n, "every due account claimed");
+    assert_eq!(unique.len(), n, "no account claimed twice across pools");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_pools_claim_each_account_once_on_sqlite() {
+    let path = temp_sqlite_path();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(SqlStore::open_sqlite(&path, enc()).await.unwrap());
+    }
+    race(stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_pools_claim_each_account_once_on_postgres() {
+    let Some(server) = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await else {
+        return;
+    };
+    let url = server.fresh_url().await;
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(
+            SqlStore::builder(&url)
+                .keyring(keyring())
+                .max_connections(3)
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    race(stores).await;
+    server.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_pools_claim_each_account_once_on_mariadb() {
+    let Some(server) = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await else {
+        return;
+    };
+    let url = server.fresh_url().await;
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(
+            SqlStore::builder(&url)
+                .keyring(keyring())
+                .max_connections(3)
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    race(stores).await;
+    server.cleanup().await;
+}
+
+#[allow(dead_code)]
+fn _assert_send(s: Arc<SqlStore>) -> Arc<dyn TokenStore> {
+    s
+}
