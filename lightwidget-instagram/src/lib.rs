@@ -1,12 +1,36 @@
 //! # lightwidget-instagram
 //!
-//! Graph API clients for both connection kinds (Instagram Login and Facebook Login),
-//! Graph error classification, signed OAuth `state`, `signed_request` verification,
-//! and (feature `sandbox`) a Graph API sandbox on loopback.
+//! Graph API clients for both connection kinds — [`InstagramLogin`] (consumer) and
+//! [`FacebookLogin`] (business) — the [`GraphProvider`] the keeper uses, Graph error
+//! [`classify`]-cation, signed OAuth [`state`], [`signed_request`] verification, a CDN
+//! [`media`] expiry hint and (feature `sandbox`) a Graph API sandbox on loopback.
+//!
+//! Every host is configurable through [`BaseUrls`], so tests point the clients at a
+//! loopback server. Responses are size-capped, requests time out, and no error or log
+//! line ever carries a token or the app secret.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod business;
+pub mod classify;
+mod config;
+pub mod consumer;
+mod error;
+mod http;
+pub mod media;
+mod provider;
+pub mod signed_request;
+pub mod state;
+pub mod usage;
+mod util;
 
 /// In-process Graph API sandbox on loopback.
 #[cfg(feature = "sandbox")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sandbox")))]
 pub mod sandbox;
+
+pub use business::FacebookLogin;
+pub use config::{BaseUrls, DEFAULT_GRAPH_VERSION, GraphConfig, GraphConfigBuilder};
+pub use consumer::InstagramLogin;
+pub use error::Error;
+pub use provider::GraphProvider;

@@ -1,0 +1,289 @@
+//! Facebook Login ("business" connections through a Facebook Page): authorize, code
+//! exchange, long-lived user token, Pages with their Instagram business accounts,
+//! Page tokens and `debug_token`.
+
+use chrono::{DateTime, Utc};
+use lightwidget_core::{ProviderError, Token};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::classify::{GraphError, classify};
+use crate::consumer::{TokenResponse, fatal, token_from};
+use crate::http::Http;
+use crate::{Error, GraphConfig};
+
+/// Default scopes for a business feed widget.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "instagram_basic",
+    "pages_show_list",
+    "pages_read_engagement",
+];
+
+/// Client for Facebook Login.
+pub struct FacebookLogin {
+    pub(crate) http: Http,
+}
+
+impl std::fmt::Debug for FacebookLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FacebookLogin")
+            .field("config", &self.http.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Facebook Page the person manages, with its token and linked Instagram account.
+#[derive(Clone, Deserialize)]
+pub struct Page {
+    /// Page id.
+    pub id: String,
+    /// Page name.
+    #[serde(default)]
+    pub name: String,
+    /// Page token (no expiry when obtained with a long-lived user token). Secret.
+    access_token: SecretString,
+    /// The linked Instagram business account.
+    #[serde(default)]
+    pub instagram_business_account: Option<IgBusinessAccount>,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("access_token", &"[REDACTED]")
+            .field(
+                "instagram_business_account",
+                &self.instagram_business_account,
+            )
+            .finish()
+    }
+}
+
+impl Page {
+    /// The Page token as a [`Token`] that never expires (data access still lapses).
+    pub fn token(&self, now: DateTime<Utc>) -> Token {
+        Token::from_secret(self.access_token.clone(), now)
+    }
+    /// The raw Page token.
+    pub fn access_token(&self) -> &str {
+        self.access_token.expose_secret()
+    }
+}
+
+/// An Instagram business account linked to a Page.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct IgBusinessAccount {
+    /// Instagram business account id.
+    pub id: String,
+    /// Username.
+    #[serde(default)]
+    pub username: String,
+}
+
+/// What `debug_token` says about a token.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct DebugToken {
+    /// App the token belongs to.
+    #[serde(default, deserialize_with = "crate::util::string_or_number")]
+    pub app_id: String,
+    /// `USER`, `PAGE` or `APP`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Whether the token works.
+    #[serde(default)]
+    pub is_valid: bool,
+    /// Unix seconds; 0 = never.
+    #[serde(default)]
+    pub expires_at: i64,
+    /// Unix seconds; 0 / absent = unknown.
+    #[serde(default)]
+    pub data_access_expires_at: i64,
+    /// Unix seconds, for long-lived tokens.
+    #[serde(default)]
+    pub issued_at: Option<i64>,
+    /// Granted permissions.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// User id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Page id for Page tokens.
+    #[serde(default)]
+    pub profile_id: Option<String>,
+    /// Why the token is invalid.
+    #[serde(default)]
+    pub error: Option<DebugTokenError>,
+}
+
+/// The `error` object inside `debug_token` data.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct DebugTokenError {
+    /// Code.
+    #[serde(default)]
+    pub code: i64,
+    /// Subcode.
+    #[serde(default)]
+    pub subcode: Option<i64>,
+    /// Message.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl DebugToken {
+    /// `expires_at` as a time; `None` = never expires.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        (self.expires_at > 0)
+            .then(|| DateTime::from_timestamp(self.expires_at, 0))
+            .flatten()
+    }
+    /// `data_access_expires_at` as a time, if known.
+    pub fn data_access_expires(&self) -> Option<DateTime<Utc>> {
+        (self.data_access_expires_at > 0)
+            .then(|| DateTime::from_timestamp(self.data_access_expires_at, 0))
+            .flatten()
+    }
+    /// The classified reason an invalid token is invalid.
+    pub fn failure(&self) -> Option<ProviderError> {
+        if self.is_valid {
+            return None;
+        }
+        Some(match &self.error {
+            Some(e) => classify(
+                &GraphError {
+                    code: e.code,
+                    error_subcode: e.subcode,
+                    message: e.message.clone(),
+                    ..Default::default()
+                },
+                None,
+            ),
+            None => classify(
+                &GraphError {
+                    code: 190,
+                    ..Default::default()
+                },
+                None,
+            ),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Data<T> {
+    data: T,
+}
+
+impl FacebookLogin {
+    /// A client for the Facebook app in `cfg`.
+    pub fn new(cfg: GraphConfig) -> Result<Self, Error> {
+        Ok(Self {
+            http: Http::new(cfg)?,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GraphConfig {
+        &self.http.cfg
+    }
+
+    fn graph(&self, path: &str) -> Result<Url, ProviderError> {
+        let cfg = &self.http.cfg;
+        cfg.urls
+            .graph_facebook
+            .join(&format!("{}/{path}", cfg.version))
+            .map_err(|e| fatal(e.to_string()))
+    }
+
+    /// The authorize URL. `reauthorize = true` asks the person to renew data access
+    /// (`auth_type=reauthorize`).
+    pub fn authorize_url(
+        &self,
+        scopes: &[&str],
+        state: &str,
+        reauthorize: bool,
+    ) -> Result<Url, Error> {
+        let cfg = &self.http.cfg;
+        let mut u = cfg
+            .urls
+            .www_facebook
+            .join(&format!("{}/dialog/oauth", cfg.version))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        {
+            let mut q = u.query_pairs_mut();
+            q.append_pair("client_id", &cfg.app_id)
+                .append_pair("redirect_uri", cfg.redirect()?.as_str())
+                .append_pair("response_type", "code")
+                .append_pair("scope", &scopes.join(","))
+                .append_pair("state", state);
+            if reauthorize {
+                q.append_pair("auth_type", "reauthorize");
+            }
+        }
+        Ok(u)
+    }
+
+    /// Exchanges the redirect's code for a short-lived user token.
+    pub async fn exchange_code(&self, code: &str, now: DateTime<Utc>) -> Result<Token, Error> {
+        let cfg = &self.http.cfg;
+        let req = self
+            .http
+            .client
+            .get(self.graph("oauth/access_token")?)
+            .query(&[
+                ("client_id", cfg.app_id.as_str()),
+                ("client_secret", cfg.secret()),
+                ("redirect_uri", cfg.redirect()?.as_str()),
+                ("code", code.trim()),
+            ]);
+        let r: TokenResponse = self.http.send(req).await?;
+        Ok(token_from(r, now))
+    }
+
+    /// Short-lived → long-lived (~60 days) user token (`fb_exchange_token`).
+    pub async fn exchange_long_lived(
+        &self,
+        short: &Token,
+        now: DateTime<Utc>,
+    ) -> Result<Token, ProviderError> {
+        let cfg = &self.http.cfg;
+        let req = self
+            .http
+            .client
+            .get(self.graph("oauth/access_token")?)
+            .query(&[
+                ("grant_type", "fb_exchange_token"),
+                ("client_id", cfg.app_id.as_str()),
+                ("client_secret", cfg.secret()),
+                ("fb_exchange_token", short.secret()),
+            ]);
+        let r: TokenResponse = self.http.send(req).await?;
+        Ok(token_from(r, now))
+    }
+
+    /// The Pages the user manages, with Page tokens and linked Instagram accounts.
+    pub async fn pages(&self, user_token: &Token) -> Result<Vec<Page>, ProviderError> {
+        let req = self.http.client.get(self.graph("me/accounts")?).query(&[
+            (
+                "fields",
+                "id,name,access_token,instagram_business_account{id,username}",
+            ),
+            ("access_token", user_token.secret()),
+        ]);
+        let d: Data<Vec<Page>> = self.http.send(req).await?;
+        Ok(d.data)
+    }
+
+    /// Inspects a token with the app token.
+    pub async fn debug_token(&self, token: &Token) -> Result<DebugToken, ProviderError> {
+        let app_token = self.http.cfg.app_token();
+        let req = self.http.client.get(self.graph("debug_token")?).query(&[
+            ("input_token", token.secret()),
+            ("access_token", app_token.as_str()),
+        ]);
+        let d: Data<DebugToken> = self.http.send(req).await?;
+        Ok(d.data)
+    }
+}

@@ -1,0 +1,123 @@
+//! The HTTP core shared by both clients: one keep-alive `reqwest::Client`, timeouts, a
+//! cap on body size, usage-header throttling, and classification of failures.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lightwidget_core::ProviderError;
+use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use crate::classify::classify_response;
+use crate::usage::usage_from_headers;
+use crate::{Error, GraphConfig};
+
+pub(crate) struct Http {
+    pub(crate) client: reqwest::Client,
+    pub(crate) cfg: GraphConfig,
+    throttled_until: Mutex<Option<Instant>>,
+}
+
+impl Http {
+    pub(crate) fn new(cfg: GraphConfig) -> Result<Self, Error> {
+        let client = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.connect_timeout)
+            .user_agent(cfg.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
+        Ok(Self {
+            client,
+            cfg,
+            throttled_until: Mutex::new(None),
+        })
+    }
+
+    fn throttle_left(&self) -> Option<Duration> {
+        let g = self
+            .throttled_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        g.and_then(|t| t.checked_duration_since(Instant::now()))
+    }
+
+    /// Records a throttle when usage is above the threshold; returns Meta's
+    /// regain time, if any.
+    fn note_usage(&self, headers: &HeaderMap) -> Option<Duration> {
+        let u = usage_from_headers(headers)?;
+        if u.max_percent < self.cfg.usage_threshold {
+            return u.regain;
+        }
+        let wait = u.regain.unwrap_or(self.cfg.default_throttle);
+        *self
+            .throttled_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
+        tracing::warn!(
+            percent = u.max_percent,
+            wait_secs = wait.as_secs(),
+            "Graph API usage high: pausing calls"
+        );
+        Some(wait)
+    }
+
+    /// Sends a request and decodes a JSON success body.
+    pub(crate) async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ProviderError> {
+        if let Some(left) = self.throttle_left() {
+            return Err(ProviderError::RateLimited {
+                retry_after: Some(left),
+                message: "Graph API usage above the threshold: calls paused".into(),
+            });
+        }
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let regain = self.note_usage(resp.headers());
+        let body = read_capped(resp, self.cfg.max_body).await?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&body).map_err(|e| ProviderError::Transient {
+                retry_after: None,
+                message: format!("malformed JSON in a {status} response: {e}"),
+            });
+        }
+        Err(classify_response(status, &body, regain))
+    }
+}
+
+/// Transport failures are transient, and never carry the URL (it holds tokens).
+pub(crate) fn transport(e: reqwest::Error) -> ProviderError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body failed"
+    } else {
+        "request failed"
+    };
+    ProviderError::Transient {
+        retry_after: None,
+        message: format!("Graph API {kind}: {}", e.without_url()),
+    }
+}
+
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, ProviderError> {
+    let mut buf = Vec::with_capacity(
+        resp.content_length()
+            .map_or(1024, |n| (n as usize).min(cap)),
+    );
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if buf.len() + chunk.len() > cap {
+            return Err(ProviderError::Transient {
+                retry_after: None,
+                message: format!("Graph API response larger than {cap} bytes"),
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}

@@ -1,0 +1,113 @@
+//! [`GraphProvider`]: core's [`TokenProvider`] over both clients.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lightwidget_core::{
+    Account, CheckInfo, Clock, ConnectionKind, ProviderError, ReportedExpiry, SystemClock, Token,
+    TokenProvider,
+};
+
+use crate::{FacebookLogin, InstagramLogin};
+
+/// Refreshes and checks tokens of both connection kinds:
+/// - consumer (Instagram Login): `refresh` = `ig_refresh_token`; `check` = `/me`;
+/// - business (Facebook Login Page tokens, which do not expire): `refresh` and `check`
+///   both ask `debug_token`, which also reports the data-access expiry.
+///
+/// A kind with no client configured fails with a `Fatal` error naming it.
+pub struct GraphProvider {
+    consumer: Option<Arc<InstagramLogin>>,
+    business: Option<Arc<FacebookLogin>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for GraphProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphProvider")
+            .field("consumer", &self.consumer.is_some())
+            .field("business", &self.business.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphProvider {
+    /// A provider for the configured kinds.
+    pub fn new(
+        consumer: Option<Arc<InstagramLogin>>,
+        business: Option<Arc<FacebookLogin>>,
+    ) -> Self {
+        Self {
+            consumer,
+            business,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses `clock` for token issue times (sandbox simulations).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn consumer(&self) -> Result<&InstagramLogin, ProviderError> {
+        self.consumer
+            .as_deref()
+            .ok_or_else(|| ProviderError::Fatal {
+                message: "no Instagram Login app configured for consumer accounts".into(),
+            })
+    }
+
+    fn business(&self) -> Result<&FacebookLogin, ProviderError> {
+        self.business
+            .as_deref()
+            .ok_or_else(|| ProviderError::Fatal {
+                message: "no Facebook Login app configured for business accounts".into(),
+            })
+    }
+
+    async fn debug(&self, token: &Token) -> Result<CheckInfo, ProviderError> {
+        let d = self.business()?.debug_token(token).await?;
+        if let Some(e) = d.failure() {
+            return Err(e);
+        }
+        Ok(CheckInfo {
+            expires_at: match d.expires() {
+                Some(t) => ReportedExpiry::At(t),
+                None => ReportedExpiry::Never,
+            },
+            data_access_expires_at: d.data_access_expires(),
+            scopes: (!d.scopes.is_empty()).then_some(d.scopes),
+        })
+    }
+}
+
+#[async_trait]
+impl TokenProvider for GraphProvider {
+    async fn refresh(&self, account: &Account, token: &Token) -> Result<Token, ProviderError> {
+        match account.kind {
+            ConnectionKind::Consumer => self.consumer()?.refresh(token, self.clock.now()).await,
+            ConnectionKind::Business => {
+                let info = self.debug(token).await?;
+                let mut t = token.clone();
+                if let ReportedExpiry::At(e) = info.expires_at {
+                    t.expires_at = Some(e);
+                } else if info.expires_at == ReportedExpiry::Never {
+                    t.expires_at = None;
+                }
+                t.data_access_expires_at = info.data_access_expires_at.or(t.data_access_expires_at);
+                Ok(t)
+            }
+        }
+    }
+
+    async fn check(&self, account: &Account, token: &Token) -> Result<CheckInfo, ProviderError> {
+        match account.kind {
+            ConnectionKind::Consumer => {
+                self.consumer()?.me(token).await?;
+                Ok(CheckInfo::default())
+            }
+            ConnectionKind::Business => self.debug(token).await,
+        }
+    }
+}
