@@ -1,0 +1,324 @@
+//! Every client call against scripted loopback responses: exact method, path, query and
+//! form; both response shapes; failures classified; no secret in Debug.
+
+use chrono::{TimeZone, Utc};
+use lightwidget_core::{
+    Account, ConnectionKind, ExpiryReason, NewAccount, ProviderError, ReportedExpiry, Token,
+    TokenProvider,
+};
+use lightwidget_instagram::*;
+use std::sync::Arc;
+use wiremock::matchers::{body_string, body_string_contains, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn cfg(server: &MockServer) -> GraphConfig {
+    let base = url::Url::parse(&server.uri()).unwrap();
+    GraphConfig::builder("app-1", "shh-app-secret")
+        .redirect_uri("https://host.example/cb")
+        .base_urls(BaseUrls::all(&base))
+        .build()
+        .unwrap()
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
+}
+
+fn tok(v: &str) -> Token {
+    Token::new(v, now()).expiring_in(60 * 86_400)
+}
+
+#[tokio::test]
+async fn consumer_code_exchange_wrapped_flat_and_reused() {
+    let s = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/access_token"))
+        .and(body_string(
+            "client_id=app-1&client_secret=shh-app-secret&grant_type=authorization_code&redirect_uri=https%3A%2F%2Fhost.example%2Fcb&code=AQB-code1",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"data":[{"access_token":"IGAAshort1","user_id":"17841400000000","permissions":"instagram_business_basic,instagram_business_manage_comments"}]}"#,
+        ))
+        .mount(&s)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/access_token"))
+        .and(body_string_contains("code=flat"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"access_token":"IGQVJflat","user_id":17841400000001}"#),
+        )
+        .mount(&s)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/access_token"))
+        .and(body_string_contains("code=used"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"error_type":"OAuthException","code":400,"error_message":"Matching code was not found or was already used"}"#,
+        ))
+        .mount(&s)
+        .await;
+    let c = InstagramLogin::new(cfg(&s)).unwrap();
+    // The `#_` Instagram appends is stripped.
+    let r = c.exchange_code("AQB-code1#_", now()).await.unwrap();
+    assert_eq!(r.user_id, "17841400000000");
+    assert_eq!(r.token.secret(), "IGAAshort1");
+    assert_eq!(r.permissions.len(), 2);
+    assert_eq!(
+        r.token.expires_at,
+        Some(now() + chrono::TimeDelta::hours(1))
+    );
+    let r = c.exchange_code("flat", now()).await.unwrap();
+    assert_eq!(r.user_id, "17841400000001");
+    let e = c.exchange_code("used", now()).await.unwrap_err();
+    assert!(e.to_string().contains("Matching code was not found"), "{e}");
+    assert!(!e.to_string().contains("shh-app-secret"));
+}
+
+#[tokio::test]
+async fn consumer_long_lived_refresh_and_me() {
+    let s = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/access_token"))
+        .and(query_param("grant_type", "ig_exchange_token"))
+        .and(query_param("client_secret", "shh-app-secret"))
+        .and(query_param("access_token", "IGAAshort"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"access_token":"IGAAlong","token_type":"bearer","expires_in":5183944}"#,
+        ))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/refresh_access_token"))
+        .and(query_param("grant_type", "ig_refresh_token"))
+        .and(query_param("access_token", "IGAAlong"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"access_token":"IGAAlong2","token_type":"bearer","expires_in":5184000}"#,
+        ))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
+        .and(query_param("fields", "id,username"))
+        .and(query_param("access_token", "IGAAlong2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"id":"17841400000000","username":"paul"}"#),
+        )
+        .mount(&s)
+        .await;
+    let c = InstagramLogin::new(cfg(&s)).unwrap();
+    let long = c
+        .exchange_long_lived(&Token::new("IGAAshort", now()), now())
+        .await
+        .unwrap();
+    assert_eq!(long.secret(), "IGAAlong");
+    assert_eq!(
+        long.expires_at,
+        Some(now() + chrono::TimeDelta::seconds(5_183_944))
+    );
+    let r = c.refresh(&long, now()).await.unwrap();
+    assert_eq!(r.secret(), "IGAAlong2");
+    assert_eq!(c.me(&r).await.unwrap().username, "paul");
+    let url = c.authorize_url(consumer::DEFAULT_SCOPES, "st4te").unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(url.path(), "/oauth/authorize");
+    assert_eq!(q["client_id"], "app-1");
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["scope"], "instagram_business_basic");
+    assert_eq!(q["state"], "st4te");
+    assert_eq!(q["redirect_uri"], "https://host.example/cb");
+}
+
+#[tokio::test]
+async fn business_exchange_pages_and_debug_token() {
+    let s = MockServer::start().await;
+    let v = DEFAULT_GRAPH_VERSION;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/oauth/access_token")))
+        .and(query_param("code", "fbcode"))
+        .and(query_param("client_id", "app-1"))
+        .and(query_param("redirect_uri", "https://host.example/cb"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"access_token":"EAAshort","token_type":"bearer","expires_in":3600}"#,
+        ))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/oauth/access_token")))
+        .and(query_param("grant_type", "fb_exchange_token"))
+        .and(query_param("fb_exchange_token", "EAAshort"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"access_token":"EAAlong","token_type":"bearer","expires_in":5183999}"#,
+        ))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/me/accounts")))
+        .and(query_param("access_token", "EAAlong"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"data":[{"id":"page-1","name":"Best Of","access_token":"EAApage1","instagram_business_account":{"id":"1784","username":"best.of.instagram"}}]}"#,
+        ))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/debug_token")))
+        .and(query_param("input_token", "EAApage1"))
+        .and(query_param("access_token", "app-1|shh-app-secret"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"data":{"app_id":"app-1","type":"PAGE","application":"LW","data_access_expires_at":1790000000,"expires_at":0,"is_valid":true,"scopes":["pages_show_list","instagram_basic"],"user_id":"10"}}"#,
+        ))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/debug_token")))
+        .and(query_param("input_token", "EAAdead"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"data":{"app_id":"app-1","is_valid":false,"expires_at":1700000000,"error":{"code":190,"message":"The session has been invalidated because the user changed their password","subcode":460}}}"#,
+        ))
+        .mount(&s)
+        .await;
+    let c = FacebookLogin::new(cfg(&s)).unwrap();
+    let short = c.exchange_code("fbcode", now()).await.unwrap();
+    let long = c.exchange_long_lived(&short, now()).await.unwrap();
+    let pages = c.pages(&long).await.unwrap();
+    assert_eq!(
+        pages[0]
+            .instagram_business_account
+            .as_ref()
+            .unwrap()
+            .username,
+        "best.of.instagram"
+    );
+    assert!(
+        !format!("{pages:?}").contains("EAApage1"),
+        "Page tokens are redacted in Debug"
+    );
+    let page_token = pages[0].token(now());
+    let d = c.debug_token(&page_token).await.unwrap();
+    assert_eq!(d.expires(), None, "expires_at 0 = never");
+    assert_eq!(d.data_access_expires().unwrap().timestamp(), 1_790_000_000);
+
+    // Through the provider.
+    let provider = GraphProvider::new(None, Some(Arc::new(c)));
+    let acct: Account =
+        NewAccount::new("o", ConnectionKind::Business, "1784", "best").into_account();
+    let info = provider.check(&acct, &page_token).await.unwrap();
+    assert_eq!(info.expires_at, ReportedExpiry::Never);
+    assert!(info.data_access_expires_at.is_some());
+    let e = provider
+        .check(&acct, &Token::new("EAAdead", now()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::Expired {
+                reason: ExpiryReason::PasswordChanged,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let consumer = NewAccount::new("o", ConnectionKind::Consumer, "1", "x").into_account();
+    assert!(
+        matches!(
+            provider.check(&consumer, &tok("x")).await,
+            Err(ProviderError::Fatal { .. })
+        ),
+        "no consumer app configured"
+    );
+    let url = provider_authorize(&s);
+    assert!(url.contains("auth_type=reauthorize"), "{url}");
+}
+
+fn provider_authorize(s: &MockServer) -> String {
+    FacebookLogin::new(cfg(s))
+        .unwrap()
+        .authorize_url(business::DEFAULT_SCOPES, "st", true)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn failures_are_classified_and_never_leak_the_token() {
+    let s = MockServer::start().await;
+    Mock::given(path("/refresh_access_token"))
+        .and(query_param("access_token", "IGAA500"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("oops"))
+        .mount(&s)
+        .await;
+    Mock::given(path("/refresh_access_token"))
+        .and(query_param("access_token", "IGAAjunk"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{\"access_token\":"))
+        .mount(&s)
+        .await;
+    Mock::given(path("/refresh_access_token"))
+        .and(query_param("access_token", "IGAAbig"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(2 << 20)))
+        .mount(&s)
+        .await;
+    Mock::given(path("/refresh_access_token"))
+        .and(query_param("access_token", "IGAAslow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(3)))
+        .mount(&s)
+        .await;
+    Mock::given(path("/refresh_access_token")).and(query_param("access_token", "IGAAgone"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(r#"{"error":{"message":"Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.","type":"OAuthException","code":190,"error_subcode":460,"fbtrace_id":"A1"}}"#))
+        .mount(&s).await;
+    let base = url::Url::parse(&s.uri()).unwrap();
+    let c = InstagramLogin::new(
+        GraphConfig::builder("app-1", "shh-app-secret")
+            .base_urls(BaseUrls::all(&base))
+            .timeout(std::time::Duration::from_millis(500))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    for (t, want_transient) in [
+        ("IGAA500", true),
+        ("IGAAjunk", true),
+        ("IGAAbig", true),
+        ("IGAAslow", true),
+        ("IGAAgone", false),
+    ] {
+        let e = c.refresh(&tok(t), now()).await.unwrap_err();
+        assert_eq!(e.is_transient(), want_transient, "{t}: {e:?}");
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(t), "token leaked in {text}");
+        assert!(!text.contains("shh-app-secret"));
+    }
+    let e = c.refresh(&tok("IGAAgone"), now()).await.unwrap_err();
+    assert!(matches!(
+        e,
+        ProviderError::Expired {
+            reason: ExpiryReason::PasswordChanged,
+            ..
+        }
+    ));
+    assert!(!format!("{c:?}").contains("shh-app-secret"));
+}
+
+#[tokio::test]
+async fn high_usage_pauses_calls_until_access_is_regained() {
+    let s = MockServer::start().await;
+    Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"id":"1","username":"u"}"#)
+                .insert_header("x-business-use-case-usage", r#"{"1784":[{"type":"instagram","call_count":97,"total_cputime":10,"total_time":12,"estimated_time_to_regain_access":30}]}"#),
+        )
+        .expect(1)
+        .mount(&s)
+        .await;
+    let c = InstagramLogin::new(cfg(&s)).unwrap();
+    c.me(&tok("IGAAu")).await.unwrap();
+    let e = c.me(&tok("IGAAu")).await.unwrap_err();
+    assert!(e.is_rate_limited(), "{e:?}");
+    let wait = e.retry_after().unwrap();
+    assert!(
+        wait > std::time::Duration::from_secs(29 * 60)
+            && wait <= std::time::Duration::from_secs(30 * 60),
+        "{wait:?}"
+    );
+}
