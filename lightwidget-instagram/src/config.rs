@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use lightwidget_core::{Clock, SystemClock};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -75,6 +78,7 @@ pub struct GraphConfig {
     pub(crate) user_agent: String,
     pub(crate) usage_threshold: u32,
     pub(crate) default_throttle: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for GraphConfig {
@@ -104,6 +108,7 @@ impl GraphConfig {
             user_agent: concat!("lightwidget/", env!("CARGO_PKG_VERSION")).into(),
             usage_threshold: 95,
             default_throttle: Duration::from_secs(3600),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -180,6 +185,7 @@ pub struct GraphConfigBuilder {
     user_agent: String,
     usage_threshold: u32,
     default_throttle: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for GraphConfigBuilder {
@@ -238,6 +244,12 @@ impl GraphConfigBuilder {
         self
     }
 
+    /// The clock used for throttling pauses (simulations share a `ManualClock`).
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+
     /// Validates and builds.
     pub fn build(self) -> Result<GraphConfig, Error> {
         if self.app_id.trim().is_empty() {
@@ -271,6 +283,7 @@ impl GraphConfigBuilder {
             user_agent: self.user_agent,
             usage_threshold: self.usage_threshold,
             default_throttle: self.default_throttle,
+            clock: self.clock,
         })
     }
 }

@@ -2,7 +2,9 @@
 //! cap on body size, usage-header throttling, and classification of failures.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 use lightwidget_core::ProviderError;
 use reqwest::header::HeaderMap;
@@ -15,7 +17,7 @@ use crate::{Error, GraphConfig};
 pub(crate) struct Http {
     pub(crate) client: reqwest::Client,
     pub(crate) cfg: GraphConfig,
-    throttled_until: Mutex<Option<Instant>>,
+    throttled_until: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Http {
@@ -40,7 +42,9 @@ impl Http {
             .throttled_until
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        g.and_then(|t| t.checked_duration_since(Instant::now()))
+        let now = self.cfg.clock.now();
+        g.and_then(|t| (t - now).to_std().ok())
+            .filter(|d| !d.is_zero())
     }
 
     /// Records a throttle when usage is above the threshold; returns Meta's
@@ -54,7 +58,8 @@ impl Http {
         *self
             .throttled_until
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
+            .unwrap_or_else(|p| p.into_inner()) =
+            Some(self.cfg.clock.now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1)));
         tracing::warn!(
             percent = u.max_percent,
             wait_secs = wait.as_secs(),

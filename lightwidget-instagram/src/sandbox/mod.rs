@@ -1,1 +1,249 @@
-//! Graph API sandbox (work in progress).
+//! A Graph API sandbox: an in-process HTTP server on `127.0.0.1:0` that behaves like the
+//! endpoints lightwidget uses — real payload shapes, 60-day lifetimes on a controllable
+//! clock, the 24 h refresh rule, Page tokens that never expire, data-access expiry, an
+//! authorize dialog that redirects back with a code, scenarios (password change,
+//! checkpoint, app removal with a signed deauthorize callback, session invalidation,
+//! data access expiry) and fault injection (5xx, delays, malformed JSON, rate limits and
+//! usage headers).
+//!
+//! ```
+//! # #[tokio::main] async fn main() {
+//! use lightwidget_instagram::sandbox::{Sandbox, SandboxConfig};
+//! let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+//! let paul = sandbox.create_consumer_user("paul");
+//! let token = sandbox.issue_consumer_token(&paul, chrono::TimeDelta::days(2));
+//! let url = format!("{}/refresh_access_token?grant_type=ig_refresh_token&access_token={}", sandbox.base_url(), token.secret());
+//! let body: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+//! assert_eq!(body["expires_in"], 5_184_000);
+//! # }
+//! ```
+
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use lightwidget_core::{Clock, SystemClock, Token};
+use url::Url;
+
+pub use state::{Fault, Scenario, UserHandle};
+use state::{SandboxState, TokenKind};
+
+/// Sandbox settings.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// Instagram Login app (id, secret) the sandbox accepts.
+    pub consumer_app: (String, String),
+    /// Facebook Login app (id, secret) the sandbox accepts.
+    pub business_app: (String, String),
+    /// The sandbox's clock (share a `ManualClock` with the keeper to simulate months).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            consumer_app: ("ig-sandbox-app".into(), "ig-sandbox-secret".into()),
+            business_app: ("fb-sandbox-app".into(), "fb-sandbox-secret".into()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("consumer_app_id", &self.consumer_app.0)
+            .field("business_app_id", &self.business_app.0)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running sandbox. Dropping it stops the server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    state: Arc<SandboxState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Sandbox {
+    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
+    pub async fn start(cfg: SandboxConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SandboxState::new(cfg));
+        let app = routes::router(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` — use it for every base URL ([`crate::BaseUrls::all`]).
+    pub fn base_url(&self) -> Url {
+        Url::parse(&format!("http://{}", self.addr)).expect("loopback URL")
+    }
+
+    /// A [`crate::GraphConfig`] builder for the sandbox's consumer app.
+    pub fn consumer_config(&self) -> crate::GraphConfigBuilder {
+        let (id, secret) = &self.state.cfg.consumer_app;
+        crate::GraphConfig::builder(id, secret).base_urls(crate::BaseUrls::all(&self.base_url()))
+    }
+
+    /// A [`crate::GraphConfig`] builder for the sandbox's business app.
+    pub fn business_config(&self) -> crate::GraphConfigBuilder {
+        let (id, secret) = &self.state.cfg.business_app;
+        crate::GraphConfig::builder(id, secret).base_urls(crate::BaseUrls::all(&self.base_url()))
+    }
+
+    /// A test user who connects with Instagram Login.
+    pub fn create_consumer_user(&self, username: &str) -> UserHandle {
+        self.state.create_user(username, false)
+    }
+
+    /// A test user with a Facebook Page linked to an Instagram business account.
+    pub fn create_business_user(&self, username: &str) -> UserHandle {
+        self.state.create_user(username, true)
+    }
+
+    /// Mints a long-lived Instagram Login token issued `age` ago (60-day lifetime),
+    /// without the OAuth dance. Cheap: for seeding thousands of accounts.
+    pub fn issue_consumer_token(&self, user: &UserHandle, age: TimeDelta) -> Token {
+        let now = self.state.now();
+        let issued = now - age;
+        let exp = issued + TimeDelta::days(60);
+        let v = self
+            .state
+            .mint(&user.id, TokenKind::IgLong, issued, Some(exp));
+        Token::new(v, issued)
+            .expiring_at(exp)
+            .with_scopes(["instagram_business_basic"])
+    }
+
+    /// Mints a Page token (never expires; data access lapses 90 days from now).
+    pub fn issue_page_token(&self, user: &UserHandle) -> Token {
+        let now = self.state.now();
+        let v = self.state.mint(&user.id, TokenKind::Page, now, None);
+        let dae = self.state.data_access_expires_at(&user.id);
+        Token::new(v, now)
+            .with_data_access_expires_at(dae)
+            .with_scopes(["instagram_basic", "pages_show_list"])
+    }
+
+    /// Who "logs in" at the next authorize dialog.
+    pub fn set_login_user(&self, user: &UserHandle) {
+        *self
+            .state
+            .login_user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(user.id.clone());
+    }
+
+    /// Puts a user in a scenario: every call with their tokens fails accordingly.
+    pub fn set_scenario(&self, user: &UserHandle, s: Option<Scenario>) {
+        self.state.set_scenario(&user.id, s);
+    }
+
+    /// The user changed their password (190/460).
+    pub fn password_changed(&self, user: &UserHandle) {
+        self.set_scenario(user, Some(Scenario::PasswordChanged));
+    }
+
+    /// Security checkpoint (190/459).
+    pub fn checkpoint(&self, user: &UserHandle) {
+        self.set_scenario(user, Some(Scenario::Checkpoint));
+    }
+
+    /// Session invalidated (190/467).
+    pub fn invalidate_session(&self, user: &UserHandle) {
+        self.set_scenario(user, Some(Scenario::SessionInvalidated));
+    }
+
+    /// The user removes the app (190/458); if `callback` is given, POSTs a correctly
+    /// signed `signed_request` form field to it, like Meta's deauthorize callback.
+    /// Returns the callback's HTTP status.
+    pub async fn remove_app(&self, user: &UserHandle, callback: Option<&Url>) -> Option<u16> {
+        self.set_scenario(user, Some(Scenario::AppRemoved));
+        let cb = callback?;
+        let secret = if user.page_id.is_some() {
+            &self.state.cfg.business_app.1
+        } else {
+            &self.state.cfg.consumer_app.1
+        };
+        let now = self.state.now().timestamp();
+        let payload = serde_json::json!({
+            "algorithm": "HMAC-SHA256",
+            "issued_at": now,
+            "expires": now + 3600,
+            "user_id": user.id,
+        })
+        .to_string();
+        let sr = crate::signed_request::sign(secret, &payload);
+        let r = reqwest::Client::new()
+            .post(cb.clone())
+            .form(&[("signed_request", sr)])
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        Some(r.status().as_u16())
+    }
+
+    /// Data access lapses now (business users).
+    pub fn expire_data_access(&self, user: &UserHandle) {
+        self.state
+            .set_data_access(&user.id, self.state.now() - TimeDelta::seconds(1));
+    }
+
+    /// Sets when data access lapses.
+    pub fn set_data_access_expires_at(&self, user: &UserHandle, at: chrono::DateTime<chrono::Utc>) {
+        self.state.set_data_access(&user.id, at);
+    }
+
+    /// The next `n` requests (any endpoint) get `fault`.
+    pub fn inject(&self, fault: Fault, n: usize) {
+        self.state.inject(fault, n);
+    }
+
+    /// Adds `X-App-Usage` with this percentage to every response (`None` = off).
+    pub fn set_app_usage(&self, percent: Option<u32>) {
+        *self
+            .state
+            .app_usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = percent;
+    }
+
+    /// Requests served per endpoint name (`refresh`, `me`, `debug_token`, ...).
+    pub fn requests(&self, endpoint: &str) -> u64 {
+        self.state.count(endpoint)
+    }
+}

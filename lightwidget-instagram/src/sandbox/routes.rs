@@ -1,0 +1,464 @@
+//! The sandbox's HTTP endpoints.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::TimeDelta;
+use serde_json::{Value, json};
+
+use super::state::{Fault, SandboxState, TokenInfo, TokenKind};
+
+type S = State<Arc<SandboxState>>;
+type Q = Query<HashMap<String, String>>;
+
+pub(crate) fn router(state: Arc<SandboxState>) -> Router {
+    Router::new()
+        .route("/oauth/authorize", get(ig_authorize))
+        .route("/oauth/access_token", axum::routing::post(ig_code_exchange))
+        .route("/access_token", get(ig_exchange))
+        .route("/refresh_access_token", get(ig_refresh).post(unsupported))
+        .route("/me", get(me))
+        .route("/{ver}/me", get(me_v))
+        .route("/{ver}/dialog/oauth", get(fb_authorize))
+        .route("/{ver}/oauth/access_token", get(fb_access_token))
+        .route("/{ver}/me/accounts", get(fb_pages))
+        .route("/{ver}/debug_token", get(debug_token))
+        .with_state(state)
+}
+
+fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, msg: &str) -> Response {
+    let mut e = json!({"message": msg, "type": "OAuthException", "code": code, "fbtrace_id": "SandboxTrace"});
+    if let Some(s) = subcode {
+        e["error_subcode"] = json!(s);
+    }
+    if code == 1 || code == 2 {
+        e["is_transient"] = json!(true);
+    }
+    (status, axum::Json(json!({ "error": e }))).into_response()
+}
+
+fn bad_token() -> Response {
+    graph_error(
+        StatusCode::BAD_REQUEST,
+        190,
+        None,
+        "Invalid OAuth access token - Cannot parse access token",
+    )
+}
+
+/// Applies an injected fault, if any. `Some(response)` short-circuits the handler.
+async fn fault(s: &SandboxState) -> Option<Response> {
+    match s.next_fault()? {
+        Fault::Status(code) => {
+            let st = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let c = if code >= 500 { 2 } else { 1 };
+            Some(graph_error(st, c, None, "Service temporarily unavailable"))
+        }
+        Fault::Delay(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Fault::Malformed => Some((StatusCode::OK, "{\"access_token\": \"trunc").into_response()),
+        Fault::RateLimit {
+            code,
+            regain_minutes,
+        } => {
+            let mut r = graph_error(
+                StatusCode::BAD_REQUEST,
+                code,
+                None,
+                "There have been too many calls. Wait a bit and try again.",
+            );
+            let h = json!({"sandbox": [{"type": "instagram", "call_count": 100, "total_cputime": 20, "total_time": 30, "estimated_time_to_regain_access": regain_minutes}]});
+            if let Ok(v) = HeaderValue::from_str(&h.to_string()) {
+                r.headers_mut().insert("x-business-use-case-usage", v);
+            }
+            Some(r)
+        }
+    }
+}
+
+fn with_usage(s: &SandboxState, mut r: Response) -> Response {
+    if let Some(p) = *s.app_usage.lock().unwrap_or_else(|e| e.into_inner())
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            r#"{{"call_count":{p},"total_cputime":{p},"total_time":{p}}}"#
+        ))
+    {
+        r.headers_mut().insert("x-app-usage", v);
+    }
+    r
+}
+
+/// Resolves a token and applies the user's scenario and the token's lifetime.
+fn valid(s: &SandboxState, token: Option<&String>) -> Result<TokenInfo, Response> {
+    let info = token.and_then(|t| s.token(t)).ok_or_else(bad_token)?;
+    let user = s.user(&info.user).ok_or_else(bad_token)?;
+    if let Some(sc) = user.scenario {
+        let (c, sub, m) = sc.error();
+        return Err(graph_error(StatusCode::BAD_REQUEST, c, Some(sub), m));
+    }
+    let now = s.now();
+    if let Some(exp) = info.expires_at
+        && exp <= now
+    {
+        let msg = format!(
+            "Error validating access token: Session has expired on {}. The current time is {}.",
+            exp.format("%A, %d-%b-%y %H:%M:%S UTC"),
+            now.format("%A, %d-%b-%y %H:%M:%S UTC")
+        );
+        return Err(graph_error(StatusCode::BAD_REQUEST, 190, Some(463), &msg));
+    }
+    Ok(info)
+}
+
+fn token_json(token: &str, expires_in: i64) -> Value {
+    json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in})
+}
+
+async fn ig_authorize(State(s): S, Query(q): Q) -> Response {
+    authorize(&s, &q, "#_", false)
+}
+
+async fn fb_authorize(
+    State(s): S,
+    Path(_v): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    authorize(&s, &q, "", true)
+}
+
+fn authorize(
+    s: &SandboxState,
+    q: &HashMap<String, String>,
+    suffix: &str,
+    business: bool,
+) -> Response {
+    s.hit("authorize");
+    let Some(redirect) = q.get("redirect_uri").and_then(|r| url::Url::parse(r).ok()) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri is required").into_response();
+    };
+    let user = q.get("sandbox_user").cloned().or_else(|| {
+        s.login_user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    });
+    let mut to = redirect.clone();
+    match user {
+        None => {
+            to.query_pairs_mut()
+                .append_pair("error", "access_denied")
+                .append_pair("error_reason", "user_denied")
+                .append_pair("error_description", "Permissions error");
+        }
+        Some(u) => {
+            let code = SandboxState::random("AQ");
+            s.codes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(code.clone(), (u, business));
+            to.query_pairs_mut().append_pair("code", &code);
+        }
+    }
+    if let Some(st) = q.get("state") {
+        to.query_pairs_mut().append_pair("state", st);
+    }
+    Redirect::to(&format!("{to}{suffix}")).into_response()
+}
+
+async fn ig_code_exchange(State(s): S, Form(f): Form<HashMap<String, String>>) -> Response {
+    s.hit("code_exchange");
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    let (id, secret) = &s.cfg.consumer_app;
+    if f.get("client_id") != Some(id) || f.get("client_secret") != Some(secret) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            101,
+            None,
+            "Error validating client secret.",
+        );
+    }
+    let taken = f
+        .get("code")
+        .and_then(|c| s.codes.lock().unwrap_or_else(|p| p.into_inner()).remove(c));
+    let Some((user, false)) = taken else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error_type": "OAuthException", "code": 400, "error_message": "Matching code was not found or was already used"})),
+        )
+            .into_response();
+    };
+    let now = s.now();
+    let t = s.mint(
+        &user,
+        TokenKind::IgShort,
+        now,
+        Some(now + TimeDelta::hours(1)),
+    );
+    axum::Json(json!({"data": [{"access_token": t, "user_id": user, "permissions": "instagram_business_basic"}]})).into_response()
+}
+
+async fn ig_exchange(State(s): S, Query(q): Q) -> Response {
+    s.hit("exchange");
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    if q.get("grant_type").map(String::as_str) != Some("ig_exchange_token")
+        || q.get("client_secret") != Some(&s.cfg.consumer_app.1)
+    {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "Invalid grant_type or client_secret",
+        );
+    }
+    let info = match valid(&s, q.get("access_token")) {
+        Ok(i) if i.kind == TokenKind::IgShort => i,
+        Ok(_) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "Only short-lived tokens can be exchanged",
+            );
+        }
+        Err(r) => return r,
+    };
+    let now = s.now();
+    let t = s.mint(
+        &info.user,
+        TokenKind::IgLong,
+        now,
+        Some(now + TimeDelta::days(60)),
+    );
+    with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
+}
+
+async fn ig_refresh(State(s): S, Query(q): Q) -> Response {
+    s.hit("refresh");
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    if q.get("grant_type").map(String::as_str) != Some("ig_refresh_token") {
+        return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid grant_type");
+    }
+    let info = match valid(&s, q.get("access_token")) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let now = s.now();
+    if info.kind != TokenKind::IgLong {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "Only long-lived tokens can be refreshed",
+        );
+    }
+    if now - info.issued_at < TimeDelta::hours(24) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "The access token is less than 24 hours old and cannot be refreshed yet",
+        );
+    }
+    let t = s.mint(
+        &info.user,
+        TokenKind::IgLong,
+        now,
+        Some(now + TimeDelta::days(60)),
+    );
+    with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
+}
+
+async fn unsupported() -> Response {
+    graph_error(
+        StatusCode::BAD_REQUEST,
+        100,
+        None,
+        "Unsupported request - method type: post",
+    )
+}
+
+async fn me(State(s): S, Query(q): Q) -> Response {
+    me_inner(&s, &q).await
+}
+
+async fn me_v(
+    State(s): S,
+    Path(_v): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    me_inner(&s, &q).await
+}
+
+async fn me_inner(s: &SandboxState, q: &HashMap<String, String>) -> Response {
+    s.hit("me");
+    if let Some(r) = fault(s).await {
+        return r;
+    }
+    match valid(s, q.get("access_token")) {
+        Ok(info) => {
+            let user = s
+                .user(&info.user)
+                .map(|u| u.handle.username)
+                .unwrap_or_default();
+            with_usage(
+                s,
+                axum::Json(json!({"id": info.user, "username": user})).into_response(),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+async fn fb_access_token(
+    State(s): S,
+    Path(_v): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    s.hit("fb_access_token");
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    let (id, secret) = &s.cfg.business_app;
+    if q.get("client_id") != Some(id) || q.get("client_secret") != Some(secret) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            101,
+            None,
+            "Error validating client secret.",
+        );
+    }
+    let now = s.now();
+    if q.get("grant_type").map(String::as_str) == Some("fb_exchange_token") {
+        let info = match valid(&s, q.get("fb_exchange_token")) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+        let t = s.mint(
+            &info.user,
+            TokenKind::FbLong,
+            now,
+            Some(now + TimeDelta::days(60)),
+        );
+        return axum::Json(token_json(&t, 60 * 86_400)).into_response();
+    }
+    let taken = q
+        .get("code")
+        .and_then(|c| s.codes.lock().unwrap_or_else(|p| p.into_inner()).remove(c));
+    let Some((user, true)) = taken else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(36009),
+            "This authorization code has been used.",
+        );
+    };
+    let t = s.mint(
+        &user,
+        TokenKind::FbShort,
+        now,
+        Some(now + TimeDelta::hours(1)),
+    );
+    axum::Json(token_json(&t, 3600)).into_response()
+}
+
+async fn fb_pages(
+    State(s): S,
+    Path(_v): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    s.hit("pages");
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    let info = match valid(&s, q.get("access_token")) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let Some(user) = s.user(&info.user) else {
+        return bad_token();
+    };
+    let Some(page_id) = user.handle.page_id.clone() else {
+        return axum::Json(json!({"data": []})).into_response();
+    };
+    let now = s.now();
+    // A Page token from a long-lived user token never expires; from a short one, 1 h.
+    let exp = (info.kind != TokenKind::FbLong).then(|| now + TimeDelta::hours(1));
+    let t = s.mint(&info.user, TokenKind::Page, now, exp);
+    axum::Json(json!({"data": [{
+        "id": page_id, "name": format!("{} Page", user.handle.username), "access_token": t,
+        "instagram_business_account": {"id": user.handle.id, "username": user.handle.username}
+    }]}))
+    .into_response()
+}
+
+async fn debug_token(
+    State(s): S,
+    Path(_v): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    s.hit("debug_token");
+    if let Some(r) = fault(&s).await {
+        return r;
+    }
+    let (id, secret) = &s.cfg.business_app;
+    if q.get("access_token").map(String::as_str) != Some(format!("{id}|{secret}").as_str()) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            190,
+            None,
+            "Invalid OAuth access token signature.",
+        );
+    }
+    let Some(info) = q.get("input_token").and_then(|t| s.token(t)) else {
+        return axum::Json(json!({"data": {"is_valid": false, "error": {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"}}})).into_response();
+    };
+    let user = s.user(&info.user);
+    let dae = user
+        .as_ref()
+        .map(|u| u.data_access_expires_at.timestamp())
+        .unwrap_or(0);
+    let kind = if info.kind == TokenKind::Page {
+        "PAGE"
+    } else {
+        "USER"
+    };
+    let mut data = json!({
+        "app_id": id, "type": kind, "application": "lightwidget sandbox",
+        "data_access_expires_at": dae,
+        "expires_at": info.expires_at.map_or(0, |e| e.timestamp()),
+        "issued_at": info.issued_at.timestamp(),
+        "is_valid": true,
+        "scopes": ["instagram_basic", "pages_show_list"],
+        "user_id": info.user,
+    });
+    if let Err(r) = valid(&s, q.get("input_token")) {
+        // Re-derive the error for the data.error object.
+        let (code, sub, msg) = match user.and_then(|u| u.scenario) {
+            Some(sc) => {
+                let (c, s2, m) = sc.error();
+                (c, Some(s2), m.to_owned())
+            }
+            None => (
+                190,
+                Some(463),
+                "Error validating access token: Session has expired".to_owned(),
+            ),
+        };
+        drop(r);
+        data["is_valid"] = json!(false);
+        data["error"] = json!({"code": code, "subcode": sub, "message": msg});
+    }
+    with_usage(&s, axum::Json(json!({ "data": data })).into_response())
+}

@@ -1,0 +1,276 @@
+//! The sandbox's state: users, tokens, codes, scenarios, faults, counters.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::RngCore;
+
+use super::SandboxConfig;
+
+/// A sandbox test user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserHandle {
+    /// Instagram user id (Instagram-scoped for consumer; IG business account id for business).
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Facebook Page id (business users).
+    pub page_id: Option<String>,
+}
+
+/// What has happened to a user's session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// 190/460.
+    PasswordChanged,
+    /// 190/459.
+    Checkpoint,
+    /// 190/458.
+    AppRemoved,
+    /// 190/467.
+    SessionInvalidated,
+}
+
+impl Scenario {
+    pub(crate) fn error(self) -> (i64, i64, &'static str) {
+        match self {
+            Self::PasswordChanged => (
+                190,
+                460,
+                "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+            ),
+            Self::Checkpoint => (
+                190,
+                459,
+                "Error validating access token: You cannot access the app till you log in to www.facebook.com and follow the instructions given.",
+            ),
+            Self::AppRemoved => (
+                190,
+                458,
+                "Error validating access token: The user has not authorized application.",
+            ),
+            Self::SessionInvalidated => (
+                190,
+                467,
+                "Error validating access token: The session is invalid because the user logged out.",
+            ),
+        }
+    }
+}
+
+/// An injected failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Respond with this HTTP status and a Graph error (code 2 for 5xx).
+    Status(u16),
+    /// Wait before answering normally.
+    Delay(Duration),
+    /// A 200 with a truncated JSON body.
+    Malformed,
+    /// A rate-limit error with this code (4, 17, 80002, ...) and
+    /// `X-Business-Use-Case-Usage` carrying `estimated_time_to_regain_access` minutes.
+    RateLimit {
+        /// Graph error code.
+        code: i64,
+        /// Minutes until access is regained.
+        regain_minutes: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    IgShort,
+    IgLong,
+    FbShort,
+    FbLong,
+    Page,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TokenInfo {
+    pub user: String,
+    pub kind: TokenKind,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct User {
+    pub handle: UserHandle,
+    pub scenario: Option<Scenario>,
+    pub data_access_expires_at: DateTime<Utc>,
+}
+
+pub(crate) struct SandboxState {
+    pub cfg: SandboxConfig,
+    pub users: RwLock<HashMap<String, User>>,
+    pub tokens: RwLock<HashMap<String, TokenInfo>>,
+    pub codes: Mutex<HashMap<String, (String, bool)>>,
+    pub login_user: Mutex<Option<String>>,
+    pub faults: Mutex<VecDeque<Fault>>,
+    pub app_usage: Mutex<Option<u32>>,
+    counters: RwLock<HashMap<&'static str, AtomicU64>>,
+    next_id: AtomicU64,
+}
+
+impl SandboxState {
+    pub fn new(cfg: SandboxConfig) -> Self {
+        Self {
+            cfg,
+            users: RwLock::default(),
+            tokens: RwLock::default(),
+            codes: Mutex::default(),
+            login_user: Mutex::default(),
+            faults: Mutex::default(),
+            app_usage: Mutex::default(),
+            counters: RwLock::default(),
+            next_id: AtomicU64::new(17_841_400_000_000),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.cfg.clock.now()
+    }
+
+    pub fn count(&self, endpoint: &str) -> u64 {
+        self.counters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(endpoint)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    pub fn hit(&self, endpoint: &'static str) {
+        if let Some(c) = self
+            .counters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(endpoint)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.counters
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(endpoint)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn create_user(&self, username: &str, business: bool) -> UserHandle {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+        let handle = UserHandle {
+            page_id: business.then(|| format!("page-{id}")),
+            id: id.clone(),
+            username: username.to_owned(),
+        };
+        let dae = self.now() + TimeDelta::days(90);
+        self.users
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id,
+                User {
+                    handle: handle.clone(),
+                    scenario: None,
+                    data_access_expires_at: dae,
+                },
+            );
+        handle
+    }
+
+    pub fn user(&self, id: &str) -> Option<User> {
+        self.users
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub fn set_scenario(&self, id: &str, s: Option<Scenario>) {
+        if let Some(u) = self
+            .users
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+        {
+            u.scenario = s;
+        }
+    }
+
+    pub fn set_data_access(&self, id: &str, at: DateTime<Utc>) {
+        if let Some(u) = self
+            .users
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+        {
+            u.data_access_expires_at = at;
+        }
+    }
+
+    pub fn data_access_expires_at(&self, id: &str) -> Option<DateTime<Utc>> {
+        self.user(id).map(|u| u.data_access_expires_at)
+    }
+
+    pub fn random(prefix: &str) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut b = [0u8; 40];
+        rand::rng().fill_bytes(&mut b);
+        let mut s = String::with_capacity(prefix.len() + 40);
+        s.push_str(prefix);
+        s.extend(b.iter().map(|x| A[(*x as usize) % A.len()] as char));
+        s
+    }
+
+    pub fn mint(
+        &self,
+        user: &str,
+        kind: TokenKind,
+        issued_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> String {
+        let prefix = match kind {
+            TokenKind::IgShort | TokenKind::IgLong => "IGAA",
+            _ => "EAAG",
+        };
+        let v = Self::random(prefix);
+        self.tokens
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                v.clone(),
+                TokenInfo {
+                    user: user.to_owned(),
+                    kind,
+                    issued_at,
+                    expires_at,
+                },
+            );
+        v
+    }
+
+    pub fn token(&self, v: &str) -> Option<TokenInfo> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(v)
+            .cloned()
+    }
+
+    pub fn inject(&self, f: Fault, n: usize) {
+        let mut q = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..n {
+            q.push_back(f.clone());
+        }
+    }
+
+    pub fn next_fault(&self) -> Option<Fault> {
+        let mut q = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        q.pop_front()
+    }
+}
