@@ -12,7 +12,7 @@
 //! let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
 //! let paul = sandbox.create_consumer_user("paul");
 //! let token = sandbox.issue_consumer_token(&paul, chrono::TimeDelta::days(2));
-//! let url = format!("{}/refresh_access_token?grant_type=ig_refresh_token&access_token={}", sandbox.base_url(), token.secret());
+//! let url = format!("{}refresh_access_token?grant_type=ig_refresh_token&access_token={}", sandbox.base_url(), token.secret());
 //! let body: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
 //! assert_eq!(body["expires_in"], 5_184_000);
 //! # }
