@@ -1,1 +1,35 @@
-//! placeholder
+//! # lightwidget-notify
+//!
+//! Notice channels for the keeper's outbox: email over SMTP ([`EmailNotifier`]), `.eml`
+//! files for local development ([`EmlFileNotifier`]), signed JSON webhooks
+//! ([`WebhookNotifier`]), and the signed, expiring renewal and one-click unsubscribe
+//! links ([`LinkSigner`]) they carry. Emails have plain-text and HTML parts and RFC 8058
+//! `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod links;
+mod templates;
+
+#[cfg(feature = "email")]
+#[cfg_attr(docsrs, doc(cfg(feature = "email")))]
+mod email;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+mod webhook;
+
+#[cfg(feature = "email")]
+pub use email::{EmailContent, EmailNotifier, EmlFileNotifier, SmtpTls};
+pub use links::{LinkError, LinkSigner, MemoryUsedLinks, RenewalLink, UnsubscribeLink, UsedLinks};
+pub use templates::{DefaultTemplates, Links, Templates, escape_html};
+#[cfg(feature = "webhook")]
+pub use webhook::{WebhookNotifier, WebhookSignatureError, sign_webhook, verify_webhook_signature};
+
+/// Errors of lightwidget-notify's setup (deliveries report `DeliveryError`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Invalid configuration.
+    #[error("invalid notifier configuration: {0}")]
+    Config(String),
+}

@@ -1,0 +1,259 @@
+//! Signed, expiring renewal and one-click unsubscribe links.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use lightwidget_core::{AccountId, ConnectionKind, Notice, NoticeTopic, OwnerId};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use url::Url;
+
+/// Why a link was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// Missing, malformed, or signed with another secret.
+    #[error("the link is forged or damaged")]
+    Forged,
+    /// Past its expiry.
+    #[error("the link has expired")]
+    Expired,
+    /// Already used (single-use links).
+    #[error("the link was already used")]
+    Replayed,
+    /// A valid link of another kind (e.g. an unsubscribe token used to renew).
+    #[error("the link is not meant for this page")]
+    WrongPurpose,
+}
+
+/// A verified renewal link: start the OAuth flow of `kind` for `account`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenewalLink {
+    /// The account to renew.
+    pub account: AccountId,
+    /// Its connection kind (which OAuth flow to start).
+    pub kind: ConnectionKind,
+    /// The owner.
+    pub owner: OwnerId,
+}
+
+/// A verified unsubscribe link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsubscribeLink {
+    /// The owner to opt out.
+    pub owner: OwnerId,
+    /// One topic, or everything (`None`).
+    pub topic: Option<NoticeTopic>,
+}
+
+/// Remembers used link nonces (for single-use links across processes, plug a shared one).
+pub trait UsedLinks: Send + Sync {
+    /// Marks `nonce` used until `until`; `false` if it already was.
+    fn use_once(&self, nonce: &str, until: DateTime<Utc>) -> bool;
+}
+
+/// In-memory [`UsedLinks`].
+#[derive(Debug, Default)]
+pub struct MemoryUsedLinks(Mutex<HashMap<String, DateTime<Utc>>>);
+
+impl UsedLinks for MemoryUsedLinks {
+    fn use_once(&self, nonce: &str, until: DateTime<Utc>) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 50_000 {
+            let now = Utc::now();
+            m.retain(|_, t| *t > now);
+        }
+        m.insert(nonce.to_owned(), until).is_none()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "p", rename_all = "snake_case")]
+enum Claims {
+    Renew {
+        a: AccountId,
+        k: ConnectionKind,
+        o: OwnerId,
+        exp: i64,
+        n: String,
+    },
+    Unsub {
+        o: OwnerId,
+        t: Option<NoticeTopic>,
+        exp: i64,
+        n: String,
+    },
+}
+
+/// Signs and verifies the links notices carry (HMAC-SHA256 with a host secret).
+///
+/// ```
+/// use chrono::Utc;
+/// use lightwidget_notify::LinkSigner;
+/// let s = LinkSigner::new("a long random secret".to_string().into(), "https://host.example".parse().unwrap());
+/// let url = s.unsubscribe_url(&"owner-1".into(), None, Utc::now());
+/// let token = url.query_pairs().find(|(k, _)| k == "token").unwrap().1.into_owned();
+/// assert_eq!(s.verify_unsubscribe(&token, Utc::now(), None).unwrap().owner.as_str(), "owner-1");
+/// ```
+pub struct LinkSigner {
+    secret: SecretString,
+    base: Url,
+    renew_path: String,
+    unsubscribe_path: String,
+    ttl: TimeDelta,
+}
+
+impl std::fmt::Debug for LinkSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkSigner")
+            .field("base", &self.base)
+            .field("secret", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkSigner {
+    /// Links under `base` (`/renew`, `/unsubscribe`), valid 30 days.
+    pub fn new(secret: SecretString, base: Url) -> Self {
+        Self {
+            secret,
+            base,
+            renew_path: "renew".into(),
+            unsubscribe_path: "unsubscribe".into(),
+            ttl: TimeDelta::days(30),
+        }
+    }
+    /// Sets the renewal path (relative to base).
+    pub fn with_renew_path(mut self, p: impl Into<String>) -> Self {
+        self.renew_path = p.into();
+        self
+    }
+    /// Sets the unsubscribe path (relative to base).
+    pub fn with_unsubscribe_path(mut self, p: impl Into<String>) -> Self {
+        self.unsubscribe_path = p.into();
+        self
+    }
+    /// Sets how long links stay valid.
+    pub fn with_ttl(mut self, ttl: TimeDelta) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes())
+            .expect("any key length")
+    }
+
+    fn nonce() -> String {
+        let mut n = [0u8; 12];
+        rand::rng().fill_bytes(&mut n);
+        B64.encode(n)
+    }
+
+    fn seal(&self, c: &Claims) -> String {
+        let body = B64.encode(serde_json::to_vec(c).expect("plain data"));
+        let mut m = self.mac();
+        m.update(body.as_bytes());
+        format!("{body}.{}", B64.encode(m.finalize().into_bytes()))
+    }
+
+    fn open(&self, token: &str) -> Result<Claims, LinkError> {
+        let (body, sig) = token.split_once('.').ok_or(LinkError::Forged)?;
+        let sig = B64.decode(sig).map_err(|_| LinkError::Forged)?;
+        let mut m = self.mac();
+        m.update(body.as_bytes());
+        m.verify_slice(&sig).map_err(|_| LinkError::Forged)?;
+        serde_json::from_slice(&B64.decode(body).map_err(|_| LinkError::Forged)?)
+            .map_err(|_| LinkError::Forged)
+    }
+
+    fn url(&self, path: &str, token: String) -> Url {
+        let mut u = self.base.join(path).unwrap_or_else(|_| self.base.clone());
+        u.query_pairs_mut().append_pair("token", &token);
+        u
+    }
+
+    /// The renewal link of a notice: leads into the OAuth flow of its connection kind.
+    pub fn renewal_url(&self, n: &Notice, now: DateTime<Utc>) -> Url {
+        let c = Claims::Renew {
+            a: n.account_id,
+            k: n.connection,
+            o: n.owner.clone(),
+            exp: (now + self.ttl).timestamp(),
+            n: Self::nonce(),
+        };
+        self.url(&self.renew_path, self.seal(&c))
+    }
+
+    /// A one-click unsubscribe link for one topic or everything.
+    pub fn unsubscribe_url(
+        &self,
+        owner: &OwnerId,
+        topic: Option<NoticeTopic>,
+        now: DateTime<Utc>,
+    ) -> Url {
+        let c = Claims::Unsub {
+            o: owner.clone(),
+            t: topic,
+            exp: (now + self.ttl).timestamp(),
+            n: Self::nonce(),
+        };
+        self.url(&self.unsubscribe_path, self.seal(&c))
+    }
+
+    fn check_exp(exp: i64, now: DateTime<Utc>) -> Result<DateTime<Utc>, LinkError> {
+        let e = DateTime::from_timestamp(exp, 0).ok_or(LinkError::Forged)?;
+        if e <= now {
+            return Err(LinkError::Expired);
+        }
+        Ok(e)
+    }
+
+    /// Verifies the `token` query parameter of a renewal link.
+    pub fn verify_renewal(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RenewalLink, LinkError> {
+        match self.open(token)? {
+            Claims::Renew { a, k, o, exp, .. } => {
+                Self::check_exp(exp, now)?;
+                Ok(RenewalLink {
+                    account: a,
+                    kind: k,
+                    owner: o,
+                })
+            }
+            Claims::Unsub { .. } => Err(LinkError::WrongPurpose),
+        }
+    }
+
+    /// Verifies the `token` of an unsubscribe link. With `used`, each link works once
+    /// (unsubscribing is idempotent anyway; single use stops a leaked link being replayed
+    /// after the owner opted in again).
+    pub fn verify_unsubscribe(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        used: Option<&dyn UsedLinks>,
+    ) -> Result<UnsubscribeLink, LinkError> {
+        match self.open(token)? {
+            Claims::Unsub { o, t, exp, n } => {
+                let until = Self::check_exp(exp, now)?;
+                if let Some(u) = used
+                    && !u.use_once(&n, until)
+                {
+                    return Err(LinkError::Replayed);
+                }
+                Ok(UnsubscribeLink { owner: o, topic: t })
+            }
+            Claims::Renew { .. } => Err(LinkError::WrongPurpose),
+        }
+    }
+}
