@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex};
 use mailin_embedded::response::{NO_MAILBOX, OK};
 use mailin_embedded::{Handler, Response, Server};
 
+/// Received mails: (recipients, raw message).
+pub type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
 #[derive(Clone, Default)]
 pub struct Sink {
-    pub mails: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    pub mails: Mails,
     current: Arc<Mutex<(Vec<String>, Vec<u8>)>>,
 }
 
@@ -21,7 +24,7 @@ impl Handler for Sink {
             OK
         }
     }
-    fn data_start(&mut self, _d: &str, _f: &str, _8: bool, to: &[String]) -> Response {
+    fn data_start(&mut self, _d: &str, _f: &str, _is_8bit: bool, to: &[String]) -> Response {
         *self.current.lock().unwrap() = (to.to_vec(), Vec::new());
         OK
     }
