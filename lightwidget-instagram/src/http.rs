@@ -55,16 +55,20 @@ impl Http {
             return u.regain;
         }
         let wait = u.regain.unwrap_or(self.cfg.default_throttle);
-        *self
+        let now = self.cfg.clock.now();
+        let mut g = self
             .throttled_until
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) =
-            Some(self.cfg.clock.now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1)));
-        tracing::warn!(
-            percent = u.max_percent,
-            wait_secs = wait.as_secs(),
-            "Graph API usage high: pausing calls"
-        );
+            .unwrap_or_else(|p| p.into_inner());
+        let was_paused = g.is_some_and(|t| t > now);
+        *g = Some(now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1)));
+        if !was_paused {
+            tracing::warn!(
+                percent = u.max_percent,
+                wait_secs = wait.as_secs(),
+                "Graph API usage high: pausing calls"
+            );
+        }
         Some(wait)
     }
 

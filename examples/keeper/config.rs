@@ -1,0 +1,287 @@
+//! Daemon configuration: a TOML file, then `LIGHTWIDGET_*` environment variables on top.
+//! Every error names the setting at fault.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// What went wrong with the configuration (exit code 78, EX_CONFIG).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("setting `{setting}` (env {env}) is required: {why}")]
+    Missing {
+        setting: &'static str,
+        env: &'static str,
+        why: &'static str,
+    },
+    #[error("setting `{setting}` (env {env}) is invalid: {message}")]
+    Invalid {
+        setting: &'static str,
+        env: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    database_url: Option<String>,
+    encryption_keys: Option<String>,
+    plaintext_tokens: Option<bool>,
+    consumer_app_id: Option<String>,
+    consumer_app_secret: Option<String>,
+    business_app_id: Option<String>,
+    business_app_secret: Option<String>,
+    redirect_uri: Option<String>,
+    graph_version: Option<String>,
+    graph_base_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    eml_dir: Option<PathBuf>,
+    link_secret: Option<String>,
+    public_base_url: Option<String>,
+    concurrency: Option<usize>,
+    batch_size: Option<usize>,
+    poll_interval_secs: Option<u64>,
+    rate_limit_per_second: Option<u32>,
+    check_interval_hours: Option<u64>,
+}
+
+/// The resolved configuration. Secrets are `SecretString`s; `Debug` redacts them.
+pub struct Config {
+    pub database_url: String,
+    pub encryption_keys: Option<SecretString>,
+    pub plaintext_tokens: bool,
+    pub consumer_app: Option<(String, SecretString)>,
+    pub business_app: Option<(String, SecretString)>,
+    pub redirect_uri: Option<url::Url>,
+    pub graph_version: Option<String>,
+    /// One base URL for every Graph host (tests / sandbox / proxies).
+    pub graph_base_url: Option<url::Url>,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: Option<String>,
+    pub eml_dir: Option<PathBuf>,
+    pub link_secret: Option<SecretString>,
+    pub public_base_url: Option<url::Url>,
+    pub concurrency: usize,
+    pub batch_size: usize,
+    pub poll_interval_secs: u64,
+    pub rate_limit_per_second: Option<u32>,
+    pub check_interval_hours: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("consumer_app_id", &self.consumer_app.as_ref().map(|a| &a.0))
+            .field("business_app_id", &self.business_app.as_ref().map(|a| &a.0))
+            .field("graph_base_url", &self.graph_base_url)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides a password in a URL (`postgres://u:****@h/db`).
+pub fn redact_url(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn pick(file: Option<String>, var: &str) -> Option<String> {
+    env(var).or(file)
+}
+
+fn url_setting(
+    v: Option<String>,
+    setting: &'static str,
+    env: &'static str,
+) -> Result<Option<url::Url>, ConfigError> {
+    v.map(|s| {
+        url::Url::parse(&s).map_err(|e| ConfigError::Invalid {
+            setting,
+            env,
+            message: format!("{s:?} is not a URL ({e})"),
+        })
+    })
+    .transpose()
+}
+
+fn num<T: std::str::FromStr>(
+    file: Option<T>,
+    setting: &'static str,
+    var: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    match env(var) {
+        Some(s) => s.parse().map(Some).map_err(|_| ConfigError::Invalid {
+            setting,
+            env: var,
+            message: format!("{s:?} is not a number"),
+        }),
+        None => Ok(file),
+    }
+}
+
+fn app(
+    id: Option<String>,
+    secret: Option<String>,
+    id_setting: &'static str,
+    id_env: &'static str,
+    secret_setting: &'static str,
+    secret_env: &'static str,
+) -> Result<Option<(String, SecretString)>, ConfigError> {
+    match (id, secret) {
+        (None, None) => Ok(None),
+        (Some(id), Some(secret)) => Ok(Some((id, SecretString::from(secret)))),
+        (Some(_), None) => Err(ConfigError::Missing {
+            setting: secret_setting,
+            env: secret_env,
+            why: "an app id is configured without its app secret",
+        }),
+        (None, Some(_)) => Err(ConfigError::Missing {
+            setting: id_setting,
+            env: id_env,
+            why: "an app secret is configured without its app id",
+        }),
+    }
+}
+
+impl Config {
+    /// Loads `path` (if given) and applies environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let file: File = match path {
+            None => File::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        let database_url =
+            pick(file.database_url, "LIGHTWIDGET_DATABASE_URL").ok_or(ConfigError::Missing {
+                setting: "database_url",
+                env: "LIGHTWIDGET_DATABASE_URL",
+                why: "where to keep tokens, e.g. sqlite://lightwidget.db or postgres://...",
+            })?;
+        let encryption_keys =
+            pick(file.encryption_keys, "LIGHTWIDGET_KEYS").map(SecretString::from);
+        let plaintext_tokens = match env("LIGHTWIDGET_PLAINTEXT_TOKENS") {
+            Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            None => file.plaintext_tokens.unwrap_or(false),
+        };
+        if encryption_keys.is_none() && !plaintext_tokens {
+            return Err(ConfigError::Missing {
+                setting: "encryption_keys",
+                env: "LIGHTWIDGET_KEYS",
+                why: "token values are encrypted at rest: give `id:base64-32-byte-key[,older...]` \
+                      (or set plaintext_tokens = true to store them unencrypted, not recommended)",
+            });
+        }
+        let consumer_app = app(
+            pick(file.consumer_app_id, "LIGHTWIDGET_CONSUMER_APP_ID"),
+            pick(file.consumer_app_secret, "LIGHTWIDGET_CONSUMER_APP_SECRET"),
+            "consumer_app_id",
+            "LIGHTWIDGET_CONSUMER_APP_ID",
+            "consumer_app_secret",
+            "LIGHTWIDGET_CONSUMER_APP_SECRET",
+        )?;
+        let business_app = app(
+            pick(file.business_app_id, "LIGHTWIDGET_BUSINESS_APP_ID"),
+            pick(file.business_app_secret, "LIGHTWIDGET_BUSINESS_APP_SECRET"),
+            "business_app_id",
+            "LIGHTWIDGET_BUSINESS_APP_ID",
+            "business_app_secret",
+            "LIGHTWIDGET_BUSINESS_APP_SECRET",
+        )?;
+        if consumer_app.is_none() && business_app.is_none() {
+            return Err(ConfigError::Missing {
+                setting: "consumer_app_id / business_app_id",
+                env: "LIGHTWIDGET_CONSUMER_APP_ID / LIGHTWIDGET_BUSINESS_APP_ID",
+                why: "at least one Meta app (Instagram Login or Facebook Login) is needed to refresh tokens",
+            });
+        }
+        let smtp_url = pick(file.smtp_url, "LIGHTWIDGET_SMTP_URL").map(SecretString::from);
+        let mail_from = pick(file.mail_from, "LIGHTWIDGET_MAIL_FROM");
+        if smtp_url.is_some() && mail_from.is_none() {
+            return Err(ConfigError::Missing {
+                setting: "mail_from",
+                env: "LIGHTWIDGET_MAIL_FROM",
+                why: "emails need a From address when smtp_url is set",
+            });
+        }
+        let concurrency =
+            num(file.concurrency, "concurrency", "LIGHTWIDGET_CONCURRENCY")?.unwrap_or(16);
+        let batch_size =
+            num(file.batch_size, "batch_size", "LIGHTWIDGET_BATCH_SIZE")?.unwrap_or(200);
+        Ok(Self {
+            database_url,
+            encryption_keys,
+            plaintext_tokens,
+            consumer_app,
+            business_app,
+            redirect_uri: url_setting(
+                pick(file.redirect_uri, "LIGHTWIDGET_REDIRECT_URI"),
+                "redirect_uri",
+                "LIGHTWIDGET_REDIRECT_URI",
+            )?,
+            graph_version: pick(file.graph_version, "LIGHTWIDGET_GRAPH_VERSION"),
+            graph_base_url: url_setting(
+                pick(file.graph_base_url, "LIGHTWIDGET_GRAPH_BASE_URL"),
+                "graph_base_url",
+                "LIGHTWIDGET_GRAPH_BASE_URL",
+            )?,
+            smtp_url,
+            mail_from,
+            eml_dir: env("LIGHTWIDGET_EML_DIR")
+                .map(PathBuf::from)
+                .or(file.eml_dir),
+            link_secret: pick(file.link_secret, "LIGHTWIDGET_LINK_SECRET").map(SecretString::from),
+            public_base_url: url_setting(
+                pick(file.public_base_url, "LIGHTWIDGET_PUBLIC_BASE_URL"),
+                "public_base_url",
+                "LIGHTWIDGET_PUBLIC_BASE_URL",
+            )?,
+            concurrency,
+            batch_size,
+            poll_interval_secs: num(
+                file.poll_interval_secs,
+                "poll_interval_secs",
+                "LIGHTWIDGET_POLL_INTERVAL_SECS",
+            )?
+            .unwrap_or(30),
+            rate_limit_per_second: num(
+                file.rate_limit_per_second,
+                "rate_limit_per_second",
+                "LIGHTWIDGET_RATE_LIMIT_PER_SECOND",
+            )?,
+            check_interval_hours: num(
+                file.check_interval_hours,
+                "check_interval_hours",
+                "LIGHTWIDGET_CHECK_INTERVAL_HOURS",
+            )?
+            .unwrap_or(12),
+        })
+    }
+}
