@@ -495,6 +495,47 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Inserts many new accounts in one transaction (imports, seeding). Each record is
+    /// encrypted like [`TokenStore::insert`]; a duplicate fails the whole batch.
+    pub async fn insert_many(&self, records: &[AccountRecord]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for record in records {
+            let a = &record.account;
+            let s = &record.state;
+            let id_s = a.id.to_string();
+            let (key, ct) = self.inner.enc.seal(s.token.secret(), &id_s);
+            let (status, reason, status_at) = status_cols(&s.status);
+            self.q(&self.inner.sql.insert_account)
+                .bind(id_s)
+                .bind(a.owner.as_str().to_owned())
+                .bind(a.kind.as_str())
+                .bind(a.ig_user_id.clone())
+                .bind(a.username.clone())
+                .bind(a.page_id.clone())
+                .bind(i64::from(a.entitlements.notifications))
+                .bind(ct)
+                .bind(key)
+                .bind(ms(s.token.issued_at))
+                .bind(oms(s.token.expires_at))
+                .bind(oms(s.token.data_access_expires_at))
+                .bind(json(&s.token.scopes))
+                .bind(status)
+                .bind(reason)
+                .bind(status_at)
+                .bind(oms(s.last_checked_at))
+                .bind(oms(s.next_action_at))
+                .bind(json(&s.retry))
+                .bind(json(&s.warnings))
+                .bind(i64::from(s.episode))
+                .bind(i64::from(s.refresh_requested))
+                .bind(record.version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
     /// Re-encrypts, in batches of `batch`, every token still under an older key with
     /// the current key. Returns how many rows were rewritten. Safe to run while keepers
     /// work: a row changed meanwhile is skipped and picked up by the next run.

@@ -1,0 +1,87 @@
+//! Measurement helpers shared by the `harness = false` benchmarks: CPU time and peak
+//! memory from /proc, percentiles, and a provider decorator that times each call.
+#![allow(dead_code, missing_docs)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lightwidget::{Account, CheckInfo, ProviderError, Token, TokenProvider};
+
+/// User + system CPU time of this process so far.
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the ")" of the command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // Linux reports in clock ticks (USER_HZ), 100 on every mainstream platform.
+    Duration::from_millis(ticks * 10)
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Peak resident set size (VmHWM) in MiB.
+pub fn peak_rss_mib() -> f64 {
+    status_kib("VmHWM:") as f64 / 1024.0
+}
+
+/// Current resident set size (VmRSS) in MiB.
+pub fn rss_mib() -> f64 {
+    status_kib("VmRSS:") as f64 / 1024.0
+}
+
+/// Resets the VmHWM counter (Linux >= 4.0), so phases can be measured separately.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The `p`-th percentile (0..=100) of sorted samples.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p / 100.0).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Wraps a provider and records the latency of every call.
+pub struct Timed<P> {
+    pub inner: P,
+    pub samples: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl<P> Timed<P> {
+    pub fn new(inner: P) -> Self {
+        Self {
+            inner,
+            samples: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl<P: TokenProvider> TokenProvider for Timed<P> {
+    async fn refresh(&self, account: &Account, token: &Token) -> Result<Token, ProviderError> {
+        let t = Instant::now();
+        let r = self.inner.refresh(account, token).await;
+        self.samples.lock().unwrap().push(t.elapsed());
+        r
+    }
+
+    async fn check(&self, account: &Account, token: &Token) -> Result<CheckInfo, ProviderError> {
+        let t = Instant::now();
+        let r = self.inner.check(account, token).await;
+        self.samples.lock().unwrap().push(t.elapsed());
+        r
+    }
+}
