@@ -376,3 +376,25 @@ async fn separate_pools_claim_each_account_once_on_mariadb() {
 fn _assert_send(s: Arc<SqlStore>) -> Arc<dyn TokenStore> {
     s
 }
+
+#[tokio::test]
+async fn insert_many_writes_every_record_in_one_transaction() {
+    let store = fresh_sqlite().await;
+    let recs: Vec<_> = (0..50)
+        .map(|i| record("o", &format!("bulk{i}"), Some(t0())))
+        .collect();
+    store.insert_many(&recs).await.unwrap();
+    assert_eq!(store.count_by_status().await.unwrap().active, 50);
+    let got = store.get(recs[17].account.id).await.unwrap().unwrap();
+    assert_eq!(got.state.token.secret(), recs[17].state.token.secret());
+    // A duplicate fails the whole batch and writes nothing.
+    let batch = vec![record("o", "fresh", None), record("o", "bulk3", None)];
+    assert!(store.insert_many(&batch).await.is_err());
+    assert!(
+        store
+            .find(lightwidget_core::ConnectionKind::Consumer, "fresh")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

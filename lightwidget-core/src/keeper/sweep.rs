@@ -1,4 +1,5 @@
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use tracing::Instrument;
@@ -28,40 +29,54 @@ pub struct SweepReport {
 }
 
 impl Keeper {
-    /// Processes every account due now, in batches, and returns what happened. Each
-    /// account is handled on its own: one failure never fails the batch.
+    /// Processes every account due now and returns what happened. Each account is
+    /// handled on its own: one failure never fails the batch.
+    ///
+    /// Three stages overlap, so the provider calls never wait for the database: claims
+    /// (batches of `batch_size`, taken as the call pipeline drains), provider calls
+    /// (`concurrency` in flight across batch boundaries) and commits (a separate task
+    /// writing chunks of up to `batch_size` transitions with `commit_many`).
     pub async fn sweep(&self) -> Result<SweepReport> {
         let inner = &self.inner;
-        let mut report = SweepReport::default();
-        let mut seen = HashSet::new();
-        loop {
-            if self.is_shutting_down() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Transition>(inner.batch_size * 2);
+        let committer = {
+            let k = self.clone();
+            tokio::spawn(async move { k.commit_stage(rx).await })
+        };
+        let claimed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failure: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
+        let records = futures::stream::unfold(
+            ClaimState {
+                keeper: self.clone(),
+                seen: HashSet::new(),
+                done: false,
+                claimed: claimed.clone(),
+                failure: failure.clone(),
+            },
+            claim_next,
+        )
+        .flatten();
+        let mut calls = std::pin::pin!(
+            records
+                .map(|rec| self.process_one(rec))
+                .buffer_unordered(inner.concurrency)
+        );
+        while let Some(t) = calls.next().await {
+            if let Some(t) = t
+                && tx.send(t).await.is_err()
+            {
                 break;
             }
-            let now = inner.clock.now();
-            let batch = inner
-                .store
-                .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
-                .await
-                .map_err(Error::Store)?;
-            if batch.is_empty() {
-                break;
-            }
-            let n = batch.len();
-            let (fresh, again): (Vec<_>, Vec<_>) =
-                batch.into_iter().partition(|r| seen.insert(r.account.id));
-            for r in &again {
-                // Due again within the same sweep: leave it for the next one.
-                let _ = inner.store.release(r.account.id, r.version).await;
-            }
-            report.claimed += fresh.len();
-            if fresh.is_empty() {
-                break;
-            }
-            self.process_batch(fresh, &mut report).await;
-            if n < inner.batch_size {
-                break;
-            }
+        }
+        drop(tx);
+        drop(calls);
+        let mut report = committer
+            .await
+            .map_err(|e| Error::InvalidInput(format!("commit stage panicked: {e}")))?;
+        report.claimed = claimed.load(std::sync::atomic::Ordering::Relaxed);
+        let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(e) = failed {
+            return Err(e);
         }
         let at = inner.clock.now();
         inner
@@ -78,14 +93,17 @@ impl Keeper {
         Ok(report)
     }
 
-    async fn process_batch(&self, batch: Vec<AccountRecord>, report: &mut SweepReport) {
-        let transitions: Vec<Transition> = futures::stream::iter(batch)
-            .map(|rec| self.process_one(rec))
-            .buffer_unordered(self.inner.concurrency)
-            .filter_map(|t| async move { t })
-            .collect()
-            .await;
-        report.released += 0;
+    async fn commit_stage(&self, mut rx: tokio::sync::mpsc::Receiver<Transition>) -> SweepReport {
+        let mut report = SweepReport::default();
+        let mut chunk = Vec::with_capacity(self.inner.batch_size);
+        while rx.recv_many(&mut chunk, self.inner.batch_size).await > 0 {
+            let ts = std::mem::take(&mut chunk);
+            self.record(ts, &mut report).await;
+        }
+        report
+    }
+
+    async fn record(&self, transitions: Vec<Transition>, report: &mut SweepReport) {
         if transitions.is_empty() {
             return;
         }
@@ -257,4 +275,54 @@ mod tests {
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains("connection refused"));
     }
+}
+
+struct ClaimState {
+    keeper: Keeper,
+    seen: HashSet<crate::AccountId>,
+    done: bool,
+    claimed: Arc<std::sync::atomic::AtomicUsize>,
+    failure: Arc<std::sync::Mutex<Option<Error>>>,
+}
+
+/// The claim stage: the next batch of due accounts, or the end of the sweep.
+async fn claim_next(
+    mut st: ClaimState,
+) -> Option<(
+    futures::stream::Iter<std::vec::IntoIter<AccountRecord>>,
+    ClaimState,
+)> {
+    let inner = &st.keeper.inner;
+    if st.done || st.keeper.is_shutting_down() {
+        return None;
+    }
+    let now = inner.clock.now();
+    let batch = match inner
+        .store
+        .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            *st.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Error::Store(e));
+            return None;
+        }
+    };
+    let n = batch.len();
+    let mut fresh = Vec::with_capacity(n);
+    for r in batch {
+        if st.seen.insert(r.account.id) {
+            fresh.push(r);
+        } else {
+            // Due again within the same sweep: leave it for the next one.
+            let _ = inner.store.release(r.account.id, r.version).await;
+        }
+    }
+    if fresh.is_empty() {
+        return None;
+    }
+    st.claimed
+        .fetch_add(fresh.len(), std::sync::atomic::Ordering::Relaxed);
+    st.done = n < inner.batch_size;
+    Some((futures::stream::iter(fresh), st))
 }
