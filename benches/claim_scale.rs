@@ -29,13 +29,19 @@ impl TokenProvider for Instant200 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let sizes: Vec<usize> = std::env::var("LW_BENCH_SIZES")
         .unwrap_or_else(|_| "10000,100000".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    println!("| backend | accounts | claim_due(500) p50 | p99 | commit_many(500) transitions/s | db size | keeper RSS Δ (sweep of 20k due) |");
+    println!(
+        "| backend | accounts | claim_due(500) p50 | p99 | commit_many(500) transitions/s | db size | keeper RSS Δ (sweep of 20k due) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for &n in &sizes {
         rt.block_on(bench_sqlite(n));
@@ -53,12 +59,27 @@ async fn seed(store: &SqlStore, n: usize) {
     let now = Utc::now();
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..n {
-        let a = NewAccount::new(format!("o{}", i % 1000), ConnectionKind::Consumer, format!("u{i}"), "user").into_account();
-        let t = Token::new(format!("IGAAbench{i:08}"), now - TimeDelta::days(10)).expiring_in(60 * 86_400);
+        let a = NewAccount::new(
+            format!("o{}", i % 1000),
+            ConnectionKind::Consumer,
+            format!("u{i}"),
+            "user",
+        )
+        .into_account();
+        let t = Token::new(format!("IGAAbench{i:08}"), now - TimeDelta::days(10))
+            .expiring_in(60 * 86_400);
         let mut s = TokenState::connected(t, now);
         // 20k due now, the rest spread over the next 30 days.
-        s.next_action_at = Some(if i < 20_000 { now - TimeDelta::seconds(i as i64 % 600) } else { now + TimeDelta::seconds((i as i64 * 7919) % (30 * 86_400)) });
-        batch.push(AccountRecord { account: a, state: s, version: 0 });
+        s.next_action_at = Some(if i < 20_000 {
+            now - TimeDelta::seconds(i as i64 % 600)
+        } else {
+            now + TimeDelta::seconds((i as i64 * 7919) % (30 * 86_400))
+        });
+        batch.push(AccountRecord {
+            account: a,
+            state: s,
+            version: 0,
+        });
         if batch.len() == 10_000 {
             store.insert_many(&batch).await.unwrap();
             batch.clear();
@@ -90,14 +111,30 @@ async fn measure(label: &str, store: SqlStore, n: usize, size: String) {
                 let mut st = r.state.clone();
                 st.last_checked_at = Some(now);
                 st.next_action_at = Some(now - TimeDelta::seconds(1));
-                Transition { account: r.account.clone(), expected_version: r.version, state: st, token_changed: false, events: vec![], notices: vec![], outcome: Outcome::Checked }
+                Transition {
+                    account: r.account.clone(),
+                    expected_version: r.version,
+                    state: st,
+                    token_changed: false,
+                    events: vec![],
+                    notices: vec![],
+                    outcome: Outcome::Checked,
+                }
             })
             .collect();
-        committed += store.commit_many(&ts).await.iter().filter(|r| r.is_ok()).count();
+        committed += store
+            .commit_many(&ts)
+            .await
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
     }
     let rate = committed as f64 / t.elapsed().as_secs_f64();
     // Keeper memory: a full sweep over the 20k due accounts, streamed in batches.
-    let keeper = Keeper::builder(Arc::new(store.clone()), Arc::new(Instant200)).batch_size(500).build().unwrap();
+    let keeper = Keeper::builder(Arc::new(store.clone()), Arc::new(Instant200))
+        .batch_size(500)
+        .build()
+        .unwrap();
     let before = rss_mib();
     reset_peak_rss();
     keeper.sweep().await.unwrap();
@@ -113,9 +150,18 @@ async fn bench_sqlite(n: usize) {
     let path = std::env::temp_dir().join(format!("lw-scale-{}.db", uuid::Uuid::new_v4().simple()));
     let store = SqlStore::open_sqlite(&path, keyring()).await.unwrap();
     seed(&store, n).await;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool()).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(store.pool())
+        .await
+        .unwrap();
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    measure("SQLite", store.clone(), n, format!("{:.1} MiB", size as f64 / 1048576.0)).await;
+    measure(
+        "SQLite",
+        store.clone(),
+        n,
+        format!("{:.1} MiB", size as f64 / 1048576.0),
+    )
+    .await;
     store.close().await;
     for ext in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
@@ -126,17 +172,36 @@ async fn bench_postgres(url: &str, n: usize) {
     sqlx::any::install_default_drivers();
     let admin = sqlx::AnyPool::connect(url).await.unwrap();
     let db = format!("lw_bench_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await.unwrap();
-    let mut u = url::Url::parse(url).unwrap();
-    u.set_path(&format!("/{db}"));
-    let store = SqlStore::builder(u.to_string()).encryption(keyring()).connect().await.unwrap();
-    seed(&store, n).await;
-    sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
-    let size: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT pg_database_size('{db}')")))
-        .fetch_one(store.pool())
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
         .await
         .unwrap();
-    measure("PostgreSQL", store.clone(), n, format!("{:.1} MiB", size as f64 / 1048576.0)).await;
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_path(&format!("/{db}"));
+    let store = SqlStore::builder(u.to_string())
+        .encryption(keyring())
+        .connect()
+        .await
+        .unwrap();
+    seed(&store, n).await;
+    sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+    let size: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_database_size('{db}')"
+    )))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    measure(
+        "PostgreSQL",
+        store.clone(),
+        n,
+        format!("{:.1} MiB", size as f64 / 1048576.0),
+    )
+    .await;
     store.close().await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)"))).execute(&admin).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
 }

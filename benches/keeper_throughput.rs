@@ -21,11 +21,18 @@ use rand::SeedableRng;
 use support::*;
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run());
 }
 
@@ -33,20 +40,26 @@ async fn run() {
     let n = env("LW_BENCH_ACCOUNTS", 5000);
     let conc = env("LW_BENCH_CONCURRENCY", 64);
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let users: Vec<_> = (0..n).map(|i| sandbox.create_consumer_user(&format!("u{i}"))).collect();
+    let users: Vec<_> = (0..n)
+        .map(|i| sandbox.create_consumer_user(&format!("u{i}")))
+        .collect();
 
     // --- keeper: claim -> refresh over HTTP -> lifecycle -> encrypted SQLite commit
     let path = std::env::temp_dir().join(format!("lw-bench-{}.db", uuid::Uuid::new_v4().simple()));
-    let store = SqlStore::open_sqlite(&path, Encryption::Keyring(Keyring::new(Key::new("b", &[5u8; 32]).unwrap())))
-        .await
-        .unwrap();
+    let store = SqlStore::open_sqlite(
+        &path,
+        Encryption::Keyring(Keyring::new(Key::new("b", &[5u8; 32]).unwrap())),
+    )
+    .await
+    .unwrap();
     let now = Utc::now();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
     let records: Vec<AccountRecord> = users
         .iter()
         .map(|u| {
             let t = sandbox.issue_consumer_token(u, TimeDelta::days(35));
-            let a = NewAccount::new("o", ConnectionKind::Consumer, &u.id, &u.username).into_account();
+            let a =
+                NewAccount::new("o", ConnectionKind::Consumer, &u.id, &u.username).into_account();
             let (mut r, _) = lifecycle::connect(a, t, now, &RefreshPolicy::default(), &mut rng);
             r.state.next_action_at = Some(now - TimeDelta::seconds(1));
             r
@@ -79,7 +92,12 @@ async fn run() {
     // --- bare client: the same refresh requests, same concurrency, nothing persisted
     let tokens: Vec<String> = users
         .iter()
-        .map(|u| sandbox.issue_consumer_token(u, TimeDelta::days(35)).secret().to_owned())
+        .map(|u| {
+            sandbox
+                .issue_consumer_token(u, TimeDelta::days(35))
+                .secret()
+                .to_owned()
+        })
         .collect();
     let http = reqwest::Client::new();
     let base = sandbox.base_url();
@@ -93,7 +111,10 @@ async fn run() {
                 let s = Instant::now();
                 let r = http
                     .get(url)
-                    .query(&[("grant_type", "ig_refresh_token"), ("access_token", t.as_str())])
+                    .query(&[
+                        ("grant_type", "ig_refresh_token"),
+                        ("access_token", t.as_str()),
+                    ])
                     .send()
                     .await
                     .unwrap();
@@ -111,7 +132,9 @@ async fn run() {
 
     let k_rate = n as f64 / keeper_wall.as_secs_f64();
     let b_rate = n as f64 / bare_wall.as_secs_f64();
-    println!("\nkeeper end-to-end throughput: {n} accounts due, concurrency {conc}, SQLite + AES-256-GCM");
+    println!(
+        "\nkeeper end-to-end throughput: {n} accounts due, concurrency {conc}, SQLite + AES-256-GCM"
+    );
     println!("| client | refreshes/s | p50 | p99 | CPU per refresh |");
     println!("|---|---|---|---|---|");
     println!(
@@ -127,19 +150,32 @@ async fn run() {
         bare_cpu.as_micros() as f64 / n as f64
     );
     println!("\nratio keeper / bare = {:.2}", k_rate / b_rate);
-    println!("process RSS before sweep {rss0:.1} MiB, peak during sweep {keeper_peak:.1} MiB (includes the in-process sandbox)");
+    println!(
+        "process RSS before sweep {rss0:.1} MiB, peak during sweep {keeper_peak:.1} MiB (includes the in-process sandbox)"
+    );
     println!("(CPU time includes the sandbox server, which shares the process)");
 
     // --- the sandbox's own ceiling, for context: a raw load tool on /me
     let probe = sandbox.issue_consumer_token(&users[0], TimeDelta::days(1));
     let me = format!("{}v25.0/me?access_token={}", base, probe.secret());
-    match std::process::Command::new("wrk").args(["-t2", &format!("-c{conc}"), "-d5s", &me]).output() {
+    match std::process::Command::new("wrk")
+        .args(["-t2", &format!("-c{conc}"), "-d5s", &me])
+        .output()
+    {
         Ok(o) if o.status.success() => {
             let out = String::from_utf8_lossy(&o.stdout);
-            let rps = out.lines().find(|l| l.starts_with("Requests/sec")).unwrap_or("Requests/sec: ?");
-            println!("wrk on the sandbox's /me (separate process, 2 threads, {conc} connections): {}", rps.trim());
+            let rps = out
+                .lines()
+                .find(|l| l.starts_with("Requests/sec"))
+                .unwrap_or("Requests/sec: ?");
+            println!(
+                "wrk on the sandbox's /me (separate process, 2 threads, {conc} connections): {}",
+                rps.trim()
+            );
         }
-        _ => println!("wrk not installed: `apt-get install wrk` to compare the sandbox against a raw load tool"),
+        _ => println!(
+            "wrk not installed: `apt-get install wrk` to compare the sandbox against a raw load tool"
+        ),
     }
     let _ = std::fs::remove_file(&path);
 }

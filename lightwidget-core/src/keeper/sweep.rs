@@ -69,7 +69,6 @@ impl Keeper {
             }
         }
         drop(tx);
-        drop(calls);
         let mut report = committer
             .await
             .map_err(|e| Error::InvalidInput(format!("commit stage panicked: {e}")))?;
@@ -217,6 +216,56 @@ impl Keeper {
     }
 }
 
+struct ClaimState {
+    keeper: Keeper,
+    seen: HashSet<crate::AccountId>,
+    done: bool,
+    claimed: Arc<std::sync::atomic::AtomicUsize>,
+    failure: Arc<std::sync::Mutex<Option<Error>>>,
+}
+
+/// The claim stage: the next batch of due accounts, or the end of the sweep.
+async fn claim_next(
+    mut st: ClaimState,
+) -> Option<(
+    futures::stream::Iter<std::vec::IntoIter<AccountRecord>>,
+    ClaimState,
+)> {
+    let inner = &st.keeper.inner;
+    if st.done || st.keeper.is_shutting_down() {
+        return None;
+    }
+    let now = inner.clock.now();
+    let batch = match inner
+        .store
+        .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            *st.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Error::Store(e));
+            return None;
+        }
+    };
+    let n = batch.len();
+    let mut fresh = Vec::with_capacity(n);
+    for r in batch {
+        if st.seen.insert(r.account.id) {
+            fresh.push(r);
+        } else {
+            // Due again within the same sweep: leave it for the next one.
+            let _ = inner.store.release(r.account.id, r.version).await;
+        }
+    }
+    if fresh.is_empty() {
+        return None;
+    }
+    st.claimed
+        .fetch_add(fresh.len(), std::sync::atomic::Ordering::Relaxed);
+    st.done = n < inner.batch_size;
+    Some((futures::stream::iter(fresh), st))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -275,54 +324,4 @@ mod tests {
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains("connection refused"));
     }
-}
-
-struct ClaimState {
-    keeper: Keeper,
-    seen: HashSet<crate::AccountId>,
-    done: bool,
-    claimed: Arc<std::sync::atomic::AtomicUsize>,
-    failure: Arc<std::sync::Mutex<Option<Error>>>,
-}
-
-/// The claim stage: the next batch of due accounts, or the end of the sweep.
-async fn claim_next(
-    mut st: ClaimState,
-) -> Option<(
-    futures::stream::Iter<std::vec::IntoIter<AccountRecord>>,
-    ClaimState,
-)> {
-    let inner = &st.keeper.inner;
-    if st.done || st.keeper.is_shutting_down() {
-        return None;
-    }
-    let now = inner.clock.now();
-    let batch = match inner
-        .store
-        .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
-        .await
-    {
-        Ok(b) => b,
-        Err(e) => {
-            *st.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Error::Store(e));
-            return None;
-        }
-    };
-    let n = batch.len();
-    let mut fresh = Vec::with_capacity(n);
-    for r in batch {
-        if st.seen.insert(r.account.id) {
-            fresh.push(r);
-        } else {
-            // Due again within the same sweep: leave it for the next one.
-            let _ = inner.store.release(r.account.id, r.version).await;
-        }
-    }
-    if fresh.is_empty() {
-        return None;
-    }
-    st.claimed
-        .fetch_add(fresh.len(), std::sync::atomic::Ordering::Relaxed);
-    st.done = n < inner.batch_size;
-    Some((futures::stream::iter(fresh), st))
 }
