@@ -1,0 +1,351 @@
+//! The host web app in a real browser: headless Chromium driven over chromedriver.
+//!
+//! Connect through the sandbox's OAuth, see ACTIVE; the owner changes their Instagram
+//! password and a keeper sweep finds it: NOT ACTIVE with the reason, and the notice;
+//! renew from the access token page (no login), ACTIVE again with both events in the
+//! history; unsubscribe with one click. Screenshots go to `artifacts/screenshots/`.
+//!
+//! Without chromedriver the test is skipped (and fails when `CI=true`).
+
+#[allow(dead_code)]
+#[path = "../examples/host_app/app.rs"]
+mod app;
+#[allow(dead_code)]
+#[path = "../examples/host_app/setup.rs"]
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{SubsecRound, TimeDelta, Utc};
+use fantoccini::{Client, ClientBuilder, Locator};
+use lightwidget::*;
+
+/// Kills chromedriver when the test ends, however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_chromedriver() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CHROMEDRIVER") {
+        return Some(p.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("chromedriver"))
+        .chain([PathBuf::from("/usr/bin/chromedriver")])
+        .find(|p| p.is_file())
+}
+
+fn find_chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CHROMIUM") {
+        return Some(p.into());
+    }
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn start_driver(bin: &Path) -> (Driver, String) {
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{url}/status")).send().await
+            && r.status().is_success()
+        {
+            return (driver, url);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("chromedriver did not come up on {url}");
+}
+
+async fn browser(webdriver: &str, chromium: Option<&Path>, profile: &Path) -> Client {
+    let mut opts = serde_json::json!({
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--window-size=1200,900",
+            format!("--user-data-dir={}", profile.display()),
+        ]
+    });
+    if let Some(c) = chromium {
+        opts["binary"] = serde_json::json!(c.display().to_string());
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), opts);
+    ClientBuilder::rustls()
+        .expect("TLS roots")
+        .capabilities(caps)
+        .connect(webdriver)
+        .await
+        .expect("a browser session")
+}
+
+async fn shot(c: &Client, dir: &Path, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    // Waits: a form submission may still be navigating.
+    let found = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::Css(css))
+        .await;
+    match found {
+        Ok(e) => e.text().await.expect("text"),
+        Err(e) => panic!(
+            "no {css} ({e}) at {}:\n{}",
+            c.current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            c.source().await.unwrap_or_default()
+        ),
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn row_of(c: &Client, username: &str) -> String {
+    for row in c.find_all(Locator::Css("tr.account")).await.expect("rows") {
+        let t = row.text().await.expect("row text");
+        if t.contains(&format!("@{username}")) {
+            return t;
+        }
+    }
+    panic!("no account row for @{username}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_app_in_a_real_browser() {
+    let Some(chromedriver) = find_chromedriver() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("chromedriver not found (CI=true): install chromium and chromium-driver");
+        }
+        println!("skipped: chromedriver not found");
+        return;
+    };
+    let chromium = find_chromium();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = root.join("artifacts/screenshots");
+    std::fs::create_dir_all(&shots).expect("artifacts dir");
+    let tmp = std::env::temp_dir().join(format!("lw-browser-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+
+    // The app on 127.0.0.1:0 with the sandbox, on a manual clock.
+    let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let opts = setup::Options {
+        public_url: base.clone(),
+        clock: Arc::new(clock.clone()),
+        db_path: tmp.join("host.db"),
+        entitled: vec!["alice".into()],
+    };
+    let (state, sandbox) = setup::with_sandbox(&opts).await.expect("app");
+    let paul = sandbox.create_consumer_user("paul");
+    state
+        .sandbox_login
+        .lock()
+        .unwrap()
+        .insert(ConnectionKind::Consumer, paul.id.clone());
+    // A second account whose username would break unescaped HTML.
+    let shop = sandbox.create_business_user("<i>evil</i>&co");
+    state
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Business, &shop.id, &shop.username)
+                .with_page_id(shop.page_id.clone().unwrap()),
+            sandbox.issue_page_token(&shop),
+        )
+        .await
+        .unwrap();
+    state.queue.push_back("widget #101");
+    let keeper = state.keeper.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app::app(state)).await });
+
+    let (_driver, wd) = start_driver(&chromedriver).await;
+    let c = browser(&wd, chromium.as_deref(), &tmp.join("profile")).await;
+    let url = |p: &str| base.join(p).unwrap().to_string();
+
+    // 1. Renewing an account never connected: a clear message.
+    c.goto(&url("access-token")).await.unwrap();
+    shot(&c, &shots, "01-access-token-page").await;
+    click(&c, "#renew-consumer").await;
+    let msg = text(&c, "#message").await;
+    assert!(msg.contains("@paul has never been connected"), "{msg}");
+    shot(&c, &shots, "02-never-connected").await;
+
+    // 2. Log in, connect through the sandbox's OAuth: ACTIVE.
+    c.goto(&url("login?user=alice")).await.unwrap();
+    click(&c, "#connect-consumer").await;
+    assert!(c.current_url().await.unwrap().path().ends_with("/accounts"));
+    let row = row_of(&c, "paul").await;
+    assert!(
+        row.contains("ACTIVE") && !row.contains("NOT ACTIVE"),
+        "{row}"
+    );
+    assert!(row.contains("Consumer connection"), "{row}");
+    // The hostile username is shown as text, not markup.
+    let evil = row_of(&c, "<i>evil</i>&co").await;
+    assert!(evil.contains("Business connection"), "{evil}");
+    assert!(!c.source().await.unwrap().contains("<i>evil</i>"));
+    shot(&c, &shots, "03-accounts-active").await;
+
+    // 3. Settings: opt in to expired token notifications.
+    c.goto(&url("settings")).await.unwrap();
+    let cb = c
+        .find(Locator::Css("#expired-notifications"))
+        .await
+        .unwrap();
+    assert!(!cb.is_selected().await.unwrap());
+    cb.click().await.unwrap();
+    click(&c, "#update-preferences").await;
+    assert!(text(&c, "#message").await.contains("Preferences updated"));
+    let cb = c
+        .find(Locator::Css("#expired-notifications"))
+        .await
+        .unwrap();
+    assert!(cb.is_selected().await.unwrap());
+    shot(&c, &shots, "04-settings").await;
+
+    // 4. Paul changes his Instagram password; the keeper's next check finds out.
+    sandbox.password_changed(&paul);
+    let mut expired = false;
+    for _ in 0..8 {
+        clock.advance(TimeDelta::hours(12));
+        keeper.sweep().await.unwrap();
+        keeper.dispatch_outbox().await.unwrap();
+        if keeper
+            .statuses(&OwnerId::new("alice"))
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.account.username == "paul" && !r.status.is_active())
+        {
+            expired = true;
+            break;
+        }
+    }
+    assert!(expired, "the sweep never found the password change");
+    c.goto(&url("accounts")).await.unwrap();
+    let row = row_of(&c, "paul").await;
+    assert!(row.contains("NOT ACTIVE"), "{row}");
+    assert!(row.contains("password was changed"), "{row}");
+    shot(&c, &shots, "05-accounts-not-active").await;
+
+    c.goto(&url("my-token")).await.unwrap();
+    let page = text(&c, "main").await;
+    assert!(page.contains("NOT ACTIVE"));
+    assert!(page.contains("notice_sent"), "{page}");
+    shot(&c, &shots, "06-my-token-not-active").await;
+
+    c.goto(&url("inbox")).await.unwrap();
+    let subject = text(&c, ".mail .subject").await;
+    assert!(subject.contains("@paul expired"), "{subject}");
+    assert!(text(&c, ".mail").await.contains("password was changed"));
+    shot(&c, &shots, "07-inbox-notice").await;
+
+    // 5. Renew from the access token page, logged out: ACTIVE again.
+    sandbox.set_scenario(&paul, None); // he logs in with the new password
+    c.goto(&url("logout")).await.unwrap();
+    c.goto(&url("access-token")).await.unwrap();
+    click(&c, "#renew-consumer").await;
+    let msg = text(&c, "#message").await;
+    assert!(msg.contains("@paul is ACTIVE again"), "{msg}");
+    shot(&c, &shots, "08-renewed").await;
+
+    c.goto(&url("login?user=alice")).await.unwrap();
+    let row = row_of(&c, "paul").await;
+    assert!(
+        row.contains("ACTIVE") && !row.contains("NOT ACTIVE"),
+        "{row}"
+    );
+    let queue = text(&c, "#queue li:first-child").await;
+    assert!(
+        queue.contains("widgets of @paul"),
+        "renewed widgets first: {queue}"
+    );
+    shot(&c, &shots, "09-accounts-active-again").await;
+
+    c.goto(&url("my-token")).await.unwrap();
+    let events: Vec<String> = {
+        let mut v = Vec::new();
+        for e in c
+            .find_all(Locator::Css(".token:first-of-type .event-name"))
+            .await
+            .unwrap()
+        {
+            v.push(e.text().await.unwrap());
+        }
+        v
+    };
+    let page = text(&c, "main").await;
+    assert!(
+        page.contains("reconnected") && page.contains("expired"),
+        "{page}"
+    );
+    assert!(!events.is_empty());
+    shot(&c, &shots, "10-my-token-history").await;
+
+    // 6. One-click unsubscribe from the email.
+    c.goto(&url("inbox")).await.unwrap();
+    click(&c, "a.unsubscribe").await;
+    shot(&c, &shots, "11-unsubscribe-confirm").await;
+    click(&c, "#unsubscribe").await;
+    assert!(text(&c, "#message").await.contains("You are unsubscribed"));
+    shot(&c, &shots, "12-unsubscribed").await;
+    let prefs = keeper.preferences(&OwnerId::new("alice")).await.unwrap();
+    assert!(!prefs.wants(NoticeTopic::Expired));
+    c.goto(&url("settings")).await.unwrap();
+    let cb = c
+        .find(Locator::Css("#expired-notifications"))
+        .await
+        .unwrap();
+    assert!(!cb.is_selected().await.unwrap());
+
+    c.close().await.unwrap();
+    server.abort();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
