@@ -92,7 +92,7 @@ async fn browser(webdriver: &str, chromium: Option<&Path>, profile: &Path) -> Cl
         "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", "--window-size=1200,900",
+            "--disable-dev-shm-usage", "--window-size=1200,1300",
             format!("--user-data-dir={}", profile.display()),
         ]
     });
@@ -203,6 +203,7 @@ async fn host_app_in_a_real_browser() {
         .unwrap();
     state.queue.push_back("widget #101");
     let keeper = state.keeper.clone();
+    let app_state = state.clone();
     let server = tokio::spawn(async move { axum::serve(listener, app::app(state)).await });
 
     let (_driver, wd) = start_driver(&chromedriver).await;
@@ -310,32 +311,75 @@ async fn host_app_in_a_real_browser() {
     shot(&c, &shots, "09-accounts-active-again").await;
 
     c.goto(&url("my-token")).await.unwrap();
-    let events: Vec<String> = {
-        let mut v = Vec::new();
-        for e in c
-            .find_all(Locator::Css(".token:first-of-type .event-name"))
-            .await
-            .unwrap()
-        {
-            v.push(e.text().await.unwrap());
+    let mut paul_events = Vec::new();
+    for card in c.find_all(Locator::Css(".token")).await.unwrap() {
+        if card.text().await.unwrap().contains("@paul") {
+            for e in card.find_all(Locator::Css(".event-name")).await.unwrap() {
+                paul_events.push(e.text().await.unwrap());
+            }
         }
-        v
-    };
-    let page = text(&c, "main").await;
+    }
+    // Newest first: the renewal, then the notice and the expiry, then the connection.
+    let pos = |n: &str| paul_events.iter().position(|e| e == n);
     assert!(
-        page.contains("reconnected") && page.contains("expired"),
-        "{page}"
+        pos("reconnected").is_some() && pos("expired").is_some(),
+        "{paul_events:?}"
     );
-    assert!(!events.is_empty());
+    assert!(pos("reconnected") < pos("expired"), "{paul_events:?}");
+    assert_eq!(paul_events.last().map(String::as_str), Some("connected"));
+    let paul_card = c
+        .find(Locator::XPath(
+            "//div[contains(@class,'token')][.//h2[contains(.,'@paul')]]",
+        ))
+        .await
+        .unwrap();
+    paul_card.find(Locator::Css("h3")).await.unwrap();
+    c.execute(
+        "arguments[0].scrollIntoView()",
+        vec![serde_json::to_value(&paul_card).unwrap()],
+    )
+    .await
+    .unwrap();
     shot(&c, &shots, "10-my-token-history").await;
+
+    // A developer's invitation: the client connects their own account, logged out, on
+    // their own device; it lands on alice's Accounts page.
+    c.goto(&url("accounts")).await.unwrap();
+    let invite = c
+        .find(Locator::Css("#invite-link"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("an invitation link");
+    let client = sandbox.create_consumer_user("client.bakery");
+    app_state
+        .sandbox_login
+        .lock()
+        .unwrap()
+        .insert(ConnectionKind::Consumer, client.id.clone());
+    c.goto(&url("logout")).await.unwrap();
+    c.goto(&invite).await.unwrap();
+    assert!(text(&c, "main").await.contains("no password is shared"));
+    shot(&c, &shots, "11-invitation").await;
+    click(&c, "#invite-consumer").await;
+    let msg = text(&c, "#message").await;
+    assert!(
+        msg.contains("@client.bakery is now connected to the LightWidget account of alice"),
+        "{msg}"
+    );
+    c.goto(&url("login?user=alice")).await.unwrap();
+    let row = row_of(&c, "client.bakery").await;
+    assert!(row.contains("ACTIVE"), "{row}");
 
     // 6. One-click unsubscribe from the email.
     c.goto(&url("inbox")).await.unwrap();
     click(&c, "a.unsubscribe").await;
-    shot(&c, &shots, "11-unsubscribe-confirm").await;
+    shot(&c, &shots, "12-unsubscribe-confirm").await;
     click(&c, "#unsubscribe").await;
     assert!(text(&c, "#message").await.contains("You are unsubscribed"));
-    shot(&c, &shots, "12-unsubscribed").await;
+    shot(&c, &shots, "13-unsubscribed").await;
     let prefs = keeper.preferences(&OwnerId::new("alice")).await.unwrap();
     assert!(!prefs.wants(NoticeTopic::Expired));
     c.goto(&url("settings")).await.unwrap();
