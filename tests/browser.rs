@@ -393,3 +393,198 @@ async fn host_app_in_a_real_browser() {
     server.abort();
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The callbacks and links that need no browser: Meta's deauthorize and data-deletion
+/// POSTs, the "other kind" hint, entitlement gating, single-use unsubscribe, forged state.
+#[tokio::test]
+async fn callbacks_and_links_over_http() {
+    let tmp = std::env::temp_dir().join(format!("lw-http-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let opts = setup::Options {
+        public_url: base.clone(),
+        clock: Arc::new(clock.clone()),
+        db_path: tmp.join("host.db"),
+        entitled: vec!["alice".into()],
+    };
+    let (state, sandbox) = setup::with_sandbox(&opts).await.unwrap();
+    let keeper = state.keeper.clone();
+    let shop = sandbox.create_business_user("shop");
+    let paul = sandbox.create_consumer_user("paul");
+    let shop_id = keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Business, &shop.id, "shop")
+                .with_page_id(shop.page_id.clone().unwrap()),
+            sandbox.issue_page_token(&shop),
+        )
+        .await
+        .unwrap();
+    let paul_id = keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    let app_state = state.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app::app(state)).await });
+    let http = reqwest::Client::new();
+    let url = |p: &str| base.join(p).unwrap();
+
+    // Renewing a business account with the consumer button: a hint to the right one.
+    app_state
+        .sandbox_login
+        .lock()
+        .unwrap()
+        .insert(ConnectionKind::Consumer, shop.id.clone());
+    let r = http.get(url("access-token/consumer")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("it is connected with a <b>Business connection"),
+        "{body}"
+    );
+    assert!(body.contains("href=\"/access-token/business\""), "{body}");
+
+    // A forged OAuth state is refused before any exchange.
+    let r = http
+        .get(url("oauth/callback?code=x&state=forged.state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Pages behind the login stand-in send strangers to the front page.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url("accounts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/");
+
+    // Settings: the notifications checkbox only for entitled owners.
+    let page = |who: &str| {
+        http.get(url("settings"))
+            .header("cookie", format!("lw_user={who}"))
+            .send()
+    };
+    let alice = page("alice").await.unwrap().text().await.unwrap();
+    assert!(alice.contains("Expired token notifications") && alice.contains("Update preferences"));
+    let bob = page("bob").await.unwrap().text().await.unwrap();
+    assert!(bob.contains("Pro plan") && !bob.contains("Update preferences"));
+
+    // Deauthorize: a correctly signed callback revokes; a forged one is refused.
+    assert_eq!(
+        sandbox.remove_app(&paul, Some(&url("deauthorize"))).await,
+        Some(200)
+    );
+    let st = keeper.status(paul_id).await.unwrap();
+    assert_eq!(st.status.as_str(), "revoked");
+    let forged = lightwidget::instagram::signed_request::sign(
+        "not-the-app-secret",
+        &format!(r#"{{"algorithm":"HMAC-SHA256","user_id":"{}"}}"#, shop.id),
+    );
+    let r = http
+        .post(url("deauthorize"))
+        .form(&[("signed_request", forged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(keeper.status(shop_id).await.unwrap().status.is_active());
+
+    // Data deletion: signed by the business app; answers Meta's JSON; status page works.
+    let sr = lightwidget::instagram::signed_request::sign(
+        &lightwidget::instagram::sandbox::SandboxConfig::default()
+            .business_app
+            .1,
+        &format!(
+            r#"{{"algorithm":"HMAC-SHA256","user_id":"{}","issued_at":{}}}"#,
+            shop.id,
+            clock.now().timestamp()
+        ),
+    );
+    let r = http
+        .post(url("data-deletion"))
+        .form(&[("signed_request", sr.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let j: serde_json::Value = r.json().await.unwrap();
+    let code = j["confirmation_code"].as_str().unwrap().to_owned();
+    let status_url = j["url"].as_str().unwrap().to_owned();
+    assert!(status_url.contains(&code));
+    let page = http
+        .get(&status_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&code) && page.contains("was received"),
+        "{page}"
+    );
+    assert!(!keeper.status(shop_id).await.unwrap().status.is_active());
+
+    // Unsubscribe: GET only asks; the POST works once.
+    keeper
+        .set_preferences(
+            &Preferences::new("alice")
+                .opt_in_all()
+                .with_recipient(Recipient::Email("alice@example.com".into())),
+        )
+        .await
+        .unwrap();
+    let link = app_state
+        .links
+        .unsubscribe_url(&OwnerId::new("alice"), None, clock.now());
+    for _ in 0..2 {
+        let body = http
+            .get(link.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.contains("id=unsubscribe"), "{body}");
+    }
+    assert!(
+        keeper
+            .preferences(&OwnerId::new("alice"))
+            .await
+            .unwrap()
+            .wants(NoticeTopic::Expired)
+    );
+    let r = http
+        .post(link.clone())
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        !keeper
+            .preferences(&OwnerId::new("alice"))
+            .await
+            .unwrap()
+            .wants(NoticeTopic::Expired)
+    );
+    let r = http.post(link).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("already used"));
+
+    server.abort();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
