@@ -34,8 +34,9 @@ impl Drop for Driver {
 }
 
 fn find_chromedriver() -> Option<PathBuf> {
+    // An explicit CHROMEDRIVER is the only candidate (so the skip path can be exercised).
     if let Some(p) = std::env::var_os("CHROMEDRIVER") {
-        return Some(p.into());
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
