@@ -288,6 +288,29 @@ async fn host_app_in_a_real_browser() {
     assert!(subject.contains("@paul expired"), "{subject}");
     assert!(text(&c, ".mail").await.contains("password was changed"));
     shot(&c, &shots, "07-inbox-notice").await;
+    // The mail's renewal link leads into the OAuth flow of the account's kind.
+    let renew = c
+        .find(Locator::Css(".mail a.btn"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("a renewal link");
+    assert!(renew.starts_with(&url("renew?token=")), "{renew}");
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&renew)
+        .send()
+        .await
+        .unwrap();
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&format!("{}oauth/authorize?", sandbox.base_url())) && to.contains("state="),
+        "{to}"
+    );
 
     // 5. Renew from the access token page, logged out: ACTIVE again.
     sandbox.set_scenario(&paul, None); // he logs in with the new password

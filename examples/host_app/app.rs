@@ -101,6 +101,8 @@ impl LifecycleHooks for WidgetQueue {
 /// One delivered notice, as the owner would read it.
 #[derive(Clone, Debug)]
 pub struct Mail {
+    /// The notice's id (delivery is idempotent on it).
+    pub notice_id: uuid::Uuid,
     /// Recipient address.
     pub to: String,
     /// The owner.
@@ -200,11 +202,12 @@ impl Notifier for Inbox {
         // Idempotent on the notice id, like a real mailer with a Message-ID.
         if mails
             .iter()
-            .any(|m| m.to == *addr && m.subject == subject && m.at == notice.created_at)
+            .any(|m| m.notice_id == notice.id && m.to == *addr)
         {
             return Ok(());
         }
         mails.push(Mail {
+            notice_id: notice.id,
             to: addr.clone(),
             owner: notice.owner.clone(),
             subject,
