@@ -1105,9 +1105,15 @@ async fn data_deletion(State(s): S, Form(f): Form<HashMap<String, String>>) -> R
     let Some((req, kind)) = f.get("signed_request").and_then(|sr| verify_signed(&s, sr)) else {
         return StatusCode::FORBIDDEN.into_response();
     };
-    // The token is unusable from now on; the host deletes its own data in the background.
+    // Revoke first (so no keeper uses the token meanwhile), then delete the account, its
+    // token, history and pending notices. The host deletes its own widget data likewise.
     match s.keeper.deauthorize(kind, &req.user_id).await {
-        Ok(_) | Err(Error::NotConnected { .. }) => {}
+        Ok(id) => {
+            if s.keeper.delete_account(id).await.is_err() {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        }
+        Err(Error::NotConnected { .. }) => {}
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
     let code = uuid::Uuid::new_v4().simple().to_string();

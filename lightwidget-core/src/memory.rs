@@ -186,6 +186,32 @@ impl TokenStore for InMemoryStore {
         Ok(self.lock().rows.get(&id).map(|r| r.record.clone()))
     }
 
+    async fn delete(&self, id: AccountId) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let Some(row) = g.rows.remove(&id) else {
+            return Ok(false);
+        };
+        let a = &row.record.account;
+        g.by_provider.remove(&(a.kind, a.ig_user_id.clone()));
+        if let Some(t) = row.record.state.next_action_at {
+            g.due.remove(&(t, id));
+        }
+        g.history.remove(&id);
+        let gone: Vec<Uuid> = g
+            .outbox
+            .iter()
+            .filter(|(_, r)| r.entry.notice.account_id == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &gone {
+            if let Some(r) = g.outbox.remove(k) {
+                g.dedupe.remove(&r.entry.notice.dedupe_key);
+            }
+        }
+        g.outbox_order.retain(|k| !gone.contains(k));
+        Ok(true)
+    }
+
     async fn find(
         &self,
         kind: ConnectionKind,

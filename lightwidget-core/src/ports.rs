@@ -42,6 +42,10 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn insert(&self, record: &AccountRecord, events: &[TokenEvent])
     -> Result<(), StoreError>;
 
+    /// Deletes an account with its token, history and notices (data-deletion requests).
+    /// Returns whether it existed.
+    async fn delete(&self, id: AccountId) -> Result<bool, StoreError>;
+
     /// Reads one account.
     async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError>;
 

@@ -135,6 +135,7 @@ where
     sweep_heartbeat(&make().await).await;
     counts_and_updates(&make().await).await;
     unknown_accounts(&make().await).await;
+    delete_removes_everything(&make().await).await;
 }
 
 /// insert / get / find / list_by_owner, and duplicates refused.
@@ -861,4 +862,53 @@ pub async fn unknown_accounts<S: TokenStore + ?Sized>(s: &S) {
         s.update_account(&ghost.account).await,
         Err(StoreError::UnknownAccount(_))
     ));
+}
+
+/// delete removes the account, its history and its notices; others stay.
+pub async fn delete_removes_everything<S: TokenStore + ?Sized>(s: &S) {
+    let a = record("o", "del-a", Some(t0()));
+    let b = record("o", "del-b", Some(t0()));
+    insert(s, &a).await;
+    insert(s, &b).await;
+    let cur = s.get(a.account.id).await.unwrap().unwrap();
+    let mut t = transition(&cur, Some(t0()));
+    t.notices.push(notice(&cur, "e0:expired", t0()));
+    s.commit(&t).await.unwrap();
+    assert!(
+        s.delete(a.account.id).await.unwrap(),
+        "delete reports an existing account"
+    );
+    assert!(
+        !s.delete(a.account.id).await.unwrap(),
+        "a second delete finds nothing"
+    );
+    assert!(s.get(a.account.id).await.unwrap().is_none());
+    assert!(
+        s.find(ConnectionKind::Consumer, "del-a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        s.history(a.account.id, HistoryQuery::default()).await,
+        Err(StoreError::UnknownAccount(_))
+    ));
+    assert!(
+        s.notices(a.account.id).await.unwrap().is_empty(),
+        "its notices are gone"
+    );
+    assert!(
+        s.take_outbox(t0() + secs(5), 10, LEASE, "w")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to send for it"
+    );
+    let claimed = s.claim_due(t0(), 10, LEASE, "w").await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|r| r.account.id).collect::<Vec<_>>(),
+        vec![b.account.id]
+    );
+    // The same Instagram account can connect again afterwards.
+    insert(s, &record("o", "del-a", None)).await;
 }

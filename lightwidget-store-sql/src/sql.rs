@@ -37,6 +37,9 @@ const OUTBOX_COLS: &str = "notice, attempts, delivered, version";
 pub(crate) struct Sql {
     pub insert_account: Arc<str>,
     pub get: Arc<str>,
+    pub delete_account: Arc<str>,
+    pub delete_history: Arc<str>,
+    pub delete_outbox: Arc<str>,
     pub find: Arc<str>,
     pub list_by_owner: Arc<str>,
     pub update_account: Arc<str>,
@@ -141,6 +144,9 @@ impl Sql {
                 "INSERT INTO lw_accounts ({ACCOUNT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )),
             get: p(format!("SELECT {ACCOUNT_COLS} FROM lw_accounts WHERE id = ?")),
+            delete_account: p("DELETE FROM lw_accounts WHERE id = ?".into()),
+            delete_history: p("DELETE FROM lw_history WHERE account_id = ?".into()),
+            delete_outbox: p("DELETE FROM lw_outbox WHERE account_id = ?".into()),
             find: p(format!(
                 "SELECT {ACCOUNT_COLS} FROM lw_accounts WHERE kind = ? AND ig_user_id = ?"
             )),

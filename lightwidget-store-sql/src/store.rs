@@ -669,6 +669,27 @@ impl TokenStore for SqlStore {
         tx.commit().await.map_err(map_err)
     }
 
+    async fn delete(&self, id: AccountId) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let sql = &self.inner.sql;
+        let n = self
+            .q(&sql.delete_account)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        for q in [&sql.delete_history, &sql.delete_outbox] {
+            self.q(q)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(n > 0)
+    }
+
     async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
         let row = self
             .q(&self.inner.sql.get)

@@ -132,6 +132,17 @@ impl Keeper {
         Ok(id)
     }
 
+    /// Deletes an account, its token, history and pending notices (the data-deletion
+    /// callback). Unknown accounts give [`Error::UnknownAccount`].
+    pub async fn delete_account(&self, id: AccountId) -> Result<()> {
+        if self.inner.store.delete(id).await? {
+            tracing::info!(account_id = %id, "account deleted");
+            Ok(())
+        } else {
+            Err(Error::UnknownAccount(id))
+        }
+    }
+
     /// Asks for a refresh as soon as the token is old enough (24 h by default), instead
     /// of waiting for the refresh window.
     pub async fn force_refresh(&self, id: AccountId) -> Result<StatusReport> {
