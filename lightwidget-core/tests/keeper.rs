@@ -598,3 +598,58 @@ async fn health_reports_a_stalled_scheduler() {
         Some(w.clock.now() - TimeDelta::minutes(11))
     );
 }
+
+#[tokio::test]
+async fn a_keeper_killed_between_send_and_ack_loses_no_notice() {
+    let w = world_with(|b| b.lease(Duration::from_secs(120)));
+    w.opt_in("o").await;
+    let id = w.connect("o", "crash", days(1)).await;
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "crash")
+        .await
+        .unwrap();
+    // A keeper takes the notice, delivers it, and dies before acknowledging.
+    let taken = w
+        .store
+        .take_outbox(w.clock.now(), 10, Duration::from_secs(120), "dead-keeper")
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    w.notifier
+        .deliver(&taken[0].notice, &Recipient::Email("o@example.com".into()))
+        .await
+        .unwrap();
+    // While its lease lasts nobody else sends it; afterwards a live keeper does.
+    assert_eq!(w.keeper.dispatch_outbox().await.unwrap().sent, 0);
+    w.clock.advance(TimeDelta::minutes(3));
+    assert_eq!(w.keeper.dispatch_outbox().await.unwrap().sent, 1);
+    let sent = w.notifier.sent.lock().unwrap().clone();
+    assert_eq!(
+        sent.len(),
+        2,
+        "at-least-once: the crash caused one duplicate delivery"
+    );
+    assert_eq!(
+        sent[0].0.id, sent[1].0.id,
+        "both carry the same notice id, so receivers can drop the duplicate"
+    );
+    assert_eq!(
+        w.history_names(id)
+            .await
+            .iter()
+            .filter(|n| **n == "notice_sent")
+            .count(),
+        1
+    );
+    // And the late ack of the dead keeper is refused.
+    let late = w
+        .store
+        .ack_outbox(
+            taken[0].notice.id,
+            taken[0].version,
+            &OutboxOutcome::Delivered { channels: vec![] },
+            w.clock.now(),
+        )
+        .await;
+    assert!(matches!(late, Err(StoreError::Conflict(_))));
+}
