@@ -9,7 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::classify::{GraphError, classify};
-use crate::consumer::{TokenResponse, fatal, token_from};
+use crate::consumer::{TokenResponse, token_from};
 use crate::http::Http;
 use crate::{Error, GraphConfig};
 
@@ -21,8 +21,26 @@ pub const DEFAULT_SCOPES: &[&str] = &[
 ];
 
 /// Client for Facebook Login.
+///
+/// ```
+/// use lightwidget_instagram::{FacebookLogin, GraphConfig, business::DEFAULT_SCOPES};
+/// let cfg = GraphConfig::builder("1234", "app-secret")
+///     .redirect_uri("https://host.example/oauth/facebook")
+///     .build()?;
+/// let fb = FacebookLogin::new(cfg)?;
+/// // Renewing data access asks the person to re-authorize.
+/// let url = fb.authorize_url(DEFAULT_SCOPES, "signed-state", true)?;
+/// assert!(url.query_pairs().any(|(k, v)| k == "auth_type" && v == "reauthorize"));
+/// # Ok::<(), lightwidget_instagram::Error>(())
+/// ```
 pub struct FacebookLogin {
     pub(crate) http: Http,
+    dialog: Url,
+    oauth: Url,
+    accounts: Url,
+    debug: Url,
+    /// `app_id|app_secret`, built once.
+    app_token: SecretString,
 }
 
 impl std::fmt::Debug for FacebookLogin {
@@ -179,22 +197,29 @@ struct Data<T> {
 impl FacebookLogin {
     /// A client for the Facebook app in `cfg`.
     pub fn new(cfg: GraphConfig) -> Result<Self, Error> {
+        let v = &cfg.version;
+        let join = |base: &Url, p: String| {
+            base.join(&p)
+                .map_err(|e| Error::Config(format!("URL for {p}: {e}")))
+        };
+        let dialog = join(&cfg.urls.www_facebook, format!("{v}/dialog/oauth"))?;
+        let oauth = join(&cfg.urls.graph_facebook, format!("{v}/oauth/access_token"))?;
+        let accounts = join(&cfg.urls.graph_facebook, format!("{v}/me/accounts"))?;
+        let debug = join(&cfg.urls.graph_facebook, format!("{v}/debug_token"))?;
+        let app_token = SecretString::from(cfg.app_token());
         Ok(Self {
             http: Http::new(cfg)?,
+            dialog,
+            oauth,
+            accounts,
+            debug,
+            app_token,
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &GraphConfig {
         &self.http.cfg
-    }
-
-    fn graph(&self, path: &str) -> Result<Url, ProviderError> {
-        let cfg = &self.http.cfg;
-        cfg.urls
-            .graph_facebook
-            .join(&format!("{}/{path}", cfg.version))
-            .map_err(|e| fatal(e.to_string()))
     }
 
     /// The authorize URL. `reauthorize = true` asks the person to renew data access
@@ -206,11 +231,7 @@ impl FacebookLogin {
         reauthorize: bool,
     ) -> Result<Url, Error> {
         let cfg = &self.http.cfg;
-        let mut u = cfg
-            .urls
-            .www_facebook
-            .join(&format!("{}/dialog/oauth", cfg.version))
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut u = self.dialog.clone();
         {
             let mut q = u.query_pairs_mut();
             q.append_pair("client_id", &cfg.app_id)
@@ -225,19 +246,16 @@ impl FacebookLogin {
         Ok(u)
     }
 
-    /// Exchanges the redirect's code for a short-lived user token.
+    /// Exchanges the redirect's code for a short-lived user token. A trailing `#_=_`
+    /// (Facebook appends it to redirects) is stripped.
     pub async fn exchange_code(&self, code: &str, now: DateTime<Utc>) -> Result<Token, Error> {
         let cfg = &self.http.cfg;
-        let req = self
-            .http
-            .client
-            .get(self.graph("oauth/access_token")?)
-            .query(&[
-                ("client_id", cfg.app_id.as_str()),
-                ("client_secret", cfg.secret()),
-                ("redirect_uri", cfg.redirect()?.as_str()),
-                ("code", code.trim()),
-            ]);
+        let req = self.http.client.get(self.oauth.clone()).query(&[
+            ("client_id", cfg.app_id.as_str()),
+            ("client_secret", cfg.secret()),
+            ("redirect_uri", cfg.redirect()?.as_str()),
+            ("code", code.trim().trim_end_matches("#_=_")),
+        ]);
         let r: TokenResponse = self.http.send(req).await?;
         Ok(token_from(r, now))
     }
@@ -249,23 +267,19 @@ impl FacebookLogin {
         now: DateTime<Utc>,
     ) -> Result<Token, ProviderError> {
         let cfg = &self.http.cfg;
-        let req = self
-            .http
-            .client
-            .get(self.graph("oauth/access_token")?)
-            .query(&[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", cfg.app_id.as_str()),
-                ("client_secret", cfg.secret()),
-                ("fb_exchange_token", short.secret()),
-            ]);
+        let req = self.http.client.get(self.oauth.clone()).query(&[
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", cfg.app_id.as_str()),
+            ("client_secret", cfg.secret()),
+            ("fb_exchange_token", short.secret()),
+        ]);
         let r: TokenResponse = self.http.send(req).await?;
         Ok(token_from(r, now))
     }
 
     /// The Pages the user manages, with Page tokens and linked Instagram accounts.
     pub async fn pages(&self, user_token: &Token) -> Result<Vec<Page>, ProviderError> {
-        let req = self.http.client.get(self.graph("me/accounts")?).query(&[
+        let req = self.http.client.get(self.accounts.clone()).query(&[
             (
                 "fields",
                 "id,name,access_token,instagram_business_account{id,username}",
@@ -278,10 +292,9 @@ impl FacebookLogin {
 
     /// Inspects a token with the app token.
     pub async fn debug_token(&self, token: &Token) -> Result<DebugToken, ProviderError> {
-        let app_token = self.http.cfg.app_token();
-        let req = self.http.client.get(self.graph("debug_token")?).query(&[
+        let req = self.http.client.get(self.debug.clone()).query(&[
             ("input_token", token.secret()),
-            ("access_token", app_token.as_str()),
+            ("access_token", self.app_token.expose_secret()),
         ]);
         let d: Data<DebugToken> = self.http.send(req).await?;
         Ok(d.data)

@@ -78,7 +78,8 @@ fn describe(e: &GraphError) -> String {
     }
 }
 
-/// Classifies a Graph error. `throttle` is the retry time used when Meta gives none.
+/// Classifies a Graph error. `retry_after` is the retry time to report for transient and
+/// throttled outcomes (from the usage headers), if known.
 ///
 /// ```
 /// use lightwidget_core::{ExpiryReason, ProviderError};
@@ -87,32 +88,26 @@ fn describe(e: &GraphError) -> String {
 /// assert!(matches!(classify(&e, None), ProviderError::Expired { reason: ExpiryReason::PasswordChanged, .. }));
 /// ```
 pub fn classify(e: &GraphError, retry_after: Option<Duration>) -> ProviderError {
-    let msg = e.message.to_ascii_lowercase();
     match (e.code, e.error_subcode) {
+        // Throttling codes first: the retry time matters more than `is_transient`.
+        (4 | 17 | 32 | 368 | 613 | 80000..=80014, _) => ProviderError::RateLimited {
+            retry_after,
+            message: describe(e),
+        },
+        // Meta's own hint wins over the code (Meta's SDKs check it first), so a
+        // transient hiccup never expires a token.
+        _ if e.is_transient == Some(true) => ProviderError::Transient {
+            retry_after,
+            message: describe(e),
+        },
         (190 | 102, Some(458)) => ProviderError::Revoked {
             message: describe(e),
         },
         (190 | 102, Some(459 | 464)) => expired(ExpiryReason::SecurityCheckpoint, e),
         (190 | 102, Some(460)) => expired(ExpiryReason::PasswordChanged, e),
         (190 | 102, Some(463)) => expired(ExpiryReason::LifetimeEnded, e),
-        (190 | 102, Some(461 | 466 | 467 | 468 | 492)) => {
-            expired(ExpiryReason::SessionInvalidated, e)
-        }
-        (190 | 102, None) => {
-            if msg.contains("changed their password") || msg.contains("changed the password") {
-                expired(ExpiryReason::PasswordChanged, e)
-            } else if msg.contains("has not authorized application") {
-                ProviderError::Revoked {
-                    message: describe(e),
-                }
-            } else if msg.contains("session has expired") {
-                expired(ExpiryReason::LifetimeEnded, e)
-            } else if msg.contains("checkpoint") {
-                expired(ExpiryReason::SecurityCheckpoint, e)
-            } else {
-                expired(ExpiryReason::SessionInvalidated, e)
-            }
-        }
+        (190 | 102, Some(466 | 467 | 492)) => expired(ExpiryReason::SessionInvalidated, e),
+        (190 | 102, None) => by_message(e),
         (190 | 102, Some(s)) => expired(
             ExpiryReason::Unknown {
                 code: e.code,
@@ -120,15 +115,7 @@ pub fn classify(e: &GraphError, retry_after: Option<Duration>) -> ProviderError 
             },
             e,
         ),
-        (4 | 17 | 32 | 341 | 368 | 613 | 80000..=80014, _) => ProviderError::RateLimited {
-            retry_after,
-            message: describe(e),
-        },
-        _ if e.is_transient == Some(true) => ProviderError::Transient {
-            retry_after,
-            message: describe(e),
-        },
-        (1 | 2, _) => ProviderError::Transient {
+        (1 | 2 | 341, _) => ProviderError::Transient {
             retry_after,
             message: describe(e),
         },
@@ -141,10 +128,30 @@ pub fn classify(e: &GraphError, retry_after: Option<Duration>) -> ProviderError 
     }
 }
 
+/// Code 190/102 without a subcode: the message text tells the reason.
+fn by_message(e: &GraphError) -> ProviderError {
+    let msg = e.message.to_ascii_lowercase();
+    if msg.contains("changed their password") || msg.contains("changed the password") {
+        expired(ExpiryReason::PasswordChanged, e)
+    } else if msg.contains("has not authorized application") {
+        ProviderError::Revoked {
+            message: describe(e),
+        }
+    } else if msg.contains("session has expired") {
+        expired(ExpiryReason::LifetimeEnded, e)
+    } else if msg.contains("checkpoint") {
+        expired(ExpiryReason::SecurityCheckpoint, e)
+    } else {
+        // "logged out", "invalid OAuth access token", or no text at all.
+        expired(ExpiryReason::SessionInvalidated, e)
+    }
+}
+
 /// Classifies an HTTP response that was not a success.
 pub fn classify_response(status: u16, body: &[u8], retry_after: Option<Duration>) -> ProviderError {
     match parse_error(body) {
-        Some(e) if status >= 500 && !matches!(e.code, 190 | 102) => ProviderError::Transient {
+        // A server error is never proof that the token died: retry.
+        Some(e) if status >= 500 => ProviderError::Transient {
             retry_after,
             message: format!("HTTP {status}: {}", describe(&e)),
         },

@@ -1,8 +1,8 @@
 //! Instagram Login ("consumer" connections): authorize, code exchange, long-lived
 //! exchange, refresh and `/me`.
 
-use chrono::{DateTime, Utc};
-use lightwidget_core::{ProviderError, Token};
+use chrono::{DateTime, TimeDelta, Utc};
+use lightwidget_core::{ExpiryReason, ProviderError, Token};
 use serde::Deserialize;
 use url::Url;
 
@@ -12,9 +12,28 @@ use crate::{Error, GraphConfig};
 /// Default scopes for a feed widget.
 pub const DEFAULT_SCOPES: &[&str] = &["instagram_business_basic"];
 
+/// Meta refreshes a long-lived token only once it is at least this old.
+pub const MIN_REFRESH_AGE: TimeDelta = TimeDelta::hours(24);
+
 /// Client for Instagram Login.
+///
+/// ```
+/// use lightwidget_instagram::{GraphConfig, InstagramLogin, consumer::DEFAULT_SCOPES};
+/// let cfg = GraphConfig::builder("1234", "app-secret")
+///     .redirect_uri("https://host.example/oauth/instagram")
+///     .build()?;
+/// let ig = InstagramLogin::new(cfg)?;
+/// let url = ig.authorize_url(DEFAULT_SCOPES, "signed-state")?;
+/// assert!(url.as_str().starts_with("https://www.instagram.com/oauth/authorize?client_id=1234"));
+/// # Ok::<(), lightwidget_instagram::Error>(())
+/// ```
 pub struct InstagramLogin {
     pub(crate) http: Http,
+    authorize: Url,
+    code: Url,
+    exchange: Url,
+    refresh: Url,
+    me: Url,
 }
 
 impl std::fmt::Debug for InstagramLogin {
@@ -73,8 +92,23 @@ pub(crate) struct TokenResponse {
 impl InstagramLogin {
     /// A client for the Instagram app in `cfg`.
     pub fn new(cfg: GraphConfig) -> Result<Self, Error> {
+        let u = &cfg.urls;
+        let join = |base: &Url, p: &str| {
+            base.join(p)
+                .map_err(|e| Error::Config(format!("URL for {p}: {e}")))
+        };
+        let authorize = join(&u.www_instagram, "oauth/authorize")?;
+        let code = join(&u.api_instagram, "oauth/access_token")?;
+        let exchange = join(&u.graph_instagram, "access_token")?;
+        let refresh = join(&u.graph_instagram, "refresh_access_token")?;
+        let me = join(&u.graph_instagram, &format!("{}/me", cfg.version))?;
         Ok(Self {
             http: Http::new(cfg)?,
+            authorize,
+            code,
+            exchange,
+            refresh,
+            me,
         })
     }
 
@@ -86,11 +120,7 @@ impl InstagramLogin {
     /// The authorize URL to send the person to.
     pub fn authorize_url(&self, scopes: &[&str], state: &str) -> Result<Url, Error> {
         let cfg = &self.http.cfg;
-        let mut u = cfg
-            .urls
-            .www_instagram
-            .join("oauth/authorize")
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut u = self.authorize.clone();
         u.query_pairs_mut()
             .append_pair("client_id", &cfg.app_id)
             .append_pair("redirect_uri", cfg.redirect()?.as_str())
@@ -105,12 +135,7 @@ impl InstagramLogin {
     pub async fn exchange_code(&self, code: &str, now: DateTime<Utc>) -> Result<ShortLived, Error> {
         let cfg = &self.http.cfg;
         let code = code.trim().trim_end_matches("#_");
-        let url = cfg
-            .urls
-            .api_instagram
-            .join("oauth/access_token")
-            .map_err(|e| Error::Config(e.to_string()))?;
-        let req = self.http.client.post(url).form(&[
+        let req = self.http.client.post(self.code.clone()).form(&[
             ("client_id", cfg.app_id.as_str()),
             ("client_secret", cfg.secret()),
             ("grant_type", "authorization_code"),
@@ -138,12 +163,7 @@ impl InstagramLogin {
         now: DateTime<Utc>,
     ) -> Result<Token, ProviderError> {
         let cfg = &self.http.cfg;
-        let url = cfg
-            .urls
-            .graph_instagram
-            .join("access_token")
-            .map_err(|e| fatal(e.to_string()))?;
-        let req = self.http.client.get(url).query(&[
+        let req = self.http.client.get(self.exchange.clone()).query(&[
             ("grant_type", "ig_exchange_token"),
             ("client_secret", cfg.secret()),
             ("access_token", short.secret()),
@@ -152,17 +172,27 @@ impl InstagramLogin {
         Ok(token_from(r, now))
     }
 
-    /// Refreshes a long-lived token (`ig_refresh_token`): a new 60-day token. Meta
-    /// refuses tokens under 24 h old or already expired; the keeper's policy never asks.
+    /// Refreshes a long-lived token (`ig_refresh_token`): a new 60-day token.
+    ///
+    /// Meta refreshes only tokens that are at least 24 hours old and not expired, so
+    /// neither is asked for: an expired token fails with `Expired(LifetimeEnded)`, and
+    /// one younger than [`MIN_REFRESH_AGE`] with `Transient` and the time left until it
+    /// is old enough (no request is sent in either case).
     pub async fn refresh(&self, token: &Token, now: DateTime<Utc>) -> Result<Token, ProviderError> {
-        let url = self
-            .http
-            .cfg
-            .urls
-            .graph_instagram
-            .join("refresh_access_token")
-            .map_err(|e| fatal(e.to_string()))?;
-        let req = self.http.client.get(url).query(&[
+        if token.is_lapsed(now) {
+            return Err(ProviderError::Expired {
+                reason: ExpiryReason::LifetimeEnded,
+                message: "the token's 60 days ended; an expired token cannot be refreshed".into(),
+            });
+        }
+        let age = now - token.issued_at;
+        if age < MIN_REFRESH_AGE {
+            return Err(ProviderError::Transient {
+                retry_after: (MIN_REFRESH_AGE - age).to_std().ok(),
+                message: "Meta refreshes only tokens at least 24 hours old".into(),
+            });
+        }
+        let req = self.http.client.get(self.refresh.clone()).query(&[
             ("grant_type", "ig_refresh_token"),
             ("access_token", token.secret()),
         ]);
@@ -172,23 +202,13 @@ impl InstagramLogin {
 
     /// The cheapest validity check: `GET /me?fields=id,username`.
     pub async fn me(&self, token: &Token) -> Result<Profile, ProviderError> {
-        let cfg = &self.http.cfg;
-        let url = cfg
-            .urls
-            .graph_instagram
-            .join(&format!("{}/me", cfg.version))
-            .map_err(|e| fatal(e.to_string()))?;
         let req = self
             .http
             .client
-            .get(url)
+            .get(self.me.clone())
             .query(&[("fields", "id,username"), ("access_token", token.secret())]);
         self.http.send(req).await
     }
-}
-
-pub(crate) fn fatal(m: String) -> ProviderError {
-    ProviderError::Fatal { message: m }
 }
 
 pub(crate) fn token_from(r: TokenResponse, now: DateTime<Utc>) -> Token {

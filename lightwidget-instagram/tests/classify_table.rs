@@ -55,7 +55,8 @@ fn every_row_of_the_table() {
         (400, graph(4, None, "(#4) Application request limit reached"), Want::RateLimited),
         (400, graph(17, None, "(#17) User request limit reached"), Want::RateLimited),
         (400, graph(32, None, "(#32) Page request limit reached"), Want::RateLimited),
-        (400, graph(341, None, "(#341) Application limit reached"), Want::RateLimited),
+        (400, graph(341, None, "(#341) Application limit reached"), Want::Transient),
+        (400, graph(368, None, "(#368) The action attempted has been deemed abusive or is otherwise disallowed"), Want::RateLimited),
         (400, graph(613, Some(1996), "(#613) Calls to this api have exceeded the rate limit."), Want::RateLimited),
         (400, graph(80001, None, "(#80001) There have been too many calls to this Page account. Wait a bit and try again."), Want::RateLimited),
         (400, graph(80002, None, "(#80002) There have been too many calls to this Instagram account."), Want::RateLimited),
@@ -69,7 +70,16 @@ fn every_row_of_the_table() {
         (500, "".into(), Want::Transient),
         (400, "{not json".into(), Want::Transient),
         (429, "".into(), Want::RateLimited),
-        (500, graph(190, Some(460), "changed their password"), Want::Expired(PasswordChanged)),
+        // A 5xx never expires a token, whatever its body says.
+        (500, graph(190, Some(460), "changed their password"), Want::Transient),
+        (400, graph(190, Some(466), "Error validating access token: The session was invalidated explicitly using an API call."), Want::Expired(SessionInvalidated)),
+        (400, graph(190, Some(461), "Error validating access token: app reinstalled"), Want::Expired(Unknown { code: 190, subcode: Some(461) })),
+        (400, graph(102, Some(460), "Session has been invalidated because the user changed their password"), Want::Expired(PasswordChanged)),
+        (400, graph(190, None, "Invalid OAuth access token - Cannot parse access token"), Want::Expired(SessionInvalidated)),
+        (400, r#"{"error":{"message":"Error validating access token: Session has expired","code":190,"error_subcode":463,"is_transient":true}}"#.into(), Want::Transient),
+        (400, graph(3, None, "(#3) Application does not have the capability to make this API call."), Want::Permission),
+        (400, graph(100, None, "(#100) Invalid parameter"), Want::Fatal),
+        (400, r#"{"error_type":"OAuthException","code":190,"error_message":"Error validating access token: The user has not authorized application 1."}"#.into(), Want::Revoked),
     ];
     for (status, body, want) in rows {
         let got = classify_response(status, body.as_bytes(), None);

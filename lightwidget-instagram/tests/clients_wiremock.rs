@@ -24,6 +24,11 @@ fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
 }
 
+/// Old enough for Meta to refresh a token issued at [`now`].
+fn later() -> chrono::DateTime<Utc> {
+    now() + chrono::TimeDelta::hours(25)
+}
+
 fn tok(v: &str) -> Token {
     Token::new(v, now()).expiring_in(60 * 86_400)
 }
@@ -117,8 +122,13 @@ async fn consumer_long_lived_refresh_and_me() {
         long.expires_at,
         Some(now() + chrono::TimeDelta::seconds(5_183_944))
     );
-    let r = c.refresh(&long, now()).await.unwrap();
+    let r = c.refresh(&long, later()).await.unwrap();
     assert_eq!(r.secret(), "IGAAlong2");
+    assert_eq!(r.issued_at, later());
+    assert_eq!(
+        r.expires_at,
+        Some(later() + chrono::TimeDelta::seconds(5_184_000))
+    );
     assert_eq!(c.me(&r).await.unwrap().username, "paul");
     let url = c.authorize_url(consumer::DEFAULT_SCOPES, "st4te").unwrap();
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
@@ -179,7 +189,7 @@ async fn business_exchange_pages_and_debug_token() {
         .mount(&s)
         .await;
     let c = FacebookLogin::new(cfg(&s)).unwrap();
-    let short = c.exchange_code("fbcode", now()).await.unwrap();
+    let short = c.exchange_code("fbcode#_=_", now()).await.unwrap();
     let long = c.exchange_long_lived(&short, now()).await.unwrap();
     let pages = c.pages(&long).await.unwrap();
     assert_eq!(
@@ -282,13 +292,13 @@ async fn failures_are_classified_and_never_leak_the_token() {
         ("IGAAslow", true),
         ("IGAAgone", false),
     ] {
-        let e = c.refresh(&tok(t), now()).await.unwrap_err();
+        let e = c.refresh(&tok(t), later()).await.unwrap_err();
         assert_eq!(e.is_transient(), want_transient, "{t}: {e:?}");
         let text = format!("{e} {e:?}");
         assert!(!text.contains(t), "token leaked in {text}");
         assert!(!text.contains("shh-app-secret"));
     }
-    let e = c.refresh(&tok("IGAAgone"), now()).await.unwrap_err();
+    let e = c.refresh(&tok("IGAAgone"), later()).await.unwrap_err();
     assert!(matches!(
         e,
         ProviderError::Expired {
@@ -321,4 +331,117 @@ async fn high_usage_pauses_calls_until_access_is_regained() {
             && wait <= std::time::Duration::from_secs(30 * 60),
         "{wait:?}"
     );
+}
+
+#[tokio::test]
+async fn refresh_is_not_asked_for_young_or_expired_tokens() {
+    let s = MockServer::start().await;
+    Mock::given(path("/refresh_access_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"access_token":"IGAAnew","token_type":"bearer","expires_in":5184000}"#,
+        ))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let c = InstagramLogin::new(cfg(&s)).unwrap();
+    // 23 h old: Meta would refuse; we say when to come back, without a request.
+    let young = tok("IGAAyoung");
+    let e = c
+        .refresh(&young, now() + chrono::TimeDelta::hours(23))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Transient { .. }), "{e:?}");
+    assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(3600)));
+    // Past its 60 days: it cannot be refreshed any more.
+    let e = c
+        .refresh(&young, now() + chrono::TimeDelta::days(61))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::Expired {
+                reason: ExpiryReason::LifetimeEnded,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // Exactly 24 h old: asked (the single expected request).
+    let t = c
+        .refresh(&young, now() + chrono::TimeDelta::hours(24))
+        .await
+        .unwrap();
+    assert_eq!(t.secret(), "IGAAnew");
+}
+
+#[tokio::test]
+async fn app_usage_above_threshold_pauses_for_the_default_hour() {
+    let s = MockServer::start().await;
+    Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
+        .and(query_param("access_token", "IGAAlow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"id":"1","username":"u"}"#)
+                .insert_header(
+                    "x-app-usage",
+                    r#"{"call_count":80,"total_cputime":5,"total_time":7}"#,
+                ),
+        )
+        .expect(2)
+        .mount(&s)
+        .await;
+    Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
+        .and(query_param("access_token", "IGAAhigh"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(r#"{"id":"1","username":"u"}"#)
+                .insert_header(
+                    "x-app-usage",
+                    r#"{"call_count":12,"total_cputime":96,"total_time":40}"#,
+                ),
+        )
+        .expect(1)
+        .mount(&s)
+        .await;
+    let c = InstagramLogin::new(cfg(&s)).unwrap();
+    // 80 % is under the 95 % threshold: calls go on.
+    c.me(&tok("IGAAlow")).await.unwrap();
+    c.me(&tok("IGAAlow")).await.unwrap();
+    // 96 % CPU time: this call succeeds, the next ones pause for the default hour.
+    c.me(&tok("IGAAhigh")).await.unwrap();
+    let e = c.me(&tok("IGAAlow")).await.unwrap_err();
+    assert!(e.is_rate_limited(), "{e:?}");
+    let wait = e.retry_after().unwrap();
+    assert!(
+        wait > std::time::Duration::from_secs(59 * 60)
+            && wait <= std::time::Duration::from_secs(3600),
+        "{wait:?}"
+    );
+}
+
+#[tokio::test]
+async fn debug_of_config_clients_and_errors_never_shows_secrets() {
+    let s = MockServer::start().await;
+    Mock::given(path("/oauth/access_token"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(
+            r#"{"error_type":"OAuthException","code":400,"error_message":"Matching code was not found or was already used"}"#,
+        ))
+        .mount(&s)
+        .await;
+    let builder = GraphConfig::builder("app-1", "shh-app-secret")
+        .redirect_uri("https://host.example/cb")
+        .base_urls(BaseUrls::all(&url::Url::parse(&s.uri()).unwrap()));
+    let config = builder.clone().build().unwrap();
+    let ig = Arc::new(InstagramLogin::new(config.clone()).unwrap());
+    let fb = Arc::new(FacebookLogin::new(config.clone()).unwrap());
+    let err = ig.exchange_code("AQBcode#_", now()).await.unwrap_err();
+    let provider = GraphProvider::new(Some(ig.clone()), Some(fb.clone()));
+    let token = tok("IGAAtokenvalue");
+    let text = format!("{builder:?} {config:?} {ig:?} {fb:?} {provider:?} {err:?} {err} {token:?}");
+    for secret in ["shh-app-secret", "IGAAtokenvalue", "AQBcode"] {
+        assert!(!text.contains(secret), "{secret} leaked in {text}");
+    }
+    assert!(text.contains("app-1"), "Debug still useful: {text}");
+    assert!(err.to_string().contains("already used"), "{err}");
 }
