@@ -18,3 +18,26 @@ pub fn media_url_expiry(url: &str) -> Option<DateTime<Utc>> {
     let secs = i64::from_str_radix(&oe, 16).ok()?;
     DateTime::from_timestamp(secs, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_hex_seconds_and_ignores_anything_else() {
+        let t = media_url_expiry(
+            "https://scontent-cdg4-1.cdninstagram.com/v/t51.29350-15/1_n.jpg?_nc_cat=1&oh=00_AfB&oe=67A1B2C3",
+        )
+        .unwrap();
+        assert_eq!(t.timestamp(), 0x67A1_B2C3);
+        assert_eq!(t.to_rfc3339(), "2025-02-04T06:25:07+00:00");
+        for bad in [
+            "https://scontent.cdninstagram.com/x.jpg?oe=zz12",
+            "https://scontent.cdninstagram.com/x.jpg?oe=",
+            "https://scontent.cdninstagram.com/x.jpg?oh=1",
+            "not a url",
+        ] {
+            assert_eq!(media_url_expiry(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Signed, expiring, purpose-bound, single-use OAuth `state`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -71,22 +71,74 @@ pub trait NonceStore: Send + Sync {
     fn use_once(&self, nonce: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> bool;
 }
 
-/// In-memory [`NonceStore`], bounded: expired entries are dropped as it grows.
-#[derive(Debug, Default)]
+/// In-memory [`NonceStore`], bounded: expired entries are dropped as time passes, and
+/// at most `capacity` nonces are kept (default 100 000).
+///
+/// When more than `capacity` states are used within one state lifetime, the nonce
+/// closest to its expiry is forgotten first (its state could then be replayed until it
+/// expires); size the capacity above your peak OAuth callbacks per state lifetime.
+#[derive(Debug)]
 pub struct MemoryNonceStore {
-    used: Mutex<HashMap<String, DateTime<Utc>>>,
+    inner: Mutex<Nonces>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Nonces {
+    by_nonce: HashMap<String, DateTime<Utc>>,
+    by_expiry: BTreeSet<(DateTime<Utc>, String)>,
+}
+
+impl Default for MemoryNonceStore {
+    fn default() -> Self {
+        Self::with_capacity(100_000)
+    }
+}
+
+impl MemoryNonceStore {
+    /// A store holding at most `capacity` (at least 1) nonces.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many nonces are remembered now.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_nonce
+            .len()
+    }
+
+    /// Whether no nonce is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl NonceStore for MemoryNonceStore {
     fn use_once(&self, nonce: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        let mut m = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() > 10_000 {
-            m.retain(|_, t| *t > now);
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let m = &mut *g;
+        // Drop what has expired (oldest first; amortised O(log n) per call).
+        while let Some(first) = m.by_expiry.first()
+            && first.0 <= now
+        {
+            let (_, n) = m.by_expiry.pop_first().expect("checked non-empty");
+            m.by_nonce.remove(&n);
         }
-        if m.get(nonce).is_some_and(|t| *t > now) {
+        if m.by_nonce.contains_key(nonce) {
             return false;
         }
-        m.insert(nonce.to_owned(), until);
+        while m.by_nonce.len() >= self.capacity {
+            let (_, n) = m.by_expiry.pop_first().expect("len >= capacity >= 1");
+            m.by_nonce.remove(&n);
+        }
+        m.by_nonce.insert(nonce.to_owned(), until);
+        m.by_expiry.insert((until, nonce.to_owned()));
         true
     }
 }
@@ -179,5 +231,47 @@ impl StateSigner {
             return Err(StateError::Replayed);
         }
         Ok(claims.purpose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn nonce_is_single_use_until_it_expires() {
+        let m = MemoryNonceStore::default();
+        assert!(m.use_once("a", t(60), t(0)));
+        assert!(!m.use_once("a", t(60), t(30)), "replay refused");
+        // After expiry the entry is dropped (the state itself is refused as expired).
+        assert!(m.use_once("b", t(200), t(61)));
+        assert_eq!(m.len(), 1, "expired nonce forgotten");
+    }
+
+    #[test]
+    fn store_never_exceeds_its_capacity() {
+        let m = MemoryNonceStore::with_capacity(3);
+        for (i, n) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            assert!(m.use_once(n, t(100 + i as i64), t(0)));
+            assert!(m.len() <= 3);
+        }
+        // The nonces closest to expiry went first; the newest are still refused.
+        assert!(!m.use_once("e", t(200), t(1)));
+        assert!(!m.use_once("d", t(200), t(1)));
+        assert!(m.use_once("a", t(200), t(1)), "evicted nonce forgotten");
+        assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn purpose_reports_its_connection_kind() {
+        let p = StatePurpose::Invitation {
+            kind: ConnectionKind::Business,
+            owner: OwnerId::from("dev-1"),
+        };
+        assert_eq!(p.kind(), ConnectionKind::Business);
     }
 }

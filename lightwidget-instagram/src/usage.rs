@@ -65,3 +65,55 @@ pub fn usage_from_headers(h: &HeaderMap) -> Option<Usage> {
         regain,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn no_or_malformed_headers_mean_no_usage() {
+        assert_eq!(usage_from_headers(&HeaderMap::new()), None);
+        assert_eq!(
+            usage_from_headers(&headers(&[("x-app-usage", "{not json")])),
+            None
+        );
+    }
+
+    #[test]
+    fn app_usage_is_the_highest_counter() {
+        let u = usage_from_headers(&headers(&[(
+            "x-app-usage",
+            r#"{"call_count":12,"total_cputime":40,"total_time":33}"#,
+        )]))
+        .unwrap();
+        assert_eq!(u.max_percent, 40);
+        assert_eq!(u.regain, None);
+    }
+
+    #[test]
+    fn business_use_case_usage_takes_the_worst_object_and_longest_regain() {
+        let u = usage_from_headers(&headers(&[
+            ("x-app-usage", r#"{"call_count":5,"total_cputime":1,"total_time":2}"#),
+            (
+                "x-business-use-case-usage",
+                r#"{"1784":[{"type":"instagram","call_count":98,"total_cputime":3,"total_time":4,"estimated_time_to_regain_access":12}],"page-1":[{"type":"pages","call_count":20,"total_cputime":99,"total_time":4,"estimated_time_to_regain_access":30},{"type":"messenger","call_count":1,"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":0}]}"#,
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(u.max_percent, 99);
+        assert_eq!(
+            u.regain,
+            Some(Duration::from_secs(30 * 60)),
+            "minutes → seconds"
+        );
+    }
+}
