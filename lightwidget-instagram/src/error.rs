@@ -36,4 +36,23 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Graph(e) if e.is_transient())
     }
+
+    /// Whether input from outside was refused (forged, expired or replayed `state`, bad
+    /// `signed_request`): answer the caller with a client error, do not retry.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Self::State(_) | Self::SignedRequest(_))
+    }
+
+    /// Whether the person declined the authorization.
+    pub fn is_denied(&self) -> bool {
+        matches!(self, Self::Denied { .. })
+    }
+
+    /// The classified Graph API error, if this is one.
+    pub fn graph_error(&self) -> Option<&ProviderError> {
+        match self {
+            Self::Graph(e) => Some(e),
+            _ => None,
+        }
+    }
 }

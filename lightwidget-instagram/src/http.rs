@@ -10,7 +10,7 @@ use lightwidget_core::ProviderError;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use crate::classify::classify_response;
+use crate::classify::{classify_response, parse_error};
 use crate::usage::usage_from_headers;
 use crate::{Error, GraphConfig};
 
@@ -55,14 +55,7 @@ impl Http {
             return u.regain;
         }
         let wait = u.regain.unwrap_or(self.cfg.default_throttle);
-        let now = self.cfg.clock.now();
-        let mut g = self
-            .throttled_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let was_paused = g.is_some_and(|t| t > now);
-        *g = Some(now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1)));
-        if !was_paused {
+        if self.pause(wait) {
             tracing::warn!(
                 percent = u.max_percent,
                 wait_secs = wait.as_secs(),
@@ -70,6 +63,19 @@ impl Http {
             );
         }
         Some(wait)
+    }
+
+    /// Pauses every call of this client for `wait`; `true` if it was not paused yet.
+    fn pause(&self, wait: Duration) -> bool {
+        let now = self.cfg.clock.now();
+        let until = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1));
+        let mut g = self
+            .throttled_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let was_paused = g.is_some_and(|t| t > now);
+        *g = Some(g.map_or(until, |t| t.max(until)));
+        !was_paused
     }
 
     /// Sends a request and decodes a JSON success body.
@@ -93,7 +99,16 @@ impl Http {
                 message: format!("malformed JSON in a {status} response: {e}"),
             });
         }
-        Err(classify_response(status, &body, regain))
+        let err = classify_response(status, &body, regain);
+        // Code 4 is the app-wide limit: every further call would only extend the block,
+        // so the whole client pauses (other limits are per user, Page or account).
+        if let ProviderError::RateLimited { retry_after, .. } = &err
+            && parse_error(&body).is_some_and(|e| e.code == 4)
+            && self.pause(retry_after.unwrap_or(self.cfg.default_throttle))
+        {
+            tracing::warn!("Graph API app rate limit (code 4): pausing calls");
+        }
+        Err(err)
     }
 }
 

@@ -12,6 +12,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod business;
+pub mod callback;
 pub mod classify;
 mod config;
 pub mod consumer;

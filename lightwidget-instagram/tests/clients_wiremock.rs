@@ -445,3 +445,26 @@ async fn debug_of_config_clients_and_errors_never_shows_secrets() {
     assert!(text.contains("app-1"), "Debug still useful: {text}");
     assert!(err.to_string().contains("already used"), "{err}");
 }
+
+#[tokio::test]
+async fn app_rate_limit_code_4_pauses_every_call_of_the_client() {
+    let s = MockServer::start().await;
+    Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
+        .respond_with(ResponseTemplate::new(403).set_body_string(
+            r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","is_transient":true,"code":4,"fbtrace_id":"Ax"}}"#,
+        ))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let c = InstagramLogin::new(cfg(&s)).unwrap();
+    let first = c.me(&tok("IGAAone")).await.unwrap_err();
+    assert!(first.is_rate_limited(), "{first:?}");
+    // A different token: still paused, no second request reaches Meta.
+    let second = c.me(&tok("IGAAtwo")).await.unwrap_err();
+    assert!(second.is_rate_limited(), "{second:?}");
+    let wait = second.retry_after().unwrap();
+    assert!(
+        wait > std::time::Duration::from_secs(59 * 60),
+        "default hour: {wait:?}"
+    );
+}
