@@ -287,3 +287,51 @@ impl GraphConfigBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_refuses_bad_settings_without_echoing_the_secret() {
+        let bad = [
+            GraphConfig::builder(" ", "s3cr3t-value").build(),
+            GraphConfig::builder("1", "  ").build(),
+            GraphConfig::builder("1", "s3cr3t-value")
+                .version("25.0")
+                .build(),
+            GraphConfig::builder("1", "s3cr3t-value")
+                .redirect_uri("not a url")
+                .build(),
+            GraphConfig::builder("1", "s3cr3t-value")
+                .max_body_bytes(10)
+                .build(),
+        ];
+        for r in bad {
+            let e = r.unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{e:?}");
+            assert!(!format!("{e} {e:?}").contains("s3cr3t-value"));
+        }
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = GraphConfig::builder("1", "s").build().unwrap();
+        assert_eq!(c.version(), DEFAULT_GRAPH_VERSION);
+        assert_eq!(
+            c.urls().graph_facebook.as_str(),
+            "https://graph.facebook.com/"
+        );
+        assert_eq!(c.max_body, 1 << 20);
+        assert_eq!(c.usage_threshold, 95);
+        let base = Url::parse("http://127.0.0.1:9/").unwrap();
+        let c = GraphConfig::builder("1", "s")
+            .version("v26.0")
+            .base_urls(BaseUrls::all(&base))
+            .build()
+            .unwrap();
+        assert_eq!(c.version(), "v26.0");
+        assert_eq!(c.urls().www_instagram, base);
+        assert!(matches!(c.redirect(), Err(Error::Config(_))));
+    }
+}

@@ -468,3 +468,45 @@ async fn app_rate_limit_code_4_pauses_every_call_of_the_client() {
         "default hour: {wait:?}"
     );
 }
+
+#[tokio::test]
+async fn provider_refresh_dispatches_on_the_connection_kind() {
+    let s = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/refresh_access_token"))
+        .and(query_param("grant_type", "ig_refresh_token"))
+        .and(query_param("access_token", "IGAAold"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"access_token":"IGAAnew","token_type":"bearer","expires_in":5184000}"#,
+        ))
+        .expect(1)
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{DEFAULT_GRAPH_VERSION}/debug_token")))
+        .and(query_param("input_token", "EAApage"))
+        .and(query_param("access_token", "app-1|shh-app-secret"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"data":{"app_id":"app-1","type":"PAGE","expires_at":0,"data_access_expires_at":1788000000,"is_valid":true,"scopes":["instagram_basic"]}}"#,
+        ))
+        .expect(1)
+        .mount(&s)
+        .await;
+    let clock = Arc::new(lightwidget_core::ManualClock::new(later()));
+    let provider = GraphProvider::new(
+        Some(Arc::new(InstagramLogin::new(cfg(&s)).unwrap())),
+        Some(Arc::new(FacebookLogin::new(cfg(&s)).unwrap())),
+    )
+    .with_clock(clock);
+    let consumer = NewAccount::new("o", ConnectionKind::Consumer, "1", "c").into_account();
+    let t = provider.refresh(&consumer, &tok("IGAAold")).await.unwrap();
+    assert_eq!(t.secret(), "IGAAnew");
+    assert_eq!(t.expires_at, Some(later() + chrono::TimeDelta::days(60)));
+
+    let business = NewAccount::new("o", ConnectionKind::Business, "1784", "b").into_account();
+    let page = tok("EAApage");
+    let t = provider.refresh(&business, &page).await.unwrap();
+    assert!(t.same_value(&page), "a Page token is kept, not replaced");
+    assert_eq!(t.expires_at, None, "expires_at 0 = never");
+    assert_eq!(t.data_access_expires_at.unwrap().timestamp(), 1_788_000_000);
+}
