@@ -45,17 +45,31 @@ impl Keeper {
         };
         let claimed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let failure: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
-        let records = futures::stream::unfold(
-            ClaimState {
+        // Claims run in their own task, one batch ahead of the calls, so the call
+        // pipeline never waits for the database between batches.
+        let (claim_tx, claim_rx) = tokio::sync::mpsc::channel::<AccountRecord>(inner.batch_size);
+        let claimer = {
+            let mut st = ClaimState {
                 keeper: self.clone(),
                 seen: HashSet::new(),
                 done: false,
                 claimed: claimed.clone(),
                 failure: failure.clone(),
-            },
-            claim_next,
-        )
-        .flatten();
+            };
+            tokio::spawn(async move {
+                while let Some((batch, next)) = claim_next(st).await {
+                    st = next;
+                    for r in batch {
+                        if claim_tx.send(r).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        let records = futures::stream::unfold(claim_rx, |mut rx| async move {
+            rx.recv().await.map(|r| (r, rx))
+        });
         let mut calls = std::pin::pin!(
             records
                 .map(|rec| self.process_one(rec))
@@ -69,6 +83,7 @@ impl Keeper {
             }
         }
         drop(tx);
+        let _ = claimer.await;
         let mut report = committer
             .await
             .map_err(|e| Error::InvalidInput(format!("commit stage panicked: {e}")))?;
@@ -225,12 +240,7 @@ struct ClaimState {
 }
 
 /// The claim stage: the next batch of due accounts, or the end of the sweep.
-async fn claim_next(
-    mut st: ClaimState,
-) -> Option<(
-    futures::stream::Iter<std::vec::IntoIter<AccountRecord>>,
-    ClaimState,
-)> {
+async fn claim_next(mut st: ClaimState) -> Option<(Vec<AccountRecord>, ClaimState)> {
     let inner = &st.keeper.inner;
     if st.done || st.keeper.is_shutting_down() {
         return None;
@@ -263,7 +273,7 @@ async fn claim_next(
     st.claimed
         .fetch_add(fresh.len(), std::sync::atomic::Ordering::Relaxed);
     st.done = n < inner.batch_size;
-    Some((futures::stream::iter(fresh), st))
+    Some((fresh, st))
 }
 
 #[cfg(test)]
