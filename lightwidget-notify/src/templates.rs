@@ -83,7 +83,7 @@ impl Templates for DefaultTemplates {
     fn text(&self, n: &Notice, l: &Links) -> String {
         let (_, body) = what(n);
         format!(
-            "{body}\n\nWhen: {} UTC\nAccount: @{} ({})\n\nRenew the connection (no login needed):\n{}\n\n--\nYou receive this because you turned on expired token notifications.\nUnsubscribe with one click: {}\n",
+            "{body}\n\nWhen: {} UTC\nAccount: @{} — {}\n\nRenew the connection (no login needed):\n{}\n\n--\nYou receive this because you turned on expired token notifications.\nUnsubscribe with one click: {}\n",
             n.created_at.format("%Y-%m-%d %H:%M"),
             n.username,
             n.connection.label(),
@@ -97,7 +97,7 @@ impl Templates for DefaultTemplates {
         format!(
             "<!doctype html><html><body style=\"font-family:sans-serif;max-width:560px;margin:auto\">\
              <h2>{}</h2><p>{}</p>\
-             <p><b>When:</b> {} UTC<br><b>Account:</b> @{} ({})</p>\
+             <p><b>When:</b> {} UTC<br><b>Account:</b> @{} — {}</p>\
              <p><a href=\"{}\" style=\"display:inline-block;background:#2563eb;color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none\">Renew the connection</a></p>\
              <hr><p style=\"color:#666;font-size:12px\">You receive this because you turned on expired token notifications. \
              <a href=\"{}\">Unsubscribe</a></p></body></html>",
