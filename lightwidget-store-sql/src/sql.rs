@@ -155,8 +155,10 @@ impl Sql {
             )),
             update_account: p("UPDATE lw_accounts SET owner = ?, kind = ?, ig_user_id = ?, username = ?, page_id = ?, notifications = ? WHERE id = ?".into()),
             claim: p(claim),
+            // FORCE INDEX: a full scan would lock every row it examines, so concurrent
+            // claimers would skip the whole table.
             claim_select: p(format!(
-                "SELECT id FROM lw_accounts WHERE {due} ORDER BY next_action_at LIMIT ? FOR UPDATE SKIP LOCKED"
+                "SELECT id FROM lw_accounts FORCE INDEX (lw_accounts_due) WHERE {due} ORDER BY next_action_at LIMIT ? FOR UPDATE SKIP LOCKED"
             )),
             claim_mark: p("UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? WHERE id = ?".into()),
             commit_state: p(format!("UPDATE lw_accounts SET {state_set} WHERE id = ? AND version = ?")),

@@ -149,6 +149,18 @@ impl SqlStoreBuilder {
                     Ok(())
                 })
             })
+        } else if dialect == Dialect::Mysql {
+            // Queue semantics: under READ COMMITTED InnoDB releases the locks of rows that
+            // do not match, so `FOR UPDATE SKIP LOCKED` claimers only skip rows another
+            // claimer actually took (REPEATABLE READ's next-key locks would hide far more).
+            opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
+                    Ok(())
+                })
+            })
         } else {
             opts
         };
