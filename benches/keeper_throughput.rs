@@ -3,7 +3,8 @@
 //! refresh requests at the same concurrency (and `wrk`, when installed).
 //!
 //! `cargo bench --bench keeper_throughput` · env: LW_BENCH_ACCOUNTS (5000),
-//! LW_BENCH_CONCURRENCY (64).
+//! LW_BENCH_CONCURRENCY (64), LW_BENCH_KEEPER_ONLY=1 (skip the bare client and wrk, e.g.
+//! to profile the keeper alone with `perf record`).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -77,6 +78,11 @@ async fn run() {
         .lease(Duration::from_secs(600))
         .build()
         .unwrap();
+    if std::env::var_os("LW_BENCH_KEEPER_ONLY").is_some() {
+        // A marker and a pause, so a profiler can attach to the sweep alone.
+        eprintln!("sweep starts in 1 s (pid {})", std::process::id());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     reset_peak_rss();
     let rss0 = rss_mib();
     let cpu0 = cpu_time();
@@ -88,6 +94,18 @@ async fn run() {
     assert_eq!(report.refreshed, n, "every account refreshed: {report:?}");
     let mut k_lat = samples.lock().unwrap().clone();
     k_lat.sort();
+    if std::env::var_os("LW_BENCH_KEEPER_ONLY").is_some() {
+        println!(
+            "keeper: {n} refreshes in {:.2} s = {:.0}/s, CPU per refresh {:.0} µs, p50 {:.2} ms, p99 {:.2} ms",
+            keeper_wall.as_secs_f64(),
+            n as f64 / keeper_wall.as_secs_f64(),
+            keeper_cpu.as_micros() as f64 / n as f64,
+            ms(percentile(&k_lat, 50.0)),
+            ms(percentile(&k_lat, 99.0)),
+        );
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
 
     // --- bare client: the same refresh requests, same concurrency, nothing persisted
     let tokens: Vec<String> = users

@@ -126,6 +126,7 @@ where
     stale_commit_is_fenced(&make().await).await;
     commit_is_atomic(&make().await).await;
     commit_many_fences_each(&make().await).await;
+    commit_many_large_mixed_batch(&make().await).await;
     notices_are_deduplicated(&make().await).await;
     outbox_take_and_ack(&make().await).await;
     outbox_retry(&make().await).await;
@@ -531,6 +532,106 @@ pub async fn commit_many_fences_each<S: TokenStore + ?Sized>(s: &S) {
             .len(),
         2
     );
+}
+
+/// `commit_many` over a batch larger than any single statement a store may use, mixing
+/// token changes, several events per account, a notice, a repeated account, a stale
+/// version and an unknown account: each is fenced and written on its own, in order.
+pub async fn commit_many_large_mixed_batch<S: TokenStore + ?Sized>(s: &S) {
+    const N: usize = 300;
+    let recs: Vec<AccountRecord> = (0..N)
+        .map(|i| record("o", &format!("big{i}"), Some(t0())))
+        .collect();
+    for r in &recs {
+        insert(s, r).await;
+    }
+    let mut claimed = s.claim_due(t0(), N, LEASE, "a").await.unwrap();
+    assert_eq!(claimed.len(), N);
+    claimed.sort_by_key(|r| r.account.ig_user_id.clone());
+    let mut ts: Vec<Transition> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut t = transition(c, Some(t0() + TimeDelta::hours(i as i64 + 1)));
+            if i % 3 == 0 {
+                t.state.token = Token::new(format!("IGAArenewed-{i}-{}", Uuid::new_v4()), t0())
+                    .expiring_at(t0() + TimeDelta::days(61))
+                    .with_scopes(["instagram_business_basic", "renewed"]);
+                t.token_changed = true;
+            }
+            for k in 0..(1 + i % 3) {
+                t.events.push(TokenEvent::new(
+                    t0() + secs(k as i64 + 1),
+                    TokenEventKind::Refreshed { expires_at: None },
+                ));
+            }
+            if i == 7 {
+                t.notices.push(notice(c, "big:expired", t0()));
+            }
+            t
+        })
+        .collect();
+    ts[20].expected_version = 0; // stale
+    // The same account twice: the second, computed from the same version, is fenced.
+    let mut again = ts[10].clone();
+    again.state.next_action_at = Some(t0() + TimeDelta::days(99));
+    ts.insert(11, again);
+    let ghost = record("o", "big-ghost", Some(t0()));
+    ts.push(transition(&ghost, None));
+    let res = s.commit_many(&ts).await;
+    assert_eq!(res.len(), ts.len());
+    for (i, r) in res.iter().enumerate() {
+        let id = ts[i].account.id;
+        match i {
+            11 | 21 => assert!(
+                matches!(r, Err(StoreError::Conflict(x)) if *x == id),
+                "#{i} is fenced: {r:?}"
+            ),
+            _ if i == ts.len() - 1 => assert!(
+                matches!(r, Err(StoreError::UnknownAccount(x)) if *x == id),
+                "the unknown account is reported as such: {r:?}"
+            ),
+            _ => assert!(r.is_ok(), "#{i} commits: {r:?}"),
+        }
+    }
+    for (i, c) in claimed.iter().enumerate() {
+        let got = s.get(c.account.id).await.unwrap().unwrap();
+        let hist = s
+            .history(c.account.id, HistoryQuery::default())
+            .await
+            .unwrap();
+        if i == 20 {
+            assert_eq!(got.version, c.version, "the stale transition wrote nothing");
+            assert_eq!(got.state.next_action_at, Some(t0()));
+            assert!(hist.len() == 1, "only the connect event: {hist:?}");
+            continue;
+        }
+        assert!(got.version > c.version, "#{i}: version bumped");
+        assert_eq!(
+            got.state.next_action_at,
+            Some(t0() + TimeDelta::hours(i as i64 + 1)),
+            "#{i}: the first of a repeated pair wins, the second is fenced"
+        );
+        let want = if i % 3 == 0 {
+            ts[if i > 10 { i + 1 } else { i }].state.token.secret()
+        } else {
+            c.state.token.secret()
+        };
+        assert_eq!(got.state.token.secret(), want, "#{i}: token");
+        assert_eq!(
+            got.state.token.scopes.len(),
+            if i % 3 == 0 { 2 } else { 1 },
+            "#{i}: scopes"
+        );
+        // The insert wrote one event; the commit 1 + i % 3 more, in order (newest first).
+        assert_eq!(hist.len(), 2 + i % 3, "#{i}: history {hist:?}");
+        let ats: Vec<_> = hist.iter().map(|h| h.event.at).collect();
+        let mut sorted = ats.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(ats, sorted, "#{i}: history is newest first");
+    }
+    assert_eq!(s.notices(claimed[7].account.id).await.unwrap().len(), 1);
+    assert!(s.notices(claimed[8].account.id).await.unwrap().is_empty());
 }
 
 /// A notice with an existing dedupe key is not enqueued again.

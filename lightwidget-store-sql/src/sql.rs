@@ -69,6 +69,95 @@ pub(crate) struct Sql {
     pub counts: Arc<str>,
     pub stale_keys: Arc<str>,
     pub rewrite_token: Arc<str>,
+    /// `commit_batch[k]` commits 2^k rows (SQLite, PostgreSQL; empty for MySQL).
+    pub commit_batch: Vec<Arc<str>>,
+    /// `history_batch[k]` appends 2^k history rows.
+    pub history_batch: Vec<Arc<str>>,
+}
+
+/// Largest batch statement: 2^8 = 256 rows (≤ 5,888 parameters, far below SQLite's
+/// 32,766 and PostgreSQL's 65,535).
+pub(crate) const MAX_ROWS_LOG2: usize = 8;
+
+/// Columns of one row of the batched commit, with their PostgreSQL types (a `VALUES`
+/// list of untyped parameters would otherwise resolve to `text`).
+const BATCH_COLS: [(&str, &str); 23] = [
+    ("v_id", "text"),
+    ("v_ver", "bigint"),
+    ("v_ct", "bytea"),
+    ("v_key", "text"),
+    ("v_owner", "text"),
+    ("v_kind", "text"),
+    ("v_ig", "text"),
+    ("v_user", "text"),
+    ("v_page", "text"),
+    ("v_notif", "bigint"),
+    ("v_issued", "bigint"),
+    ("v_exp", "bigint"),
+    ("v_dax", "bigint"),
+    ("v_scopes", "text"),
+    ("v_status", "text"),
+    ("v_reason", "text"),
+    ("v_status_at", "bigint"),
+    ("v_checked", "bigint"),
+    ("v_next", "bigint"),
+    ("v_retry", "text"),
+    ("v_warn", "text"),
+    ("v_episode", "bigint"),
+    ("v_req", "bigint"),
+];
+
+/// A `VALUES` list of `rows` rows of `cols` (typed for PostgreSQL).
+fn values(d: Dialect, cols: &[(&str, &str)], rows: usize) -> String {
+    let row = cols
+        .iter()
+        .map(|(_, ty)| match d {
+            Dialect::Postgres => format!("?::{ty}"),
+            _ => "?".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = String::with_capacity(rows * (row.len() + 4));
+    for i in 0..rows {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&row);
+        out.push(')');
+    }
+    out
+}
+
+/// The batched, fenced commit of `rows` accounts in one statement (SQLite ≥ 3.33 and
+/// PostgreSQL: `UPDATE … FROM` a `VALUES` list). Rows whose version moved on are not
+/// updated and not returned. A NULL ciphertext keeps the stored token.
+fn commit_batch(d: Dialect, rows: usize) -> String {
+    let cols = &BATCH_COLS;
+    let names = cols.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    format!(
+        "WITH v({names}) AS (VALUES {}) \
+         UPDATE lw_accounts SET token_ct = COALESCE(v.v_ct, lw_accounts.token_ct), \
+         token_key = COALESCE(v.v_key, lw_accounts.token_key), owner = v.v_owner, kind = v.v_kind, \
+         ig_user_id = v.v_ig, username = v.v_user, page_id = v.v_page, notifications = v.v_notif, \
+         issued_at = v.v_issued, expires_at = v.v_exp, data_access_expires_at = v.v_dax, \
+         scopes = v.v_scopes, status = v.v_status, status_reason = v.v_reason, \
+         status_at = v.v_status_at, last_checked_at = v.v_checked, next_action_at = v.v_next, \
+         retry = v.v_retry, warnings = v.v_warn, episode = v.v_episode, \
+         refresh_requested = v.v_req, version = lw_accounts.version + 1, lease_owner = NULL, \
+         lease_until = NULL \
+         FROM v WHERE lw_accounts.id = v.v_id AND lw_accounts.version = v.v_ver \
+         RETURNING lw_accounts.id",
+        values(d, cols, rows)
+    )
+}
+
+/// History rows appended in one statement, in order.
+fn history_batch(d: Dialect, rows: usize) -> String {
+    format!(
+        "INSERT INTO lw_history (account_id, at, event) VALUES {}",
+        values(d, &[("a", "text"), ("b", "bigint"), ("c", "text")], rows)
+    )
 }
 
 fn numbered(sql: &str) -> String {
@@ -187,6 +276,16 @@ impl Sql {
             counts: p("SELECT status, COUNT(*) FROM lw_accounts GROUP BY status".into()),
             stale_keys: p("SELECT id, token_key, token_ct FROM lw_accounts WHERE token_key <> ? AND token_key <> 'plain' AND id > ? ORDER BY id LIMIT ?".into()),
             rewrite_token: p("UPDATE lw_accounts SET token_ct = ?, token_key = ? WHERE id = ? AND token_key = ?".into()),
+            commit_batch: if d == Dialect::Mysql {
+                Vec::new()
+            } else {
+                (0..=MAX_ROWS_LOG2)
+                    .map(|k| p(commit_batch(d, 1 << k)))
+                    .collect()
+            },
+            history_batch: (0..=MAX_ROWS_LOG2)
+                .map(|k| p(history_batch(d, 1 << k)))
+                .collect(),
         }
     }
 }

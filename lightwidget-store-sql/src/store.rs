@@ -13,7 +13,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
 use uuid::Uuid;
 
-use crate::sql::{Dialect, Sql};
+use crate::sql::{Dialect, MAX_ROWS_LOG2, Sql};
 use crate::{Encryption, Error, Keyring};
 
 type Q = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>;
@@ -240,6 +240,22 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             source: Some(Box::new(e)),
         }
     }
+}
+
+/// Splits `start..end` into consecutive runs of 2^k rows, largest first, k ≤
+/// [`MAX_ROWS_LOG2`]: `(first index, k)`. At most nine statement shapes exist per
+/// dialect, so each stays in the connection's prepared-statement cache.
+fn pieces(start: usize, end: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let left = end - at;
+        let k = (usize::BITS - 1 - left.leading_zeros()) as usize;
+        let k = k.min(MAX_ROWS_LOG2);
+        out.push((at, k));
+        at += 1 << k;
+    }
+    out
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -505,6 +521,121 @@ impl SqlStore {
                 .map_err(map_err)?;
         }
         Ok(())
+    }
+
+    /// `commit_many` in a handful of statements instead of two or three per transition
+    /// (SQLite and PostgreSQL): the fenced state updates as `UPDATE … FROM (VALUES …)
+    /// RETURNING id` in power-of-two chunks of up to 256 rows, then every history event
+    /// of the rows that were written as multi-row INSERTs. Each transition is still
+    /// fenced on its own; an account appearing twice is committed in order (a new run
+    /// starts at the repeat, so the second sees the first's version).
+    async fn commit_batched(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        ts: &[Transition],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let ids: Vec<String> = ts.iter().map(|t| t.account.id.to_string()).collect();
+        let mut written = vec![false; ts.len()];
+        let mut start = 0;
+        while start < ts.len() {
+            let mut seen = std::collections::HashSet::new();
+            let mut end = start;
+            while end < ts.len() && seen.insert(ts[end].account.id) {
+                end += 1;
+            }
+            let mut updated = std::collections::HashSet::new();
+            for (from, k) in pieces(start, end) {
+                let mut q = self.q(&self.inner.sql.commit_batch[k]);
+                for i in from..from + (1 << k) {
+                    q = self.bind_batch_row(q, &ts[i], &ids[i]);
+                }
+                for row in q.fetch_all(&mut **tx).await.map_err(map_err)? {
+                    updated.insert(row.try_get::<String, _>(0).map_err(map_err)?);
+                }
+            }
+            let mut events: Vec<(usize, &TokenEvent)> = Vec::new();
+            for i in start..end {
+                if updated.contains(&ids[i]) {
+                    written[i] = true;
+                    events.extend(ts[i].events.iter().map(|e| (i, e)));
+                }
+            }
+            for (from, k) in pieces(0, events.len()) {
+                let mut q = self.q(&self.inner.sql.history_batch[k]);
+                for &(i, e) in &events[from..from + (1 << k)] {
+                    q = q.bind(ids[i].clone()).bind(ms(e.at)).bind(json(&e.kind));
+                }
+                q.execute(&mut **tx).await.map_err(map_err)?;
+            }
+            start = end;
+        }
+        let mut out = Vec::with_capacity(ts.len());
+        for (i, t) in ts.iter().enumerate() {
+            if !written[i] {
+                let exists = self
+                    .q(&self.inner.sql.exists)
+                    .bind(ids[i].clone())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                out.push(Err(if exists.is_some() {
+                    StoreError::Conflict(t.account.id)
+                } else {
+                    StoreError::UnknownAccount(t.account.id)
+                }));
+                continue;
+            }
+            for n in &t.notices {
+                self.q(&self.inner.sql.insert_notice)
+                    .bind(n.id.to_string())
+                    .bind(n.dedupe_key.clone())
+                    .bind(ids[i].clone())
+                    .bind(ms(n.created_at))
+                    .bind(json(n))
+                    .bind(ms(n.created_at))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            out.push(Ok(()));
+        }
+        Ok(out)
+    }
+
+    /// One row of [`Sql::commit_batch`], in `BATCH_COLS` order.
+    fn bind_batch_row(&self, q: Q, t: &Transition, id_s: &str) -> Q {
+        let (key, ct) = if t.token_changed {
+            let (key, ct) = self.inner.enc.seal(t.state.token.secret(), id_s);
+            (Some(key), Some(ct))
+        } else {
+            (None, None)
+        };
+        let a = &t.account;
+        let s = &t.state;
+        let (status, reason, status_at) = status_cols(&s.status);
+        q.bind(id_s.to_owned())
+            .bind(t.expected_version)
+            .bind(ct)
+            .bind(key)
+            .bind(a.owner.as_str().to_owned())
+            .bind(a.kind.as_str())
+            .bind(a.ig_user_id.clone())
+            .bind(a.username.clone())
+            .bind(a.page_id.clone())
+            .bind(i64::from(a.entitlements.notifications))
+            .bind(ms(s.token.issued_at))
+            .bind(oms(s.token.expires_at))
+            .bind(oms(s.token.data_access_expires_at))
+            .bind(json(&s.token.scopes))
+            .bind(status)
+            .bind(reason)
+            .bind(status_at)
+            .bind(oms(s.last_checked_at))
+            .bind(oms(s.next_action_at))
+            .bind(json(&s.retry))
+            .bind(json(&s.warnings))
+            .bind(i64::from(s.episode))
+            .bind(i64::from(s.refresh_requested))
     }
 
     /// Inserts many new accounts in one transaction (imports, seeding). Each record is
@@ -827,10 +958,15 @@ impl TokenStore for SqlStore {
     async fn commit_many(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
         let run = async {
             let mut tx = self.begin().await?;
-            let mut out = Vec::with_capacity(ts.len());
-            for t in ts {
-                out.push(self.commit_in(&mut tx, t).await?);
-            }
+            let out = if self.inner.sql.commit_batch.is_empty() {
+                let mut out = Vec::with_capacity(ts.len());
+                for t in ts {
+                    out.push(self.commit_in(&mut tx, t).await?);
+                }
+                out
+            } else {
+                self.commit_batched(&mut tx, ts).await?
+            };
             tx.commit().await.map_err(map_err)?;
             Ok::<_, StoreError>(out)
         };
@@ -1139,5 +1275,32 @@ impl TokenStore for SqlStore {
             }
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pieces;
+
+    #[test]
+    fn pieces_cover_the_range_in_power_of_two_runs_largest_first() {
+        for n in [0usize, 1, 2, 3, 7, 255, 256, 257, 500, 513, 1000] {
+            let p = pieces(5, 5 + n);
+            let mut at = 5;
+            for &(from, k) in &p {
+                assert_eq!(from, at, "contiguous for n={n}");
+                assert!(k <= super::MAX_ROWS_LOG2);
+                at += 1 << k;
+            }
+            assert_eq!(at, 5 + n, "covers exactly n={n}");
+            assert!(
+                p.windows(2).all(|w| w[0].1 >= w[1].1),
+                "largest first: {p:?}"
+            );
+        }
+        assert_eq!(
+            pieces(0, 500),
+            vec![(0, 8), (256, 7), (384, 6), (448, 5), (480, 4), (496, 2)]
+        );
     }
 }
