@@ -568,6 +568,16 @@ pub async fn commit_many_large_mixed_batch<S: TokenStore + ?Sized>(s: &S) {
             if i == 7 {
                 t.notices.push(notice(c, "big:expired", t0()));
             }
+            if i % 5 == 1 {
+                t.account.username = format!("renamed_{i}");
+                t.account.entitlements.notifications = false;
+            }
+            if i % 7 == 2 {
+                t.state.status = TokenStatus::Expired {
+                    reason: ExpiryReason::PasswordChanged,
+                    at: t0() + secs(i as i64),
+                };
+            }
             t
         })
         .collect();
@@ -618,6 +628,28 @@ pub async fn commit_many_large_mixed_batch<S: TokenStore + ?Sized>(s: &S) {
             c.state.token.secret()
         };
         assert_eq!(got.state.token.secret(), want, "#{i}: token");
+        assert_eq!(
+            got.account.username,
+            if i % 5 == 1 {
+                format!("renamed_{i}")
+            } else {
+                c.account.username.clone()
+            },
+            "#{i}: account metadata"
+        );
+        assert_eq!(got.account.entitlements.notifications, i % 5 != 1);
+        assert_eq!(
+            got.state.status,
+            if i % 7 == 2 {
+                TokenStatus::Expired {
+                    reason: ExpiryReason::PasswordChanged,
+                    at: t0() + secs(i as i64),
+                }
+            } else {
+                TokenStatus::Active
+            },
+            "#{i}: status"
+        );
         assert_eq!(
             got.state.token.scopes.len(),
             if i % 3 == 0 { 2 } else { 1 },

@@ -1,3 +1,4 @@
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
 use uuid::Uuid;
 
-use crate::sql::{Dialect, MAX_ROWS_LOG2, Sql};
+use crate::sql::{Dialect, MAX_ROWS_LOG2, Sql, Variant};
 use crate::{Encryption, Error, Keyring};
 
 type Q = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>;
@@ -143,7 +144,8 @@ impl SqlStoreBuilder {
                     use sqlx::Executor;
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA temp_store = MEMORY;",
                     )
                     .await?;
                     Ok(())
@@ -240,6 +242,24 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             source: Some(Box::new(e)),
         }
     }
+}
+
+/// Which column groups of a batched commit differ from the stored row (`prior_batch`
+/// columns: id, version, owner, kind, ig_user_id, username, page_id, notifications,
+/// status, status_reason, status_at).
+fn variant(row: &AnyRow, t: &Transition) -> Result<Variant, sqlx::Error> {
+    let a = &t.account;
+    let account = row.try_get::<String, _>(2)? != a.owner.as_str()
+        || row.try_get::<String, _>(3)? != a.kind.as_str()
+        || row.try_get::<String, _>(4)? != a.ig_user_id
+        || row.try_get::<String, _>(5)? != a.username
+        || row.try_get::<Option<String>, _>(6)? != a.page_id
+        || row.try_get::<i64, _>(7)? != i64::from(a.entitlements.notifications);
+    let (status, reason, at) = status_cols(&t.state.status);
+    let status = row.try_get::<String, _>(8)? != status
+        || row.try_get::<Option<String>, _>(9)? != reason
+        || row.try_get::<Option<i64>, _>(10)? != at;
+    Ok(Variant { account, status })
 }
 
 /// Splits `start..end` into consecutive runs of 2^k rows, largest first, k ≤
@@ -524,82 +544,110 @@ impl SqlStore {
     }
 
     /// `commit_many` in a handful of statements instead of two or three per transition
-    /// (SQLite and PostgreSQL): the fenced state updates as `UPDATE … FROM (VALUES …)
-    /// RETURNING id` in power-of-two chunks of up to 256 rows, then every history event
-    /// of the rows that were written as multi-row INSERTs. Each transition is still
-    /// fenced on its own; an account appearing twice is committed in order (a new run
-    /// starts at the repeat, so the second sees the first's version).
+    /// (SQLite and PostgreSQL). Per run of distinct accounts: one read of the current
+    /// versions, metadata and status (`WHERE id IN (…)`), the fenced updates as `UPDATE …
+    /// FROM (VALUES …) RETURNING id` in power-of-two chunks of up to 256 rows, grouped by
+    /// which columns actually change ([`Variant`]), then the history of every written
+    /// row as multi-row INSERTs, in order. Each transition is still fenced on its own
+    /// (the UPDATE re-checks the version, so a concurrent claim between the read and the
+    /// write is refused too); an account appearing twice is committed in order (a new
+    /// run starts at the repeat, so the second sees the first's version).
     async fn commit_batched(
         &self,
         tx: &mut sqlx::Transaction<'_, Any>,
         ts: &[Transition],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let sql = &self.inner.sql;
         let ids: Vec<String> = ts.iter().map(|t| t.account.id.to_string()).collect();
-        let mut written = vec![false; ts.len()];
+        let mut out: Vec<Option<Result<(), StoreError>>> = (0..ts.len()).map(|_| None).collect();
         let mut start = 0;
         while start < ts.len() {
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::new();
             let mut end = start;
             while end < ts.len() && seen.insert(ts[end].account.id) {
                 end += 1;
             }
-            let mut updated = std::collections::HashSet::new();
+            let mut prior: HashMap<String, AnyRow> = HashMap::with_capacity(end - start);
             for (from, k) in pieces(start, end) {
-                let mut q = self.q(&self.inner.sql.commit_batch[k]);
-                for i in from..from + (1 << k) {
-                    q = self.bind_batch_row(q, &ts[i], &ids[i]);
+                let mut q = self.q(&sql.prior_batch[k]);
+                for id in &ids[from..from + (1 << k)] {
+                    q = q.bind(id.clone());
                 }
                 for row in q.fetch_all(&mut **tx).await.map_err(map_err)? {
-                    updated.insert(row.try_get::<String, _>(0).map_err(map_err)?);
+                    prior.insert(row.try_get::<String, _>(0).map_err(map_err)?, row);
                 }
             }
-            let mut events: Vec<(usize, &TokenEvent)> = Vec::new();
+            let mut groups: [Vec<usize>; 4] = Default::default();
             for i in start..end {
-                if updated.contains(&ids[i]) {
-                    written[i] = true;
-                    events.extend(ts[i].events.iter().map(|e| (i, e)));
+                let t = &ts[i];
+                let Some(row) = prior.get(&ids[i]) else {
+                    out[i] = Some(Err(StoreError::UnknownAccount(t.account.id)));
+                    continue;
+                };
+                if row.try_get::<i64, _>(1).map_err(map_err)? != t.expected_version {
+                    out[i] = Some(Err(StoreError::Conflict(t.account.id)));
+                    continue;
+                }
+                groups[variant(row, t).map_err(map_err)?.index()].push(i);
+            }
+            let mut written: Vec<usize> = Vec::with_capacity(end - start);
+            for (g, members) in groups.iter().enumerate() {
+                for (from, k) in pieces(0, members.len()) {
+                    let mut q = self.q(&sql.commit_batch[g][k]);
+                    for &i in &members[from..from + (1 << k)] {
+                        q = self.bind_batch_row(q, &ts[i], &ids[i]);
+                    }
+                    let done: HashSet<String> = q
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(map_err)?
+                        .iter()
+                        .map(|r| r.try_get::<String, _>(0))
+                        .collect::<Result<_, _>>()
+                        .map_err(map_err)?;
+                    for &i in &members[from..from + (1 << k)] {
+                        if done.contains(&ids[i]) {
+                            written.push(i);
+                        } else {
+                            // Claimed by someone else between the read and the write.
+                            out[i] = Some(Err(StoreError::Conflict(ts[i].account.id)));
+                        }
+                    }
                 }
             }
+            written.sort_unstable();
+            let events: Vec<(usize, &TokenEvent)> = written
+                .iter()
+                .flat_map(|&i| ts[i].events.iter().map(move |e| (i, e)))
+                .collect();
             for (from, k) in pieces(0, events.len()) {
-                let mut q = self.q(&self.inner.sql.history_batch[k]);
+                let mut q = self.q(&sql.history_batch[k]);
                 for &(i, e) in &events[from..from + (1 << k)] {
                     q = q.bind(ids[i].clone()).bind(ms(e.at)).bind(json(&e.kind));
                 }
                 q.execute(&mut **tx).await.map_err(map_err)?;
             }
+            for &i in &written {
+                for n in &ts[i].notices {
+                    self.q(&sql.insert_notice)
+                        .bind(n.id.to_string())
+                        .bind(n.dedupe_key.clone())
+                        .bind(ids[i].clone())
+                        .bind(ms(n.created_at))
+                        .bind(json(n))
+                        .bind(ms(n.created_at))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                out[i] = Some(Ok(()));
+            }
             start = end;
         }
-        let mut out = Vec::with_capacity(ts.len());
-        for (i, t) in ts.iter().enumerate() {
-            if !written[i] {
-                let exists = self
-                    .q(&self.inner.sql.exists)
-                    .bind(ids[i].clone())
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
-                out.push(Err(if exists.is_some() {
-                    StoreError::Conflict(t.account.id)
-                } else {
-                    StoreError::UnknownAccount(t.account.id)
-                }));
-                continue;
-            }
-            for n in &t.notices {
-                self.q(&self.inner.sql.insert_notice)
-                    .bind(n.id.to_string())
-                    .bind(n.dedupe_key.clone())
-                    .bind(ids[i].clone())
-                    .bind(ms(n.created_at))
-                    .bind(json(n))
-                    .bind(ms(n.created_at))
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
-            }
-            out.push(Ok(()));
-        }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|r| r.expect("every transition gets a result"))
+            .collect())
     }
 
     /// One row of [`Sql::commit_batch`], in `BATCH_COLS` order.
