@@ -25,6 +25,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod crypto;
+mod rows;
 mod sql;
 mod store;
 

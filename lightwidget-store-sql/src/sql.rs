@@ -74,6 +74,12 @@ pub(crate) struct Sql {
     pub commit_batch: Vec<Vec<Arc<str>>>,
     /// `prior_batch[k]` reads what a batched commit of 2^k rows compares against.
     pub prior_batch: Vec<Arc<str>>,
+    /// SQLite: the claim's read, as one JSON row.
+    pub sqlite_claim_json: Arc<str>,
+    /// SQLite: the claim's lease, by a JSON array of ids.
+    pub sqlite_claim_mark: Arc<str>,
+    /// SQLite: `prior_batch` as one JSON row, by a JSON array of ids.
+    pub sqlite_prior_json: Arc<str>,
     /// `history_batch[k]` appends 2^k history rows.
     pub history_batch: Vec<Arc<str>>,
 }
@@ -109,6 +115,25 @@ const BATCH_COLS: [(&str, &str); 23] = [
     ("v_episode", "bigint"),
     ("v_req", "bigint"),
 ];
+
+/// SQLite: the due batch as one JSON array of `ACCOUNT_COLS` rows (ciphertext in hex,
+/// version already incremented for the claim that follows in the same transaction).
+const SQLITE_CLAIM_JSON: &str = "SELECT json_group_array(json_array(id, owner, kind, ig_user_id, \
+    username, page_id, notifications, hex(token_ct), token_key, issued_at, expires_at, \
+    data_access_expires_at, scopes, status, status_reason, status_at, last_checked_at, \
+    next_action_at, retry, warnings, episode, refresh_requested, version + 1)) FROM \
+    (SELECT * FROM lw_accounts WHERE next_action_at IS NOT NULL AND next_action_at <= ? \
+    AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_action_at LIMIT ?)";
+
+/// SQLite: leases the accounts whose ids are in a JSON array.
+const SQLITE_CLAIM_MARK: &str = "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, \
+    lease_until = ? WHERE id IN (SELECT value FROM json_each(?))";
+
+/// SQLite: the `prior_batch` columns of the accounts whose ids are in a JSON array, as one
+/// JSON array.
+const SQLITE_PRIOR_JSON: &str = "SELECT json_group_array(json_array(id, version, owner, kind, \
+    ig_user_id, username, page_id, notifications, status, status_reason, status_at)) \
+    FROM lw_accounts WHERE id IN (SELECT value FROM json_each(?))";
 
 /// A `VALUES` list of `rows` rows of `cols` (typed for PostgreSQL).
 fn values(d: Dialect, cols: &[(&str, &str)], rows: usize) -> String {
@@ -177,9 +202,16 @@ fn commit_batch(d: Dialect, rows: usize, v: Variant) -> String {
          retry = v.v_retry, warnings = v.v_warn, episode = v.v_episode, \
          refresh_requested = v.v_req, version = lw_accounts.version + 1, lease_owner = NULL, \
          lease_until = NULL \
-         FROM v WHERE lw_accounts.id = v.v_id AND lw_accounts.version = v.v_ver \
-         RETURNING lw_accounts.id",
-        values(d, cols, rows)
+         FROM v WHERE lw_accounts.id = v.v_id AND lw_accounts.version = v.v_ver{}",
+        values(d, cols, rows),
+        // SQLite commits under its write lock after reading the versions in the same
+        // transaction, so every row updates; rows_affected is checked instead of
+        // streaming ids back one by one.
+        if d == Dialect::Sqlite {
+            ""
+        } else {
+            " RETURNING lw_accounts.id"
+        }
     )
 }
 
@@ -335,6 +367,9 @@ impl Sql {
             prior_batch: (0..=MAX_ROWS_LOG2)
                 .map(|k| p(prior_batch(1 << k)))
                 .collect(),
+            sqlite_claim_json: SQLITE_CLAIM_JSON.into(),
+            sqlite_claim_mark: SQLITE_CLAIM_MARK.into(),
+            sqlite_prior_json: SQLITE_PRIOR_JSON.into(),
             history_batch: (0..=MAX_ROWS_LOG2)
                 .map(|k| p(history_batch(d, 1 << k)))
                 .collect(),

@@ -5,15 +5,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use lightwidget_core::{
-    Account, AccountId, AccountRecord, ConnectionKind, Entitlements, ExpiryReason, HistoryEntry,
-    HistoryQuery, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
-    RetryState, StatusCounts, StoreError, Token, TokenEvent, TokenEventKind, TokenState,
-    TokenStatus, TokenStore, Transition, Warnings,
+    Account, AccountId, AccountRecord, ConnectionKind, HistoryEntry, HistoryQuery, Notice,
+    NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences, StatusCounts, StoreError,
+    TokenEvent, TokenEventKind, TokenStatus, TokenStore, Transition,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
 use uuid::Uuid;
 
+use crate::rows::{Prior, RawAccount, corrupt, from_ms, parse_accounts};
 use crate::sql::{Dialect, MAX_ROWS_LOG2, Sql, Variant};
 use crate::{Encryption, Error, Keyring};
 
@@ -195,9 +195,6 @@ fn ms(t: DateTime<Utc>) -> i64 {
 fn oms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(ms)
 }
-fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(v).unwrap_or_default()
-}
 
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
     now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::days(365))
@@ -244,22 +241,18 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Which column groups of a batched commit differ from the stored row (`prior_batch`
-/// columns: id, version, owner, kind, ig_user_id, username, page_id, notifications,
-/// status, status_reason, status_at).
-fn variant(row: &AnyRow, t: &Transition) -> Result<Variant, sqlx::Error> {
+/// Which column groups of a batched commit differ from the stored row.
+fn variant(p: &Prior, t: &Transition) -> Variant {
     let a = &t.account;
-    let account = row.try_get::<String, _>(2)? != a.owner.as_str()
-        || row.try_get::<String, _>(3)? != a.kind.as_str()
-        || row.try_get::<String, _>(4)? != a.ig_user_id
-        || row.try_get::<String, _>(5)? != a.username
-        || row.try_get::<Option<String>, _>(6)? != a.page_id
-        || row.try_get::<i64, _>(7)? != i64::from(a.entitlements.notifications);
+    let account = p.2 != a.owner.as_str()
+        || p.3 != a.kind.as_str()
+        || p.4 != a.ig_user_id
+        || p.5 != a.username
+        || p.6 != a.page_id
+        || p.7 != i64::from(a.entitlements.notifications);
     let (status, reason, at) = status_cols(&t.state.status);
-    let status = row.try_get::<String, _>(8)? != status
-        || row.try_get::<Option<String>, _>(9)? != reason
-        || row.try_get::<Option<i64>, _>(10)? != at;
-    Ok(Variant { account, status })
+    let status = p.8 != status || p.9 != reason || p.10 != at;
+    Variant { account, status }
 }
 
 /// Splits `start..end` into consecutive runs of 2^k rows, largest first, k ≤
@@ -280,13 +273,6 @@ fn pieces(start: usize, end: usize) -> Vec<(usize, usize)> {
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serialising plain data cannot fail")
-}
-
-fn corrupt(account: AccountId, message: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
-        account,
-        message: message.into(),
-    }
 }
 
 fn status_cols(s: &TokenStatus) -> (&'static str, Option<String>, Option<i64>) {
@@ -357,78 +343,12 @@ impl SqlStore {
     }
 
     fn decode(&self, row: &AnyRow) -> Result<AccountRecord, StoreError> {
-        let g = |e: sqlx::Error| StoreError::Backend {
-            message: format!("unexpected row shape: {e}"),
-            source: None,
-        };
-        let id_s: String = row.try_get(0).map_err(g)?;
-        let id: AccountId = id_s.parse().map_err(|_| StoreError::Backend {
-            message: format!("bad account id {id_s:?}"),
-            source: None,
-        })?;
-        let kind_s: String = row.try_get(2).map_err(g)?;
-        let kind: ConnectionKind = kind_s
-            .parse()
-            .map_err(|_| corrupt(id, format!("unknown kind {kind_s:?}")))?;
-        let ct: Vec<u8> = row.try_get(7).map_err(g)?;
-        let key_id: String = row.try_get(8).map_err(g)?;
-        let secret = self
-            .inner
-            .enc
-            .open(&key_id, &ct, &id_s)
-            .map_err(|m| corrupt(id, m))?;
-        let scopes: Vec<String> = serde_json::from_str(&row.try_get::<String, _>(12).map_err(g)?)
-            .map_err(|e| corrupt(id, format!("scopes: {e}")))?;
-        let mut token = Token::new(secret, from_ms(row.try_get(9).map_err(g)?)).with_scopes(scopes);
-        token.expires_at = row.try_get::<Option<i64>, _>(10).map_err(g)?.map(from_ms);
-        token.data_access_expires_at = row.try_get::<Option<i64>, _>(11).map_err(g)?.map(from_ms);
-        let status_s: String = row.try_get(13).map_err(g)?;
-        let at = row
-            .try_get::<Option<i64>, _>(15)
-            .map_err(g)?
-            .map(from_ms)
-            .unwrap_or_default();
-        let status = match status_s.as_str() {
-            "active" => TokenStatus::Active,
-            "revoked" => TokenStatus::Revoked { at },
-            "expired" => {
-                let code: Option<String> = row.try_get(14).map_err(g)?;
-                let reason = code
-                    .as_deref()
-                    .and_then(ExpiryReason::from_code)
-                    .ok_or_else(|| corrupt(id, format!("unknown expiry reason {code:?}")))?;
-                TokenStatus::Expired { reason, at }
-            }
-            other => return Err(corrupt(id, format!("unknown status {other:?}"))),
-        };
-        let retry: RetryState = serde_json::from_str(&row.try_get::<String, _>(18).map_err(g)?)
-            .map_err(|e| corrupt(id, format!("retry state: {e}")))?;
-        let warnings: Warnings = serde_json::from_str(&row.try_get::<String, _>(19).map_err(g)?)
-            .map_err(|e| corrupt(id, format!("warnings: {e}")))?;
-        Ok(AccountRecord {
-            account: Account {
-                id,
-                owner: OwnerId::new(row.try_get::<String, _>(1).map_err(g)?),
-                kind,
-                ig_user_id: row.try_get(3).map_err(g)?,
-                username: row.try_get(4).map_err(g)?,
-                page_id: row.try_get(5).map_err(g)?,
-                entitlements: Entitlements {
-                    notifications: row.try_get::<i64, _>(6).map_err(g)? != 0,
-                },
-            },
-            state: TokenState {
-                token,
-                status,
-                last_checked_at: row.try_get::<Option<i64>, _>(16).map_err(g)?.map(from_ms),
-                next_action_at: row.try_get::<Option<i64>, _>(17).map_err(g)?.map(from_ms),
-                retry,
-                warnings,
-                episode: row.try_get::<i64, _>(20).map_err(g)? as u32,
-                refresh_requested: row.try_get::<i64, _>(21).map_err(g)? != 0,
-            },
-            version: row.try_get(22).map_err(g)?,
-        })
+        RawAccount::from_row(row)
+            .map_err(|e| StoreError::Backend {
+                message: format!("unexpected row shape: {e}"),
+                source: None,
+            })?
+            .decode(&self.inner.enc)
     }
 
     /// Decodes claimed rows; an unreadable row is logged and skipped so one bad row
@@ -543,6 +463,95 @@ impl SqlStore {
         Ok(())
     }
 
+    /// The current version, metadata and status of `ids`, by id (absent = unknown).
+    async fn prior(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        ids: &[String],
+    ) -> Result<HashMap<String, Prior>, StoreError> {
+        let sql = &self.inner.sql;
+        let mut prior = HashMap::with_capacity(ids.len());
+        if self.inner.dialect == Dialect::Sqlite {
+            let row = self
+                .q(&sql.sqlite_prior_json)
+                .bind(json(&ids))
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            let text: String = row.try_get(0).map_err(map_err)?;
+            let rows: Vec<Prior> =
+                serde_json::from_str(&text).map_err(|e| StoreError::Backend {
+                    message: format!("unreadable account rows: {e}"),
+                    source: None,
+                })?;
+            prior.extend(rows.into_iter().map(|p| (p.0.clone(), p)));
+            return Ok(prior);
+        }
+        for (from, k) in pieces(0, ids.len()) {
+            let mut q = self.q(&sql.prior_batch[k]);
+            for id in &ids[from..from + (1 << k)] {
+                q = q.bind(id.clone());
+            }
+            for row in q.fetch_all(&mut **tx).await.map_err(map_err)? {
+                let p = Prior::from_row(&row).map_err(map_err)?;
+                prior.insert(p.0.clone(), p);
+            }
+        }
+        Ok(prior)
+    }
+
+    /// SQLite's claim: one JSON row for the whole batch, then the lease by id, in one
+    /// `BEGIN IMMEDIATE` transaction (so no other writer can slip in between).
+    async fn claim_sqlite(
+        &self,
+        now: i64,
+        until: i64,
+        limit: usize,
+        worker: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let sql = &self.inner.sql;
+        let mut tx = self.begin().await?;
+        let row = self
+            .q(&sql.sqlite_claim_json)
+            .bind(now)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let text: String = row.try_get(0).map_err(map_err)?;
+        let mut ids = Vec::new();
+        let mut out = Vec::new();
+        for r in parse_accounts(&text)? {
+            match r {
+                Ok(raw) => {
+                    ids.push(raw.0.clone());
+                    match raw.decode(&self.inner.enc) {
+                        Ok(rec) => out.push(rec),
+                        Err(e) => tracing::warn!(error = %e, "skipping unreadable account row"),
+                    }
+                }
+                Err((id, e)) => {
+                    tracing::warn!(account_id = ?id, error = %e, "skipping unreadable account row");
+                    // Leased all the same, so it does not come back in every batch.
+                    ids.extend(id);
+                }
+            }
+        }
+        if !ids.is_empty() {
+            self.q(&sql.sqlite_claim_mark)
+                .bind(worker.to_owned())
+                .bind(until)
+                .bind(json(&ids))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        out.sort_by_key(|r| (r.state.next_action_at, r.account.id));
+        Ok(out)
+    }
+
     /// `commit_many` in a handful of statements instead of two or three per transition
     /// (SQLite and PostgreSQL). Per run of distinct accounts: one read of the current
     /// versions, metadata and status (`WHERE id IN (…)`), the fenced updates as `UPDATE …
@@ -567,16 +576,7 @@ impl SqlStore {
             while end < ts.len() && seen.insert(ts[end].account.id) {
                 end += 1;
             }
-            let mut prior: HashMap<String, AnyRow> = HashMap::with_capacity(end - start);
-            for (from, k) in pieces(start, end) {
-                let mut q = self.q(&sql.prior_batch[k]);
-                for id in &ids[from..from + (1 << k)] {
-                    q = q.bind(id.clone());
-                }
-                for row in q.fetch_all(&mut **tx).await.map_err(map_err)? {
-                    prior.insert(row.try_get::<String, _>(0).map_err(map_err)?, row);
-                }
-            }
+            let prior = self.prior(tx, &ids[start..end]).await?;
             let mut groups: [Vec<usize>; 4] = Default::default();
             for i in start..end {
                 let t = &ts[i];
@@ -584,11 +584,11 @@ impl SqlStore {
                     out[i] = Some(Err(StoreError::UnknownAccount(t.account.id)));
                     continue;
                 };
-                if row.try_get::<i64, _>(1).map_err(map_err)? != t.expected_version {
+                if row.1 != t.expected_version {
                     out[i] = Some(Err(StoreError::Conflict(t.account.id)));
                     continue;
                 }
-                groups[variant(row, t).map_err(map_err)?.index()].push(i);
+                groups[variant(row, t).index()].push(i);
             }
             let mut written: Vec<usize> = Vec::with_capacity(end - start);
             for (g, members) in groups.iter().enumerate() {
@@ -597,15 +597,30 @@ impl SqlStore {
                     for &i in &members[from..from + (1 << k)] {
                         q = self.bind_batch_row(q, &ts[i], &ids[i]);
                     }
-                    let done: HashSet<String> = q
-                        .fetch_all(&mut **tx)
-                        .await
-                        .map_err(map_err)?
-                        .iter()
-                        .map(|r| r.try_get::<String, _>(0))
-                        .collect::<Result<_, _>>()
-                        .map_err(map_err)?;
-                    for &i in &members[from..from + (1 << k)] {
+                    let chunk = &members[from..from + (1 << k)];
+                    let done: HashSet<String> = if self.inner.dialect == Dialect::Sqlite {
+                        // Under SQLite's write lock, after the read: every row updates.
+                        let n = q.execute(&mut **tx).await.map_err(map_err)?.rows_affected();
+                        if n != chunk.len() as u64 {
+                            return Err(StoreError::Backend {
+                                message: format!(
+                                    "batched commit wrote {n} of {} rows under the write lock",
+                                    chunk.len()
+                                ),
+                                source: None,
+                            });
+                        }
+                        chunk.iter().map(|&i| ids[i].clone()).collect()
+                    } else {
+                        q.fetch_all(&mut **tx)
+                            .await
+                            .map_err(map_err)?
+                            .iter()
+                            .map(|r| r.try_get::<String, _>(0))
+                            .collect::<Result<_, _>>()
+                            .map_err(map_err)?
+                    };
+                    for &i in chunk {
                         if done.contains(&ids[i]) {
                             written.push(i);
                         } else {
@@ -980,6 +995,8 @@ impl TokenStore for SqlStore {
             }
             tx.commit().await.map_err(map_err)?;
             rows
+        } else if self.inner.dialect == Dialect::Sqlite {
+            return self.claim_sqlite(n, until, limit, worker).await;
         } else {
             self.q(&sql.claim)
                 .bind(worker.to_owned())

@@ -116,6 +116,53 @@ async fn a_missing_key_or_tampered_ciphertext_affects_that_account_only() {
     );
 }
 
+/// Rows whose columns no longer parse (hand-edited, or written by something else) are
+/// skipped by claims and leased so they do not come back in every batch; the readable
+/// rows are still handed out, and reading a bad row names it.
+#[tokio::test]
+async fn rows_that_do_not_parse_are_skipped_by_claims_and_named_by_reads() {
+    let path = temp_sqlite_path();
+    let (store, recs) = seeded(&path, enc(), 4).await;
+    sqlx::query("UPDATE lw_accounts SET retry = 'not json' WHERE id = ?")
+        .bind(recs[0].account.id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE lw_accounts SET issued_at = 'yesterday' WHERE id = ?")
+        .bind(recs[1].account.id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    match store.get(recs[0].account.id).await {
+        Err(StoreError::Corrupt { account, message }) => {
+            assert_eq!(account, recs[0].account.id);
+            assert!(message.contains("retry state"), "{message}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let err = store.get(recs[1].account.id).await.unwrap_err();
+    assert!(!err.is_transient(), "{err:?}");
+    let lease = Duration::from_secs(60);
+    let mut claimed: Vec<_> = store
+        .claim_due(t0(), 10, lease, "w")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.account.id)
+        .collect();
+    claimed.sort();
+    let mut want = vec![recs[2].account.id, recs[3].account.id];
+    want.sort();
+    assert_eq!(claimed, want, "the readable rows are handed out");
+    let again = store.claim_due(t0(), 10, lease, "w").await.unwrap();
+    assert!(
+        again.is_empty(),
+        "the unreadable rows were leased too, not handed out again: {again:?}"
+    );
+    store.close().await;
+    let _ = std::fs::remove_file(&path);
+}
+
 #[tokio::test]
 async fn rotate_reencrypts_rows_on_older_keys() {
     let path = temp_sqlite_path();
