@@ -42,9 +42,12 @@ pub(crate) struct RawAccount(
     pub i64,                                             // 22 version
 );
 
+/// Hex text (SQLite's `hex()`: upper case, never escaped, so borrowed) to bytes.
 fn from_hex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-    hex::decode(s.as_ref()).map_err(serde::de::Error::custom)
+    let s = <&'de str>::deserialize(d)?;
+    let mut out = vec![0u8; s.len() / 2];
+    hex::decode_to_slice(s, &mut out).map_err(serde::de::Error::custom)?;
+    Ok(out)
 }
 
 impl RawAccount {
@@ -172,6 +175,10 @@ pub(crate) type Unreadable = (Option<String>, String);
 pub(crate) fn parse_accounts(
     json: &str,
 ) -> Result<Vec<Result<RawAccount, Unreadable>>, StoreError> {
+    // One pass when every row parses (the normal case), row by row otherwise.
+    if let Ok(all) = serde_json::from_str::<Vec<RawAccount>>(json) {
+        return Ok(all.into_iter().map(Ok).collect());
+    }
     let elems: Vec<&serde_json::value::RawValue> =
         serde_json::from_str(json).map_err(|e| StoreError::Backend {
             message: format!("unreadable claim batch: {e}"),
