@@ -170,9 +170,27 @@ pub(crate) struct Variant {
 }
 
 impl Variant {
+    /// Whether column `i` of `BATCH_COLS` is bound for this variant: the account
+    /// metadata (4..=9) and status (14..=16) only when written.
+    pub fn binds(self, i: usize) -> bool {
+        match i {
+            4..=9 => self.account,
+            14..=16 => self.status,
+            _ => true,
+        }
+    }
+
     /// Index into [`Sql::commit_batch`].
     pub fn index(self) -> usize {
         usize::from(self.account) * 2 + usize::from(self.status)
+    }
+
+    /// The variant at `index`.
+    pub fn from_index(i: usize) -> Self {
+        Self {
+            account: i >= 2,
+            status: i % 2 == 1,
+        }
     }
 }
 
@@ -180,7 +198,13 @@ impl Variant {
 /// PostgreSQL: `UPDATE … FROM` a `VALUES` list). Rows whose version moved on are not
 /// updated and not returned. A NULL ciphertext keeps the stored token.
 fn commit_batch(d: Dialect, rows: usize, v: Variant) -> String {
-    let cols = &BATCH_COLS;
+    let cols: Vec<(&str, &str)> = BATCH_COLS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| v.binds(*i))
+        .map(|(_, c)| *c)
+        .collect();
+    let cols = &cols[..];
     let names = cols.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
     let account = if v.account {
         "owner = v.v_owner, kind = v.v_kind, ig_user_id = v.v_ig, username = v.v_user, \
@@ -354,10 +378,7 @@ impl Sql {
             } else {
                 (0..4)
                     .map(|i| {
-                        let v = Variant {
-                            account: i >= 2,
-                            status: i % 2 == 1,
-                        };
+                        let v = Variant::from_index(i);
                         (0..=MAX_ROWS_LOG2)
                             .map(|k| p(commit_batch(d, 1 << k, v)))
                             .collect()

@@ -594,8 +594,9 @@ impl SqlStore {
             for (g, members) in groups.iter().enumerate() {
                 for (from, k) in pieces(0, members.len()) {
                     let mut q = self.q(&sql.commit_batch[g][k]);
+                    let v = Variant::from_index(g);
                     for &i in &members[from..from + (1 << k)] {
-                        q = self.bind_batch_row(q, &ts[i], &ids[i]);
+                        q = self.bind_batch_row(q, &ts[i], &ids[i], v);
                     }
                     let chunk = &members[from..from + (1 << k)];
                     let done: HashSet<String> = if self.inner.dialect == Dialect::Sqlite {
@@ -665,8 +666,8 @@ impl SqlStore {
             .collect())
     }
 
-    /// One row of [`Sql::commit_batch`], in `BATCH_COLS` order.
-    fn bind_batch_row(&self, q: Q, t: &Transition, id_s: &str) -> Q {
+    /// One row of [`Sql::commit_batch`]: the `BATCH_COLS` the variant binds, in order.
+    fn bind_batch_row(&self, q: Q, t: &Transition, id_s: &str, v: Variant) -> Q {
         let (key, ct) = if t.token_changed {
             let (key, ct) = self.inner.enc.seal(t.state.token.secret(), id_s);
             (Some(key), Some(ct))
@@ -675,25 +676,30 @@ impl SqlStore {
         };
         let a = &t.account;
         let s = &t.state;
-        let (status, reason, status_at) = status_cols(&s.status);
-        q.bind(id_s.to_owned())
+        let mut q = q
+            .bind(id_s.to_owned())
             .bind(t.expected_version)
             .bind(ct)
-            .bind(key)
-            .bind(a.owner.as_str().to_owned())
-            .bind(a.kind.as_str())
-            .bind(a.ig_user_id.clone())
-            .bind(a.username.clone())
-            .bind(a.page_id.clone())
-            .bind(i64::from(a.entitlements.notifications))
+            .bind(key);
+        if v.account {
+            q = q
+                .bind(a.owner.as_str().to_owned())
+                .bind(a.kind.as_str())
+                .bind(a.ig_user_id.clone())
+                .bind(a.username.clone())
+                .bind(a.page_id.clone())
+                .bind(i64::from(a.entitlements.notifications));
+        }
+        q = q
             .bind(ms(s.token.issued_at))
             .bind(oms(s.token.expires_at))
             .bind(oms(s.token.data_access_expires_at))
-            .bind(json(&s.token.scopes))
-            .bind(status)
-            .bind(reason)
-            .bind(status_at)
-            .bind(oms(s.last_checked_at))
+            .bind(json(&s.token.scopes));
+        if v.status {
+            let (status, reason, status_at) = status_cols(&s.status);
+            q = q.bind(status).bind(reason).bind(status_at);
+        }
+        q.bind(oms(s.last_checked_at))
             .bind(oms(s.next_action_at))
             .bind(json(&s.retry))
             .bind(json(&s.warnings))
