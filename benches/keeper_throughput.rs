@@ -3,8 +3,9 @@
 //! refresh requests at the same concurrency (and `wrk`, when installed).
 //!
 //! `cargo bench --bench keeper_throughput` · env: LW_BENCH_ACCOUNTS (5000),
-//! LW_BENCH_CONCURRENCY (64), LW_BENCH_KEEPER_ONLY=1 (skip the bare client and wrk, e.g.
-//! to profile the keeper alone with `perf record`).
+//! LW_BENCH_CONCURRENCY (64), LW_BENCH_KEEPER_ONLY=1 / LW_BENCH_BARE_ONLY=1 (stop after that
+//! phase, with a marker and a 1 s pause before it, so a profiler such as `perf record -p`
+//! or `callgrind_control -i on` can cover that phase alone).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -121,6 +122,11 @@ async fn run() {
         .collect();
     let http = reqwest::Client::new();
     let base = sandbox.base_url();
+    let bare_only = std::env::var_os("LW_BENCH_BARE_ONLY").is_some();
+    if bare_only {
+        eprintln!("bare starts in 1 s (pid {})", std::process::id());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let cpu1 = cpu_time();
     let t1 = Instant::now();
     let mut b_lat: Vec<Duration> = futures::stream::iter(tokens)
@@ -149,6 +155,16 @@ async fn run() {
     let bare_wall = t1.elapsed();
     let bare_cpu = cpu_time() - cpu1;
     b_lat.sort();
+    if bare_only {
+        println!(
+            "bare: {n} refreshes in {:.2} s = {:.0}/s, CPU per refresh {:.0} µs",
+            bare_wall.as_secs_f64(),
+            n as f64 / bare_wall.as_secs_f64(),
+            bare_cpu.as_micros() as f64 / n as f64,
+        );
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
 
     let k_rate = n as f64 / keeper_wall.as_secs_f64();
     let b_rate = n as f64 / bare_wall.as_secs_f64();

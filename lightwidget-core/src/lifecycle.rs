@@ -242,9 +242,22 @@ pub fn apply(
     policy: &RefreshPolicy,
     rng: &mut dyn RngCore,
 ) -> Transition {
+    apply_owned(record.clone(), obs, now, policy, rng)
+}
+
+/// [`apply`] taking the record by value, for callers that are done with it (the
+/// keeper): the new state is built in place instead of from a copy.
+pub fn apply_owned(
+    record: AccountRecord,
+    obs: Observation,
+    now: DateTime<Utc>,
+    policy: &RefreshPolicy,
+    rng: &mut dyn RngCore,
+) -> Transition {
+    let version = record.version;
     let mut cx = Ctx {
-        account: record.account.clone(),
-        state: record.state.clone(),
+        account: record.account,
+        state: record.state,
         token_changed: false,
         events: Vec::new(),
         notices: Vec::new(),
@@ -394,7 +407,7 @@ pub fn apply(
     }
     Transition {
         account: cx.account,
-        expected_version: record.version,
+        expected_version: version,
         state: cx.state,
         token_changed: cx.token_changed,
         events: cx.events,

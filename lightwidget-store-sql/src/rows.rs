@@ -3,6 +3,8 @@
 //! driver hands every result row from its worker thread to the async side through a
 //! channel, and at 500 rows per claim those hand-offs cost more than the query.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use lightwidget_core::{
     Account, AccountId, AccountRecord, ConnectionKind, Entitlements, ExpiryReason, OwnerId,
@@ -14,29 +16,30 @@ use sqlx::any::AnyRow;
 
 use crate::Encryption;
 
-/// The columns of `ACCOUNT_COLS`, in order, before decryption and parsing.
+/// The columns of `ACCOUNT_COLS`, in order, before decryption and parsing. Text is
+/// borrowed from a JSON batch where it needs no unescaping.
 #[derive(Deserialize)]
-pub(crate) struct RawAccount(
-    pub String,                                          // 0 id
-    pub String,                                          // 1 owner
-    pub String,                                          // 2 kind
-    pub String,                                          // 3 ig_user_id
-    pub String,                                          // 4 username
-    pub Option<String>,                                  // 5 page_id
+pub(crate) struct RawAccount<'a>(
+    #[serde(borrow)] pub Cow<'a, str>,                   // 0 id
+    #[serde(borrow)] pub Cow<'a, str>,                   // 1 owner
+    #[serde(borrow)] pub Cow<'a, str>,                   // 2 kind
+    #[serde(borrow)] pub Cow<'a, str>,                   // 3 ig_user_id
+    #[serde(borrow)] pub Cow<'a, str>,                   // 4 username
+    #[serde(borrow)] pub Option<Cow<'a, str>>,           // 5 page_id
     pub i64,                                             // 6 notifications
     #[serde(deserialize_with = "from_hex")] pub Vec<u8>, // 7 token_ct (hex in JSON)
-    pub String,                                          // 8 token_key
+    #[serde(borrow)] pub Cow<'a, str>,                   // 8 token_key
     pub i64,                                             // 9 issued_at
     pub Option<i64>,                                     // 10 expires_at
     pub Option<i64>,                                     // 11 data_access_expires_at
-    pub String,                                          // 12 scopes (JSON text)
-    pub String,                                          // 13 status
-    pub Option<String>,                                  // 14 status_reason
+    #[serde(borrow)] pub Cow<'a, str>,                   // 12 scopes (JSON text)
+    #[serde(borrow)] pub Cow<'a, str>,                   // 13 status
+    #[serde(borrow)] pub Option<Cow<'a, str>>,           // 14 status_reason
     pub Option<i64>,                                     // 15 status_at
     pub Option<i64>,                                     // 16 last_checked_at
     pub Option<i64>,                                     // 17 next_action_at
-    pub String,                                          // 18 retry (JSON text)
-    pub String,                                          // 19 warnings (JSON text)
+    #[serde(borrow)] pub Cow<'a, str>,                   // 18 retry (JSON text)
+    #[serde(borrow)] pub Cow<'a, str>,                   // 19 warnings (JSON text)
     pub i64,                                             // 20 episode
     pub i64,                                             // 21 refresh_requested
     pub i64,                                             // 22 version
@@ -50,36 +53,43 @@ fn from_hex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error>
     Ok(out)
 }
 
-impl RawAccount {
+impl RawAccount<'static> {
     /// Reads `ACCOUNT_COLS` from a row.
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let s = |i: usize| row.try_get::<String, _>(i).map(Cow::Owned);
+        let os = |i: usize| {
+            row.try_get::<Option<String>, _>(i)
+                .map(|v| v.map(Cow::Owned))
+        };
         Ok(Self(
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-            row.try_get(4)?,
-            row.try_get(5)?,
+            s(0)?,
+            s(1)?,
+            s(2)?,
+            s(3)?,
+            s(4)?,
+            os(5)?,
             row.try_get(6)?,
             row.try_get(7)?,
-            row.try_get(8)?,
+            s(8)?,
             row.try_get(9)?,
             row.try_get(10)?,
             row.try_get(11)?,
-            row.try_get(12)?,
-            row.try_get(13)?,
-            row.try_get(14)?,
+            s(12)?,
+            s(13)?,
+            os(14)?,
             row.try_get(15)?,
             row.try_get(16)?,
             row.try_get(17)?,
-            row.try_get(18)?,
-            row.try_get(19)?,
+            s(18)?,
+            s(19)?,
             row.try_get(20)?,
             row.try_get(21)?,
             row.try_get(22)?,
         ))
     }
+}
 
+impl RawAccount<'_> {
     /// Decrypts the token and parses the record. A row that cannot be read is
     /// [`StoreError::Corrupt`] for its account (a bad id is a backend error: no account
     /// to blame).
@@ -123,7 +133,7 @@ impl RawAccount {
         token.expires_at = expires_at.map(from_ms);
         token.data_access_expires_at = data_access_expires_at.map(from_ms);
         let at = status_at.map(from_ms).unwrap_or_default();
-        let status = match status_s.as_str() {
+        let status = match status_s.as_ref() {
             "active" => TokenStatus::Active,
             "revoked" => TokenStatus::Revoked { at },
             "expired" => {
@@ -142,11 +152,11 @@ impl RawAccount {
         Ok(AccountRecord {
             account: Account {
                 id,
-                owner: OwnerId::new(owner),
+                owner: OwnerId::new(owner.into_owned()),
                 kind,
-                ig_user_id,
-                username,
-                page_id,
+                ig_user_id: ig_user_id.into_owned(),
+                username: username.into_owned(),
+                page_id: page_id.map(Cow::into_owned),
                 entitlements: Entitlements {
                     notifications: notifications != 0,
                 },
@@ -174,7 +184,7 @@ pub(crate) type Unreadable = (Option<String>, String);
 /// still lease and skip it; otherwise without.
 pub(crate) fn parse_accounts(
     json: &str,
-) -> Result<Vec<Result<RawAccount, Unreadable>>, StoreError> {
+) -> Result<Vec<Result<RawAccount<'_>, Unreadable>>, StoreError> {
     // One pass when every row parses (the normal case), row by row otherwise.
     if let Ok(all) = serde_json::from_str::<Vec<RawAccount>>(json) {
         return Ok(all.into_iter().map(Ok).collect());
@@ -199,34 +209,39 @@ pub(crate) fn parse_accounts(
 
 /// What a batched commit compares against: version, account metadata and status.
 #[derive(Deserialize)]
-pub(crate) struct Prior(
-    pub String,         // id
-    pub i64,            // version
-    pub String,         // owner
-    pub String,         // kind
-    pub String,         // ig_user_id
-    pub String,         // username
-    pub Option<String>, // page_id
-    pub i64,            // notifications
-    pub String,         // status
-    pub Option<String>, // status_reason
-    pub Option<i64>,    // status_at
+pub(crate) struct Prior<'a>(
+    #[serde(borrow)] pub Cow<'a, str>,         // id
+    pub i64,                                   // version
+    #[serde(borrow)] pub Cow<'a, str>,         // owner
+    #[serde(borrow)] pub Cow<'a, str>,         // kind
+    #[serde(borrow)] pub Cow<'a, str>,         // ig_user_id
+    #[serde(borrow)] pub Cow<'a, str>,         // username
+    #[serde(borrow)] pub Option<Cow<'a, str>>, // page_id
+    pub i64,                                   // notifications
+    #[serde(borrow)] pub Cow<'a, str>,         // status
+    #[serde(borrow)] pub Option<Cow<'a, str>>, // status_reason
+    pub Option<i64>,                           // status_at
 );
 
-impl Prior {
+impl Prior<'static> {
     /// Reads the `prior_batch` columns from a row.
     pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let s = |i: usize| row.try_get::<String, _>(i).map(Cow::Owned);
+        let os = |i: usize| {
+            row.try_get::<Option<String>, _>(i)
+                .map(|v| v.map(Cow::Owned))
+        };
         Ok(Self(
-            row.try_get(0)?,
+            s(0)?,
             row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-            row.try_get(4)?,
-            row.try_get(5)?,
-            row.try_get(6)?,
+            s(2)?,
+            s(3)?,
+            s(4)?,
+            s(5)?,
+            os(6)?,
             row.try_get(7)?,
-            row.try_get(8)?,
-            row.try_get(9)?,
+            s(8)?,
+            os(9)?,
             row.try_get(10)?,
         ))
     }

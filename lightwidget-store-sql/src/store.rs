@@ -242,16 +242,16 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 }
 
 /// Which column groups of a batched commit differ from the stored row.
-fn variant(p: &Prior, t: &Transition) -> Variant {
+fn variant(p: &Prior<'_>, t: &Transition) -> Variant {
     let a = &t.account;
     let account = p.2 != a.owner.as_str()
         || p.3 != a.kind.as_str()
         || p.4 != a.ig_user_id
         || p.5 != a.username
-        || p.6 != a.page_id
+        || p.6.as_deref() != a.page_id.as_deref()
         || p.7 != i64::from(a.entitlements.notifications);
     let (status, reason, at) = status_cols(&t.state.status);
-    let status = p.8 != status || p.9 != reason || p.10 != at;
+    let status = p.8 != status || p.9.as_deref() != reason.as_deref() || p.10 != at;
     Variant { account, status }
 }
 
@@ -463,14 +463,21 @@ impl SqlStore {
         Ok(())
     }
 
-    /// The current version, metadata and status of `ids`, by id (absent = unknown).
-    async fn prior(
+    /// Reads the current version, metadata and status of each transition's account:
+    /// `None` = unknown account, else its version and which column groups would change.
+    async fn classify(
         &self,
         tx: &mut sqlx::Transaction<'_, Any>,
+        ts: &[Transition],
         ids: &[String],
-    ) -> Result<HashMap<String, Prior>, StoreError> {
+    ) -> Result<Vec<Option<(i64, Variant)>>, StoreError> {
         let sql = &self.inner.sql;
-        let mut prior = HashMap::with_capacity(ids.len());
+        let pick = |prior: &HashMap<&str, &Prior<'_>>| {
+            ts.iter()
+                .zip(ids)
+                .map(|(t, id)| prior.get(id.as_str()).map(|p| (p.1, variant(p, t))))
+                .collect()
+        };
         if self.inner.dialect == Dialect::Sqlite {
             let row = self
                 .q(&sql.sqlite_prior_json)
@@ -479,25 +486,26 @@ impl SqlStore {
                 .await
                 .map_err(map_err)?;
             let text: String = row.try_get(0).map_err(map_err)?;
-            let rows: Vec<Prior> =
+            let rows: Vec<Prior<'_>> =
                 serde_json::from_str(&text).map_err(|e| StoreError::Backend {
                     message: format!("unreadable account rows: {e}"),
                     source: None,
                 })?;
-            prior.extend(rows.into_iter().map(|p| (p.0.clone(), p)));
-            return Ok(prior);
+            let prior: HashMap<&str, &Prior<'_>> = rows.iter().map(|p| (p.0.as_ref(), p)).collect();
+            return Ok(pick(&prior));
         }
+        let mut rows = Vec::with_capacity(ids.len());
         for (from, k) in pieces(0, ids.len()) {
             let mut q = self.q(&sql.prior_batch[k]);
             for id in &ids[from..from + (1 << k)] {
                 q = q.bind(id.clone());
             }
             for row in q.fetch_all(&mut **tx).await.map_err(map_err)? {
-                let p = Prior::from_row(&row).map_err(map_err)?;
-                prior.insert(p.0.clone(), p);
+                rows.push(Prior::from_row(&row).map_err(map_err)?);
             }
         }
-        Ok(prior)
+        let prior: HashMap<&str, &Prior<'_>> = rows.iter().map(|p| (p.0.as_ref(), p)).collect();
+        Ok(pick(&prior))
     }
 
     /// SQLite's claim: one JSON row for the whole batch, then the lease by id, in one
@@ -534,7 +542,7 @@ impl SqlStore {
                 Err((id, e)) => {
                     tracing::warn!(account_id = ?id, error = %e, "skipping unreadable account row");
                     // Leased all the same, so it does not come back in every batch.
-                    ids.extend(id);
+                    ids.extend(id.map(std::borrow::Cow::Owned));
                 }
             }
         }
@@ -576,19 +584,19 @@ impl SqlStore {
             while end < ts.len() && seen.insert(ts[end].account.id) {
                 end += 1;
             }
-            let prior = self.prior(tx, &ids[start..end]).await?;
+            let found = self.classify(tx, &ts[start..end], &ids[start..end]).await?;
             let mut groups: [Vec<usize>; 4] = Default::default();
-            for i in start..end {
+            for (i, f) in (start..end).zip(found) {
                 let t = &ts[i];
-                let Some(row) = prior.get(&ids[i]) else {
+                let Some((version, v)) = f else {
                     out[i] = Some(Err(StoreError::UnknownAccount(t.account.id)));
                     continue;
                 };
-                if row.1 != t.expected_version {
+                if version != t.expected_version {
                     out[i] = Some(Err(StoreError::Conflict(t.account.id)));
                     continue;
                 }
-                groups[variant(row, t).index()].push(i);
+                groups[v.index()].push(i);
             }
             let mut written: Vec<usize> = Vec::with_capacity(end - start);
             for (g, members) in groups.iter().enumerate() {

@@ -217,7 +217,7 @@ impl Keeper {
                 tracing::debug!(class = e.class(), error = %e, "provider call failed");
             }
             let now = inner.clock.now();
-            let t = self.with_rng(|rng| lifecycle::apply(&rec, obs, now, &inner.policy, rng));
+            let t = self.with_rng(|rng| lifecycle::apply_owned(rec, obs, now, &inner.policy, rng));
             Some(t)
         }
         .instrument(span)
