@@ -533,6 +533,33 @@ impl SqlStore {
         Ok(pick(&prior))
     }
 
+    /// Decodes a JSON batch of account rows: the ids of every row (readable or not, so
+    /// the caller can lease them all) and the records that decode. An unreadable row is
+    /// logged and skipped so one bad row never blocks the batch.
+    fn decode_batch<'a>(
+        &self,
+        text: &'a str,
+    ) -> Result<(Vec<std::borrow::Cow<'a, str>>, Vec<AccountRecord>), StoreError> {
+        let mut ids = Vec::new();
+        let mut out = Vec::new();
+        for r in parse_accounts(text)? {
+            match r {
+                Ok(raw) => {
+                    ids.push(raw.0.clone());
+                    match raw.decode(&self.inner.enc) {
+                        Ok(rec) => out.push(rec),
+                        Err(e) => tracing::warn!(error = %e, "skipping unreadable account row"),
+                    }
+                }
+                Err((id, e)) => {
+                    tracing::warn!(account_id = ?id, error = %e, "skipping unreadable account row");
+                    ids.extend(id.map(std::borrow::Cow::Owned));
+                }
+            }
+        }
+        Ok((ids, out))
+    }
+
     /// SQLite's claim: one JSON row for the whole batch, then the lease by id, in one
     /// `BEGIN IMMEDIATE` transaction (so no other writer can slip in between).
     async fn claim_sqlite(
@@ -553,24 +580,8 @@ impl SqlStore {
             .await
             .map_err(map_err)?;
         let text: String = row.try_get(0).map_err(map_err)?;
-        let mut ids = Vec::new();
-        let mut out = Vec::new();
-        for r in parse_accounts(&text)? {
-            match r {
-                Ok(raw) => {
-                    ids.push(raw.0.clone());
-                    match raw.decode(&self.inner.enc) {
-                        Ok(rec) => out.push(rec),
-                        Err(e) => tracing::warn!(error = %e, "skipping unreadable account row"),
-                    }
-                }
-                Err((id, e)) => {
-                    tracing::warn!(account_id = ?id, error = %e, "skipping unreadable account row");
-                    // Leased all the same, so it does not come back in every batch.
-                    ids.extend(id.map(std::borrow::Cow::Owned));
-                }
-            }
-        }
+        // Unreadable rows are leased all the same, so they do not come back in every batch.
+        let (ids, mut out) = self.decode_batch(&text)?;
         if !ids.is_empty() {
             self.q(&sql.sqlite_claim_mark)
                 .bind(worker.to_owned())
