@@ -40,6 +40,31 @@ pub fn rss_mib() -> f64 {
     status_kib("VmRSS:") as f64 / 1024.0
 }
 
+/// Anonymous resident memory (RssAnon) in MiB: the heap and stacks, without file pages
+/// such as SQLite's memory-mapped database, which the OS may drop at any time.
+pub fn anon_rss_mib() -> f64 {
+    status_kib("RssAnon:") as f64 / 1024.0
+}
+
+/// Samples [`anon_rss_mib`] every 5 ms while `f` runs; returns `f`'s output and the peak.
+pub async fn with_peak_anon<F: std::future::Future>(f: F) -> (F::Output, f64) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut peak = anon_rss_mib();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(anon_rss_mib());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            peak.max(anon_rss_mib())
+        })
+    };
+    let out = f.await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    (out, sampler.await.unwrap_or(0.0))
+}
+
 /// Resets the VmHWM counter (Linux >= 4.0), so phases can be measured separately.
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
