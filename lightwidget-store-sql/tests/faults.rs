@@ -445,3 +445,39 @@ async fn insert_many_writes_every_record_in_one_transaction() {
             .is_none()
     );
 }
+
+/// SQLite: the write-ahead log is copied into the database file by the background
+/// checkpointer, not by whichever write crosses SQLite's 1,000-page threshold. With the
+/// checkpointer off (and fewer pages than the threshold) the database file stays as
+/// it was, which shows the growth below comes from the checkpointer.
+#[tokio::test]
+async fn sqlite_checkpoints_in_the_background() {
+    async fn main_file_growth(every: Duration) -> u64 {
+        let path = temp_sqlite_path();
+        let store = SqlStore::builder(format!("sqlite://{}", path.display()))
+            .encryption(enc())
+            .sqlite_checkpoint_every(every)
+            .connect()
+            .await
+            .unwrap();
+        // Let the first tick (right after connect) pass.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = std::fs::metadata(&path).unwrap().len();
+        let recs: Vec<AccountRecord> = (0..1000)
+            .map(|i| record("o", &format!("ck{i}"), Some(t0())))
+            .collect();
+        store.insert_many(&recs).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let after = std::fs::metadata(&path).unwrap().len();
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
+        after.saturating_sub(before)
+    }
+    let with = main_file_growth(Duration::from_millis(50)).await;
+    let without = main_file_growth(Duration::ZERO).await;
+    assert!(
+        with > 100 * 1024,
+        "the checkpointer copied the new pages into the database file (grew {with} bytes)"
+    );
+    assert_eq!(without, 0, "without it the pages stay in the log");
+}
