@@ -6,8 +6,11 @@
 //! - Token values are encrypted at rest with AES-256-GCM ([`Keyring`]); the account id
 //!   is the associated data, so a ciphertext cannot be moved to another row.
 //! - `claim_due` leases work with `FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL /
-//!   MariaDB, and with a single `UPDATE … RETURNING` write on SQLite; commits are
-//!   fenced on the record version.
+//!   MariaDB, and in one `BEGIN IMMEDIATE` transaction on SQLite (the batch read as one
+//!   JSON row, then leased); commits are fenced on the record version, and
+//!   `commit_many` writes a batch in a few statements on SQLite and PostgreSQL.
+//! - SQLite: WAL, memory-mapped reads, this process's writers queued on an async gate,
+//!   log checkpoints from a background task ([`SqlStoreBuilder::sqlite_checkpoint_every`]).
 //! - Timestamps are BIGINT unix milliseconds (UTC) in every dialect.
 //! - Migrations are embedded and run on connect (opt out with
 //!   [`SqlStoreBuilder::run_migrations`]).
