@@ -2,7 +2,7 @@
 //! PostgreSQL when LIGHTWIDGET_TEST_POSTGRES_URL is set), plus the keeper's memory.
 //!
 //! `cargo bench --bench claim_scale` · env: LW_BENCH_SIZES (default "10000,100000";
-//! add 1000000 for the million-account run).
+//! add 1000000 for the million-account run), LW_BENCH_BACKENDS (default "sqlite,postgres").
 
 #[path = "support/mod.rs"]
 mod support;
@@ -43,9 +43,15 @@ fn main() {
         "| backend | accounts | claim_due(500) p50 | p99 | commit_many(500) transitions/s | db size | keeper anon RSS Δ (sweep of 20k due) |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let backends = std::env::var("LW_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     for &n in &sizes {
-        rt.block_on(bench_sqlite(n));
-        if let Ok(url) = std::env::var("LIGHTWIDGET_TEST_POSTGRES_URL") {
+        if backends.contains("sqlite") {
+            rt.block_on(bench_sqlite(n));
+        }
+        if let (true, Ok(url)) = (
+            backends.contains("postgres"),
+            std::env::var("LIGHTWIDGET_TEST_POSTGRES_URL"),
+        ) {
             rt.block_on(bench_postgres(&url, n));
         }
     }
@@ -185,7 +191,12 @@ async fn bench_postgres(url: &str, n: usize) {
         .await
         .unwrap();
     seed(&store, n).await;
-    sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+    // Steady state: without this, autovacuum starts on the freshly loaded table during
+    // the measurement (insert-triggered, PostgreSQL >= 13).
+    sqlx::query("VACUUM ANALYZE")
+        .execute(store.pool())
+        .await
+        .unwrap();
     let size: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT pg_database_size('{db}')"
     )))
