@@ -24,7 +24,8 @@ pub struct SweepReport {
     pub retries: usize,
     /// Commits refused by fencing.
     pub conflicts: usize,
-    /// Leases released unprocessed (shutdown).
+    /// Claimed accounts whose leases were handed back unprocessed at shutdown
+    /// (`claimed` = the processed ones + `released`).
     pub released: usize,
 }
 
@@ -44,6 +45,8 @@ impl Keeper {
             tokio::spawn(async move { k.commit_stage(rx).await })
         };
         let claimed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Claimed leases handed back unprocessed at shutdown.
+        let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let failure: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
         // Claims run in their own task, one batch ahead of the calls, so the call
         // pipeline never waits for the database between batches.
@@ -76,10 +79,15 @@ impl Keeper {
                 .buffer_unordered(inner.concurrency)
         );
         while let Some(t) = calls.next().await {
-            if let Some(t) = t
-                && tx.send(t).await.is_err()
-            {
-                break;
+            match t {
+                Some(t) => {
+                    if tx.send(t).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    released.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
         drop(tx);
@@ -88,6 +96,7 @@ impl Keeper {
             .await
             .map_err(|e| Error::InvalidInput(format!("commit stage panicked: {e}")))?;
         report.claimed = claimed.load(std::sync::atomic::Ordering::Relaxed);
+        report.released = released.load(std::sync::atomic::Ordering::Relaxed);
         let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(e) = failed {
             return Err(e);
@@ -280,7 +289,7 @@ async fn claim_next(mut st: ClaimState) -> Option<(Vec<AccountRecord>, ClaimStat
 mod tests {
     use std::sync::Arc;
 
-    use chrono::{TimeDelta, TimeZone, Utc};
+    use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
     use crate::ports::{MockTokenProvider, MockTokenStore};
     use crate::*;
@@ -316,6 +325,71 @@ mod tests {
         let k = keeper(store.clone(), p);
         let r = k.sweep().await.unwrap();
         assert_eq!((r.claimed, r.checked, r.refreshed), (1, 1, 0));
+    }
+
+    /// Shuts the keeper down from inside its first provider call.
+    struct StopOnFirstCall(Arc<std::sync::OnceLock<Keeper>>, DateTime<Utc>);
+
+    #[async_trait::async_trait]
+    impl TokenProvider for StopOnFirstCall {
+        async fn refresh(&self, _: &Account, _: &Token) -> Result<Token, ProviderError> {
+            if let Some(k) = self.0.get() {
+                k.shutdown();
+            }
+            Ok(Token::new("renewed", self.1).expiring_in(60 * 86_400))
+        }
+        async fn check(&self, _: &Account, _: &Token) -> Result<CheckInfo, ProviderError> {
+            if let Some(k) = self.0.get() {
+                k.shutdown();
+            }
+            Ok(CheckInfo::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_mid_sweep_releases_the_unstarted_leases_and_counts_them() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let store = Arc::new(InMemoryStore::new());
+        for i in 0..10 {
+            let account =
+                NewAccount::new("o", ConnectionKind::Consumer, format!("{i}"), "u").into_account();
+            let token = Token::new(format!("t{i}"), now - TimeDelta::days(40))
+                .expiring_at(now + TimeDelta::days(20));
+            let mut state = TokenState::connected(token, now - TimeDelta::days(40));
+            state.next_action_at = Some(now);
+            let rec = AccountRecord {
+                account,
+                state,
+                version: 0,
+            };
+            store.insert(&rec, &[]).await.unwrap();
+        }
+        let cell = Arc::new(std::sync::OnceLock::new());
+        let k = Keeper::builder(store.clone(), Arc::new(StopOnFirstCall(cell.clone(), now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .concurrency(1)
+            .batch_size(20)
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        cell.set(k.clone()).ok();
+        let r = k.sweep().await.unwrap();
+        assert_eq!(r.claimed, 10, "{r:?}");
+        assert_eq!(
+            r.refreshed + r.checked,
+            1,
+            "only the call in flight ran: {r:?}"
+        );
+        assert_eq!(r.released, 9, "the rest were handed back: {r:?}");
+        let again = store
+            .claim_due(now, 100, std::time::Duration::from_secs(60), "other")
+            .await
+            .unwrap();
+        assert_eq!(
+            again.len(),
+            9,
+            "and are claimable at once by another keeper"
+        );
     }
 
     #[tokio::test]
