@@ -281,18 +281,15 @@ impl Sql {
             }
         };
         let due = "next_action_at IS NOT NULL AND next_action_at <= ? AND (lease_until IS NULL OR lease_until <= ?)";
+        // SQLite claims with `sqlite_claim_json` + `sqlite_claim_mark`, MySQL with
+        // `claim_select` + `claim_mark`.
         let claim = match d {
-            Dialect::Sqlite => format!(
-                "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? \
-                 WHERE id IN (SELECT id FROM lw_accounts WHERE {due} ORDER BY next_action_at LIMIT ?) \
-                 RETURNING {ACCOUNT_COLS}"
-            ),
             Dialect::Postgres => format!(
                 "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? \
                  WHERE id IN (SELECT id FROM lw_accounts WHERE {due} ORDER BY next_action_at LIMIT ? \
                  FOR UPDATE SKIP LOCKED) RETURNING {ACCOUNT_COLS}"
             ),
-            Dialect::Mysql => String::new(),
+            _ => String::new(),
         };
         let take_due = "state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)";
         let take = match d {
