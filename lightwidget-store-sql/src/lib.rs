@@ -6,11 +6,15 @@
 //! - Token values are encrypted at rest with AES-256-GCM ([`Keyring`]); the account id
 //!   is the associated data, so a ciphertext cannot be moved to another row.
 //! - `claim_due` leases work with `FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL /
-//!   MariaDB, and in one `BEGIN IMMEDIATE` transaction on SQLite (the batch read as one
-//!   JSON row, then leased); commits are fenced on the record version, and
-//!   `commit_many` writes a batch in a few statements on SQLite and PostgreSQL.
-//! - SQLite: WAL, memory-mapped reads, this process's writers queued on an async gate,
+//!   MariaDB, and in one `BEGIN IMMEDIATE` transaction on SQLite; commits are fenced on
+//!   the record version, and `commit_many` writes a batch in one transaction (a few
+//!   statements on PostgreSQL).
+//! - SQLite: claims and batched commits run on a dedicated connection of the store's own
+//!   (rusqlite, on its own thread, statements prepared once), everything else on the
+//!   sqlx pool; WAL, memory-mapped reads, this process's writers queued on an async gate,
 //!   log checkpoints from a background task ([`SqlStoreBuilder::sqlite_checkpoint_every`]).
+//!   The database must be a file: `sqlite::memory:` is refused (use
+//!   `lightwidget_core::InMemoryStore` for a store in memory).
 //! - Timestamps are BIGINT unix milliseconds (UTC) in every dialect.
 //! - Migrations are embedded and run on connect (opt out with
 //!   [`SqlStoreBuilder::run_migrations`]).
@@ -28,6 +32,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod crypto;
+#[cfg(feature = "sqlite")]
+mod lite;
 mod rows;
 mod sql;
 mod store;

@@ -1,7 +1,5 @@
-//! Account rows as stored, read either column by column from an [`AnyRow`] or, on
-//! SQLite's hot paths, from one JSON array per batch (`json_group_array`): sqlx's SQLite
-//! driver hands every result row from its worker thread to the async side through a
-//! channel, and at 500 rows per claim those hand-offs cost more than the query.
+//! Account rows as stored, read column by column from an [`AnyRow`] or, on SQLite's hot
+//! paths, from a rusqlite row (`lite`), then decrypted and parsed in one place.
 
 use std::borrow::Cow;
 
@@ -10,48 +8,38 @@ use lightwidget_core::{
     Account, AccountId, AccountRecord, ConnectionKind, Entitlements, ExpiryReason, OwnerId,
     RetryState, StoreError, Token, TokenState, TokenStatus, Warnings,
 };
-use serde::Deserialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Encryption;
 
 /// The columns of `ACCOUNT_COLS`, in order, before decryption and parsing. Text is
-/// borrowed from a JSON batch where it needs no unescaping.
-#[derive(Deserialize)]
+/// borrowed from the row where the driver allows it.
 pub(crate) struct RawAccount<'a>(
-    #[serde(borrow)] pub Cow<'a, str>,                   // 0 id
-    #[serde(borrow)] pub Cow<'a, str>,                   // 1 owner
-    #[serde(borrow)] pub Cow<'a, str>,                   // 2 kind
-    #[serde(borrow)] pub Cow<'a, str>,                   // 3 ig_user_id
-    #[serde(borrow)] pub Cow<'a, str>,                   // 4 username
-    #[serde(borrow)] pub Option<Cow<'a, str>>,           // 5 page_id
-    pub i64,                                             // 6 notifications
-    #[serde(deserialize_with = "from_hex")] pub Vec<u8>, // 7 token_ct (hex in JSON)
-    #[serde(borrow)] pub Cow<'a, str>,                   // 8 token_key
-    pub i64,                                             // 9 issued_at
-    pub Option<i64>,                                     // 10 expires_at
-    pub Option<i64>,                                     // 11 data_access_expires_at
-    #[serde(borrow)] pub Cow<'a, str>,                   // 12 scopes (JSON text)
-    #[serde(borrow)] pub Cow<'a, str>,                   // 13 status
-    #[serde(borrow)] pub Option<Cow<'a, str>>,           // 14 status_reason
-    pub Option<i64>,                                     // 15 status_at
-    pub Option<i64>,                                     // 16 last_checked_at
-    pub Option<i64>,                                     // 17 next_action_at
-    #[serde(borrow)] pub Cow<'a, str>,                   // 18 retry (JSON text)
-    #[serde(borrow)] pub Cow<'a, str>,                   // 19 warnings (JSON text)
-    pub i64,                                             // 20 episode
-    pub i64,                                             // 21 refresh_requested
-    pub i64,                                             // 22 version
+    pub Cow<'a, str>,         // 0 id
+    pub Cow<'a, str>,         // 1 owner
+    pub Cow<'a, str>,         // 2 kind
+    pub Cow<'a, str>,         // 3 ig_user_id
+    pub Cow<'a, str>,         // 4 username
+    pub Option<Cow<'a, str>>, // 5 page_id
+    pub i64,                  // 6 notifications
+    pub Vec<u8>,              // 7 token_ct
+    pub Cow<'a, str>,         // 8 token_key
+    pub i64,                  // 9 issued_at
+    pub Option<i64>,          // 10 expires_at
+    pub Option<i64>,          // 11 data_access_expires_at
+    pub Cow<'a, str>,         // 12 scopes (JSON text)
+    pub Cow<'a, str>,         // 13 status
+    pub Option<Cow<'a, str>>, // 14 status_reason
+    pub Option<i64>,          // 15 status_at
+    pub Option<i64>,          // 16 last_checked_at
+    pub Option<i64>,          // 17 next_action_at
+    pub Cow<'a, str>,         // 18 retry (JSON text)
+    pub Cow<'a, str>,         // 19 warnings (JSON text)
+    pub i64,                  // 20 episode
+    pub i64,                  // 21 refresh_requested
+    pub i64,                  // 22 version
 );
-
-/// Hex text (SQLite's `hex()`: upper case, never escaped, so borrowed) to bytes.
-fn from_hex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    let s = <&'de str>::deserialize(d)?;
-    let mut out = vec![0u8; s.len() / 2];
-    hex::decode_to_slice(s, &mut out).map_err(serde::de::Error::custom)?;
-    Ok(out)
-}
 
 impl RawAccount<'static> {
     /// Reads `ACCOUNT_COLS` from a row.
@@ -176,51 +164,19 @@ impl RawAccount<'_> {
     }
 }
 
-/// An element of a JSON batch that did not parse: its id if one could be found, and why.
-pub(crate) type Unreadable = (Option<String>, String);
-
-/// Parses a `json_group_array` of account rows. An element that does not parse is
-/// reported with its id when one can be found (the first field), so the caller can
-/// still lease and skip it; otherwise without.
-pub(crate) fn parse_accounts(
-    json: &str,
-) -> Result<Vec<Result<RawAccount<'_>, Unreadable>>, StoreError> {
-    // One pass when every row parses (the normal case), row by row otherwise.
-    if let Ok(all) = serde_json::from_str::<Vec<RawAccount>>(json) {
-        return Ok(all.into_iter().map(Ok).collect());
-    }
-    let elems: Vec<&serde_json::value::RawValue> =
-        serde_json::from_str(json).map_err(|e| StoreError::Backend {
-            message: format!("unreadable claim batch: {e}"),
-            source: None,
-        })?;
-    Ok(elems
-        .into_iter()
-        .map(|e| {
-            serde_json::from_str::<RawAccount>(e.get()).map_err(|err| {
-                let id = serde_json::from_str::<Vec<serde_json::Value>>(e.get())
-                    .ok()
-                    .and_then(|v| v.first().and_then(|x| x.as_str()).map(str::to_owned));
-                (id, err.to_string())
-            })
-        })
-        .collect())
-}
-
 /// What a batched commit compares against: version, account metadata and status.
-#[derive(Deserialize)]
 pub(crate) struct Prior<'a>(
-    #[serde(borrow)] pub Cow<'a, str>,         // id
-    pub i64,                                   // version
-    #[serde(borrow)] pub Cow<'a, str>,         // owner
-    #[serde(borrow)] pub Cow<'a, str>,         // kind
-    #[serde(borrow)] pub Cow<'a, str>,         // ig_user_id
-    #[serde(borrow)] pub Cow<'a, str>,         // username
-    #[serde(borrow)] pub Option<Cow<'a, str>>, // page_id
-    pub i64,                                   // notifications
-    #[serde(borrow)] pub Cow<'a, str>,         // status
-    #[serde(borrow)] pub Option<Cow<'a, str>>, // status_reason
-    pub Option<i64>,                           // status_at
+    pub Cow<'a, str>,         // id
+    pub i64,                  // version
+    pub Cow<'a, str>,         // owner
+    pub Cow<'a, str>,         // kind
+    pub Cow<'a, str>,         // ig_user_id
+    pub Cow<'a, str>,         // username
+    pub Option<Cow<'a, str>>, // page_id
+    pub i64,                  // notifications
+    pub Cow<'a, str>,         // status
+    pub Option<Cow<'a, str>>, // status_reason
+    pub Option<i64>,          // status_at
 );
 
 impl Prior<'static> {

@@ -69,17 +69,11 @@ pub(crate) struct Sql {
     pub counts: Arc<str>,
     pub stale_keys: Arc<str>,
     pub rewrite_token: Arc<str>,
-    /// `commit_batch[variant.index()][k]` commits 2^k rows (SQLite, PostgreSQL; empty
-    /// for MySQL).
+    /// `commit_batch[variant.index()][k]` commits 2^k rows (PostgreSQL; empty for MySQL,
+    /// which commits row by row, and SQLite, which commits on its dedicated connection).
     pub commit_batch: Vec<Vec<Arc<str>>>,
     /// `prior_batch[k]` reads what a batched commit of 2^k rows compares against.
     pub prior_batch: Vec<Arc<str>>,
-    /// SQLite: the claim's read, as one JSON row.
-    pub sqlite_claim_json: Arc<str>,
-    /// SQLite: the claim's lease, by a JSON array of ids.
-    pub sqlite_claim_mark: Arc<str>,
-    /// SQLite: `prior_batch` as one JSON row, by a JSON array of ids.
-    pub sqlite_prior_json: Arc<str>,
     /// `history_batch[k]` appends 2^k history rows.
     pub history_batch: Vec<Arc<str>>,
 }
@@ -116,25 +110,6 @@ const BATCH_COLS: [(&str, &str); 23] = [
     ("v_req", "bigint"),
 ];
 
-/// SQLite: the due batch as one JSON array of `ACCOUNT_COLS` rows (ciphertext in hex,
-/// version already incremented for the claim that follows in the same transaction).
-const SQLITE_CLAIM_JSON: &str = "SELECT json_group_array(json_array(id, owner, kind, ig_user_id, \
-    username, page_id, notifications, hex(token_ct), token_key, issued_at, expires_at, \
-    data_access_expires_at, scopes, status, status_reason, status_at, last_checked_at, \
-    next_action_at, retry, warnings, episode, refresh_requested, version + 1)) FROM \
-    (SELECT * FROM lw_accounts WHERE next_action_at IS NOT NULL AND next_action_at <= ? \
-    AND (lease_until IS NULL OR lease_until <= ?) ORDER BY next_action_at LIMIT ?)";
-
-/// SQLite: leases the accounts whose ids are in a JSON array.
-const SQLITE_CLAIM_MARK: &str = "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, \
-    lease_until = ? WHERE id IN (SELECT value FROM json_each(?))";
-
-/// SQLite: the `prior_batch` columns of the accounts whose ids are in a JSON array, as one
-/// JSON array.
-const SQLITE_PRIOR_JSON: &str = "SELECT json_group_array(json_array(id, version, owner, kind, \
-    ig_user_id, username, page_id, notifications, status, status_reason, status_at)) \
-    FROM lw_accounts WHERE id IN (SELECT value FROM json_each(?))";
-
 /// A `VALUES` list of `rows` rows of `cols` (typed for PostgreSQL).
 fn values(d: Dialect, cols: &[(&str, &str)], rows: usize) -> String {
     let row = cols
@@ -157,10 +132,9 @@ fn values(d: Dialect, cols: &[(&str, &str)], rows: usize) -> String {
     out
 }
 
-/// Which column groups a batched commit writes. SQLite rewrites the entries of every
-/// index whose columns appear in the `SET` list, changed or not (three times the cost
-/// per row in a 100k-row table), so the account metadata (owner index, unique
-/// kind + user id) and the status (status index) are only written when they changed.
+/// Which column groups a batched PostgreSQL commit writes: the account metadata and
+/// the status only when they changed, so a commit binds 14 of 23 columns per row as a
+/// rule (`lite::Cols` is the same for SQLite, where it also spares index rewrites).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Variant {
     /// Owner, kind, user id, username, page, entitlements.
@@ -194,8 +168,8 @@ impl Variant {
     }
 }
 
-/// The batched, fenced commit of `rows` accounts in one statement (SQLite ≥ 3.33 and
-/// PostgreSQL: `UPDATE … FROM` a `VALUES` list). Rows whose version moved on are not
+/// The batched, fenced commit of `rows` accounts in one statement (PostgreSQL:
+/// `UPDATE … FROM` a `VALUES` list). Rows whose version moved on are not
 /// updated and not returned. A NULL ciphertext keeps the stored token.
 fn commit_batch(d: Dialect, rows: usize, v: Variant) -> String {
     let cols: Vec<(&str, &str)> = BATCH_COLS
@@ -226,16 +200,9 @@ fn commit_batch(d: Dialect, rows: usize, v: Variant) -> String {
          retry = v.v_retry, warnings = v.v_warn, episode = v.v_episode, \
          refresh_requested = v.v_req, version = lw_accounts.version + 1, lease_owner = NULL, \
          lease_until = NULL \
-         FROM v WHERE lw_accounts.id = v.v_id AND lw_accounts.version = v.v_ver{}",
+         FROM v WHERE lw_accounts.id = v.v_id AND lw_accounts.version = v.v_ver \
+         RETURNING lw_accounts.id",
         values(d, cols, rows),
-        // SQLite commits under its write lock after reading the versions in the same
-        // transaction, so every row updates; rows_affected is checked instead of
-        // streaming ids back one by one.
-        if d == Dialect::Sqlite {
-            ""
-        } else {
-            " RETURNING lw_accounts.id"
-        }
     )
 }
 
@@ -281,8 +248,8 @@ impl Sql {
             }
         };
         let due = "next_action_at IS NOT NULL AND next_action_at <= ? AND (lease_until IS NULL OR lease_until <= ?)";
-        // SQLite claims with `sqlite_claim_json` + `sqlite_claim_mark`, MySQL with
-        // `claim_select` + `claim_mark`.
+        // SQLite claims on its dedicated connection (`lite`), MySQL with `claim_select`
+        // + `claim_mark`.
         let claim = match d {
             Dialect::Postgres => format!(
                 "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? \
@@ -370,7 +337,7 @@ impl Sql {
             counts: p("SELECT status, COUNT(*) FROM lw_accounts GROUP BY status".into()),
             stale_keys: p("SELECT id, token_key, token_ct FROM lw_accounts WHERE token_key <> ? AND token_key <> 'plain' AND id > ? ORDER BY id LIMIT ?".into()),
             rewrite_token: p("UPDATE lw_accounts SET token_ct = ?, token_key = ? WHERE id = ? AND token_key = ?".into()),
-            commit_batch: if d == Dialect::Mysql {
+            commit_batch: if d != Dialect::Postgres {
                 Vec::new()
             } else {
                 (0..4)
@@ -385,9 +352,6 @@ impl Sql {
             prior_batch: (0..=MAX_ROWS_LOG2)
                 .map(|k| p(prior_batch(1 << k)))
                 .collect(),
-            sqlite_claim_json: SQLITE_CLAIM_JSON.into(),
-            sqlite_claim_mark: SQLITE_CLAIM_MARK.into(),
-            sqlite_prior_json: SQLITE_PRIOR_JSON.into(),
             history_batch: (0..=MAX_ROWS_LOG2)
                 .map(|k| p(history_batch(d, 1 << k)))
                 .collect(),

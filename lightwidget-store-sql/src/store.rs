@@ -13,7 +13,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
 use uuid::Uuid;
 
-use crate::rows::{Prior, RawAccount, corrupt, from_ms, parse_accounts};
+use crate::rows::{Prior, RawAccount, corrupt, from_ms};
 use crate::sql::{Dialect, MAX_ROWS_LOG2, Sql, Variant};
 use crate::{Encryption, Error, Keyring};
 
@@ -32,6 +32,9 @@ struct Inner {
     enc: Encryption,
     /// SQLite: one writing transaction of this process at a time (see `begin`).
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite: the dedicated connection for claims and batched commits.
+    #[cfg(feature = "sqlite")]
+    lite: Option<crate::lite::Lite>,
 }
 
 type WriteGate = tokio::sync::OwnedMutexGuard<()>;
@@ -142,6 +145,15 @@ impl SqlStoreBuilder {
             }
             _ => {}
         }
+        if dialect == Dialect::Sqlite
+            && (self.url.contains(":memory:") || self.url.contains("mode=memory"))
+        {
+            return Err(Error::Config(
+                "an in-memory SQLite database is private to one connection and this store uses several: \
+                 give a file (a temporary one in tests) or use lightwidget_core::InMemoryStore"
+                    .into(),
+            ));
+        }
         sqlx::any::install_default_drivers();
         let mut url = self.url.clone();
         if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
@@ -201,6 +213,20 @@ impl SqlStoreBuilder {
             };
             m.run(&pool).await.map_err(Error::Migrate)?;
         }
+        #[cfg(feature = "sqlite")]
+        let lite = if dialect == Dialect::Sqlite {
+            use std::str::FromStr;
+            let path = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                .map_err(|source| Error::Connect {
+                    url: redact(&self.url),
+                    source,
+                })?
+                .get_filename()
+                .to_owned();
+            Some(crate::lite::Lite::open(&path, background_checkpoints)?)
+        } else {
+            None
+        };
         let store = SqlStore {
             inner: Arc::new(Inner {
                 pool,
@@ -208,6 +234,8 @@ impl SqlStoreBuilder {
                 sql: Sql::new(dialect),
                 enc,
                 write_gate: Arc::default(),
+                #[cfg(feature = "sqlite")]
+                lite,
             }),
         };
         if dialect == Dialect::Sqlite && background_checkpoints {
@@ -325,11 +353,11 @@ async fn checkpointer(store: std::sync::Weak<Inner>, every: Duration) {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serialising plain data cannot fail")
 }
 
-fn status_cols(s: &TokenStatus) -> (&'static str, Option<String>, Option<i64>) {
+pub(crate) fn status_cols(s: &TokenStatus) -> (&'static str, Option<String>, Option<i64>) {
     match s {
         TokenStatus::Active => ("active", None, None),
         TokenStatus::Expired { reason, at } => ("expired", Some(reason.code()), Some(ms(*at))),
@@ -379,6 +407,10 @@ impl SqlStore {
 
     /// Closes the pool.
     pub async fn close(&self) {
+        #[cfg(feature = "sqlite")]
+        if let Some(lite) = &self.inner.lite {
+            lite.close().await;
+        }
         self.inner.pool.close().await;
     }
 
@@ -550,22 +582,6 @@ impl SqlStore {
                 .map(|(t, id)| prior.get(id.as_str()).map(|p| (p.1, variant(p, t))))
                 .collect()
         };
-        if self.inner.dialect == Dialect::Sqlite {
-            let row = self
-                .q(&sql.sqlite_prior_json)
-                .bind(json(&ids))
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(map_err)?;
-            let text: String = row.try_get(0).map_err(map_err)?;
-            let rows: Vec<Prior<'_>> =
-                serde_json::from_str(&text).map_err(|e| StoreError::Backend {
-                    message: format!("unreadable account rows: {e}"),
-                    source: None,
-                })?;
-            let prior: HashMap<&str, &Prior<'_>> = rows.iter().map(|p| (p.0.as_ref(), p)).collect();
-            return Ok(pick(&prior));
-        }
         let mut rows = Vec::with_capacity(ids.len());
         for (from, k) in pieces(0, ids.len()) {
             let mut q = self.q(&sql.prior_batch[k]);
@@ -580,35 +596,8 @@ impl SqlStore {
         Ok(pick(&prior))
     }
 
-    /// Decodes a JSON batch of account rows: the ids of every row (readable or not, so
-    /// the caller can lease them all) and the records that decode. An unreadable row is
-    /// logged and skipped so one bad row never blocks the batch.
-    fn decode_batch<'a>(
-        &self,
-        text: &'a str,
-    ) -> Result<(Vec<std::borrow::Cow<'a, str>>, Vec<AccountRecord>), StoreError> {
-        let mut ids = Vec::new();
-        let mut out = Vec::new();
-        for r in parse_accounts(text)? {
-            match r {
-                Ok(raw) => {
-                    ids.push(raw.0.clone());
-                    match raw.decode(&self.inner.enc) {
-                        Ok(rec) => out.push(rec),
-                        Err(e) => tracing::warn!(error = %e, "skipping unreadable account row"),
-                    }
-                }
-                Err((id, e)) => {
-                    tracing::warn!(account_id = ?id, error = %e, "skipping unreadable account row");
-                    ids.extend(id.map(std::borrow::Cow::Owned));
-                }
-            }
-        }
-        Ok((ids, out))
-    }
-
-    /// SQLite's claim: one JSON row for the whole batch, then the lease by id, in one
-    /// `BEGIN IMMEDIATE` transaction (so no other writer can slip in between).
+    /// SQLite claims: one job on the dedicated connection (see `lite`).
+    #[cfg(feature = "sqlite")]
     async fn claim_sqlite(
         &self,
         now: i64,
@@ -616,31 +605,52 @@ impl SqlStore {
         limit: usize,
         worker: &str,
     ) -> Result<Vec<AccountRecord>, StoreError> {
-        let sql = &self.inner.sql;
-        let (_gate, mut tx) = self.begin().await?;
-        let row = self
-            .q(&sql.sqlite_claim_json)
-            .bind(now)
-            .bind(now)
-            .bind(limit as i64)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let text: String = row.try_get(0).map_err(map_err)?;
-        // Unreadable rows are leased all the same, so they do not come back in every batch.
-        let (ids, mut out) = self.decode_batch(&text)?;
-        if !ids.is_empty() {
-            self.q(&sql.sqlite_claim_mark)
-                .bind(worker.to_owned())
-                .bind(until)
-                .bind(json(&ids))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        out.sort_by_key(|r| (r.state.next_action_at, r.account.id));
-        Ok(out)
+        let lite = self.lite()?;
+        let _gate = self.inner.write_gate.clone().lock_owned().await;
+        let inner = self.inner.clone();
+        let worker = worker.to_owned();
+        lite.run(move |conn| crate::lite::claim(conn, &inner.enc, now, until, limit, &worker))
+            .await?
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    async fn claim_sqlite(
+        &self,
+        _now: i64,
+        _until: i64,
+        _limit: usize,
+        _worker: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        Err(StoreError::Backend {
+            message: "this build lacks the `sqlite` feature".into(),
+            source: None,
+        })
+    }
+
+    /// The dedicated SQLite connection.
+    #[cfg(feature = "sqlite")]
+    fn lite(&self) -> Result<&crate::lite::Lite, StoreError> {
+        self.inner.lite.as_ref().ok_or_else(|| StoreError::Backend {
+            message: "this store has no dedicated SQLite connection".into(),
+            source: None,
+        })
+    }
+
+    /// SQLite batched commits: encoded here (encryption, JSON), written by one job on
+    /// the dedicated connection (see `lite`).
+    #[cfg(feature = "sqlite")]
+    async fn commit_sqlite(
+        &self,
+        ts: &[Transition],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let lite = self.lite()?;
+        let rows: Vec<crate::lite::CommitRow> = ts
+            .iter()
+            .map(|t| crate::lite::CommitRow::new(t, &self.inner.enc))
+            .collect();
+        let _gate = self.inner.write_gate.clone().lock_owned().await;
+        lite.run(move |conn| crate::lite::commit(conn, &rows))
+            .await?
     }
 
     /// `commit_many` in a handful of statements instead of two or three per transition
@@ -690,28 +700,14 @@ impl SqlStore {
                         q = self.bind_batch_row(q, &ts[i], &ids[i], v);
                     }
                     let chunk = &members[from..from + (1 << k)];
-                    let done: HashSet<String> = if self.inner.dialect == Dialect::Sqlite {
-                        // Under SQLite's write lock, after the read: every row updates.
-                        let n = q.execute(&mut **tx).await.map_err(map_err)?.rows_affected();
-                        if n != chunk.len() as u64 {
-                            return Err(StoreError::Backend {
-                                message: format!(
-                                    "batched commit wrote {n} of {} rows under the write lock",
-                                    chunk.len()
-                                ),
-                                source: None,
-                            });
-                        }
-                        chunk.iter().map(|&i| ids[i].clone()).collect()
-                    } else {
-                        q.fetch_all(&mut **tx)
-                            .await
-                            .map_err(map_err)?
-                            .iter()
-                            .map(|r| r.try_get::<String, _>(0))
-                            .collect::<Result<_, _>>()
-                            .map_err(map_err)?
-                    };
+                    let done: HashSet<String> = q
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(map_err)?
+                        .iter()
+                        .map(|r| r.try_get::<String, _>(0))
+                        .collect::<Result<_, _>>()
+                        .map_err(map_err)?;
                     for &i in chunk {
                         if done.contains(&ids[i]) {
                             written.push(i);
@@ -1119,6 +1115,10 @@ impl TokenStore for SqlStore {
 
     async fn commit_many(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
         let run = async {
+            #[cfg(feature = "sqlite")]
+            if self.inner.lite.is_some() {
+                return self.commit_sqlite(ts).await;
+            }
             let (_gate, mut tx) = self.begin().await?;
             let out = if self.inner.sql.commit_batch.is_empty() {
                 let mut out = Vec::with_capacity(ts.len());

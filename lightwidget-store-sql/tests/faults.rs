@@ -229,6 +229,20 @@ async fn configuration_errors_are_clear() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no encryption configured"), "{e}");
+    for url in [
+        "sqlite::memory:",
+        "sqlite://file:x?mode=memory&cache=shared",
+    ] {
+        let e = SqlStore::builder(url)
+            .keyring(keyring())
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::Config(_)) && e.to_string().contains("give a file"),
+            "{url}: {e}"
+        );
+    }
     let e = Keyring::parse(&"k1:short".to_string().into()).unwrap_err();
     assert!(
         e.to_string().contains("base64") || e.to_string().contains("32 bytes"),

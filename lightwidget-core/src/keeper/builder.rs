@@ -24,6 +24,7 @@ pub struct KeeperBuilder {
     policy: RefreshPolicy,
     concurrency: usize,
     batch_size: usize,
+    commit_linger: Duration,
     lease: Duration,
     rate_limit: Option<NonZeroU32>,
     worker_id: Option<String>,
@@ -55,6 +56,7 @@ impl KeeperBuilder {
             policy: RefreshPolicy::default(),
             concurrency: 16,
             batch_size: 200,
+            commit_linger: Duration::from_millis(5),
             lease: Duration::from_secs(300),
             rate_limit: None,
             worker_id: None,
@@ -94,6 +96,17 @@ impl KeeperBuilder {
     /// Accounts claimed per batch (default 200).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n;
+        self
+    }
+    /// How long the commit stage of a sweep waits for more results to fill a batch of
+    /// `batch_size` before writing what it has (default 5 ms; zero writes whatever is
+    /// ready at once). Each commit is one transaction: without a short wait, a fast store
+    /// commits a few rows at a time and pays the transaction cost per handful (measured
+    /// on SQLite: about 60 rows per commit and 10 % more CPU per refresh with no wait,
+    /// 300–500 rows with 3–10 ms). A sweep's last results are written as soon as the
+    /// last call ends, never after a wait.
+    pub fn commit_linger(mut self, d: Duration) -> Self {
+        self.commit_linger = d;
         self
     }
     /// Lease length: how long a claimed account is reserved for this keeper (default 5 min).
@@ -188,6 +201,7 @@ impl KeeperBuilder {
                 policy: self.policy,
                 concurrency: self.concurrency,
                 batch_size: self.batch_size,
+                commit_linger: self.commit_linger,
                 lease: self.lease,
                 limiter: make_limiter(self.rate_limit),
                 worker_id,

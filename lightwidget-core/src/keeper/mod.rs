@@ -65,6 +65,7 @@ pub(crate) struct Inner {
     policy: RefreshPolicy,
     concurrency: usize,
     batch_size: usize,
+    commit_linger: Duration,
     lease: Duration,
     limiter: Option<DefaultDirectRateLimiter>,
     worker_id: String,

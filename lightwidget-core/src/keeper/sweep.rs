@@ -118,9 +118,23 @@ impl Keeper {
 
     async fn commit_stage(&self, mut rx: tokio::sync::mpsc::Receiver<Transition>) -> SweepReport {
         let mut report = SweepReport::default();
-        let mut chunk = Vec::with_capacity(self.inner.batch_size);
-        while rx.recv_many(&mut chunk, self.inner.batch_size).await > 0 {
-            let ts = std::mem::take(&mut chunk);
+        let want = self.inner.batch_size;
+        let linger = self.inner.commit_linger;
+        let mut chunk = Vec::with_capacity(want);
+        while rx.recv_many(&mut chunk, want).await > 0 {
+            // Group commit: wait briefly for a fuller batch (see `commit_linger`). The
+            // channel closes when the last call ends, which ends the wait at once.
+            if chunk.len() < want && !linger.is_zero() {
+                let deadline = tokio::time::Instant::now() + linger;
+                while chunk.len() < want {
+                    let room = want - chunk.len();
+                    match tokio::time::timeout_at(deadline, rx.recv_many(&mut chunk, room)).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+            let ts = std::mem::replace(&mut chunk, Vec::with_capacity(want));
             self.record(ts, &mut report).await;
         }
         report
