@@ -130,18 +130,7 @@ pub(crate) fn lite_err(e: rusqlite::Error) -> StoreError {
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen)
     );
-    let message = e.to_string();
-    if transient {
-        StoreError::Unavailable {
-            message,
-            source: Some(Box::new(e)),
-        }
-    } else {
-        StoreError::Backend {
-            message,
-            source: Some(Box::new(e)),
-        }
-    }
+    crate::store::driver_error(e, transient)
 }
 
 const CLAIM_SELECT: &str = "SELECT rowid, id, owner, kind, ig_user_id, username, page_id, \

@@ -286,17 +286,20 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         }
         _ => false,
     };
+    driver_error(e, transient)
+}
+
+/// A driver error as [`StoreError::Unavailable`] (transient) or [`StoreError::Backend`].
+pub(crate) fn driver_error(
+    e: impl std::error::Error + Send + Sync + 'static,
+    transient: bool,
+) -> StoreError {
     let message = e.to_string();
+    let source: Option<Box<dyn std::error::Error + Send + Sync>> = Some(Box::new(e));
     if transient {
-        StoreError::Unavailable {
-            message,
-            source: Some(Box::new(e)),
-        }
+        StoreError::Unavailable { message, source }
     } else {
-        StoreError::Backend {
-            message,
-            source: Some(Box::new(e)),
-        }
+        StoreError::Backend { message, source }
     }
 }
 
