@@ -251,10 +251,15 @@ impl Sql {
         // SQLite claims on its dedicated connection (`lite`), MySQL with `claim_select`
         // + `claim_mark`.
         let claim = match d {
+            // The locked rows are addressed by ctid (a TID scan) rather than joined back by
+            // id (500 primary-key lookups): 2.3-2.5 ms instead of 4.6-7.8 ms of server time
+            // at 1M rows. Rows locked by this statement cannot move before it updates them;
+            // a row that moved before it was locked fails the ctid recheck and is simply not
+            // claimed this time.
             Dialect::Postgres => format!(
                 "UPDATE lw_accounts SET version = version + 1, lease_owner = ?, lease_until = ? \
-                 WHERE id IN (SELECT id FROM lw_accounts WHERE {due} ORDER BY next_action_at LIMIT ? \
-                 FOR UPDATE SKIP LOCKED) RETURNING {ACCOUNT_COLS}"
+                 WHERE ctid = ANY(ARRAY(SELECT ctid FROM lw_accounts WHERE {due} \
+                 ORDER BY next_action_at LIMIT ? FOR UPDATE SKIP LOCKED)) RETURNING {ACCOUNT_COLS}"
             ),
             _ => String::new(),
         };
