@@ -1,13 +1,16 @@
 //! End-to-end keeper throughput against the loopback Graph sandbox, persisted in SQLite
-//! with encryption at rest, side by side with a bare reqwest client sending the same
-//! refresh requests at the same concurrency (and `wrk`, when installed).
+//! (and in PostgreSQL when `LIGHTWIDGET_TEST_POSTGRES_URL` is set) with encryption at rest,
+//! side by side with a bare reqwest client sending the same refresh requests at the same
+//! concurrency (and `wrk`, when installed).
 //!
 //! The two alternate for several rounds (fresh due accounts each round) and the ratio is
 //! reported per round and as the median: on a shared 2-vCPU VM the machine's own speed
 //! drifts by 2x within minutes, so only figures taken side by side compare.
 //!
 //! `cargo bench --bench keeper_throughput` · env: LW_BENCH_ACCOUNTS (5000 per round),
-//! LW_BENCH_CONCURRENCY (64), LW_BENCH_ROUNDS (3), LW_BENCH_KEEPER_ONLY=1 /
+//! LW_BENCH_CONCURRENCY (64), LW_BENCH_ROUNDS (3), LW_BENCH_BACKENDS (default
+//! "sqlite,postgres"; PostgreSQL in a fresh database, dropped afterwards, and not in the
+//! one-phase profiling modes), LW_BENCH_KEEPER_ONLY=1 /
 //! LW_BENCH_BARE_ONLY=1 (one round, that phase only, with a marker and a 1 s pause
 //! before it, so a profiler such as `perf record -p` or `callgrind_control -i on` can
 //! cover that phase alone).
@@ -81,13 +84,72 @@ async fn run() {
         env("LW_BENCH_ROUNDS", 3).max(1)
     };
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let path = std::env::temp_dir().join(format!("lw-bench-{}.db", uuid::Uuid::new_v4().simple()));
-    let store = SqlStore::open_sqlite(
-        &path,
-        Encryption::Keyring(Keyring::new(Key::new("b", &[5u8; 32]).unwrap())),
-    )
-    .await
-    .unwrap();
+    let opts = Opts {
+        n,
+        conc,
+        rounds,
+        keeper_only,
+        bare_only,
+    };
+    let backends = std::env::var("LW_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let keys = || Encryption::Keyring(Keyring::new(Key::new("b", &[5u8; 32]).unwrap()));
+    if backends.contains("sqlite") {
+        let path =
+            std::env::temp_dir().join(format!("lw-bench-{}.db", uuid::Uuid::new_v4().simple()));
+        let store = SqlStore::open_sqlite(&path, keys()).await.unwrap();
+        bench_store("SQLite", store.clone(), &sandbox, &opts).await;
+        store.close().await;
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+    }
+    if let (true, Ok(url)) = (
+        backends.contains("postgres") && !keeper_only && !bare_only,
+        std::env::var("LIGHTWIDGET_TEST_POSTGRES_URL"),
+    ) {
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+        let db = format!("lw_bench_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut u = url::Url::parse(&url).unwrap();
+        u.set_path(&format!("/{db}"));
+        let store = SqlStore::builder(u.to_string())
+            .encryption(keys())
+            .connect()
+            .await
+            .unwrap();
+        bench_store("PostgreSQL", store.clone(), &sandbox, &opts).await;
+        store.close().await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {db} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+    }
+    wrk(&sandbox, conc).await;
+}
+
+struct Opts {
+    n: usize,
+    conc: usize,
+    rounds: usize,
+    keeper_only: bool,
+    bare_only: bool,
+}
+
+/// Alternating keeper / bare rounds with `store` as the keeper's persistence; prints the
+/// table.
+async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) {
+    let Opts {
+        n,
+        conc,
+        rounds,
+        keeper_only,
+        bare_only,
+    } = *o;
     let client = InstagramLogin::new(sandbox.consumer_config().build().unwrap()).unwrap();
     let timed = Timed::new(GraphProvider::new(Some(Arc::new(client)), None));
     let samples: Arc<Mutex<Vec<Duration>>> = timed.samples.clone();
@@ -202,13 +264,12 @@ async fn run() {
             }
         }
     }
-    let _ = std::fs::remove_file(&path);
     if results.is_empty() {
         return;
     }
 
     println!(
-        "\nkeeper end-to-end throughput: {n} accounts due per round, concurrency {conc}, SQLite + AES-256-GCM, keeper and bare alternating"
+        "\nkeeper end-to-end throughput: {n} accounts due per round, concurrency {conc}, {label} + AES-256-GCM, keeper and bare alternating"
     );
     println!(
         "| round | keeper refreshes/s | keeper p50 / p99 | keeper CPU/refresh | bare refreshes/s | bare p50 / p99 | bare CPU/refresh | ratio |"
@@ -243,15 +304,21 @@ async fn run() {
         "process RSS before the last sweep {rss0:.1} MiB, peak during it {keeper_peak:.1} MiB (includes the in-process sandbox)"
     );
     println!("(CPU time includes the sandbox server, which shares the process)");
+}
 
-    // --- the sandbox's own ceiling, for context: a raw load tool on /me
+/// The sandbox's own ceiling, for context: a raw load tool on /me.
+async fn wrk(sandbox: &Sandbox, conc: usize) {
+    let base = sandbox.base_url();
     let probe_user = sandbox.create_consumer_user("wrk");
     let probe = sandbox.issue_consumer_token(&probe_user, TimeDelta::days(1));
     let me = format!("{}v25.0/me?access_token={}", base, probe.secret());
-    match std::process::Command::new("wrk")
-        .args(["-t2", &format!("-c{conc}"), "-d5s", &me])
-        .output()
-    {
+    // Off the runtime's workers: they serve the sandbox meanwhile.
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("wrk")
+            .args(["-t2", &format!("-c{conc}"), "-d5s", &me])
+            .output()
+    });
+    match run.await.expect("wrk runner") {
         Ok(o) if o.status.success() => {
             let out = String::from_utf8_lossy(&o.stdout);
             let rps = out
