@@ -164,45 +164,6 @@ impl RawAccount<'_> {
     }
 }
 
-/// What a batched commit compares against: version, account metadata and status.
-pub(crate) struct Prior<'a>(
-    pub Cow<'a, str>,         // id
-    pub i64,                  // version
-    pub Cow<'a, str>,         // owner
-    pub Cow<'a, str>,         // kind
-    pub Cow<'a, str>,         // ig_user_id
-    pub Cow<'a, str>,         // username
-    pub Option<Cow<'a, str>>, // page_id
-    pub i64,                  // notifications
-    pub Cow<'a, str>,         // status
-    pub Option<Cow<'a, str>>, // status_reason
-    pub Option<i64>,          // status_at
-);
-
-impl Prior<'static> {
-    /// Reads the `prior_batch` columns from a row.
-    pub fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        let s = |i: usize| row.try_get::<String, _>(i).map(Cow::Owned);
-        let os = |i: usize| {
-            row.try_get::<Option<String>, _>(i)
-                .map(|v| v.map(Cow::Owned))
-        };
-        Ok(Self(
-            s(0)?,
-            row.try_get(1)?,
-            s(2)?,
-            s(3)?,
-            s(4)?,
-            s(5)?,
-            os(6)?,
-            row.try_get(7)?,
-            s(8)?,
-            os(9)?,
-            row.try_get(10)?,
-        ))
-    }
-}
-
 pub(crate) fn corrupt(account: AccountId, message: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         account,

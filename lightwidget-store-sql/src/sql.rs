@@ -69,11 +69,9 @@ pub(crate) struct Sql {
     pub counts: Arc<str>,
     pub stale_keys: Arc<str>,
     pub rewrite_token: Arc<str>,
-    /// `commit_batch[variant.index()][k]` commits 2^k rows (PostgreSQL; empty for MySQL,
-    /// which commits row by row, and SQLite, which commits on its dedicated connection).
-    pub commit_batch: Vec<Vec<Arc<str>>>,
-    /// `prior_batch[k]` reads what a batched commit of 2^k rows compares against.
-    pub prior_batch: Vec<Arc<str>>,
+    /// `commit_batch[k]` commits 2^k rows (PostgreSQL; empty for MySQL, which commits row
+    /// by row, and SQLite, which commits on its dedicated connection).
+    pub commit_batch: Vec<Arc<str>>,
     /// `history_batch[k]` appends 2^k history rows.
     pub history_batch: Vec<Arc<str>>,
 }
@@ -132,69 +130,24 @@ fn values(d: Dialect, cols: &[(&str, &str)], rows: usize) -> String {
     out
 }
 
-/// Which column groups a batched PostgreSQL commit writes: the account metadata and
-/// the status only when they changed, so a commit binds 14 of 23 columns per row as a
-/// rule (`lite::Cols` is the same for SQLite, where it also spares index rewrites).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Variant {
-    /// Owner, kind, user id, username, page, entitlements.
-    pub account: bool,
-    /// Status, reason and status time.
-    pub status: bool,
-}
-
-impl Variant {
-    /// Whether column `i` of `BATCH_COLS` is bound for this variant: the account
-    /// metadata (4..=9) and status (14..=16) only when written.
-    pub fn binds(self, i: usize) -> bool {
-        match i {
-            4..=9 => self.account,
-            14..=16 => self.status,
-            _ => true,
-        }
-    }
-
-    /// Index into [`Sql::commit_batch`].
-    pub fn index(self) -> usize {
-        usize::from(self.account) * 2 + usize::from(self.status)
-    }
-
-    /// The variant at `index`.
-    pub fn from_index(i: usize) -> Self {
-        Self {
-            account: i >= 2,
-            status: i % 2 == 1,
-        }
-    }
-}
-
 /// The batched, fenced commit of `rows` accounts in one statement (PostgreSQL:
-/// `UPDATE … FROM` a `VALUES` list). Rows whose version moved on are not
-/// updated and not returned. A NULL ciphertext keeps the stored token.
-fn commit_batch(d: Dialect, rows: usize, v: Variant) -> String {
-    let cols: Vec<(&str, &str)> = BATCH_COLS
+/// `UPDATE … FROM` a `VALUES` list). Rows whose version moved on (or that do not exist)
+/// are not updated and not returned. A NULL ciphertext keeps the stored token. Every
+/// column is written: PostgreSQL compares old and new values, so naming an unchanged
+/// indexed column costs nothing, and knowing what changed would need a read first.
+fn commit_batch(d: Dialect, rows: usize) -> String {
+    let names = BATCH_COLS
         .iter()
-        .enumerate()
-        .filter(|(i, _)| v.binds(*i))
-        .map(|(_, c)| *c)
-        .collect();
-    let cols = &cols[..];
-    let names = cols.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-    let account = if v.account {
-        "owner = v.v_owner, kind = v.v_kind, ig_user_id = v.v_ig, username = v.v_user, \
-         page_id = v.v_page, notifications = v.v_notif, "
-    } else {
-        ""
-    };
-    let status = if v.status {
-        "status = v.v_status, status_reason = v.v_reason, status_at = v.v_status_at, "
-    } else {
-        ""
-    };
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "WITH v({names}) AS (VALUES {}) \
          UPDATE lw_accounts SET token_ct = COALESCE(v.v_ct, lw_accounts.token_ct), \
-         token_key = COALESCE(v.v_key, lw_accounts.token_key), {account}{status}\
+         token_key = COALESCE(v.v_key, lw_accounts.token_key), \
+         owner = v.v_owner, kind = v.v_kind, ig_user_id = v.v_ig, username = v.v_user, \
+         page_id = v.v_page, notifications = v.v_notif, \
+         status = v.v_status, status_reason = v.v_reason, status_at = v.v_status_at, \
          issued_at = v.v_issued, expires_at = v.v_exp, data_access_expires_at = v.v_dax, \
          scopes = v.v_scopes, last_checked_at = v.v_checked, next_action_at = v.v_next, \
          retry = v.v_retry, warnings = v.v_warn, episode = v.v_episode, \
@@ -202,17 +155,7 @@ fn commit_batch(d: Dialect, rows: usize, v: Variant) -> String {
          lease_until = NULL \
          FROM v WHERE lw_accounts.id = v.v_id AND lw_accounts.version = v.v_ver \
          RETURNING lw_accounts.id",
-        values(d, cols, rows),
-    )
-}
-
-/// The current version, metadata and status of `rows` accounts: what a batched commit
-/// compares against to fence early and to pick its [`Variant`]s.
-fn prior_batch(rows: usize) -> String {
-    let marks = vec!["?"; rows].join(", ");
-    format!(
-        "SELECT id, version, owner, kind, ig_user_id, username, page_id, notifications, status, \
-         status_reason, status_at FROM lw_accounts WHERE id IN ({marks})"
+        values(d, &BATCH_COLS, rows),
     )
 }
 
@@ -342,21 +285,13 @@ impl Sql {
             counts: p("SELECT status, COUNT(*) FROM lw_accounts GROUP BY status".into()),
             stale_keys: p("SELECT id, token_key, token_ct FROM lw_accounts WHERE token_key <> ? AND token_key <> 'plain' AND id > ? ORDER BY id LIMIT ?".into()),
             rewrite_token: p("UPDATE lw_accounts SET token_ct = ?, token_key = ? WHERE id = ? AND token_key = ?".into()),
-            commit_batch: if d != Dialect::Postgres {
-                Vec::new()
-            } else {
-                (0..4)
-                    .map(|i| {
-                        let v = Variant::from_index(i);
-                        (0..=MAX_ROWS_LOG2)
-                            .map(|k| p(commit_batch(d, 1 << k, v)))
-                            .collect()
-                    })
+            commit_batch: if d == Dialect::Postgres {
+                (0..=MAX_ROWS_LOG2)
+                    .map(|k| p(commit_batch(d, 1 << k)))
                     .collect()
+            } else {
+                Vec::new()
             },
-            prior_batch: (0..=MAX_ROWS_LOG2)
-                .map(|k| p(prior_batch(1 << k)))
-                .collect(),
             history_batch: (0..=MAX_ROWS_LOG2)
                 .map(|k| p(history_batch(d, 1 << k)))
                 .collect(),

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +13,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row};
 use uuid::Uuid;
 
-use crate::rows::{Prior, RawAccount, corrupt, from_ms};
-use crate::sql::{Dialect, MAX_ROWS_LOG2, Sql, Variant};
+use crate::rows::{RawAccount, corrupt, from_ms};
+use crate::sql::{Dialect, MAX_ROWS_LOG2, Sql};
 use crate::{Encryption, Error, Keyring};
 
 type Q = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>;
@@ -303,20 +303,6 @@ pub(crate) fn driver_error(
     }
 }
 
-/// Which column groups of a batched commit differ from the stored row.
-fn variant(p: &Prior<'_>, t: &Transition) -> Variant {
-    let a = &t.account;
-    let account = p.2 != a.owner.as_str()
-        || p.3 != a.kind.as_str()
-        || p.4 != a.ig_user_id
-        || p.5 != a.username
-        || p.6.as_deref() != a.page_id.as_deref()
-        || p.7 != i64::from(a.entitlements.notifications);
-    let (status, reason, at) = status_cols(&t.state.status);
-    let status = p.8 != status || p.9.as_deref() != reason.as_deref() || p.10 != at;
-    Variant { account, status }
-}
-
 /// Splits `start..end` into consecutive runs of 2^k rows, largest first, k ≤
 /// [`MAX_ROWS_LOG2`]: `(first index, k)`. At most nine statement shapes exist per
 /// dialect, so each stays in the connection's prepared-statement cache.
@@ -570,35 +556,6 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Reads the current version, metadata and status of each transition's account:
-    /// `None` = unknown account, else its version and which column groups would change.
-    async fn classify(
-        &self,
-        tx: &mut sqlx::Transaction<'_, Any>,
-        ts: &[Transition],
-        ids: &[String],
-    ) -> Result<Vec<Option<(i64, Variant)>>, StoreError> {
-        let sql = &self.inner.sql;
-        let pick = |prior: &HashMap<&str, &Prior<'_>>| {
-            ts.iter()
-                .zip(ids)
-                .map(|(t, id)| prior.get(id.as_str()).map(|p| (p.1, variant(p, t))))
-                .collect()
-        };
-        let mut rows = Vec::with_capacity(ids.len());
-        for (from, k) in pieces(0, ids.len()) {
-            let mut q = self.q(&sql.prior_batch[k]);
-            for id in &ids[from..from + (1 << k)] {
-                q = q.bind(id.clone());
-            }
-            for row in q.fetch_all(&mut **tx).await.map_err(map_err)? {
-                rows.push(Prior::from_row(&row).map_err(map_err)?);
-            }
-        }
-        let prior: HashMap<&str, &Prior<'_>> = rows.iter().map(|p| (p.0.as_ref(), p)).collect();
-        Ok(pick(&prior))
-    }
-
     /// SQLite claims: one job on the dedicated connection (see `lite`).
     #[cfg(feature = "sqlite")]
     async fn claim_sqlite(
@@ -657,14 +614,13 @@ impl SqlStore {
     }
 
     /// `commit_many` in a handful of statements instead of two or three per transition
-    /// (SQLite and PostgreSQL). Per run of distinct accounts: one read of the current
-    /// versions, metadata and status (`WHERE id IN (…)`), the fenced updates as `UPDATE …
-    /// FROM (VALUES …) RETURNING id` in power-of-two chunks of up to 256 rows, grouped by
-    /// which columns actually change ([`Variant`]), then the history of every written
-    /// row as multi-row INSERTs, in order. Each transition is still fenced on its own
-    /// (the UPDATE re-checks the version, so a concurrent claim between the read and the
-    /// write is refused too); an account appearing twice is committed in order (a new
-    /// run starts at the repeat, so the second sees the first's version).
+    /// (PostgreSQL). Per run of distinct accounts: the fenced updates as `UPDATE … FROM
+    /// (VALUES …) RETURNING id` in power-of-two chunks of up to 256 rows, then the history
+    /// of every written row as multi-row INSERTs, in order. Each transition is fenced on
+    /// its own: a row the UPDATE did not return had another version (`Conflict`) or does
+    /// not exist (`UnknownAccount`; one lookup each, only for those). An account appearing
+    /// twice is committed in order (a new run starts at the repeat, so the second sees the
+    /// first's version).
     async fn commit_batched(
         &self,
         tx: &mut sqlx::Transaction<'_, Any>,
@@ -680,48 +636,40 @@ impl SqlStore {
             while end < ts.len() && seen.insert(ts[end].account.id) {
                 end += 1;
             }
-            let found = self.classify(tx, &ts[start..end], &ids[start..end]).await?;
-            let mut groups: [Vec<usize>; 4] = Default::default();
-            for (i, f) in (start..end).zip(found) {
-                let t = &ts[i];
-                let Some((version, v)) = f else {
-                    out[i] = Some(Err(StoreError::UnknownAccount(t.account.id)));
-                    continue;
-                };
-                if version != t.expected_version {
-                    out[i] = Some(Err(StoreError::Conflict(t.account.id)));
-                    continue;
-                }
-                groups[v.index()].push(i);
-            }
             let mut written: Vec<usize> = Vec::with_capacity(end - start);
-            for (g, members) in groups.iter().enumerate() {
-                for (from, k) in pieces(0, members.len()) {
-                    let mut q = self.q(&sql.commit_batch[g][k]);
-                    let v = Variant::from_index(g);
-                    for &i in &members[from..from + (1 << k)] {
-                        q = self.bind_batch_row(q, &ts[i], &ids[i], v);
+            for (from, k) in pieces(start, end) {
+                let chunk = from..from + (1 << k);
+                let mut q = self.q(&sql.commit_batch[k]);
+                for i in chunk.clone() {
+                    q = self.bind_batch_row(q, &ts[i], &ids[i]);
+                }
+                let done: HashSet<String> = q
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err)?;
+                for i in chunk {
+                    if done.contains(&ids[i]) {
+                        written.push(i);
+                        continue;
                     }
-                    let chunk = &members[from..from + (1 << k)];
-                    let done: HashSet<String> = q
-                        .fetch_all(&mut **tx)
+                    let exists = self
+                        .q(&sql.exists)
+                        .bind(ids[i].clone())
+                        .fetch_optional(&mut **tx)
                         .await
-                        .map_err(map_err)?
-                        .iter()
-                        .map(|r| r.try_get::<String, _>(0))
-                        .collect::<Result<_, _>>()
                         .map_err(map_err)?;
-                    for &i in chunk {
-                        if done.contains(&ids[i]) {
-                            written.push(i);
-                        } else {
-                            // Claimed by someone else between the read and the write.
-                            out[i] = Some(Err(StoreError::Conflict(ts[i].account.id)));
-                        }
-                    }
+                    let id = ts[i].account.id;
+                    out[i] = Some(Err(if exists.is_some() {
+                        StoreError::Conflict(id)
+                    } else {
+                        StoreError::UnknownAccount(id)
+                    }));
                 }
             }
-            written.sort_unstable();
             let events: Vec<(usize, &TokenEvent)> = written
                 .iter()
                 .flat_map(|&i| ts[i].events.iter().map(move |e| (i, e)))
@@ -756,8 +704,8 @@ impl SqlStore {
             .collect())
     }
 
-    /// One row of [`Sql::commit_batch`]: the `BATCH_COLS` the variant binds, in order.
-    fn bind_batch_row(&self, q: Q, t: &Transition, id_s: &str, v: Variant) -> Q {
+    /// One row of [`Sql::commit_batch`]: the `BATCH_COLS`, in order.
+    fn bind_batch_row(&self, q: Q, t: &Transition, id_s: &str) -> Q {
         let (key, ct) = if t.token_changed {
             let (key, ct) = self.inner.enc.seal(t.state.token.secret(), id_s);
             (Some(key), Some(ct))
@@ -766,30 +714,25 @@ impl SqlStore {
         };
         let a = &t.account;
         let s = &t.state;
-        let mut q = q
-            .bind(id_s.to_owned())
+        let (status, reason, status_at) = status_cols(&s.status);
+        q.bind(id_s.to_owned())
             .bind(t.expected_version)
             .bind(ct)
-            .bind(key);
-        if v.account {
-            q = q
-                .bind(a.owner.as_str().to_owned())
-                .bind(a.kind.as_str())
-                .bind(a.ig_user_id.clone())
-                .bind(a.username.clone())
-                .bind(a.page_id.clone())
-                .bind(i64::from(a.entitlements.notifications));
-        }
-        q = q
+            .bind(key)
+            .bind(a.owner.as_str().to_owned())
+            .bind(a.kind.as_str())
+            .bind(a.ig_user_id.clone())
+            .bind(a.username.clone())
+            .bind(a.page_id.clone())
+            .bind(i64::from(a.entitlements.notifications))
             .bind(ms(s.token.issued_at))
             .bind(oms(s.token.expires_at))
             .bind(oms(s.token.data_access_expires_at))
-            .bind(json(&s.token.scopes));
-        if v.status {
-            let (status, reason, status_at) = status_cols(&s.status);
-            q = q.bind(status).bind(reason).bind(status_at);
-        }
-        q.bind(oms(s.last_checked_at))
+            .bind(json(&s.token.scopes))
+            .bind(status)
+            .bind(reason)
+            .bind(status_at)
+            .bind(oms(s.last_checked_at))
             .bind(oms(s.next_action_at))
             .bind(json(&s.retry))
             .bind(json(&s.warnings))
