@@ -85,15 +85,18 @@ impl Lite {
         })
     }
 
-    /// Runs `f` on the connection's thread.
+    /// Runs `f` on the connection's thread. `f`'s second argument says whether the
+    /// caller has gone (its future was dropped), so a job can roll back work nobody
+    /// will receive.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> T + Send + 'static,
+        F: FnOnce(&mut Connection, &dyn Fn() -> bool) -> T + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let _ = reply.send(f(conn));
+            let out = f(conn, &|| reply.is_closed());
+            let _ = reply.send(out);
         });
         let sent = match self.jobs.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             Some(jobs) => jobs.send(job).is_ok(),
@@ -154,9 +157,11 @@ const INSERT_NOTICE: &str = "INSERT INTO lw_outbox (id, dedupe_key, account_id, 
 
 /// Leases up to `limit` due accounts, earliest first, in one `BEGIN IMMEDIATE`
 /// transaction. Rows that do not decode are leased too (so they do not come back in
-/// every batch) and skipped with a warning naming the account.
+/// every batch) and skipped with a warning naming the account. If the caller has gone
+/// by the end (`gone`), the transaction rolls back: nobody would work those leases.
 pub(crate) fn claim(
     conn: &mut Connection,
+    gone: &dyn Fn() -> bool,
     enc: &Encryption,
     now: i64,
     until: i64,
@@ -191,6 +196,10 @@ pub(crate) fn claim(
         for rowid in rowids {
             mark.execute((worker, until, rowid)).map_err(lite_err)?;
         }
+    }
+    if gone() {
+        tx.rollback().map_err(lite_err)?;
+        return Ok(Vec::new());
     }
     tx.commit().map_err(lite_err)?;
     out.sort_by_key(|r| (r.state.next_action_at, r.account.id));
@@ -410,7 +419,8 @@ impl CommitRow {
 /// its version, metadata and status by id (unknown account / stale version are refused
 /// on their own), then the UPDATE of the columns that change, its history and its
 /// notices. A repeated account sees the first copy's version. A failing statement fails
-/// the whole batch (nothing is written).
+/// the whole batch (nothing is written). A commit completes even if its caller has gone:
+/// a refreshed token is kept.
 pub(crate) fn commit(
     conn: &mut Connection,
     rows: &[CommitRow],

@@ -569,8 +569,10 @@ impl SqlStore {
         let _gate = self.inner.write_gate.clone().lock_owned().await;
         let inner = self.inner.clone();
         let worker = worker.to_owned();
-        lite.run(move |conn| crate::lite::claim(conn, &inner.enc, now, until, limit, &worker))
-            .await?
+        lite.run(move |conn, gone| {
+            crate::lite::claim(conn, gone, &inner.enc, now, until, limit, &worker)
+        })
+        .await?
     }
 
     #[cfg(not(feature = "sqlite"))]
@@ -609,7 +611,7 @@ impl SqlStore {
             .map(|t| crate::lite::CommitRow::new(t, &self.inner.enc))
             .collect();
         let _gate = self.inner.write_gate.clone().lock_owned().await;
-        lite.run(move |conn| crate::lite::commit(conn, &rows))
+        lite.run(move |conn, _| crate::lite::commit(conn, &rows))
             .await?
     }
 

@@ -495,3 +495,33 @@ async fn sqlite_checkpoints_in_the_background() {
     );
     assert_eq!(without, 0, "without it the pages stay in the log");
 }
+
+/// SQLite claims run as a job on the store's own connection thread. A claim whose caller
+/// gave up (its future dropped, e.g. by a timeout) while the job waited for SQLite's
+/// lock must not leave leases nobody will work: the job rolls back.
+#[tokio::test]
+async fn an_abandoned_sqlite_claim_leases_nothing() {
+    use sqlx::Connection;
+    let path = temp_sqlite_path();
+    let (store, _) = seeded(&path, enc(), 5).await;
+    // Another connection holds the write lock, so the claim waits inside SQLite.
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(600);
+    let cut = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.claim_due(t0(), 10, lease, "gone"),
+    )
+    .await;
+    assert!(cut.is_err(), "the claim was still waiting for the lock");
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    // The connection thread runs jobs in order: the abandoned claim ends (rolled back)
+    // before this one starts.
+    let got = store.claim_due(t0(), 10, lease, "next").await.unwrap();
+    assert_eq!(got.len(), 5, "all five are still free");
+}
