@@ -81,18 +81,18 @@ pub(crate) struct Sql {
 pub(crate) const MAX_ROWS_LOG2: usize = 8;
 
 /// Columns of one row of the batched commit, with their PostgreSQL types (a `VALUES`
-/// list of untyped parameters would otherwise resolve to `text`).
+/// list of untyped parameters would otherwise resolve to `text`): `ACCOUNT_COLS` in
+/// order, the version being the expected one.
 const BATCH_COLS: [(&str, &str); 23] = [
     ("v_id", "text"),
-    ("v_ver", "bigint"),
-    ("v_ct", "bytea"),
-    ("v_key", "text"),
     ("v_owner", "text"),
     ("v_kind", "text"),
     ("v_ig", "text"),
     ("v_user", "text"),
     ("v_page", "text"),
     ("v_notif", "bigint"),
+    ("v_ct", "bytea"),
+    ("v_key", "text"),
     ("v_issued", "bigint"),
     ("v_exp", "bigint"),
     ("v_dax", "bigint"),
@@ -106,6 +106,7 @@ const BATCH_COLS: [(&str, &str); 23] = [
     ("v_warn", "text"),
     ("v_episode", "bigint"),
     ("v_req", "bigint"),
+    ("v_ver", "bigint"),
 ];
 
 /// A `VALUES` list of `rows` rows of `cols` (typed for PostgreSQL).

@@ -354,6 +354,43 @@ pub(crate) fn status_cols(s: &TokenStatus) -> (&'static str, Option<String>, Opt
     }
 }
 
+/// Binds `ACCOUNT_COLS` in order: the row as `INSERT` and the batched commit write it.
+/// `sealed` is `(key id, ciphertext)`; `None` binds NULLs (the commit keeps the token).
+fn bind_account_cols(
+    q: Q,
+    id_s: &str,
+    a: &Account,
+    s: &lightwidget_core::TokenState,
+    sealed: Option<(String, Vec<u8>)>,
+    version: i64,
+) -> Q {
+    let (key, ct) = sealed.unzip();
+    let (status, reason, status_at) = status_cols(&s.status);
+    q.bind(id_s.to_owned())
+        .bind(a.owner.as_str().to_owned())
+        .bind(a.kind.as_str())
+        .bind(a.ig_user_id.clone())
+        .bind(a.username.clone())
+        .bind(a.page_id.clone())
+        .bind(i64::from(a.entitlements.notifications))
+        .bind(ct)
+        .bind(key)
+        .bind(ms(s.token.issued_at))
+        .bind(oms(s.token.expires_at))
+        .bind(oms(s.token.data_access_expires_at))
+        .bind(json(&s.token.scopes))
+        .bind(status)
+        .bind(reason)
+        .bind(status_at)
+        .bind(oms(s.last_checked_at))
+        .bind(oms(s.next_action_at))
+        .bind(json(&s.retry))
+        .bind(json(&s.warnings))
+        .bind(i64::from(s.episode))
+        .bind(i64::from(s.refresh_requested))
+        .bind(version)
+}
+
 impl SqlStore {
     /// A builder for `url` (`sqlite://path.db`, `postgres://…`, `mysql://…`).
     pub fn builder(url: impl Into<String>) -> SqlStoreBuilder {
@@ -706,40 +743,13 @@ impl SqlStore {
             .collect())
     }
 
-    /// One row of [`Sql::commit_batch`]: the `BATCH_COLS`, in order.
+    /// One row of [`Sql::commit_batch`] (`BATCH_COLS`): a NULL ciphertext keeps the
+    /// stored token.
     fn bind_batch_row(&self, q: Q, t: &Transition, id_s: &str) -> Q {
-        let (key, ct) = if t.token_changed {
-            let (key, ct) = self.inner.enc.seal(t.state.token.secret(), id_s);
-            (Some(key), Some(ct))
-        } else {
-            (None, None)
-        };
-        let a = &t.account;
-        let s = &t.state;
-        let (status, reason, status_at) = status_cols(&s.status);
-        q.bind(id_s.to_owned())
-            .bind(t.expected_version)
-            .bind(ct)
-            .bind(key)
-            .bind(a.owner.as_str().to_owned())
-            .bind(a.kind.as_str())
-            .bind(a.ig_user_id.clone())
-            .bind(a.username.clone())
-            .bind(a.page_id.clone())
-            .bind(i64::from(a.entitlements.notifications))
-            .bind(ms(s.token.issued_at))
-            .bind(oms(s.token.expires_at))
-            .bind(oms(s.token.data_access_expires_at))
-            .bind(json(&s.token.scopes))
-            .bind(status)
-            .bind(reason)
-            .bind(status_at)
-            .bind(oms(s.last_checked_at))
-            .bind(oms(s.next_action_at))
-            .bind(json(&s.retry))
-            .bind(json(&s.warnings))
-            .bind(i64::from(s.episode))
-            .bind(i64::from(s.refresh_requested))
+        let sealed = t
+            .token_changed
+            .then(|| self.inner.enc.seal(t.state.token.secret(), id_s));
+        bind_account_cols(q, id_s, &t.account, &t.state, sealed, t.expected_version)
     }
 
     /// Inserts many new accounts in one transaction (imports, seeding). Each record is
@@ -750,32 +760,9 @@ impl SqlStore {
             let a = &record.account;
             let s = &record.state;
             let id_s = a.id.to_string();
-            let (key, ct) = self.inner.enc.seal(s.token.secret(), &id_s);
-            let (status, reason, status_at) = status_cols(&s.status);
-            self.q(&self.inner.sql.insert_account)
-                .bind(id_s)
-                .bind(a.owner.as_str().to_owned())
-                .bind(a.kind.as_str())
-                .bind(a.ig_user_id.clone())
-                .bind(a.username.clone())
-                .bind(a.page_id.clone())
-                .bind(i64::from(a.entitlements.notifications))
-                .bind(ct)
-                .bind(key)
-                .bind(ms(s.token.issued_at))
-                .bind(oms(s.token.expires_at))
-                .bind(oms(s.token.data_access_expires_at))
-                .bind(json(&s.token.scopes))
-                .bind(status)
-                .bind(reason)
-                .bind(status_at)
-                .bind(oms(s.last_checked_at))
-                .bind(oms(s.next_action_at))
-                .bind(json(&s.retry))
-                .bind(json(&s.warnings))
-                .bind(i64::from(s.episode))
-                .bind(i64::from(s.refresh_requested))
-                .bind(record.version)
+            let sealed = self.inner.enc.seal(s.token.secret(), &id_s);
+            let q = self.q(&self.inner.sql.insert_account);
+            bind_account_cols(q, &id_s, a, s, Some(sealed), record.version)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -871,36 +858,18 @@ impl TokenStore for SqlStore {
         let a = &record.account;
         let s = &record.state;
         let id_s = a.id.to_string();
-        let (key, ct) = self.inner.enc.seal(s.token.secret(), &id_s);
-        let (status, reason, status_at) = status_cols(&s.status);
+        let sealed = self.inner.enc.seal(s.token.secret(), &id_s);
         let (_gate, mut tx) = self.begin().await?;
-        let res = self
-            .q(&self.inner.sql.insert_account)
-            .bind(id_s)
-            .bind(a.owner.as_str().to_owned())
-            .bind(a.kind.as_str())
-            .bind(a.ig_user_id.clone())
-            .bind(a.username.clone())
-            .bind(a.page_id.clone())
-            .bind(i64::from(a.entitlements.notifications))
-            .bind(ct)
-            .bind(key)
-            .bind(ms(s.token.issued_at))
-            .bind(oms(s.token.expires_at))
-            .bind(oms(s.token.data_access_expires_at))
-            .bind(json(&s.token.scopes))
-            .bind(status)
-            .bind(reason)
-            .bind(status_at)
-            .bind(oms(s.last_checked_at))
-            .bind(oms(s.next_action_at))
-            .bind(json(&s.retry))
-            .bind(json(&s.warnings))
-            .bind(i64::from(s.episode))
-            .bind(i64::from(s.refresh_requested))
-            .bind(record.version)
-            .execute(&mut *tx)
-            .await;
+        let res = bind_account_cols(
+            self.q(&self.inner.sql.insert_account),
+            &id_s,
+            a,
+            s,
+            Some(sealed),
+            record.version,
+        )
+        .execute(&mut *tx)
+        .await;
         if let Err(e) = res {
             if let sqlx::Error::Database(d) = &e
                 && d.is_unique_violation()
