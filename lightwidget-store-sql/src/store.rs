@@ -289,6 +289,17 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     driver_error(e, transient)
 }
 
+/// The first column of every row, as text (ids returned by a statement).
+async fn first_column(q: Q, conn: &mut sqlx::AnyConnection) -> Result<Vec<String>, StoreError> {
+    q.fetch_all(conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()
+        .map_err(map_err)
+}
+
 /// A driver error as [`StoreError::Unavailable`] (transient) or [`StoreError::Backend`].
 pub(crate) fn driver_error(
     e: impl std::error::Error + Send + Sync + 'static,
@@ -365,17 +376,25 @@ fn bind_account_cols(
     version: i64,
 ) -> Q {
     let (key, ct) = sealed.unzip();
-    let (status, reason, status_at) = status_cols(&s.status);
-    q.bind(id_s.to_owned())
-        .bind(a.owner.as_str().to_owned())
+    let q = bind_metadata(q.bind(id_s.to_owned()), a).bind(ct).bind(key);
+    bind_state_cols(q, s).bind(version)
+}
+
+/// Owner, kind, user id, username, page and entitlements, in column order.
+fn bind_metadata(q: Q, a: &Account) -> Q {
+    q.bind(a.owner.as_str().to_owned())
         .bind(a.kind.as_str())
         .bind(a.ig_user_id.clone())
         .bind(a.username.clone())
         .bind(a.page_id.clone())
         .bind(i64::from(a.entitlements.notifications))
-        .bind(ct)
-        .bind(key)
-        .bind(ms(s.token.issued_at))
+}
+
+/// The token state after the ciphertext (`issued_at` … `refresh_requested`), in column
+/// order.
+fn bind_state_cols(q: Q, s: &lightwidget_core::TokenState) -> Q {
+    let (status, reason, status_at) = status_cols(&s.status);
+    q.bind(ms(s.token.issued_at))
         .bind(oms(s.token.expires_at))
         .bind(oms(s.token.data_access_expires_at))
         .bind(json(&s.token.scopes))
@@ -388,7 +407,6 @@ fn bind_account_cols(
         .bind(json(&s.warnings))
         .bind(i64::from(s.episode))
         .bind(i64::from(s.refresh_requested))
-        .bind(version)
 }
 
 impl SqlStore {
@@ -499,29 +517,8 @@ impl SqlStore {
     }
 
     fn bind_state(&self, q: Q, t: &Transition) -> Q {
-        let a = &t.account;
-        let s = &t.state;
-        let (status, reason, status_at) = status_cols(&s.status);
-        q.bind(a.owner.as_str().to_owned())
-            .bind(a.kind.as_str())
-            .bind(a.ig_user_id.clone())
-            .bind(a.username.clone())
-            .bind(a.page_id.clone())
-            .bind(i64::from(a.entitlements.notifications))
-            .bind(ms(s.token.issued_at))
-            .bind(oms(s.token.expires_at))
-            .bind(oms(s.token.data_access_expires_at))
-            .bind(json(&s.token.scopes))
-            .bind(status)
-            .bind(reason)
-            .bind(status_at)
-            .bind(oms(s.last_checked_at))
-            .bind(oms(s.next_action_at))
-            .bind(json(&s.retry))
-            .bind(json(&s.warnings))
-            .bind(i64::from(s.episode))
-            .bind(i64::from(s.refresh_requested))
-            .bind(a.id.to_string())
+        bind_state_cols(bind_metadata(q, &t.account), &t.state)
+            .bind(t.account.id.to_string())
             .bind(t.expected_version)
     }
 
@@ -682,14 +679,7 @@ impl SqlStore {
                 for i in chunk.clone() {
                     q = self.bind_batch_row(q, &ts[i], &ids[i]);
                 }
-                let done: HashSet<String> = q
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(map_err)?
-                    .iter()
-                    .map(|r| r.try_get::<String, _>(0))
-                    .collect::<Result<_, _>>()
-                    .map_err(map_err)?;
+                let done: HashSet<String> = first_column(q, tx).await?.into_iter().collect();
                 for i in chunk {
                     if done.contains(&ids[i]) {
                         written.push(i);
@@ -972,18 +962,8 @@ impl TokenStore for SqlStore {
         let sql = &self.inner.sql;
         let rows = if self.inner.dialect == Dialect::Mysql {
             let (_gate, mut tx) = self.begin().await?;
-            let ids: Vec<String> = self
-                .q(&sql.claim_select)
-                .bind(n)
-                .bind(n)
-                .bind(limit as i64)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<Result<_, _>>()
-                .map_err(map_err)?;
+            let select = self.q(&sql.claim_select).bind(n).bind(n).bind(limit as i64);
+            let ids = first_column(select, &mut tx).await?;
             let mut rows = Vec::with_capacity(ids.len());
             for id in ids {
                 self.q(&sql.claim_mark)

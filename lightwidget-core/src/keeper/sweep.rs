@@ -341,6 +341,21 @@ mod tests {
         assert_eq!((r.claimed, r.checked, r.refreshed), (1, 1, 0));
     }
 
+    /// Account `i`, due `now`, its 40-day-old token in the refresh window.
+    fn due_record(i: usize, now: DateTime<Utc>, version: i64) -> AccountRecord {
+        let account =
+            NewAccount::new("o", ConnectionKind::Consumer, format!("{i}"), "u").into_account();
+        let token = Token::new(format!("t{i}"), now - TimeDelta::days(40))
+            .expiring_at(now + TimeDelta::days(20));
+        let mut state = TokenState::connected(token, now - TimeDelta::days(40));
+        state.next_action_at = Some(now);
+        AccountRecord {
+            account,
+            state,
+            version,
+        }
+    }
+
     /// Shuts the keeper down from inside its first provider call.
     struct StopOnFirstCall(Arc<std::sync::OnceLock<Keeper>>, DateTime<Utc>);
 
@@ -365,18 +380,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         let store = Arc::new(InMemoryStore::new());
         for i in 0..10 {
-            let account =
-                NewAccount::new("o", ConnectionKind::Consumer, format!("{i}"), "u").into_account();
-            let token = Token::new(format!("t{i}"), now - TimeDelta::days(40))
-                .expiring_at(now + TimeDelta::days(20));
-            let mut state = TokenState::connected(token, now - TimeDelta::days(40));
-            state.next_action_at = Some(now);
-            let rec = AccountRecord {
-                account,
-                state,
-                version: 0,
-            };
-            store.insert(&rec, &[]).await.unwrap();
+            store.insert(&due_record(i, now, 0), &[]).await.unwrap();
         }
         let cell = Arc::new(std::sync::OnceLock::new());
         let k = Keeper::builder(store.clone(), Arc::new(StopOnFirstCall(cell.clone(), now)))
@@ -428,21 +432,7 @@ mod tests {
         batch: usize,
     ) -> (Vec<usize>, std::time::Duration) {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
-        let recs: Vec<AccountRecord> = (1..=100)
-            .map(|i| {
-                let account = NewAccount::new("o", ConnectionKind::Consumer, format!("{i}"), "u")
-                    .into_account();
-                let token = Token::new(format!("t{i}"), now - TimeDelta::days(40))
-                    .expiring_at(now + TimeDelta::days(20));
-                let mut state = TokenState::connected(token, now - TimeDelta::days(40));
-                state.next_action_at = Some(now);
-                AccountRecord {
-                    account,
-                    state,
-                    version: 1,
-                }
-            })
-            .collect();
+        let recs: Vec<AccountRecord> = (1..=100).map(|i| due_record(i, now, 1)).collect();
         let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut s = MockTokenStore::new();
         let mut first = Some(recs);
