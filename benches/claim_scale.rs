@@ -5,7 +5,8 @@
 //! add 1000000 for the million-account run), LW_BENCH_BACKENDS (default "sqlite,postgres"),
 //! LW_BENCH_LAYOUT=packed (the 20k due accounts as the first rows instead of scattered),
 //! LW_BENCH_CHECKPOINT_MS (SQLite's background checkpoint interval, default 250; 0 = SQLite's
-//! own checkpoints inside writes).
+//! own checkpoints inside writes), LW_BENCH_READ_AHEAD=0 (SQLite without read-ahead),
+//! LW_BENCH_WARM=1 (read the SQLite file into the OS cache before measuring).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -186,6 +187,7 @@ async fn bench_sqlite(n: usize) {
     let store = SqlStore::builder(format!("sqlite://{}", path.display()))
         .encryption(keyring())
         .sqlite_checkpoint_every(every)
+        .sqlite_read_ahead(std::env::var("LW_BENCH_READ_AHEAD").map_or(true, |v| v != "0"))
         .connect()
         .await
         .unwrap();
@@ -195,6 +197,11 @@ async fn bench_sqlite(n: usize) {
         .await
         .unwrap();
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    // Control: LW_BENCH_WARM=1 reads the whole file first, so no claim finds a page
+    // the OS has dropped since the seed wrote it.
+    if std::env::var("LW_BENCH_WARM").is_ok_and(|v| v == "1") {
+        std::fs::read(&path).unwrap();
+    }
     measure(
         "SQLite",
         store.clone(),

@@ -8,7 +8,8 @@
 //! drifts by 2x within minutes, so only figures taken side by side compare.
 //!
 //! `cargo bench --bench keeper_throughput` · env: LW_BENCH_ACCOUNTS (5000 per round),
-//! LW_BENCH_CONCURRENCY (64), LW_BENCH_ROUNDS (3), LW_BENCH_BACKENDS (default
+//! LW_BENCH_CONCURRENCY (64), LW_BENCH_ROUNDS (3), LW_BENCH_READ_AHEAD=0 (SQLite
+//! without read-ahead), LW_BENCH_BACKENDS (default
 //! "sqlite,postgres"; PostgreSQL in a fresh database, dropped afterwards, and not in the
 //! one-phase profiling modes), LW_BENCH_KEEPER_ONLY=1 /
 //! LW_BENCH_BARE_ONLY=1 (one round, that phase only, with a marker and a 1 s pause
@@ -96,7 +97,12 @@ async fn run() {
     if backends.contains("sqlite") {
         let path =
             std::env::temp_dir().join(format!("lw-bench-{}.db", uuid::Uuid::new_v4().simple()));
-        let store = SqlStore::open_sqlite(&path, keys()).await.unwrap();
+        let store = SqlStore::builder(format!("sqlite://{}", path.display()))
+            .encryption(keys())
+            .sqlite_read_ahead(std::env::var("LW_BENCH_READ_AHEAD").map_or(true, |v| v != "0"))
+            .connect()
+            .await
+            .unwrap();
         bench_store("SQLite", store.clone(), &sandbox, &opts).await;
         store.close().await;
         for ext in ["", "-wal", "-shm"] {

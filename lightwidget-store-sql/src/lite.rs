@@ -143,6 +143,15 @@ const CLAIM_SELECT: &str = "SELECT rowid, id, owner, kind, ig_user_id, username,
     WHERE next_action_at IS NOT NULL AND next_action_at <= ?1 \
     AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_action_at LIMIT ?2";
 
+/// The rows of the next two claims at `?1` (the due rows after those just leased),
+/// read for their pages only: `length` makes SQLite load each row's table page. Two
+/// batches, so that a keeper which claims its next batch as soon as it has the current
+/// one (a pipeline one deep) finds that batch read by the read-ahead before last.
+pub(crate) const READ_AHEAD: &str = "SELECT count(*), sum(length(token_ct)) FROM \
+    (SELECT token_ct FROM lw_accounts WHERE next_action_at IS NOT NULL \
+    AND next_action_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) \
+    ORDER BY next_action_at LIMIT ?2 * 2)";
+
 const CLAIM_MARK: &str = "UPDATE lw_accounts SET version = version + 1, lease_owner = ?1, \
     lease_until = ?2 WHERE rowid = ?3";
 
@@ -571,5 +580,49 @@ mod tests {
             assert_eq!(marks, expected, "{sql}");
             assert!(sql.ends_with(&format!("WHERE rowid = ?{marks}")), "{sql}");
         }
+    }
+
+    /// The read-ahead reads the next two batches a claim would take: due, unleased,
+    /// earliest first, and nothing else.
+    #[test]
+    fn read_ahead_reads_the_next_two_batches_of_due_unleased_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO lw_accounts (id, owner, kind, ig_user_id, username, \
+                 notifications, token_ct, token_key, issued_at, scopes, status, retry, \
+                 warnings, episode, refresh_requested, version, next_action_at, lease_until) \
+                 VALUES (?1, 'o', 'consumer', ?1, 'u', 0, ?2, 'k', 0, '[]', 'active', '{}', \
+                 '[]', 0, 0, 0, ?3, ?4)",
+            )
+            .unwrap();
+        // 12 due at t = 0..11 (every third one leased until 500), 5 due later, 1 never.
+        for i in 0..18i64 {
+            let due = match i {
+                0..12 => Some(i),
+                12..17 => Some(1_000 + i),
+                _ => None,
+            };
+            let lease = (i < 12 && i % 3 == 0).then_some(500i64);
+            let ct = vec![0u8; 10 + i as usize];
+            insert.execute((format!("a{i}"), ct, due, lease)).unwrap();
+        }
+        let read = |now: i64, limit: i64| -> (i64, i64) {
+            conn.query_row(READ_AHEAD, (now, limit), |r| {
+                Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
+            })
+            .unwrap()
+        };
+        // Due at 100: 12 rows, 4 leased -> 8 free (1, 2, 4, 5, 7, 8, 10, 11).
+        // Two batches of 3: the six earliest free ones, 1 2 4 5 7 8 -> bytes 10 + i each.
+        assert_eq!(read(100, 3), (6, (60 + 1 + 2 + 4 + 5 + 7 + 8)));
+        assert_eq!(read(100, 10), (8, 80 + 1 + 2 + 4 + 5 + 7 + 8 + 10 + 11));
+        // Once the leases end, the leased rows are due again.
+        assert_eq!(read(600, 100).0, 12);
+        // Later, the rows due later count too; the never-due one never.
+        assert_eq!(read(5_000, 100).0, 17);
+        assert_eq!(read(-1, 100), (0, 0));
     }
 }

@@ -525,3 +525,66 @@ async fn an_abandoned_sqlite_claim_leases_nothing() {
     let got = store.claim_due(t0(), 10, lease, "next").await.unwrap();
     assert_eq!(got.len(), 5, "all five are still free");
 }
+
+/// SQLite's read-ahead (on by default) only reads: claims lease the same accounts in the
+/// same order with it as without it, and closing the store while one may be running is
+/// clean.
+#[tokio::test]
+async fn sqlite_read_ahead_changes_no_claim() {
+    let lease = Duration::from_secs(600);
+    let mut runs = Vec::new();
+    for read_ahead in [true, false] {
+        let path = temp_sqlite_path();
+        let store = SqlStore::builder(format!("sqlite://{}", path.display()))
+            .encryption(enc())
+            .sqlite_read_ahead(read_ahead)
+            .connect()
+            .await
+            .unwrap();
+        for i in 0..23 {
+            let mut r = record("o", &format!("k{i}"), Some(t0()));
+            r.state.next_action_at = Some(t0() + chrono::TimeDelta::seconds(i * 7 % 23));
+            store.insert(&r, &[]).await.unwrap();
+        }
+        let now = t0() + chrono::TimeDelta::seconds(60);
+        let mut order = Vec::new();
+        // Full batches (each starts a read-ahead), then the short last one.
+        for _ in 0..5 {
+            let got = store.claim_due(now, 5, lease, "w").await.unwrap();
+            order.push(
+                got.iter()
+                    .map(|r| (r.account.ig_user_id.clone(), r.version))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert!(
+            store
+                .claim_due(now, 5, lease, "w")
+                .await
+                .unwrap()
+                .is_empty(),
+            "everything due is leased"
+        );
+        // A claim that fills its batch, then close at once, read-ahead or not.
+        let later = now + chrono::TimeDelta::seconds(601);
+        assert_eq!(
+            store.claim_due(later, 5, lease, "x").await.unwrap().len(),
+            5
+        );
+        store.close().await;
+        let again = SqlStore::open_sqlite(&path, enc()).await.unwrap();
+        assert_eq!(
+            again.claim_due(later, 100, lease, "y").await.unwrap().len(),
+            18,
+            "after a close, every account not leased by the last claim is claimable"
+        );
+        again.close().await;
+        runs.push(order);
+    }
+    assert_eq!(
+        runs[0], runs[1],
+        "the same claims with and without read-ahead"
+    );
+    let sizes: Vec<usize> = runs[0].iter().map(Vec::len).collect();
+    assert_eq!(sizes, [5, 5, 5, 5, 3]);
+}
