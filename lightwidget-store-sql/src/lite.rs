@@ -143,14 +143,14 @@ const CLAIM_SELECT: &str = "SELECT rowid, id, owner, kind, ig_user_id, username,
     WHERE next_action_at IS NOT NULL AND next_action_at <= ?1 \
     AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_action_at LIMIT ?2";
 
-/// The rows of the next two claims at `?1` (the due rows after those just leased),
-/// read for their pages only: `length` makes SQLite load each row's table page. Two
-/// batches, so that a keeper which claims its next batch as soon as it has the current
-/// one (a pipeline one deep) finds that batch read by the read-ahead before last.
-pub(crate) const READ_AHEAD: &str = "SELECT count(*), sum(length(token_ct)) FROM \
-    (SELECT token_ct FROM lw_accounts WHERE next_action_at IS NOT NULL \
-    AND next_action_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1) \
-    ORDER BY next_action_at LIMIT ?2 * 2)";
+/// Read-ahead: up to `?3` due, unleased rows at `?1` after `?2` (a `next_action_at`),
+/// earliest first, read for their pages only (`length` makes SQLite load each row's table
+/// page). Returns how many and the last one's `next_action_at`, where the next read-ahead
+/// continues.
+pub(crate) const READ_AHEAD: &str = "SELECT count(*), max(next_action_at), \
+    sum(length(token_ct)) FROM (SELECT next_action_at, token_ct FROM lw_accounts \
+    WHERE next_action_at > ?2 AND next_action_at <= ?1 \
+    AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY next_action_at LIMIT ?3)";
 
 const CLAIM_MARK: &str = "UPDATE lw_accounts SET version = version + 1, lease_owner = ?1, \
     lease_until = ?2 WHERE rowid = ?3";
@@ -582,10 +582,10 @@ mod tests {
         }
     }
 
-    /// The read-ahead reads the next two batches a claim would take: due, unleased,
-    /// earliest first, and nothing else.
+    /// The read-ahead reads the rows the next claims would take: due, unleased,
+    /// earliest first, after where it stopped last time, and nothing else.
     #[test]
-    fn read_ahead_reads_the_next_two_batches_of_due_unleased_rows() {
+    fn read_ahead_reads_due_unleased_rows_after_a_point() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
             .unwrap();
@@ -609,20 +609,27 @@ mod tests {
             let ct = vec![0u8; 10 + i as usize];
             insert.execute((format!("a{i}"), ct, due, lease)).unwrap();
         }
-        let read = |now: i64, limit: i64| -> (i64, i64) {
-            conn.query_row(READ_AHEAD, (now, limit), |r| {
-                Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
+        let read = |now: i64, after: i64, limit: i64| -> (i64, Option<i64>, i64) {
+            conn.query_row(READ_AHEAD, (now, after, limit), |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                ))
             })
             .unwrap()
         };
-        // Due at 100: 12 rows, 4 leased -> 8 free (1, 2, 4, 5, 7, 8, 10, 11).
-        // Two batches of 3: the six earliest free ones, 1 2 4 5 7 8 -> bytes 10 + i each.
-        assert_eq!(read(100, 3), (6, (60 + 1 + 2 + 4 + 5 + 7 + 8)));
-        assert_eq!(read(100, 10), (8, 80 + 1 + 2 + 4 + 5 + 7 + 8 + 10 + 11));
+        // Due at 100: 12 rows, 4 leased -> 8 free (1, 2, 4, 5, 7, 8, 10, 11), earliest
+        // first, bytes 10 + i each.
+        assert_eq!(read(100, -1, 3), (3, Some(4), 30 + 1 + 2 + 4));
+        // Continuing after the last one read.
+        assert_eq!(read(100, 4, 3), (3, Some(8), 30 + 5 + 7 + 8));
+        assert_eq!(read(100, 8, 3), (2, Some(11), 20 + 10 + 11));
+        assert_eq!(read(100, 11, 3), (0, None, 0));
         // Once the leases end, the leased rows are due again.
-        assert_eq!(read(600, 100).0, 12);
+        assert_eq!(read(600, -1, 100).0, 12);
         // Later, the rows due later count too; the never-due one never.
-        assert_eq!(read(5_000, 100).0, 17);
-        assert_eq!(read(-1, 100), (0, 0));
+        assert_eq!(read(5_000, -1, 100).0, 17);
+        assert_eq!(read(-1, -5, 100), (0, None, 0));
     }
 }

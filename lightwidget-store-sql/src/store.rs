@@ -41,6 +41,9 @@ struct Inner {
     read_ahead: bool,
     #[cfg(feature = "sqlite")]
     reading_ahead: Arc<std::sync::atomic::AtomicBool>,
+    /// SQLite: the `next_action_at` (ms) up to which rows have been read ahead.
+    #[cfg(feature = "sqlite")]
+    read_ahead_mark: Arc<std::sync::atomic::AtomicI64>,
 }
 
 type WriteGate = tokio::sync::OwnedMutexGuard<()>;
@@ -262,6 +265,8 @@ impl SqlStoreBuilder {
                 read_ahead: self.read_ahead && dialect == Dialect::Sqlite,
                 #[cfg(feature = "sqlite")]
                 reading_ahead: Arc::default(),
+                #[cfg(feature = "sqlite")]
+                read_ahead_mark: Arc::new(i64::MIN.into()),
             }),
         };
         if dialect == Dialect::Sqlite && background_checkpoints {
@@ -636,30 +641,50 @@ impl SqlStore {
             })
             .await??;
         drop(gate);
-        if claimed.len() == limit {
-            self.read_ahead(now, limit);
+        if claimed.len() == limit
+            && let Some(last) = claimed.last().and_then(|r| r.state.next_action_at)
+        {
+            self.read_ahead(now, ms(last), limit);
         }
         Ok(claimed)
     }
 
-    /// Reads the rows the next two claims at `now` will take (the due rows after the ones
-    /// just leased), so their pages are in memory by then. At most one runs at a time;
-    /// a failure only costs the next claim its head start.
+    /// Reads the rows the next claims at `now` will take, so their pages are in memory
+    /// by then: the due rows after `last` (the end of the batch just claimed), two
+    /// batches deep, reading only what earlier read-aheads have not (so one new batch per
+    /// claim once it is ahead). Two, so that a keeper which claims its next batch as soon
+    /// as it has the current one finds it read by the read-ahead before last. At most one
+    /// runs at a time; a failure only costs the next claim its head start.
     #[cfg(feature = "sqlite")]
-    fn read_ahead(&self, now: i64, limit: usize) {
+    fn read_ahead(&self, now: i64, last: i64, limit: usize) {
         use std::sync::atomic::Ordering;
-        if !self.inner.read_ahead || self.inner.reading_ahead.swap(true, Ordering::AcqRel) {
+        let inner = &self.inner;
+        if !inner.read_ahead || inner.reading_ahead.swap(true, Ordering::AcqRel) {
             return;
         }
-        let inner = self.inner.clone();
+        let mark = inner.read_ahead_mark.load(Ordering::Acquire);
+        // Behind the claims (first time, or they moved past it): two batches from the
+        // claim's end. Ahead: one more batch from the mark.
+        let (after, n) = if mark <= last {
+            (last, 2 * limit)
+        } else {
+            (mark, limit)
+        };
+        let inner = inner.clone();
         tokio::spawn(async move {
-            let read = sqlx::query(crate::lite::READ_AHEAD)
-                .bind(now)
-                .bind(limit as i64)
-                .execute(&inner.pool)
-                .await;
-            if let Err(e) = read {
-                tracing::debug!(error = %e, "SQLite read-ahead failed");
+            let read =
+                sqlx::query_as::<_, (i64, Option<i64>, Option<i64>)>(crate::lite::READ_AHEAD)
+                    .bind(now)
+                    .bind(after)
+                    .bind(n as i64)
+                    .fetch_one(&inner.pool)
+                    .await;
+            match read {
+                Ok((_, Some(end), _)) => {
+                    inner.read_ahead_mark.fetch_max(end, Ordering::AcqRel);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "SQLite read-ahead failed"),
             }
             inner.reading_ahead.store(false, Ordering::Release);
         });
