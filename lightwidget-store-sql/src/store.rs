@@ -128,8 +128,19 @@ impl SqlStoreBuilder {
     /// waits behind whatever the disk is writing (a checkpoint's flush: 12–15 ms a page
     /// measured at 1M accounts). Reading ahead moves those reads off the claim, into the
     /// time the keeper spends on the network with the current batch. It costs one read
-    /// of about two batches of rows per claim (no lock; readers never block SQLite's
-    /// writer); turn it off for a database that always fits in memory.
+    /// of about one batch of rows per claim (two the first time; no lock: readers never
+    /// block SQLite's writer); turn it off for a database that always fits in memory.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), lightwidget_store_sql::Error> {
+    /// use lightwidget_store_sql::{Keyring, SqlStore};
+    /// let store = SqlStore::builder("sqlite://tokens.db")
+    ///     .keyring(Keyring::from_env()?)
+    ///     .sqlite_read_ahead(false) // the whole database stays in memory here
+    ///     .connect()
+    ///     .await?;
+    /// # drop(store); Ok(()) }
+    /// ```
     pub fn sqlite_read_ahead(mut self, on: bool) -> Self {
         self.read_ahead = on;
         self
