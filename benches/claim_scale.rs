@@ -187,7 +187,7 @@ async fn bench_sqlite(n: usize) {
     let store = SqlStore::builder(format!("sqlite://{}", path.display()))
         .encryption(keyring())
         .sqlite_checkpoint_every(every)
-        .sqlite_read_ahead(std::env::var("LW_BENCH_READ_AHEAD").map_or(true, |v| v != "0"))
+        .sqlite_read_ahead(support::sqlite_read_ahead())
         .connect()
         .await
         .unwrap();

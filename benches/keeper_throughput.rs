@@ -99,7 +99,7 @@ async fn run() {
             std::env::temp_dir().join(format!("lw-bench-{}.db", uuid::Uuid::new_v4().simple()));
         let store = SqlStore::builder(format!("sqlite://{}", path.display()))
             .encryption(keys())
-            .sqlite_read_ahead(std::env::var("LW_BENCH_READ_AHEAD").map_or(true, |v| v != "0"))
+            .sqlite_read_ahead(support::sqlite_read_ahead())
             .connect()
             .await
             .unwrap();

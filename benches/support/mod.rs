@@ -110,3 +110,8 @@ impl<P: TokenProvider> TokenProvider for Timed<P> {
         r
     }
 }
+
+/// `LW_BENCH_READ_AHEAD=0` turns SQLite's read-ahead off (default on, as in the library).
+pub fn sqlite_read_ahead() -> bool {
+    std::env::var("LW_BENCH_READ_AHEAD").map_or(true, |v| v != "0")
+}

@@ -40,10 +40,10 @@ struct Inner {
     #[cfg(feature = "sqlite")]
     read_ahead: bool,
     #[cfg(feature = "sqlite")]
-    reading_ahead: Arc<std::sync::atomic::AtomicBool>,
+    reading_ahead: std::sync::atomic::AtomicBool,
     /// SQLite: the `next_action_at` (ms) up to which rows have been read ahead.
     #[cfg(feature = "sqlite")]
-    read_ahead_mark: Arc<std::sync::atomic::AtomicI64>,
+    read_ahead_mark: std::sync::atomic::AtomicI64,
 }
 
 type WriteGate = tokio::sync::OwnedMutexGuard<()>;
@@ -275,9 +275,9 @@ impl SqlStoreBuilder {
                 #[cfg(feature = "sqlite")]
                 read_ahead: self.read_ahead && dialect == Dialect::Sqlite,
                 #[cfg(feature = "sqlite")]
-                reading_ahead: Arc::default(),
+                reading_ahead: Default::default(),
                 #[cfg(feature = "sqlite")]
-                read_ahead_mark: Arc::new(i64::MIN.into()),
+                read_ahead_mark: i64::MIN.into(),
             }),
         };
         if dialect == Dialect::Sqlite && background_checkpoints {

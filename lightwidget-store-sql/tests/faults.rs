@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lightwidget_core::testkit::{record, t0, transition};
 use lightwidget_core::{AccountRecord, StoreError, TokenStore};
-use lightwidget_store_sql::{Encryption, Error, Key, Keyring, SqlStore};
+use lightwidget_store_sql::{Encryption, Error, Key, Keyring, SqlStore, SqlStoreBuilder};
 use support::*;
 
 #[tokio::test]
@@ -48,6 +48,11 @@ async fn the_sqlite_file_never_contains_a_token_value() {
         );
     }
     assert!(!hay.contains("IGAAtoken"), "no token prefix in the file");
+}
+
+/// A builder for an encrypted SQLite store at `path`, for tests that set one option.
+fn sqlite_at(path: &std::path::Path) -> SqlStoreBuilder {
+    SqlStore::builder(format!("sqlite://{}", path.display())).encryption(enc())
 }
 
 async fn seeded(
@@ -468,8 +473,7 @@ async fn insert_many_writes_every_record_in_one_transaction() {
 async fn sqlite_checkpoints_in_the_background() {
     async fn main_file_growth(every: Duration) -> u64 {
         let path = temp_sqlite_path();
-        let store = SqlStore::builder(format!("sqlite://{}", path.display()))
-            .encryption(enc())
+        let store = sqlite_at(&path)
             .sqlite_checkpoint_every(every)
             .connect()
             .await
@@ -535,8 +539,7 @@ async fn sqlite_read_ahead_changes_no_claim() {
     let mut runs = Vec::new();
     for read_ahead in [true, false] {
         let path = temp_sqlite_path();
-        let store = SqlStore::builder(format!("sqlite://{}", path.display()))
-            .encryption(enc())
+        let store = sqlite_at(&path)
             .sqlite_read_ahead(read_ahead)
             .connect()
             .await
