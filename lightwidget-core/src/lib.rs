@@ -47,3 +47,8 @@ pub use status::{ExpiryReason, TokenStatus};
 pub use token::Token;
 
 pub use secrecy;
+
+/// This crate's README, compiled as doc tests so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -35,3 +35,8 @@ pub use config::{BaseUrls, DEFAULT_GRAPH_VERSION, GraphConfig, GraphConfigBuilde
 pub use consumer::InstagramLogin;
 pub use error::Error;
 pub use provider::GraphProvider;
+
+/// This crate's README, compiled as doc tests so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -33,3 +33,8 @@ pub enum Error {
     #[error("invalid notifier configuration: {0}")]
     Config(String),
 }
+
+/// This crate's README, compiled as doc tests so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -78,3 +78,8 @@ impl Error {
         }
     }
 }
+
+/// This crate's README, compiled as doc tests so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
