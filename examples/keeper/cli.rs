@@ -1,5 +1,6 @@
 //! Command line of the keeper daemon.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -23,17 +24,22 @@ pub enum Command {
     /// The self-contained demo (the default with no configuration).
     Demo {
         /// Accounts to simulate.
-        #[arg(long, default_value_t = 300)]
-        accounts: usize,
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        accounts: u32,
         /// Simulated days.
-        #[arg(long, default_value_t = 150)]
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(1..=3650))]
         days: i64,
         /// Folder for the SQLite file and the .eml notices.
         #[arg(long, default_value = "lightwidget-demo")]
         out: PathBuf,
     },
     /// Run the keeper until SIGTERM / Ctrl-C.
-    Run,
+    Run {
+        /// Serve /metrics, /healthz and /readyz on this address (overrides
+        /// `http_listen` / LIGHTWIDGET_HTTP_LISTEN), e.g. 127.0.0.1:9090.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
     /// Connect an account from a long-lived token read from $LIGHTWIDGET_TOKEN or stdin
     /// (never from the command line, where `ps` would show it).
     Connect {
@@ -52,9 +58,17 @@ pub enum Command {
         /// Facebook Page id (business).
         #[arg(long)]
         page_id: Option<String>,
-        /// Days until the token expires (omit for tokens that never expire).
-        #[arg(long)]
-        expires_in_days: Option<i64>,
+        /// Days until the token expires, counted from --issued-at (omit both this and
+        /// --expires-at for tokens that never expire, e.g. Page tokens).
+        #[arg(long, conflicts_with = "expires_at", value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_in_days: Option<u32>,
+        /// When the token expires (RFC 3339, e.g. 2027-01-31T12:00:00Z).
+        #[arg(long, value_parser = rfc3339)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When the token was issued (RFC 3339; default now): an existing token keeps its
+        /// real age, so it is not refreshed before it is 24 h old, nor late.
+        #[arg(long, value_parser = rfc3339)]
+        issued_at: Option<chrono::DateTime<chrono::Utc>>,
         /// Allow notices for this account (the host's entitlement flag).
         #[arg(long)]
         notifications: bool,
@@ -76,7 +90,7 @@ pub enum Command {
         /// Account id.
         account: String,
         /// How many entries.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
         /// JSON output.
         #[arg(long)]
@@ -87,6 +101,58 @@ pub enum Command {
         /// Account id.
         account: String,
     },
+    /// Show an owner's notice preferences, or change them (any of the --set options).
+    Preferences {
+        /// Owner id.
+        #[arg(long)]
+        owner: String,
+        /// Topics to opt in to, replacing the current ones: a comma-separated list of
+        /// expired, revoked, expiring_soon, data_access_expiring; or `all`, or `none`.
+        #[arg(long)]
+        topics: Option<String>,
+        /// An email address to send notices to (repeat for several; replaces the current ones).
+        #[arg(long)]
+        email: Vec<String>,
+        /// A webhook URL to send notices to (repeat for several; replaces the current ones).
+        #[arg(long)]
+        webhook: Vec<String>,
+        /// Remove every recipient.
+        #[arg(long, conflicts_with_all = ["email", "webhook"])]
+        no_recipients: bool,
+        /// Whether the owner's plan allows notices (sets the entitlement of each of their accounts).
+        #[arg(long)]
+        entitled: Option<bool>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import existing tokens from a file of JSON lines or CSV (with a header row):
+    /// fields kind, ig_user_id, username, owner, token, and optionally issued_at,
+    /// expires_at (RFC 3339), page_id, notifications. Each line is validated and
+    /// connected on its own; refused lines are reported with the reason and the rest
+    /// go on. Exit code 1 if any line was refused.
+    Import {
+        /// The file (`-` for stdin).
+        file: PathBuf,
+        /// Input format (default: from the extension, .csv or else JSON lines).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+}
+
+/// Import file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+fn rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time like 2027-01-31T12:00:00Z ({e})"))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

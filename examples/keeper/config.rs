@@ -53,6 +53,11 @@ struct File {
     poll_interval_secs: Option<u64>,
     rate_limit_per_second: Option<u32>,
     check_interval_hours: Option<u64>,
+    lease_secs: Option<u64>,
+    http_timeout_secs: Option<u64>,
+    graph_instagram_base_url: Option<String>,
+    graph_facebook_base_url: Option<String>,
+    http_listen: Option<String>,
 }
 
 /// The resolved configuration. Secrets are `SecretString`s; `Debug` redacts them.
@@ -74,8 +79,19 @@ pub struct Config {
     pub concurrency: usize,
     pub batch_size: usize,
     pub poll_interval_secs: u64,
+    /// `None` = no cap on Graph calls per second.
     pub rate_limit_per_second: Option<u32>,
     pub check_interval_hours: u64,
+    /// How long a claimed account stays leased to this keeper (`None`: the keeper's default).
+    pub lease_secs: Option<u64>,
+    /// Timeout of one Graph API request.
+    pub http_timeout_secs: u64,
+    /// Base URL of Instagram's hosts (overrides `graph_base_url` for them).
+    pub graph_instagram_base_url: Option<url::Url>,
+    /// Base URL of Facebook's hosts (overrides `graph_base_url` for them).
+    pub graph_facebook_base_url: Option<url::Url>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` here.
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -85,7 +101,13 @@ impl std::fmt::Debug for Config {
             .field("consumer_app_id", &self.consumer_app.as_ref().map(|a| &a.0))
             .field("business_app_id", &self.business_app.as_ref().map(|a| &a.0))
             .field("graph_base_url", &self.graph_base_url)
+            .field("graph_instagram_base_url", &self.graph_instagram_base_url)
+            .field("graph_facebook_base_url", &self.graph_facebook_base_url)
             .field("concurrency", &self.concurrency)
+            .field("batch_size", &self.batch_size)
+            .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("lease_secs", &self.lease_secs)
+            .field("http_listen", &self.http_listen)
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +124,13 @@ pub fn redact_url(s: &str) -> String {
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    // A value that is not UTF-8 is not silently ignored: it reads as invalid below.
+    std::env::var_os(name)
+        .map(|v| {
+            v.into_string()
+                .unwrap_or_else(|_| "\u{FFFD}(not UTF-8)".into())
+        })
+        .filter(|v| !v.trim().is_empty())
 }
 
 fn pick(file: Option<String>, var: &str) -> Option<String> {
@@ -118,25 +146,55 @@ fn url_setting(
         url::Url::parse(&s).map_err(|e| ConfigError::Invalid {
             setting,
             env,
-            message: format!("{s:?} is not a URL ({e})"),
+            message: format!("{:?} is not a URL ({e})", truncate(&s)),
         })
     })
     .transpose()
 }
 
-fn num<T: std::str::FromStr>(
+/// A number from the environment (first) or the file, inside `range`.
+fn num<T>(
     file: Option<T>,
     setting: &'static str,
     var: &'static str,
-) -> Result<Option<T>, ConfigError> {
-    match env(var) {
-        Some(s) => s.parse().map(Some).map_err(|_| ConfigError::Invalid {
-            setting,
-            env: var,
-            message: format!("{s:?} is not a number"),
-        }),
-        None => Ok(file),
+    range: std::ops::RangeInclusive<T>,
+) -> Result<Option<T>, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let invalid = |message: String| ConfigError::Invalid {
+        setting,
+        env: var,
+        message,
+    };
+    let v = match env(var) {
+        Some(s) => Some(s.trim().parse::<T>().map_err(|_| {
+            invalid(format!(
+                "{:?} is not a whole number from {} to {}",
+                truncate(&s),
+                range.start(),
+                range.end()
+            ))
+        })?),
+        None => file,
+    };
+    match v {
+        Some(n) if !range.contains(&n) => Err(invalid(format!(
+            "{n} is out of range: give a value from {} to {}",
+            range.start(),
+            range.end()
+        ))),
+        v => Ok(v),
     }
+}
+
+/// At most 64 characters of a bad value, for an error message.
+fn truncate(s: &str) -> String {
+    let mut t: String = s.chars().take(64).collect();
+    if t.len() < s.len() {
+        t.push('…');
+    }
+    t
 }
 
 fn app(
@@ -164,6 +222,19 @@ fn app(
 }
 
 impl Config {
+    /// `run` refreshes tokens, so it needs at least one Meta app; one-shot commands
+    /// (status, history, preferences, import) do not.
+    pub fn require_app(&self) -> Result<(), ConfigError> {
+        if self.consumer_app.is_none() && self.business_app.is_none() {
+            return Err(ConfigError::Missing {
+                setting: "consumer_app_id / business_app_id",
+                env: "LIGHTWIDGET_CONSUMER_APP_ID / LIGHTWIDGET_BUSINESS_APP_ID",
+                why: "at least one Meta app (Instagram Login or Facebook Login) is needed to refresh tokens",
+            });
+        }
+        Ok(())
+    }
+
     /// Loads `path` (if given) and applies environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let file: File = match path {
@@ -215,13 +286,6 @@ impl Config {
             "business_app_secret",
             "LIGHTWIDGET_BUSINESS_APP_SECRET",
         )?;
-        if consumer_app.is_none() && business_app.is_none() {
-            return Err(ConfigError::Missing {
-                setting: "consumer_app_id / business_app_id",
-                env: "LIGHTWIDGET_CONSUMER_APP_ID / LIGHTWIDGET_BUSINESS_APP_ID",
-                why: "at least one Meta app (Instagram Login or Facebook Login) is needed to refresh tokens",
-            });
-        }
         let smtp_url = pick(file.smtp_url, "LIGHTWIDGET_SMTP_URL").map(SecretString::from);
         let mail_from = pick(file.mail_from, "LIGHTWIDGET_MAIL_FROM");
         if smtp_url.is_some() && mail_from.is_none() {
@@ -231,10 +295,29 @@ impl Config {
                 why: "emails need a From address when smtp_url is set",
             });
         }
-        let concurrency =
-            num(file.concurrency, "concurrency", "LIGHTWIDGET_CONCURRENCY")?.unwrap_or(16);
-        let batch_size =
-            num(file.batch_size, "batch_size", "LIGHTWIDGET_BATCH_SIZE")?.unwrap_or(200);
+        let concurrency = num(
+            file.concurrency,
+            "concurrency",
+            "LIGHTWIDGET_CONCURRENCY",
+            1..=1024,
+        )?
+        .unwrap_or(16);
+        let batch_size = num(
+            file.batch_size,
+            "batch_size",
+            "LIGHTWIDGET_BATCH_SIZE",
+            1..=10_000,
+        )?
+        .unwrap_or(200);
+        let http_listen = pick(file.http_listen, "LIGHTWIDGET_HTTP_LISTEN")
+            .map(|s| {
+                s.trim().parse().map_err(|_| ConfigError::Invalid {
+                    setting: "http_listen",
+                    env: "LIGHTWIDGET_HTTP_LISTEN",
+                    message: format!("{:?} is not an address like 127.0.0.1:9090", truncate(&s)),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             database_url,
             encryption_keys,
@@ -269,19 +352,53 @@ impl Config {
                 file.poll_interval_secs,
                 "poll_interval_secs",
                 "LIGHTWIDGET_POLL_INTERVAL_SECS",
+                1..=86_400,
             )?
             .unwrap_or(30),
+            // 0 is refused like concurrency 0; leave the setting out for no cap.
             rate_limit_per_second: num(
                 file.rate_limit_per_second,
                 "rate_limit_per_second",
                 "LIGHTWIDGET_RATE_LIMIT_PER_SECOND",
+                1..=100_000,
             )?,
             check_interval_hours: num(
                 file.check_interval_hours,
                 "check_interval_hours",
                 "LIGHTWIDGET_CHECK_INTERVAL_HOURS",
+                1..=24 * 366,
             )?
             .unwrap_or(12),
+            lease_secs: num(
+                file.lease_secs,
+                "lease_secs",
+                "LIGHTWIDGET_LEASE_SECS",
+                5..=3600,
+            )?,
+            http_timeout_secs: num(
+                file.http_timeout_secs,
+                "http_timeout_secs",
+                "LIGHTWIDGET_HTTP_TIMEOUT_SECS",
+                1..=300,
+            )?
+            .unwrap_or(20),
+            graph_instagram_base_url: url_setting(
+                pick(
+                    file.graph_instagram_base_url,
+                    "LIGHTWIDGET_GRAPH_INSTAGRAM_BASE_URL",
+                ),
+                "graph_instagram_base_url",
+                "LIGHTWIDGET_GRAPH_INSTAGRAM_BASE_URL",
+            )?,
+            graph_facebook_base_url: url_setting(
+                pick(
+                    file.graph_facebook_base_url,
+                    "LIGHTWIDGET_GRAPH_FACEBOOK_BASE_URL",
+                ),
+                "graph_facebook_base_url",
+                "LIGHTWIDGET_GRAPH_FACEBOOK_BASE_URL",
+            )?,
+            http_listen,
         })
     }
 }

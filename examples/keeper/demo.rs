@@ -88,7 +88,8 @@ pub async fn run(accounts: usize, days: i64, out: &Path) -> Result<(), Box<dyn s
     )?);
     let provider =
         GraphProvider::new(Some(consumer), Some(business)).with_clock(Arc::new(clock.clone()));
-    let key = Key::new("demo", &rand_key())?;
+    let key_bytes = rand_key();
+    let key = Key::new("demo", &key_bytes)?;
     let store = Arc::new(SqlStore::open_sqlite(&db, Encryption::Keyring(Keyring::new(key))).await?);
     let links = Arc::new(LinkSigner::new(
         uuid::Uuid::new_v4().to_string().into(),
@@ -311,8 +312,26 @@ pub async fn run(accounts: usize, days: i64, out: &Path) -> Result<(), Box<dyn s
     println!("  └──────────────────────────────┴────────┘");
     let h = keeper.health(Duration::from_secs(600)).await?;
     println!(
-        "  health: last sweep {:?}, stale: {}",
-        h.last_sweep_at, h.stale
+        "  last sweep (simulated clock): {}",
+        h.last_sweep_at.map_or_else(
+            || "never".into(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string()
+        )
+    );
+    // Fold the write-ahead log into the database file, so the demo leaves one file.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(store.pool())
+        .await?;
+    store.close().await;
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key_bytes);
+    println!("\n  inspect the database with the keeper's own commands:");
+    println!(
+        "    export LIGHTWIDGET_DATABASE_URL=sqlite://{} LIGHTWIDGET_KEYS=demo:{b64}",
+        db.display()
+    );
+    println!("    cargo run --example keeper --features sandbox,sqlite,email -- status");
+    println!(
+        "    cargo run --example keeper --features sandbox,sqlite,email -- status --owner owner00"
     );
     Ok(())
 }

@@ -10,10 +10,12 @@
 //! configuration (EX_CONFIG), 1 anything else.
 
 mod cli;
+mod commands;
 mod config;
 mod demo;
+mod import;
+mod serve;
 
-use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,16 +64,43 @@ impl From<lightwidget::Error> for Fail {
     }
 }
 
+/// `RUST_LOG` (as in every Rust service), else `LIGHTWIDGET_LOG` (the older name), else
+/// `warn`; `LIGHTWIDGET_LOG_FORMAT=json` writes one JSON object per line.
+fn init_logging() -> Result<(), Fail> {
+    use tracing_subscriber::EnvFilter;
+    let filter = ["RUST_LOG", "LIGHTWIDGET_LOG"]
+        .iter()
+        .find_map(|var| {
+            let v = std::env::var(var).ok().filter(|v| !v.trim().is_empty())?;
+            Some(
+                EnvFilter::try_new(&v)
+                    .map_err(|e| Fail::BadConfig(format!("{var}={v:?} is not a log filter ({e})"))),
+            )
+        })
+        .unwrap_or_else(|| Ok(EnvFilter::new("warn")))?;
+    let format = std::env::var("LIGHTWIDGET_LOG_FORMAT").unwrap_or_default();
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format.trim() {
+        "" | "text" => fmt.init(),
+        "json" => fmt.json().init(),
+        other => {
+            return Err(Fail::BadConfig(format!(
+                "LIGHTWIDGET_LOG_FORMAT={other:?}: give `text` (the default) or `json`"
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIGHTWIDGET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    if let Err(e) = init_logging() {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.code());
+    }
     let configured = cli.config.is_some() || std::env::var_os("LIGHTWIDGET_DATABASE_URL").is_some();
     let result = match cli.command {
         None if !configured => demo::run(300, 120, "lightwidget-demo".as_ref())
@@ -81,11 +110,21 @@ async fn main() -> ExitCode {
             accounts,
             days,
             out,
-        }) => demo::run(accounts, days, &out)
+        }) => demo::run(accounts as usize, days, &out)
             .await
             .map_err(|e| Fail::Other(e.to_string())),
-        None | Some(Command::Run) => run(cli.config.as_deref()).await,
-        Some(cmd) => one_shot(cli.config.as_deref(), cmd).await,
+        None => run(cli.config.as_deref(), None).await,
+        Some(Command::Run { listen }) => run(cli.config.as_deref(), listen).await,
+        Some(cmd) => {
+            let (_cfg, keeper) = match open(cli.config.as_deref()).await {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(e.code());
+                }
+            };
+            commands::one_shot(&keeper, cmd).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,9 +173,25 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
             if let Some(v) = &cfg.graph_version {
                 b = b.version(v);
             }
-            if let Some(u) = &cfg.graph_base_url {
-                b = b.base_urls(lightwidget::instagram::BaseUrls::all(u));
+            let default = lightwidget::instagram::BaseUrls::default();
+            let one = cfg.graph_base_url.as_ref();
+            let ig = cfg.graph_instagram_base_url.as_ref().or(one);
+            let fb = cfg.graph_facebook_base_url.as_ref().or(one);
+            if ig.is_some() || fb.is_some() {
+                let mut urls = lightwidget::instagram::BaseUrls::per_platform(
+                    ig.unwrap_or(&default.graph_instagram),
+                    fb.unwrap_or(&default.graph_facebook),
+                );
+                if ig.is_none() {
+                    (urls.www_instagram, urls.api_instagram) =
+                        (default.www_instagram, default.api_instagram);
+                }
+                if fb.is_none() {
+                    urls.www_facebook = default.www_facebook;
+                }
+                b = b.base_urls(urls);
             }
+            b = b.timeout(Duration::from_secs(cfg.http_timeout_secs));
             if let Some(r) = &cfg.redirect_uri {
                 b = b.redirect_uri(r.as_str());
             }
@@ -169,6 +224,9 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
     );
     if let Some(n) = cfg.rate_limit_per_second {
         b = b.rate_limit_per_second(n);
+    }
+    if let Some(secs) = cfg.lease_secs {
+        b = b.lease(Duration::from_secs(secs));
     }
     if cfg.smtp_url.is_some() || cfg.eml_dir.is_some() {
         let secret = cfg.link_secret.clone().ok_or(ConfigError::Missing {
@@ -204,14 +262,28 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
     Ok((cfg, keeper))
 }
 
-async fn run(path: Option<&std::path::Path>) -> Result<(), Fail> {
+async fn run(
+    path: Option<&std::path::Path>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<(), Fail> {
     let (cfg, keeper) = open(path).await?;
+    cfg.require_app()?;
+    let listen = listen.or(cfg.http_listen);
+    let server = match listen {
+        Some(addr) => Some(serve::start(addr, keeper.clone(), &cfg).await?),
+        None => None,
+    };
     eprintln!("lightwidget keeper {} started: {cfg:?}", keeper.worker_id());
+    if let Some(s) = &server {
+        eprintln!(
+            "serving /metrics, /healthz and /readyz on http://{}",
+            s.addr
+        );
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Fail::Other(format!("cannot listen for SIGTERM: {e}")))?;
     keeper
-        .run(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
+        .run(async move {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -219,139 +291,5 @@ async fn run(path: Option<&std::path::Path>) -> Result<(), Fail> {
             eprintln!("shutting down: finishing in-flight calls");
         })
         .await?;
-    Ok(())
-}
-
-fn parse_id(s: &str) -> Result<AccountId, Fail> {
-    s.parse()
-        .map_err(|_| Fail::Other(format!("{s:?} is not an account id")))
-}
-
-async fn one_shot(path: Option<&std::path::Path>, cmd: Command) -> Result<(), Fail> {
-    let (_cfg, keeper) = open(path).await?;
-    match cmd {
-        Command::Connect {
-            kind,
-            ig_user_id,
-            username,
-            owner,
-            page_id,
-            expires_in_days,
-            notifications,
-        } => {
-            let mut token = match std::env::var("LIGHTWIDGET_TOKEN") {
-                Ok(t) => t,
-                Err(_) => {
-                    let mut s = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut s)
-                        .map_err(|e| Fail::Other(format!("reading the token from stdin: {e}")))?;
-                    s
-                }
-            };
-            token = token.trim().to_owned();
-            if token.is_empty() {
-                return Err(Fail::Other(
-                    "no token: set LIGHTWIDGET_TOKEN or pipe it on stdin".into(),
-                ));
-            }
-            let now = chrono::Utc::now();
-            let mut t = Token::new(token, now);
-            if let Some(d) = expires_in_days {
-                t = t.expiring_in(d * 86_400);
-            }
-            let mut acct = NewAccount::new(owner, kind.into(), ig_user_id, username)
-                .with_entitlements(Entitlements { notifications });
-            if let Some(p) = page_id {
-                acct = acct.with_page_id(p);
-            }
-            println!("{}", keeper.connect(acct, t).await?);
-        }
-        Command::Status {
-            account,
-            owner,
-            json,
-        } => {
-            let reports = match (account, owner) {
-                (Some(a), _) => vec![keeper.status(parse_id(&a)?).await?],
-                (None, Some(o)) => keeper.statuses(&OwnerId::new(o)).await?,
-                (None, None) => {
-                    let h = keeper.health(Duration::from_secs(600)).await?;
-                    println!(
-                        "active {} · expired {} · revoked {} · last sweep {} ({})",
-                        h.counts.active,
-                        h.counts.expired,
-                        h.counts.revoked,
-                        h.last_sweep_at.map_or("never".into(), |t| t.to_rfc3339()),
-                        if h.stale {
-                            "STALE: is a keeper running?"
-                        } else {
-                            "ok"
-                        }
-                    );
-                    return Ok(());
-                }
-            };
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports)
-                        .map_err(|e| Fail::Other(e.to_string()))?
-                );
-            } else {
-                for r in reports {
-                    println!(
-                        "{}  @{:<24} {:<8} {:<10} {:<22} last check {}  expires {}",
-                        r.account.id,
-                        r.account.username,
-                        r.account.kind,
-                        r.status.label(),
-                        r.status.reason().map(|x| x.code()).unwrap_or_default(),
-                        r.last_checked_at.map_or("never".into(), |t| t
-                            .format("%Y-%m-%d %H:%M UTC")
-                            .to_string()),
-                        r.expires_at
-                            .map_or("never".into(), |t| t.format("%Y-%m-%d").to_string()),
-                    );
-                }
-            }
-        }
-        Command::History {
-            account,
-            limit,
-            json,
-        } => {
-            let h = keeper
-                .history(
-                    parse_id(&account)?,
-                    HistoryQuery {
-                        before: None,
-                        limit,
-                    },
-                )
-                .await?;
-            if json {
-                let events: Vec<_> = h.iter().map(|e| &e.event).collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&events)
-                        .map_err(|e| Fail::Other(e.to_string()))?
-                );
-            } else {
-                for e in h {
-                    println!(
-                        "{}  {:?}",
-                        e.event.at.format("%Y-%m-%d %H:%M:%S UTC"),
-                        e.event.kind
-                    );
-                }
-            }
-        }
-        Command::Refresh { account } => {
-            let s = keeper.force_refresh(parse_id(&account)?).await?;
-            println!("refresh scheduled for {:?}", s.next_action_at);
-        }
-        Command::Demo { .. } | Command::Run => unreachable!("handled in main"),
-    }
     Ok(())
 }

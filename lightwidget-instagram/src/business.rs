@@ -199,7 +199,7 @@ impl FacebookLogin {
     pub fn new(cfg: GraphConfig) -> Result<Self, Error> {
         let v = &cfg.version;
         let join = |base: &Url, p: String| {
-            base.join(&p)
+            crate::BaseUrls::endpoint(base, &p)
                 .map_err(|e| Error::Config(format!("URL for {p}: {e}")))
         };
         let dialog = join(&cfg.urls.www_facebook, format!("{v}/dialog/oauth"))?;

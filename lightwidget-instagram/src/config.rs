@@ -43,6 +43,32 @@ impl Default for BaseUrls {
 }
 
 impl BaseUrls {
+    /// Instagram's hosts (`www`, `api`, `graph.instagram.com`) at one base URL and
+    /// Facebook's (`www`, `graph.facebook.com`) at another, e.g. two proxies.
+    pub fn per_platform(instagram: &Url, facebook: &Url) -> Self {
+        Self {
+            www_instagram: instagram.clone(),
+            api_instagram: instagram.clone(),
+            graph_instagram: instagram.clone(),
+            graph_facebook: facebook.clone(),
+            www_facebook: facebook.clone(),
+        }
+    }
+
+    /// `base` with `path` (relative, e.g. `v25.0/me`) appended. A base with a path
+    /// prefix works with or without its trailing slash: `https://proxy/meta` and
+    /// `https://proxy/meta/` both give `https://proxy/meta/v25.0/me` (plain
+    /// [`Url::join`] would drop `meta` from the first).
+    pub fn endpoint(base: &Url, path: &str) -> Result<Url, url::ParseError> {
+        if base.path().ends_with('/') {
+            base.join(path)
+        } else {
+            let mut dir = base.clone();
+            dir.set_path(&format!("{}/", base.path()));
+            dir.join(path)
+        }
+    }
+
     /// Every host at one base URL (a sandbox or a recording proxy).
     pub fn all(base: &Url) -> Self {
         Self {
@@ -312,6 +338,26 @@ mod tests {
             assert!(matches!(e, Error::Config(_)), "{e:?}");
             assert!(!format!("{e} {e:?}").contains("s3cr3t-value"));
         }
+    }
+
+    #[test]
+    fn endpoints_keep_a_base_path_with_or_without_its_trailing_slash() {
+        for base in ["https://proxy.example/meta", "https://proxy.example/meta/"] {
+            let u = BaseUrls::endpoint(&Url::parse(base).unwrap(), "v25.0/me").unwrap();
+            assert_eq!(u.as_str(), "https://proxy.example/meta/v25.0/me", "{base}");
+        }
+        let root = Url::parse("https://graph.instagram.com").unwrap();
+        assert_eq!(
+            BaseUrls::endpoint(&root, "refresh_access_token")
+                .unwrap()
+                .as_str(),
+            "https://graph.instagram.com/refresh_access_token"
+        );
+        let ig = Url::parse("http://127.0.0.1:1/ig").unwrap();
+        let fb = Url::parse("http://127.0.0.1:2/").unwrap();
+        let u = BaseUrls::per_platform(&ig, &fb);
+        assert_eq!(u.api_instagram, ig);
+        assert_eq!(u.www_facebook, fb);
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl InstagramLogin {
     pub fn new(cfg: GraphConfig) -> Result<Self, Error> {
         let u = &cfg.urls;
         let join = |base: &Url, p: &str| {
-            base.join(p)
+            crate::BaseUrls::endpoint(base, p)
                 .map_err(|e| Error::Config(format!("URL for {p}: {e}")))
         };
         let authorize = join(&u.www_instagram, "oauth/authorize")?;

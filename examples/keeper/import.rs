@@ -1,0 +1,206 @@
+//! `keeper import`: existing tokens from JSON lines or CSV, validated line by line.
+//!
+//! Each line is one `Keeper::connect` (one insert, so a line is imported whole or not at
+//! all); a refused line is reported with its number and the reason, never its token,
+//! and the import goes on. CSV is parsed by the `csv` crate (quoting, embedded commas
+//! and BOMs are its business, not ours); progress is an `indicatif` bar on stderr, shown
+//! only when stderr is a terminal.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use lightwidget::*;
+use serde::Deserialize;
+
+use crate::Fail;
+use crate::cli::Format;
+
+/// Longest accepted line (a token plus its metadata). Meta's tokens are a few hundred
+/// bytes; anything near this is not a token.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One line of the import file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Row {
+    kind: String,
+    ig_user_id: String,
+    username: String,
+    owner: String,
+    token: String,
+    #[serde(default)]
+    issued_at: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    page_id: Option<String>,
+    #[serde(default)]
+    notifications: Option<bool>,
+}
+
+fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+    v.filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| format!("{field} is not an RFC 3339 time ({e})"))
+        })
+        .transpose()
+}
+
+async fn connect(keeper: &Keeper, row: Row) -> Result<AccountId, String> {
+    let kind: ConnectionKind = row
+        .kind
+        .trim()
+        .parse()
+        .map_err(|_| "kind must be consumer or business".to_string())?;
+    let token = crate::commands::token(
+        row.token,
+        time("issued_at", row.issued_at)?,
+        time("expires_at", row.expires_at)?,
+        None,
+    )?;
+    let mut acct = NewAccount::new(row.owner, kind, row.ig_user_id, row.username)
+        .with_entitlements(Entitlements {
+            notifications: row.notifications.unwrap_or(false),
+        });
+    if let Some(p) = row.page_id.filter(|p| !p.trim().is_empty()) {
+        acct = acct.with_page_id(p);
+    }
+    keeper.connect(acct, token).await.map_err(|e| e.to_string())
+}
+
+fn open(file: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fail> {
+    if file == Path::new("-") {
+        return Ok((Box::new(std::io::stdin()), None));
+    }
+    let f = std::fs::File::open(file)
+        .map_err(|e| Fail::Other(format!("cannot open {}: {e}", file.display())))?;
+    let len = f.metadata().ok().map(|m| m.len());
+    Ok((Box::new(f), len))
+}
+
+fn progress(len: Option<u64>) -> indicatif::ProgressBar {
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// What an import did.
+#[derive(Default)]
+struct Tally {
+    imported: u64,
+    refused: u64,
+}
+
+impl Tally {
+    fn line(&mut self, n: u64, r: Result<AccountId, String>) {
+        match r {
+            Ok(id) => {
+                self.imported += 1;
+                println!("line {n}: imported {id}");
+            }
+            Err(why) => {
+                self.refused += 1;
+                println!("line {n}: refused: {why}");
+            }
+        }
+    }
+}
+
+/// Imports `file`; `Err` if it cannot be read or any line was refused.
+pub async fn run(keeper: &Keeper, file: &Path, format: Option<Format>) -> Result<(), Fail> {
+    let format = format.unwrap_or(
+        if file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            Format::Csv
+        } else {
+            Format::Jsonl
+        },
+    );
+    let (input, len) = open(file)?;
+    let bar = progress(len);
+    let input = bar.wrap_read(input);
+    let mut tally = Tally::default();
+    match format {
+        Format::Jsonl => {
+            let mut lines = BufReader::new(input);
+            let mut buf = Vec::new();
+            let mut n = 0u64;
+            loop {
+                buf.clear();
+                let read = (&mut lines)
+                    .take(MAX_LINE_BYTES as u64 + 1)
+                    .read_until(b'\n', &mut buf)
+                    .map_err(|e| Fail::Other(format!("reading {}: {e}", file.display())))?;
+                if read == 0 {
+                    break;
+                }
+                n += 1;
+                if buf.len() > MAX_LINE_BYTES && !buf.ends_with(b"\n") {
+                    // Skip the rest of an over-long line.
+                    let mut rest = Vec::new();
+                    lines
+                        .read_until(b'\n', &mut rest)
+                        .map_err(|e| Fail::Other(format!("reading {}: {e}", file.display())))?;
+                    tally.line(n, Err(format!("longer than {MAX_LINE_BYTES} bytes")));
+                    continue;
+                }
+                let Ok(text) = std::str::from_utf8(&buf) else {
+                    tally.line(n, Err("not valid UTF-8".into()));
+                    continue;
+                };
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let r = match serde_json::from_str::<Row>(text) {
+                    Ok(row) => connect(keeper, row).await,
+                    // serde_json's message names the field and position, not the values.
+                    Err(e) => Err(format!("not a valid JSON record ({e})")),
+                };
+                tally.line(n, r);
+            }
+        }
+        Format::Csv => {
+            let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+            let headers = rdr
+                .headers()
+                .map_err(|e| Fail::Other(format!("{}: no CSV header row ({e})", file.display())))?
+                .clone();
+            for (i, rec) in rdr.records().enumerate() {
+                let n = i as u64 + 2; // line 1 is the header
+                let r = match rec {
+                    Err(e) => Err(format!("not a valid CSV record ({e})")),
+                    Ok(rec) if rec.as_slice().len() > MAX_LINE_BYTES => {
+                        Err(format!("longer than {MAX_LINE_BYTES} bytes"))
+                    }
+                    Ok(rec) => match rec.deserialize::<Row>(Some(&headers)) {
+                        Ok(row) => connect(keeper, row).await,
+                        Err(e) => Err(format!("not a valid record ({e})")),
+                    },
+                };
+                tally.line(n, r);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    println!("imported {}, refused {}", tally.imported, tally.refused);
+    if tally.refused > 0 {
+        return Err(Fail::Other(format!(
+            "{} line(s) refused (see above); the others were imported",
+            tally.refused
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The daemon's HTTP side (`--listen` / `LIGHTWIDGET_HTTP_LISTEN`):
+//!
+//! - `GET /metrics`: Prometheus text exposition, rendered by `metrics-exporter-prometheus`
+//!   (the `metrics` facade's exporter, so the library's own metrics land here too);
+//! - `GET /healthz`: 200 while the process serves requests;
+//! - `GET /readyz`: 200 when the store answers and some keeper's last sweep is younger
+//!   than [`ready_max_age`] (and not dated in the future); 503 with the reason otherwise.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use lightwidget::Keeper;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::Fail;
+use crate::config::Config;
+
+/// Allowed clock skew between keepers for a sweep time "in the future".
+const FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// The oldest last sweep that is still ready: three poll intervals plus a minute (a
+/// sweep that claims nothing still records itself every poll).
+pub fn ready_max_age(poll_interval_secs: u64) -> Duration {
+    Duration::from_secs(poll_interval_secs.saturating_mul(3).saturating_add(60))
+}
+
+#[derive(Clone)]
+struct App {
+    keeper: Keeper,
+    prometheus: PrometheusHandle,
+    max_age: Duration,
+}
+
+/// A running server.
+pub struct Server {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+}
+
+/// Installs the Prometheus recorder and serves on `addr` in the background.
+pub async fn start(addr: SocketAddr, keeper: Keeper, cfg: &Config) -> Result<Server, Fail> {
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| Fail::Other(format!("cannot install the metrics recorder: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Fail::BadConfig(format!(
+            "setting `http_listen` (env LIGHTWIDGET_HTTP_LISTEN, --listen): cannot listen on {addr}: {e}"
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Fail::Other(format!("listener address: {e}")))?;
+    let app = App {
+        keeper,
+        prometheus,
+        max_age: ready_max_age(cfg.poll_interval_secs),
+    };
+    let router = axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(app);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "metrics/health server stopped");
+        }
+    });
+    Ok(Server { addr })
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    // Gauges that are a property of the store, read at scrape time.
+    match app.keeper.health(app.max_age).await {
+        Ok(h) => {
+            for (status, n) in [
+                ("active", h.counts.active),
+                ("expired", h.counts.expired),
+                ("revoked", h.counts.revoked),
+            ] {
+                metrics::gauge!("lightwidget_accounts", "status" => status).set(n as f64);
+            }
+            if let Some(at) = h.last_sweep_at {
+                let age = (chrono::Utc::now() - at).num_milliseconds() as f64 / 1000.0;
+                metrics::gauge!("lightwidget_last_sweep_age_seconds").set(age);
+            }
+            metrics::gauge!("lightwidget_store_up").set(1.0);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store unreachable while scraping");
+            metrics::gauge!("lightwidget_store_up").set(0.0);
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.prometheus.render(),
+    )
+}
+
+async fn readyz(State(app): State<App>) -> (StatusCode, String) {
+    let now = chrono::Utc::now();
+    match app.keeper.last_sweep().await {
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: store unreachable ({e})\n"),
+        ),
+        Ok(None) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no sweep yet\n".into(),
+        ),
+        Ok(Some((worker, at))) if at > now + FUTURE_SKEW => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the last sweep ({worker}) is dated in the future, {} (check the clocks)\n",
+                at.to_rfc3339()
+            ),
+        ),
+        Ok(Some((worker, at))) => {
+            let age = (now - at).to_std().unwrap_or_default();
+            if age > app.max_age {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "not ready: the last sweep ({worker}) was {}s ago, more than {}s\n",
+                        age.as_secs(),
+                        app.max_age.as_secs()
+                    ),
+                )
+            } else {
+                (
+                    StatusCode::OK,
+                    format!("ready: last sweep {}s ago by {worker}\n", age.as_secs()),
+                )
+            }
+        }
+    }
+}
