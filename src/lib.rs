@@ -12,12 +12,72 @@
 //! | `sandbox` | an in-process Graph API sandbox on loopback |
 //! | `sqlite` (default), `postgres`, `mysql` | the SQL token store |
 //! | `email`, `webhook` | notice channels |
-//! | `testkit` | the `TokenStore` conformance suite |
+//! | `testkit` | the `TokenStore` conformance suite and test doubles |
+//!
+//! Most hosts import the [`prelude`] and wire a store and a provider into a [`Keeper`]:
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "instagram", feature = "sqlite"))]
+//! # mod wired {
+//! use std::sync::Arc;
+//!
+//! use lightwidget::instagram::{GraphConfig, GraphProvider, InstagramLogin};
+//! use lightwidget::prelude::*;
+//! use lightwidget::store_sql::{Keyring, SqlStore};
+//!
+//! async fn keeper() -> Result<Keeper, Box<dyn std::error::Error>> {
+//!     let store = SqlStore::builder("sqlite://lightwidget.db")
+//!         .keyring(Keyring::from_env()?) // LIGHTWIDGET_KEYS="k1:<base64 of 32 bytes>"
+//!         .connect()
+//!         .await?;
+//!     let ig = InstagramLogin::new(GraphConfig::from_env("LIGHTWIDGET_CONSUMER")?)?;
+//!     let provider = GraphProvider::new(Some(Arc::new(ig)), None);
+//!     Ok(Keeper::builder(Arc::new(store), Arc::new(provider)).build()?)
+//! }
+//! # }
+//! ```
+//!
+//! Then `keeper.run(shutdown)` keeps every token alive, `keeper.connect(…)` adds an
+//! account after your OAuth callback, and `keeper.status(id)` is what your Accounts page
+//! shows. The README has the whole tour.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use lightwidget_core as core;
+// No `core` alias: under `use lightwidget::*` it would shadow `::core`. The domain
+// crate's items are at the root; `prelude` is what most hosts import.
 pub use lightwidget_core::*;
+
+/// `#[async_trait]`, for implementing [`LifecycleHooks`], [`TokenStore`],
+/// [`TokenProvider`] or [`Notifier`] without adding the crate yourself.
+pub use async_trait::async_trait;
+
+/// The `chrono` this crate's times are in (`DateTime<Utc>`).
+pub use chrono;
+
+/// The items a host uses most: `use lightwidget::prelude::*;`.
+///
+/// ```
+/// use lightwidget::prelude::*;
+///
+/// struct Widgets;
+///
+/// #[async_trait]
+/// impl LifecycleHooks for Widgets {
+///     async fn on_renewed(&self, account: &Account) {
+///         println!("refresh @{}'s widgets first", account.username);
+///     }
+/// }
+/// let _: Box<dyn LifecycleHooks> = Box::new(Widgets);
+/// ```
+pub mod prelude {
+    pub use async_trait::async_trait;
+    pub use lightwidget_core::{
+        Account, AccountId, Clock, ConnectionKind, Entitlements, Error, ExpiryReason, HistoryQuery,
+        InMemoryStore, Keeper, LifecycleHooks, NewAccount, NoticeTopic, Notifier, OwnerId,
+        Preferences, Recipient, RefreshPolicy, StatusReport, SystemClock, Token, TokenProvider,
+        TokenStatus, TokenStore,
+    };
+}
 
 /// Graph API clients (Instagram Login and Facebook Login).
 #[cfg(feature = "instagram")]
