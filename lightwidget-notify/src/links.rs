@@ -86,7 +86,10 @@ enum Claims {
     Unsub {
         o: OwnerId,
         t: Option<NoticeTopic>,
-        exp: i64,
+        /// Links signed before unsubscribe links stopped expiring carry one; it is
+        /// no longer checked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exp: Option<i64>,
         n: String,
     },
 }
@@ -119,7 +122,9 @@ impl std::fmt::Debug for LinkSigner {
 }
 
 impl LinkSigner {
-    /// Links under `base` (`/renew`, `/unsubscribe`), valid 30 days.
+    /// Links under `base` (`/renew`, `/unsubscribe`). Renewal links are valid 30 days;
+    /// unsubscribe links never expire (an opt-out must work for as long as the email
+    /// may be read, RFC 8058).
     pub fn new(secret: SecretString, base: Url) -> Self {
         Self {
             secret,
@@ -139,7 +144,7 @@ impl LinkSigner {
         self.unsubscribe_path = p.into();
         self
     }
-    /// Sets how long links stay valid.
+    /// Sets how long renewal links stay valid (unsubscribe links never expire).
     pub fn with_ttl(mut self, ttl: TimeDelta) -> Self {
         self.ttl = ttl;
         self
@@ -174,7 +179,12 @@ impl LinkSigner {
     }
 
     fn url(&self, path: &str, token: String) -> Url {
-        let mut u = self.base.join(path).unwrap_or_else(|_| self.base.clone());
+        // A base with a path (`https://host/app`) keeps it, with or without a trailing slash.
+        let mut dir = self.base.clone();
+        if !dir.path().ends_with('/') {
+            dir.set_path(&format!("{}/", self.base.path()));
+        }
+        let mut u = dir.join(path).unwrap_or(dir);
         u.query_pairs_mut().append_pair("token", &token);
         u
     }
@@ -185,23 +195,28 @@ impl LinkSigner {
             a: n.account_id,
             k: n.connection,
             o: n.owner.clone(),
-            exp: (now + self.ttl).timestamp(),
+            // A huge TTL saturates instead of overflowing.
+            exp: now
+                .checked_add_signed(self.ttl)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                .timestamp(),
             n: Self::nonce(),
         };
         self.url(&self.renew_path, self.seal(&c))
     }
 
-    /// A one-click unsubscribe link for one topic or everything.
+    /// A one-click unsubscribe link for one topic or everything. It never expires;
+    /// `now` is kept for symmetry with [`renewal_url`](Self::renewal_url).
     pub fn unsubscribe_url(
         &self,
         owner: &OwnerId,
         topic: Option<NoticeTopic>,
-        now: DateTime<Utc>,
+        _now: DateTime<Utc>,
     ) -> Url {
         let c = Claims::Unsub {
             o: owner.clone(),
             t: topic,
-            exp: (now + self.ttl).timestamp(),
+            exp: None,
             n: Self::nonce(),
         };
         self.url(&self.unsubscribe_path, self.seal(&c))
@@ -234,9 +249,10 @@ impl LinkSigner {
         }
     }
 
-    /// Verifies the `token` of an unsubscribe link. With `used`, each link works once
-    /// (unsubscribing is idempotent anyway; single use stops a leaked link being replayed
-    /// after the owner opted in again).
+    /// Verifies the `token` of an unsubscribe link; such links do not expire. With
+    /// `used`, each link works once and a second use is [`LinkError::Replayed`], which a
+    /// host shows as "already unsubscribed" (unsubscribing is idempotent anyway; single
+    /// use stops a leaked link being replayed after the owner opted in again).
     pub fn verify_unsubscribe(
         &self,
         token: &str,
@@ -244,10 +260,11 @@ impl LinkSigner {
         used: Option<&dyn UsedLinks>,
     ) -> Result<UnsubscribeLink, LinkError> {
         match self.open(token)? {
-            Claims::Unsub { o, t, exp, n } => {
-                let until = Self::check_exp(exp, now)?;
+            Claims::Unsub { o, t, n, .. } => {
+                // Remembered for as long as anything can be: the link never expires.
+                let _ = now;
                 if let Some(u) = used
-                    && !u.use_once(&n, until)
+                    && !u.use_once(&n, DateTime::<Utc>::MAX_UTC)
                 {
                     return Err(LinkError::Replayed);
                 }

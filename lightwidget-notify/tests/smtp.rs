@@ -197,3 +197,65 @@ fn links_refuse_tampering_expiry_replay_and_wrong_purpose() {
     );
     assert!(!format!("{s:?}").contains("link-secret"));
 }
+
+#[test]
+fn unsubscribe_links_work_for_as_long_as_the_email_may_be_read() {
+    let s = signer();
+    let now = Utc::now();
+    let u = s.unsubscribe_url(&"owner-1".into(), None, now);
+    let token = u
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .into_owned();
+    let later = now + TimeDelta::days(3650);
+    assert_eq!(
+        s.verify_unsubscribe(&token, later, None)
+            .unwrap()
+            .owner
+            .as_str(),
+        "owner-1"
+    );
+    // Renewal links still expire.
+    let renew = s.renewal_url(&notice(), now);
+    let renew = renew
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(s.verify_renewal(&renew, later), Err(LinkError::Expired));
+}
+
+#[test]
+fn links_keep_the_base_path_and_an_absurd_ttl_saturates() {
+    let s = LinkSigner::new(
+        "link-secret-value".to_string().into(),
+        "https://host.example/widgets".parse().unwrap(),
+    )
+    .with_ttl(TimeDelta::MAX);
+    let now = Utc::now();
+    let u = s.renewal_url(&notice(), now);
+    assert!(
+        u.as_str()
+            .starts_with("https://host.example/widgets/renew?token="),
+        "{u}"
+    );
+    let token = u
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        s.verify_renewal(&token, now + TimeDelta::days(36_500))
+            .is_ok()
+    );
+    let u = s.unsubscribe_url(&"o".into(), None, now);
+    assert!(
+        u.as_str()
+            .starts_with("https://host.example/widgets/unsubscribe?token="),
+        "{u}"
+    );
+}
