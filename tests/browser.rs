@@ -119,24 +119,51 @@ async fn shot(c: &Client, dir: &Path, name: &str) {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    // Waits: a form submission may still be navigating.
-    let found = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .every(Duration::from_millis(50))
-        .for_element(Locator::Css(css))
-        .await;
-    match found {
-        Ok(e) => e.text().await.expect("text"),
-        Err(e) => panic!(
-            "no {css} ({e}) at {}:\n{}",
-            c.current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            c.source().await.unwrap_or_default()
-        ),
+    // Waits: a form submission may still be navigating (so the element found may belong
+    // to the page being left: look again when it goes stale).
+    for _ in 0..20 {
+        let found = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .every(Duration::from_millis(50))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(fantoccini::error::CmdError::Standard(w))
+                    if w.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("text of {css}: {e}"),
+            },
+            Err(e) => panic!(
+                "no {css} ({e}) at {}:\n{}",
+                c.current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                c.source().await.unwrap_or_default()
+            ),
+        }
     }
+    panic!("{css} kept going stale");
+}
+
+/// Waits until the page at `path` has loaded (after a form's redirect).
+async fn wait_for_path(c: &Client, path: &str) {
+    for _ in 0..200 {
+        if c.current_url()
+            .await
+            .map(|u| u.path() == path)
+            .unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never reached {path}");
 }
 
 async fn click(c: &Client, css: &str) {
@@ -162,7 +189,8 @@ async fn row_of(c: &Client, username: &str) -> String {
 async fn login(c: &Client, base: &url::Url, user: &str) {
     c.goto(base.as_str()).await.unwrap();
     click(c, &format!("#login-{user}")).await;
-    let _ = text(c, "#queue").await; // on the Accounts page
+    wait_for_path(c, "/accounts").await;
+    let _ = text(c, "#queue").await;
 }
 
 /// Logs out with the header's button (a POST with its CSRF token).
@@ -171,6 +199,7 @@ async fn logout(c: &Client, base: &url::Url) {
         .await
         .unwrap();
     click(c, "#logout").await;
+    wait_for_path(c, "/").await;
     let _ = text(c, "#login-form").await;
 }
 
@@ -247,6 +276,7 @@ async fn host_app_in_a_real_browser() {
     assert_eq!(session.http_only(), Some(true));
     assert_eq!(session.secure(), Some(true));
     click(&c, "#connect-consumer").await;
+    assert!(text(&c, "#message").await.contains("@paul is connected"));
     assert!(c.current_url().await.unwrap().path().ends_with("/accounts"));
     let row = row_of(&c, "paul").await;
     assert!(
@@ -395,7 +425,8 @@ async fn host_app_in_a_real_browser() {
     // their own device; it lands on alice's Accounts page.
     c.goto(&url("accounts")).await.unwrap();
     click(&c, "#new-invitation").await;
-    let _ = text(&c, "main").await;
+    wait_for_path(&c, "/invitations").await;
+    let _ = text(&c, "#invite-link").await;
     let invite = c
         .find(Locator::Css("#invite-link"))
         .await

@@ -38,6 +38,7 @@ after your check: see <code>examples/host_app/app/session.rs</code>.</p>\
 /// The login form.
 #[derive(Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     user: String,
@@ -72,6 +73,7 @@ pub async fn login(
 /// A form with only its CSRF token.
 #[derive(Deserialize)]
 pub struct PlainForm {
+    #[serde(default)]
     csrf: String,
 }
 

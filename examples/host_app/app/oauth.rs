@@ -206,14 +206,8 @@ pub async fn oauth_callback(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let cookie = s.binding_cookie();
-    // One binding serves one flow: whatever happens, the answer clears it.
-    let clear = || AppendHeaders([(header::SET_COOKIE, cookie.clear_cookie())]);
     let refused = |status, msg: &str| {
-        (
-            clear(),
-            message_page(status, "Not connected", user.as_ref(), "warn", msg),
-        )
-            .into_response()
+        message_page(status, "Not connected", user.as_ref(), "warn", msg).into_response()
     };
     let Some(state) = q.state.filter(|st| !st.is_empty()) else {
         return refused(
@@ -227,6 +221,8 @@ pub async fn oauth_callback(
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
+    // A refused state leaves the cookie alone (another page must not end this browser's
+    // own flow); a verified one has served its purpose: every answer from here clears it.
     let purpose = match s.oauth_state.verify(&state, binding, s.clock.now()) {
         Ok(p) => p,
         Err(e) => {
@@ -234,7 +230,22 @@ pub async fn oauth_callback(
             return refused(StatusCode::BAD_REQUEST, state_refused(&e));
         }
     };
-    let code = match callback::Redirect::from_query(raw.as_deref().unwrap_or_default()) {
+    let clear = AppendHeaders([(header::SET_COOKIE, cookie.clear_cookie())]);
+    (
+        clear,
+        complete(&s, user.as_ref(), purpose, raw.as_deref()).await,
+    )
+        .into_response()
+}
+
+async fn complete(
+    s: &AppState,
+    user: Option<&super::session::CurrentUser>,
+    purpose: StatePurpose,
+    raw: Option<&str>,
+) -> Response {
+    let refused = |status, msg: &str| message_page(status, "Not connected", user, "warn", msg);
+    let code = match callback::Redirect::from_query(raw.unwrap_or_default()) {
         Ok(r) => r.code,
         Err(lightwidget::instagram::Error::Denied { reason, .. }) => {
             return refused(
@@ -249,7 +260,7 @@ pub async fn oauth_callback(
             );
         }
     };
-    let c: Connected = match exchange(&s, purpose.kind(), &code).await {
+    let c: Connected = match exchange(s, purpose.kind(), &code).await {
         Ok(c) => c,
         Err(ExchangeError::Refused) => {
             return refused(
@@ -270,5 +281,5 @@ pub async fn oauth_callback(
             );
         }
     };
-    (clear(), finish(&s, user.as_ref(), purpose, c).await).into_response()
+    finish(s, user, purpose, c).await
 }

@@ -92,6 +92,7 @@ pub async fn settings(State(s): S, user: CurrentUser, Query(q): Query<SettingsQu
 /// The Settings form.
 #[derive(Deserialize)]
 pub struct SettingsForm {
+    #[serde(default)]
     csrf: String,
     expired_notifications: Option<String>,
     #[serde(default)]
