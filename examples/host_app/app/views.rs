@@ -21,7 +21,7 @@ th{font-size:.85em;color:#666}.ok{color:#0a7d32;font-weight:700}.bad{color:#c039
 .btn,button{display:inline-block;background:#4361ee;color:#fff;border:0;border-radius:5px;padding:.45em .9em;text-decoration:none;font-size:.95em;cursor:pointer}\
 .btn.alt,button.alt{background:#6c757d}form.inline{display:inline}.msg{padding:.8em 1em;border-radius:6px;margin-bottom:1em}\
 .msg.info{background:#e7f5ea}.msg.warn{background:#fdecea}.muted{color:#777;font-size:.9em}\
-pre.mail-text{white-space:pre-wrap;font-family:inherit}\
+pre.mail-text{white-space:pre-wrap;overflow-wrap:anywhere;font-family:inherit}\
 input[type=text],input[type=email]{padding:.35em;width:22em}code{background:#eee;padding:0 .3em;border-radius:3px}#invite-link{width:100%;box-sizing:border-box}";
 
 /// `GET /app.css`.
