@@ -37,13 +37,17 @@ struct Deauth {
     business_secret: secrecy::SecretString,
 }
 
+/// Meta's callback form.
+#[derive(serde::Deserialize)]
+struct SignedForm {
+    signed_request: String,
+}
+
 async fn deauthorize(
     State(d): State<Arc<Deauth>>,
-    Form(f): Form<std::collections::HashMap<String, String>>,
+    Form(f): Form<SignedForm>,
 ) -> axum::http::StatusCode {
-    let Some(sr) = f.get("signed_request") else {
-        return axum::http::StatusCode::BAD_REQUEST;
-    };
+    let sr = &f.signed_request;
     // Which app signed it tells the connection kind; it must be fresh (a replay later
     // must not revoke a connection renewed meanwhile).
     use secrecy::ExposeSecret as _;
