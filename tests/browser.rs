@@ -8,8 +8,10 @@
 //! Without chromedriver the test is skipped (and fails when `CI=true`).
 
 #[allow(dead_code)]
-#[path = "../examples/host_app/app.rs"]
+#[path = "../examples/host_app/app/mod.rs"]
 mod app;
+#[allow(dead_code)]
+mod host_app;
 #[allow(dead_code)]
 #[path = "../examples/host_app/setup.rs"]
 mod setup;
@@ -117,24 +119,51 @@ async fn shot(c: &Client, dir: &Path, name: &str) {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    // Waits: a form submission may still be navigating.
-    let found = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .every(Duration::from_millis(50))
-        .for_element(Locator::Css(css))
-        .await;
-    match found {
-        Ok(e) => e.text().await.expect("text"),
-        Err(e) => panic!(
-            "no {css} ({e}) at {}:\n{}",
-            c.current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            c.source().await.unwrap_or_default()
-        ),
+    // Waits: a form submission may still be navigating (so the element found may belong
+    // to the page being left: look again when it goes stale).
+    for _ in 0..20 {
+        let found = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .every(Duration::from_millis(50))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(e) => match e.text().await {
+                Ok(t) => return t,
+                Err(fantoccini::error::CmdError::Standard(w))
+                    if w.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("text of {css}: {e}"),
+            },
+            Err(e) => panic!(
+                "no {css} ({e}) at {}:\n{}",
+                c.current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                c.source().await.unwrap_or_default()
+            ),
+        }
     }
+    panic!("{css} kept going stale");
+}
+
+/// Waits until the page at `path` has loaded (after a form's redirect).
+async fn wait_for_path(c: &Client, path: &str) {
+    for _ in 0..200 {
+        if c.current_url()
+            .await
+            .map(|u| u.path() == path)
+            .unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never reached {path}");
 }
 
 async fn click(c: &Client, css: &str) {
@@ -154,6 +183,24 @@ async fn row_of(c: &Client, username: &str) -> String {
         }
     }
     panic!("no account row for @{username}");
+}
+
+/// Logs in with the stand-in login form (a POST with its CSRF token).
+async fn login(c: &Client, base: &url::Url, user: &str) {
+    c.goto(base.as_str()).await.unwrap();
+    click(c, &format!("#login-{user}")).await;
+    wait_for_path(c, "/accounts").await;
+    let _ = text(c, "#queue").await;
+}
+
+/// Logs out with the header's button (a POST with its CSRF token).
+async fn logout(c: &Client, base: &url::Url) {
+    c.goto(base.join("accounts").unwrap().as_str())
+        .await
+        .unwrap();
+    click(c, "#logout").await;
+    wait_for_path(c, "/").await;
+    let _ = text(c, "#login-form").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +249,7 @@ async fn host_app_in_a_real_browser() {
         )
         .await
         .unwrap();
-    state.queue.push_back("widget #101");
+    state.queue.push_back(&OwnerId::new("alice"), "widget #101");
     let keeper = state.keeper.clone();
     let app_state = state.clone();
     let server = tokio::spawn(async move { axum::serve(listener, app::app(state)).await });
@@ -220,8 +267,16 @@ async fn host_app_in_a_real_browser() {
     shot(&c, &shots, "02-never-connected").await;
 
     // 2. Log in, connect through the sandbox's OAuth: ACTIVE.
-    c.goto(&url("login?user=alice")).await.unwrap();
+    login(&c, &base, "alice").await;
+    let cookies = c.get_all_cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|k| k.name() == "__Host-lw-session")
+        .expect("the session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(session.secure(), Some(true));
     click(&c, "#connect-consumer").await;
+    assert!(text(&c, "#message").await.contains("@paul is connected"));
     assert!(c.current_url().await.unwrap().path().ends_with("/accounts"));
     let row = row_of(&c, "paul").await;
     assert!(
@@ -285,7 +340,7 @@ async fn host_app_in_a_real_browser() {
 
     c.goto(&url("inbox")).await.unwrap();
     let subject = text(&c, ".mail .subject").await;
-    assert!(subject.contains("@paul expired"), "{subject}");
+    assert!(subject.contains("@paul has expired"), "{subject}");
     assert!(text(&c, ".mail").await.contains("password was changed"));
     shot(&c, &shots, "07-inbox-notice").await;
     // The mail's renewal link leads into the OAuth flow of the account's kind.
@@ -314,14 +369,14 @@ async fn host_app_in_a_real_browser() {
 
     // 5. Renew from the access token page, logged out: ACTIVE again.
     sandbox.set_scenario(&paul, None); // he logs in with the new password
-    c.goto(&url("logout")).await.unwrap();
+    logout(&c, &base).await;
     c.goto(&url("access-token")).await.unwrap();
     click(&c, "#renew-consumer").await;
     let msg = text(&c, "#message").await;
     assert!(msg.contains("@paul is ACTIVE again"), "{msg}");
     shot(&c, &shots, "08-renewed").await;
 
-    c.goto(&url("login?user=alice")).await.unwrap();
+    login(&c, &base, "alice").await;
     let row = row_of(&c, "paul").await;
     assert!(
         row.contains("ACTIVE") && !row.contains("NOT ACTIVE"),
@@ -369,6 +424,9 @@ async fn host_app_in_a_real_browser() {
     // A developer's invitation: the client connects their own account, logged out, on
     // their own device; it lands on alice's Accounts page.
     c.goto(&url("accounts")).await.unwrap();
+    click(&c, "#new-invitation").await;
+    wait_for_path(&c, "/invitations").await;
+    let _ = text(&c, "#invite-link").await;
     let invite = c
         .find(Locator::Css("#invite-link"))
         .await
@@ -383,7 +441,7 @@ async fn host_app_in_a_real_browser() {
         .lock()
         .unwrap()
         .insert(ConnectionKind::Consumer, client.id.clone());
-    c.goto(&url("logout")).await.unwrap();
+    logout(&c, &base).await;
     c.goto(&invite).await.unwrap();
     assert!(text(&c, "main").await.contains("no password is shared"));
     shot(&c, &shots, "11-invitation").await;
@@ -393,7 +451,7 @@ async fn host_app_in_a_real_browser() {
         msg.contains("@client.bakery is now connected to the LightWidget account of alice"),
         "{msg}"
     );
-    c.goto(&url("login?user=alice")).await.unwrap();
+    login(&c, &base, "alice").await;
     let row = row_of(&c, "client.bakery").await;
     assert!(row.contains("ACTIVE"), "{row}");
 
@@ -465,9 +523,12 @@ async fn callbacks_and_links_over_http() {
         .lock()
         .unwrap()
         .insert(ConnectionKind::Consumer, shop.id.clone());
-    let r = http.get(url("access-token/consumer")).send().await.unwrap();
-    assert_eq!(r.status(), 404);
-    let body = r.text().await.unwrap();
+    // (A browser: the flow is bound to the cookie set when it starts.)
+    let mut b = host_app::Client::new_for(&base);
+    let first = b.get(url("access-token/consumer")).await;
+    let r = b.follow(first, &base).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let body = r.body;
     assert!(
         body.contains("it is connected with a <b>Business connection"),
         "{body}"
@@ -495,14 +556,22 @@ async fn callbacks_and_links_over_http() {
     assert_eq!(r.headers()["location"], "/");
 
     // Settings: the notifications checkbox only for entitled owners.
-    let page = |who: &str| {
-        http.get(url("settings"))
-            .header("cookie", format!("lw_user={who}"))
-            .send()
+    let page = |who: &'static str| {
+        let base = base.clone();
+        async move {
+            let mut b = host_app::Client::new_for(&base);
+            let csrf = b.get(base.clone()).await.csrf();
+            b.post(
+                base.join("login").unwrap(),
+                &[("csrf", &csrf), ("user", who)],
+            )
+            .await;
+            b.get(base.join("settings").unwrap()).await.body
+        }
     };
-    let alice = page("alice").await.unwrap().text().await.unwrap();
+    let alice = page("alice").await;
     assert!(alice.contains("Expired token notifications") && alice.contains("Update preferences"));
-    let bob = page("bob").await.unwrap().text().await.unwrap();
+    let bob = page("bob").await;
     assert!(bob.contains("Pro plan") && !bob.contains("Update preferences"));
 
     // Deauthorize: a correctly signed callback revokes; a forged one is refused.

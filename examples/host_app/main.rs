@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --example host_app --features sandbox,sqlite,email
-//! # then open http://127.0.0.1:8080/ and log in as alice
+//! # then open http://127.0.0.1:8080/ and log in as alice (a stand-in login, no password)
 //! ```
 //!
 //! By default it starts the Graph API sandbox in-process (test users `paul`, consumer,
@@ -75,8 +75,12 @@ async fn main() -> Result<(), setup::BoxError> {
         );
         (state, Some(sandbox))
     };
-    for w in ["widget #101", "widget #102", "widget #103"] {
-        state.queue.push_back(w);
+    for owner in ["alice", "bob"] {
+        for w in ["widget #101", "widget #102"] {
+            state
+                .queue
+                .push_back(&OwnerId::new(owner), format!("{w} of {owner}"));
+        }
     }
 
     let keeper = state.keeper.clone();

@@ -12,7 +12,10 @@ use lightwidget::store_sql::{Encryption, Key, Keyring, SqlStore};
 use lightwidget::*;
 use url::Url;
 
-use crate::app::{AppState, Inbox, WidgetQueue};
+use crate::app::security::content_security_policy;
+use crate::app::{AppSecrets, AppState, Inbox, WidgetQueue};
+use axum_extra::extract::cookie::Key as CookieKey;
+use secrecy::SecretString;
 
 /// Boxed error for setup code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,6 +50,18 @@ fn random_secret() -> String {
     )
 }
 
+/// Whether cookies get `Secure` and `__Host-` names: over HTTPS, and on loopback (which
+/// browsers treat as a secure context). Plain HTTP elsewhere is for development only.
+pub fn secure_cookies(public_url: &Url) -> bool {
+    public_url.scheme() == "https"
+        || match public_url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        }
+}
+
 /// The OAuth redirect URI of the app.
 pub fn redirect_uri(public_url: &Url) -> Result<Url, BoxError> {
     Ok(public_url.join("oauth/callback")?)
@@ -58,7 +73,10 @@ pub async fn with_sandbox(opts: &Options) -> Result<(Arc<AppState>, Sandbox), Bo
         clock: opts.clock.clone(),
         ..Default::default()
     };
-    let secrets = (cfg.consumer_app.1.clone(), cfg.business_app.1.clone());
+    let secrets = AppSecrets {
+        consumer: cfg.consumer_app.1.clone().into(),
+        business: cfg.business_app.1.clone().into(),
+    };
     let sandbox = Sandbox::start(cfg).await?;
     let redirect = redirect_uri(&opts.public_url)?;
     let consumer = sandbox
@@ -80,11 +98,15 @@ pub async fn with_sandbox(opts: &Options) -> Result<(Arc<AppState>, Sandbox), Bo
 pub async fn with_graph(opts: &Options) -> Result<Arc<AppState>, BoxError> {
     let consumer = GraphConfig::from_env("LIGHTWIDGET_CONSUMER")?;
     let business = GraphConfig::from_env("LIGHTWIDGET_BUSINESS")?;
-    let secret = |p: &str| std::env::var(format!("{p}_APP_SECRET")).unwrap_or_default();
-    let secrets = (
-        secret("LIGHTWIDGET_CONSUMER"),
-        secret("LIGHTWIDGET_BUSINESS"),
-    );
+    let secret = |p: &str| -> SecretString {
+        std::env::var(format!("{p}_APP_SECRET"))
+            .unwrap_or_default()
+            .into()
+    };
+    let secrets = AppSecrets {
+        consumer: secret("LIGHTWIDGET_CONSUMER"),
+        business: secret("LIGHTWIDGET_BUSINESS"),
+    };
     assemble(opts, consumer, business, secrets).await
 }
 
@@ -92,11 +114,16 @@ async fn assemble(
     opts: &Options,
     consumer: GraphConfig,
     business: GraphConfig,
-    app_secrets: (String, String),
+    app_secrets: AppSecrets,
 ) -> Result<Arc<AppState>, BoxError> {
     let clock = opts.clock.clone();
     let consumer = Arc::new(InstagramLogin::new(consumer)?);
     let business = Arc::new(FacebookLogin::new(business)?);
+    // Forms may lead (through a redirect) to the OAuth dialogs: allow their origins.
+    let dialogs = [
+        consumer.authorize_url(&[], "-")?,
+        business.authorize_url(&[], "-", false)?,
+    ];
     let provider = GraphProvider::new(Some(consumer.clone()), Some(business.clone()))
         .with_clock(clock.clone());
     let key_bytes: Vec<u8> = uuid::Uuid::new_v4()
@@ -132,7 +159,11 @@ async fn assemble(
         ),
         links,
         used_links: MemoryUsedLinks::default(),
-        invite_secret: random_secret(),
+        // Random per process here; a real host loads a 64-byte key from its secret store
+        // so sessions survive restarts and are shared by its instances.
+        cookie_key: CookieKey::generate(),
+        secure_cookies: secure_cookies(&opts.public_url),
+        csp: content_security_policy(&dialogs),
         public_url: opts.public_url.clone(),
         entitled: opts.entitled.iter().cloned().collect::<HashSet<_>>(),
         inbox,

@@ -32,21 +32,29 @@ impl LifecycleHooks for WidgetQueue {
 
 struct Deauth {
     keeper: Keeper,
-    consumer_secret: String,
-    business_secret: String,
+    clock: ManualClock,
+    consumer_secret: secrecy::SecretString,
+    business_secret: secrecy::SecretString,
+}
+
+/// Meta's callback form.
+#[derive(serde::Deserialize)]
+struct SignedForm {
+    signed_request: String,
 }
 
 async fn deauthorize(
     State(d): State<Arc<Deauth>>,
-    Form(f): Form<std::collections::HashMap<String, String>>,
+    Form(f): Form<SignedForm>,
 ) -> axum::http::StatusCode {
-    let Some(sr) = f.get("signed_request") else {
-        return axum::http::StatusCode::BAD_REQUEST;
-    };
-    // Which app signed it tells the connection kind.
-    let (req, kind) = match signed_request::verify(sr, &d.consumer_secret, None) {
+    let sr = &f.signed_request;
+    // Which app signed it tells the connection kind; it must be fresh (a replay later
+    // must not revoke a connection renewed meanwhile).
+    use secrecy::ExposeSecret as _;
+    let age = Some((TimeDelta::hours(1), d.clock.now()));
+    let (req, kind) = match signed_request::verify(sr, d.consumer_secret.expose_secret(), age) {
         Ok(r) => (r, ConnectionKind::Consumer),
-        Err(_) => match signed_request::verify(sr, &d.business_secret, None) {
+        Err(_) => match signed_request::verify(sr, d.business_secret.expose_secret(), age) {
             Ok(r) => (r, ConnectionKind::Business),
             Err(_) => return axum::http::StatusCode::FORBIDDEN,
         },
@@ -117,8 +125,9 @@ pub async fn run(accounts: usize, days: i64, out: &Path) -> Result<(), Box<dyn s
     // The host's deauthorize callback endpoint, on loopback.
     let cb = Arc::new(Deauth {
         keeper: keeper.clone(),
-        consumer_secret: SandboxConfig::default().consumer_app.1,
-        business_secret: SandboxConfig::default().business_app.1,
+        clock: clock.clone(),
+        consumer_secret: SandboxConfig::default().consumer_app.1.into(),
+        business_secret: SandboxConfig::default().business_app.1.into(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let cb_url: url::Url = format!("http://{}/deauthorize", listener.local_addr()?).parse()?;

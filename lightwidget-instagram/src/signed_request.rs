@@ -23,7 +23,17 @@ pub enum SignedRequestError {
     /// Older than the allowed age.
     #[error("signed_request is too old")]
     Expired,
+    /// A maximum age was asked for, but the request carries no `issued_at`.
+    #[error("signed_request carries no issued_at, so its age cannot be checked")]
+    MissingIssuedAt,
+    /// `issued_at` lies further in the future than [`MAX_CLOCK_SKEW`].
+    #[error("signed_request is issued in the future (beyond the allowed clock skew)")]
+    IssuedInFuture,
 }
+
+/// How far in the future an `issued_at` may lie (clocks disagree a little) when a
+/// maximum age is checked: 5 minutes.
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// The payload of a `signed_request`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -49,14 +59,30 @@ fn b64(s: &str) -> Result<Vec<u8>, SignedRequestError> {
 }
 
 /// Verifies a `signed_request` with the app secret: HMAC-SHA256 over the *encoded*
-/// payload, compared in constant time; padding optional. `max_age` (with `now`) refuses
-/// old requests when `issued_at` is present.
+/// payload, compared in constant time; padding optional.
+///
+/// With `max_age` (and `now`) the request must be fresh: one without `issued_at` is
+/// refused ([`SignedRequestError::MissingIssuedAt`]), one older than `max_age` is
+/// [`SignedRequestError::Expired`], and one issued more than [`MAX_CLOCK_SKEW`] in the
+/// future is [`SignedRequestError::IssuedInFuture`]. Callback handlers should always
+/// pass one.
 ///
 /// ```
 /// use lightwidget_instagram::signed_request::{sign, verify};
 /// let sr = sign("app-secret", r#"{"algorithm":"HMAC-SHA256","user_id":"218471","issued_at":1291836800}"#);
 /// assert_eq!(verify(&sr, "app-secret", None).unwrap().user_id, "218471");
 /// assert!(verify(&sr, "other-secret", None).is_err());
+///
+/// // With a maximum age, freshness is required.
+/// use chrono::{DateTime, TimeDelta};
+/// use lightwidget_instagram::signed_request::SignedRequestError;
+/// let now = DateTime::from_timestamp(1291836800 + 60, 0).unwrap();
+/// assert!(verify(&sr, "app-secret", Some((TimeDelta::minutes(5), now))).is_ok());
+/// let undated = sign("app-secret", r#"{"algorithm":"HMAC-SHA256","user_id":"218471"}"#);
+/// assert_eq!(
+///     verify(&undated, "app-secret", Some((TimeDelta::minutes(5), now))),
+///     Err(SignedRequestError::MissingIssuedAt)
+/// );
 /// ```
 pub fn verify(
     signed_request: &str,
@@ -83,8 +109,12 @@ pub fn verify(
     if !req.algorithm.eq_ignore_ascii_case("HMAC-SHA256") {
         return Err(SignedRequestError::Algorithm(req.algorithm));
     }
-    if let (Some((age, now)), Some(at)) = (max_age, req.issued_at) {
+    if let Some((age, now)) = max_age {
+        let at = req.issued_at.ok_or(SignedRequestError::MissingIssuedAt)?;
         let issued = DateTime::from_timestamp(at, 0).ok_or(SignedRequestError::Malformed)?;
+        if issued - now > MAX_CLOCK_SKEW {
+            return Err(SignedRequestError::IssuedInFuture);
+        }
         if now - issued > age {
             return Err(SignedRequestError::Expired);
         }

@@ -1,0 +1,284 @@
+//! The signed-in pages about accounts: Accounts (with its Refresh token, Disconnect and
+//! Connect buttons and the invitation link), My access token (status and history).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use lightwidget::instagram::state::StatePurpose;
+use lightwidget::*;
+use serde::Deserialize;
+
+use super::login::PlainForm;
+use super::oauth::start_oauth;
+use super::session::{CsrfForm, CurrentUser};
+use super::state::AppState;
+use super::views::{
+    csrf_field, esc, expiry_text, history_row, layout, message_page, parse_kind, reason_text,
+    status_cell, store_down, utc,
+};
+
+type S = State<Arc<AppState>>;
+
+/// The Accounts page's query.
+#[derive(Deserialize)]
+pub struct AccountsQuery {
+    /// Username just connected (flash message).
+    connected: Option<String>,
+    /// Username just disconnected (flash message).
+    disconnected: Option<String>,
+}
+
+fn post_button(action: &str, csrf: &str, label: &str, id: &str, class: &str) -> String {
+    format!(
+        "<form class=inline method=post action=\"{action}\">{}<button type=submit class=\"{class}\"{id}>{label}</button></form>",
+        csrf_field(csrf),
+        id = if id.is_empty() {
+            String::new()
+        } else {
+            format!(" id={id}")
+        },
+    )
+}
+
+fn account_row(r: &StatusReport, csrf: &str) -> String {
+    let kind = r.account.kind;
+    let id = r.account.id;
+    format!(
+        "<tr class=account data-kind=\"{k}\" data-id=\"{id}\"><td class=username>@{u}</td><td>{kl}</td><td>{st}</td>\
+<td class=reason>{re}</td><td>{lc}</td><td>{ex}</td><td>{refresh} {disconnect}</td></tr>",
+        k = kind.as_str(),
+        u = esc(&r.account.username),
+        kl = esc(kind.label()),
+        st = status_cell(r),
+        re = reason_text(r),
+        lc = utc(r.last_checked_at),
+        ex = expiry_text(r),
+        refresh = post_button(
+            &format!("/accounts/{id}/refresh"),
+            csrf,
+            "Refresh token",
+            "",
+            "refresh"
+        ),
+        disconnect = post_button(
+            &format!("/accounts/{id}/disconnect"),
+            csrf,
+            "Disconnect",
+            "",
+            "alt disconnect"
+        ),
+    )
+}
+
+/// `GET /accounts`.
+pub async fn accounts(State(s): S, user: CurrentUser, Query(q): Query<AccountsQuery>) -> Response {
+    let reports = match s.keeper.statuses(&user.owner).await {
+        Ok(r) => r,
+        Err(e) => return store_down(&e, Some(&user)),
+    };
+    let rows: String = reports.iter().map(|r| account_row(r, &user.csrf)).collect();
+    let table = if reports.is_empty() {
+        "<p class=muted id=no-accounts>No Instagram account connected yet.</p>".to_owned()
+    } else {
+        format!(
+            "<table><tr><th>Account</th><th>Connection</th><th>Access token</th><th>Reason</th>\
+<th>Last successful check</th><th>Expires</th><th></th></tr>{rows}</table>"
+        )
+    };
+    let flash = match (&q.connected, &q.disconnected) {
+        (Some(u), _) => format!(
+            "<div class=\"msg info\" id=message>@{} is connected.</div>",
+            esc(u)
+        ),
+        (None, Some(u)) => format!(
+            "<div class=\"msg info\" id=message>@{} is disconnected.</div>",
+            esc(u)
+        ),
+        _ => String::new(),
+    };
+    let queue: String = s
+        .queue
+        .snapshot(&user.owner)
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            format!(
+                "<li>{}{}</li>",
+                esc(j),
+                if i == 0 { " <b>(next)</b>" } else { "" }
+            )
+        })
+        .collect();
+    let body = format!(
+        "{flash}<div class=card>{table}</div>\
+<div class=card><h3>Connect an Instagram account</h3>{consumer} {business}\
+<p class=muted>Consumer = Instagram Login (personal, creator and business accounts). Business = Facebook Login through a Facebook Page.</p></div>\
+<div class=card><h3>Invite a client</h3><p>Send a client an invitation link: they connect their own account from their own device, \
+it is attached to you, and no password is shared. Links are valid for 7 days.</p>{invite}</div>\
+<div class=card><h3>Widget refresh queue</h3><ol id=queue>{queue}</ol></div>",
+        consumer = post_button(
+            "/connect/consumer",
+            &user.csrf,
+            "Consumer connection",
+            "connect-consumer",
+            ""
+        ),
+        business = post_button(
+            "/connect/business",
+            &user.csrf,
+            "Business connection",
+            "connect-business",
+            ""
+        ),
+        invite = post_button(
+            "/invitations",
+            &user.csrf,
+            "Create an invitation link",
+            "new-invitation",
+            ""
+        ),
+    );
+    layout("Accounts", Some(&user), &body).into_response()
+}
+
+/// `POST /invitations`: a fresh invitation link, signed by the library's state signer.
+pub async fn create_invitation(
+    State(s): S,
+    user: CurrentUser,
+    _f: CsrfForm<PlainForm>,
+) -> Response {
+    let token = s.oauth_state.invitation(&user.owner, s.clock.now());
+    let mut link = s
+        .public_url
+        .join("invite")
+        .unwrap_or_else(|_| s.public_url.clone());
+    link.query_pairs_mut().append_pair("token", &token);
+    let body = format!(
+        "<div class=card><p>Send this link to your client. It attaches the account they connect to \
+<b>{o}</b> and is valid for 7 days.</p><input type=text readonly id=invite-link value=\"{l}\"></div>\
+<p><a class=btn href=\"/accounts\">Back to Accounts</a></p>",
+        o = esc(&user.name),
+        l = esc(link.as_str()),
+    );
+    layout("Invitation link", Some(&user), &body).into_response()
+}
+
+/// `POST /connect/{kind}`: a new connection for the signed-in owner.
+pub async fn connect_start(
+    State(s): S,
+    user: CurrentUser,
+    Path(k): Path<String>,
+    _f: CsrfForm<PlainForm>,
+) -> Response {
+    let Some(kind) = parse_kind(&k) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    start_oauth(
+        &s,
+        StatePurpose::Connect {
+            kind,
+            owner: user.owner,
+        },
+        false,
+    )
+}
+
+/// One of the signed-in owner's accounts, or 404 (unknown ids, and other owners' ids).
+async fn own_account(s: &AppState, user: &CurrentUser, id: &str) -> Result<StatusReport, Response> {
+    let not_found = || {
+        message_page(
+            StatusCode::NOT_FOUND,
+            "No such account",
+            Some(user),
+            "warn",
+            "You have no account with this id.",
+        )
+    };
+    let id: AccountId = id.parse().map_err(|_| not_found())?;
+    match s.keeper.status(id).await {
+        Ok(r) if r.account.owner == user.owner => Ok(r),
+        Ok(_) | Err(Error::UnknownAccount(_)) => Err(not_found()),
+        Err(e) => Err(store_down(&e, Some(user))),
+    }
+}
+
+/// `POST /accounts/{id}/refresh`: the OAuth flow of the account's own kind.
+pub async fn refresh(
+    State(s): S,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    _f: CsrfForm<PlainForm>,
+) -> Response {
+    match own_account(&s, &user, &id).await {
+        Ok(r) => {
+            let kind = r.account.kind;
+            start_oauth(
+                &s,
+                StatePurpose::Connect {
+                    kind,
+                    owner: user.owner,
+                },
+                kind == ConnectionKind::Business,
+            )
+        }
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /accounts/{id}/disconnect`: removes the account, its token and history.
+pub async fn disconnect(
+    State(s): S,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    _f: CsrfForm<PlainForm>,
+) -> Response {
+    let r = match own_account(&s, &user, &id).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match s.keeper.delete_account(r.account.id).await {
+        Ok(()) => Redirect::to(&format!(
+            "/accounts?disconnected={}",
+            super::views::urlencode(&r.account.username)
+        ))
+        .into_response(),
+        Err(e) => store_down(&e, Some(&user)),
+    }
+}
+
+/// `GET /my-token`: status and history of each account.
+pub async fn my_token(State(s): S, user: CurrentUser) -> Response {
+    let reports = match s.keeper.statuses(&user.owner).await {
+        Ok(r) => r,
+        Err(e) => return store_down(&e, Some(&user)),
+    };
+    let mut body = String::new();
+    if reports.is_empty() {
+        body.push_str(
+            "<div class=card><p class=muted>No Instagram account connected yet.</p></div>",
+        );
+    }
+    for r in &reports {
+        let history = s
+            .keeper
+            .history(r.account.id, HistoryQuery::default())
+            .await
+            .unwrap_or_default();
+        let rows: String = history.iter().map(history_row).collect();
+        body.push_str(&format!(
+            "<div class=\"card token\"><h2>@{u} <span class=muted>{kl}</span></h2>\
+<table><tr><th>Access token status</th><td>{st}</td></tr><tr><th>Reason</th><td class=reason>{re}</td></tr>\
+<tr><th>Last successful check</th><td>{lc}</td></tr><tr><th>Expires</th><td>{ex}</td></tr></table>\
+<h3>Token history</h3><table class=history><tr><th>When</th><th>Event</th><th>Details</th></tr>{rows}</table></div>",
+            u = esc(&r.account.username),
+            kl = esc(r.account.kind.label()),
+            st = status_cell(r),
+            re = reason_text(r),
+            lc = utc(r.last_checked_at),
+            ex = expiry_text(r),
+        ));
+    }
+    layout("My access token", Some(&user), &body).into_response()
+}

@@ -1,0 +1,170 @@
+//! What arrives from outside with its own signature: one-click unsubscribe (signed link)
+//! and Meta's deauthorize / data-deletion callbacks (`signed_request`).
+
+use std::sync::Arc;
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::TimeDelta;
+use lightwidget::instagram::signed_request::{self, DataDeletionResponse, SignedRequest};
+use lightwidget::*;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::oauth::TokenQuery;
+use super::state::{AppState, lock};
+use super::views::{esc, layout, message_page, store_down, urlencode};
+
+type S = State<Arc<AppState>>;
+
+/// How old a `signed_request` may be (Meta calls right away; a replay later must not
+/// revoke a connection renewed meanwhile).
+const CALLBACK_MAX_AGE: TimeDelta = TimeDelta::hours(1);
+
+fn link_refused(e: &lightwidget::notify::LinkError) -> Response {
+    message_page(
+        StatusCode::BAD_REQUEST,
+        "Link not valid",
+        None,
+        "warn",
+        &esc(&e.to_string()),
+    )
+}
+
+/// `GET /unsubscribe?token=`: asks (mail scanners fetch GET links, so it spends nothing).
+pub async fn unsubscribe_page(State(s): S, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token();
+    match s.links.verify_unsubscribe(token, s.clock.now(), None) {
+        Ok(l) => {
+            let what = match l.topic {
+                Some(t) => format!("“{t}” emails"),
+                None => "all expired-token emails".into(),
+            };
+            let body = format!(
+                "<div class=card><p>Stop {what} for <b>{o}</b>?</p>\
+<form method=post action=\"/unsubscribe?token={t}\"><button type=submit id=unsubscribe>Unsubscribe</button></form></div>",
+                o = esc(l.owner.as_str()),
+                t = esc(&urlencode(token)),
+            );
+            layout("Unsubscribe", None, &body).into_response()
+        }
+        Err(e) => link_refused(&e),
+    }
+}
+
+/// `POST /unsubscribe?token=`: one-click (RFC 8058 `List-Unsubscribe-Post` sends the same
+/// POST); the link works once.
+pub async fn unsubscribe(State(s): S, Query(q): Query<TokenQuery>) -> Response {
+    match s
+        .links
+        .verify_unsubscribe(q.token(), s.clock.now(), Some(&s.used_links))
+    {
+        Ok(l) => match s.keeper.opt_out(&l.owner, l.topic).await {
+            Ok(_) => message_page(
+                StatusCode::OK,
+                "Unsubscribed",
+                None,
+                "info",
+                &format!(
+                    "<span id=unsubscribed>You are unsubscribed.</span> <b>{}</b> will get no more expired token emails. \
+You can turn them on again in Settings.",
+                    esc(l.owner.as_str())
+                ),
+            ),
+            Err(e) => store_down(&e, None),
+        },
+        Err(e) => link_refused(&e),
+    }
+}
+
+/// A Meta callback's form.
+#[derive(Deserialize)]
+pub struct SignedForm {
+    #[serde(default)]
+    signed_request: String,
+}
+
+/// Which app signed it tells the connection kind; it must be fresh.
+fn verify_signed(s: &AppState, sr: &str) -> Option<(SignedRequest, ConnectionKind)> {
+    let age = Some((CALLBACK_MAX_AGE, s.clock.now()));
+    let secrets = [
+        (&s.app_secrets.consumer, ConnectionKind::Consumer),
+        (&s.app_secrets.business, ConnectionKind::Business),
+    ];
+    for (secret, kind) in secrets {
+        match signed_request::verify(sr, secret.expose_secret(), age) {
+            Ok(r) => return Some((r, kind)),
+            Err(e) => tracing::debug!(error = %e, kind = kind.as_str(), "signed_request refused"),
+        }
+    }
+    None
+}
+
+/// `POST /deauthorize`: the person removed the app.
+pub async fn deauthorize(State(s): S, Form(f): Form<SignedForm>) -> StatusCode {
+    let Some((req, kind)) = verify_signed(&s, &f.signed_request) else {
+        return StatusCode::FORBIDDEN;
+    };
+    match s.keeper.deauthorize(kind, &req.user_id).await {
+        Ok(_) | Err(Error::NotConnected { .. }) => StatusCode::OK,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// `POST /data-deletion`: revoke, delete, answer Meta's JSON.
+pub async fn data_deletion(State(s): S, Form(f): Form<SignedForm>) -> Response {
+    let Some((req, kind)) = verify_signed(&s, &f.signed_request) else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
+    // Revoke first (so no keeper uses the token meanwhile), then delete the account, its
+    // token, history and pending notices. The host deletes its own widget data likewise.
+    match s.keeper.deauthorize(kind, &req.user_id).await {
+        Ok(id) => {
+            if s.keeper.delete_account(id).await.is_err() {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        }
+        Err(Error::NotConnected { .. }) => {}
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+    let code = uuid::Uuid::new_v4().simple().to_string();
+    lock(&s.deletions).insert(code.clone(), req.user_id);
+    let mut url = s
+        .public_url
+        .join("data-deletion")
+        .unwrap_or_else(|_| s.public_url.clone());
+    url.query_pairs_mut().append_pair("code", &code);
+    axum::Json(DataDeletionResponse {
+        url: url.to_string(),
+        confirmation_code: code,
+    })
+    .into_response()
+}
+
+/// The deletion status page's query.
+#[derive(Deserialize)]
+pub struct CodeQuery {
+    #[serde(default)]
+    code: String,
+}
+
+/// `GET /data-deletion?code=`: the status page Meta links the person to.
+pub async fn data_deletion_status(State(s): S, Query(q): Query<CodeQuery>) -> Response {
+    let known = lock(&s.deletions).contains_key(&q.code);
+    let msg = if known {
+        format!(
+            "Deletion request <code>{}</code> was received: the connection is removed and its data is deleted within 30 days.",
+            esc(&q.code)
+        )
+    } else {
+        "We have no deletion request with this code.".into()
+    };
+    message_page(
+        StatusCode::OK,
+        "Data deletion",
+        None,
+        if known { "info" } else { "warn" },
+        &msg,
+    )
+}

@@ -1,0 +1,285 @@
+//! The OAuth flows: connect (signed in), renew (no login: the access token page and the
+//! emailed link), a developer's invitation, and the callback they all come back to.
+//!
+//! Every flow starts with a `state` from the library's `StateSigner` and its browser
+//! binding in a `__Host-` cookie; the callback verifies both, so a `state` completes only
+//! in the browser that started it, once, before it expires.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use lightwidget::instagram::callback;
+use lightwidget::instagram::state::{StateError, StatePurpose};
+use lightwidget::*;
+use serde::Deserialize;
+
+use super::connect::{Connected, ExchangeError, exchange, finish};
+use super::session::MaybeUser;
+use super::state::{AppState, lock};
+use super::views::{esc, layout, message_page, parse_kind};
+
+type S = State<Arc<AppState>>;
+
+/// Redirects to the authorize dialog of `purpose`'s kind, with a fresh state, and
+/// stores the state's browser binding in the binding cookie.
+pub fn start_oauth(s: &AppState, purpose: StatePurpose, reauthorize: bool) -> Response {
+    let kind = purpose.kind();
+    let issued = s.oauth_state.issue(&purpose, s.clock.now());
+    let url = match kind {
+        ConnectionKind::Consumer => s
+            .consumer
+            .authorize_url(&["instagram_business_basic"], &issued.state),
+        ConnectionKind::Business => s.business.authorize_url(
+            &["instagram_basic", "pages_show_list", "business_management"],
+            &issued.state,
+            reauthorize,
+        ),
+    };
+    match url {
+        Ok(mut u) => {
+            if let Some(id) = lock(&s.sandbox_login).get(&kind) {
+                u.query_pairs_mut().append_pair("sandbox_user", id);
+            }
+            let cookie = s.binding_cookie().set_cookie(&issued.binding);
+            (
+                AppendHeaders([(header::SET_COOKIE, cookie)]),
+                Redirect::to(u.as_str()),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, kind = kind.as_str(), "authorize URL");
+            message_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not configured",
+                None,
+                "warn",
+                "This connection kind is not configured on this site.",
+            )
+        }
+    }
+}
+
+/// `GET /access-token`: renew without logging in.
+pub async fn access_token_page(MaybeUser(user): MaybeUser) -> Response {
+    let body = "<div class=card><p>Renew the connection of an Instagram account without logging in to \
+LightWidget. You will log in on Instagram or Facebook itself; choose how the account was connected:</p>\
+<p><a class=btn id=renew-consumer href=\"/access-token/consumer\">Consumer connection</a> \
+<a class=btn id=renew-business href=\"/access-token/business\">Business connection</a></p>\
+<p class=muted>Consumer connection: Instagram Login. Business connection: Facebook Login through the \
+Facebook Page linked to the Instagram account.</p></div>";
+    layout("Access token", user.as_ref(), body).into_response()
+}
+
+/// `GET /access-token/{kind}`: the renewal flow of that kind.
+pub async fn renew_start(State(s): S, Path(k): Path<String>) -> Response {
+    let Some(kind) = parse_kind(&k) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    start_oauth(
+        &s,
+        StatePurpose::Reconnect { kind },
+        kind == ConnectionKind::Business,
+    )
+}
+
+/// A signed link's query.
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+impl TokenQuery {
+    /// The link's token (empty when missing: refused like a forged one).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// `GET /renew?token=`: the emailed renewal link.
+pub async fn renew_link(State(s): S, Query(q): Query<TokenQuery>) -> Response {
+    match s.links.verify_renewal(q.token(), s.clock.now()) {
+        Ok(l) => start_oauth(
+            &s,
+            StatePurpose::Reconnect { kind: l.kind },
+            l.kind == ConnectionKind::Business,
+        ),
+        Err(e) => message_page(
+            StatusCode::BAD_REQUEST,
+            "Link not valid",
+            None,
+            "warn",
+            &format!(
+                "{}. Use the buttons on the access token page instead.",
+                esc(&e.to_string())
+            ),
+        ),
+    }
+}
+
+fn invitation_refused() -> Response {
+    message_page(
+        StatusCode::BAD_REQUEST,
+        "Invitation not valid",
+        None,
+        "warn",
+        "This invitation link is damaged or has expired. Ask for a new one.",
+    )
+}
+
+/// `GET /invite?token=`: a developer's invitation.
+pub async fn invite_page(State(s): S, Query(q): Query<TokenQuery>) -> Response {
+    let Ok(from) = s.oauth_state.verify_invitation(&q.token, s.clock.now()) else {
+        return invitation_refused();
+    };
+    let t = esc(&super::views::urlencode(&q.token));
+    let body = format!(
+        "<div class=card><p><b>{f}</b> invites you to connect your Instagram account to their LightWidget \
+account so they can build widgets for you. You log in on Instagram or Facebook yourself, on this device: \
+no password is shared with anyone.</p>\
+<p><a class=btn id=invite-consumer href=\"/invite/start?kind=consumer&amp;token={t}\">Consumer connection</a> \
+<a class=btn id=invite-business href=\"/invite/start?kind=business&amp;token={t}\">Business connection</a></p></div>",
+        f = esc(from.as_str())
+    );
+    layout("Invitation", None, &body).into_response()
+}
+
+/// The invitation's start query.
+#[derive(Deserialize)]
+pub struct InviteStartQuery {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// `GET /invite/start?token=&kind=`: the invited client's flow.
+pub async fn invite_start(State(s): S, Query(q): Query<InviteStartQuery>) -> Response {
+    let (Ok(owner), Some(kind)) = (
+        s.oauth_state.verify_invitation(&q.token, s.clock.now()),
+        parse_kind(&q.kind),
+    ) else {
+        return invitation_refused();
+    };
+    start_oauth(&s, StatePurpose::Invitation { kind, owner }, false)
+}
+
+/// The callback's query: `error_description` is deliberately not read (it is never shown).
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    state: Option<String>,
+}
+
+fn state_refused(e: &StateError) -> &'static str {
+    match e {
+        StateError::WrongBrowser => {
+            "This sign-in was started in another browser, or this browser's cookies were cleared. \
+For your safety nothing was connected: start again from this browser."
+        }
+        StateError::Expired => {
+            "This sign-in took too long. Nothing was connected: please start again."
+        }
+        StateError::Replayed => {
+            "This sign-in was already completed. Start again to connect another account."
+        }
+        _ => "This sign-in link is not one of ours. Nothing was connected.",
+    }
+}
+
+/// Our own words for the authorize dialog's `error` / `error_reason` (never reflected).
+fn denial_text(reason: &str) -> &'static str {
+    match reason {
+        "user_denied" | "access_denied" => "you chose not to allow access",
+        _ => "Instagram did not complete the sign-in",
+    }
+}
+
+/// `GET /oauth/callback`: verify state and binding, exchange the code, connect.
+pub async fn oauth_callback(
+    State(s): S,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let cookie = s.binding_cookie();
+    let refused = |status, msg: &str| {
+        message_page(status, "Not connected", user.as_ref(), "warn", msg).into_response()
+    };
+    let Some(state) = q.state.filter(|st| !st.is_empty()) else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is incomplete. Nothing was connected.",
+        );
+    };
+    let binding = cookie.find(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    // A refused state leaves the cookie alone (another page must not end this browser's
+    // own flow); a verified one has served its purpose: every answer from here clears it.
+    let purpose = match s.oauth_state.verify(&state, binding, s.clock.now()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "OAuth state refused");
+            return refused(StatusCode::BAD_REQUEST, state_refused(&e));
+        }
+    };
+    let clear = AppendHeaders([(header::SET_COOKIE, cookie.clear_cookie())]);
+    (
+        clear,
+        complete(&s, user.as_ref(), purpose, raw.as_deref()).await,
+    )
+        .into_response()
+}
+
+async fn complete(
+    s: &AppState,
+    user: Option<&super::session::CurrentUser>,
+    purpose: StatePurpose,
+    raw: Option<&str>,
+) -> Response {
+    let refused = |status, msg: &str| message_page(status, "Not connected", user, "warn", msg);
+    let code = match callback::Redirect::from_query(raw.unwrap_or_default()) {
+        Ok(r) => r.code,
+        Err(lightwidget::instagram::Error::Denied { reason, .. }) => {
+            return refused(
+                StatusCode::OK,
+                &format!("Nothing was changed: {}.", denial_text(&reason)),
+            );
+        }
+        Err(_) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "This sign-in link is incomplete. Nothing was connected.",
+            );
+        }
+    };
+    let c: Connected = match exchange(s, purpose.kind(), &code).await {
+        Ok(c) => c,
+        Err(ExchangeError::Refused) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "Instagram did not accept this sign-in: the link was already used or has expired. Please start again.",
+            );
+        }
+        Err(ExchangeError::NoInstagramAccount) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "None of your Facebook Pages is linked to an Instagram business account.",
+            );
+        }
+        Err(ExchangeError::Unavailable) => {
+            return refused(
+                StatusCode::BAD_GATEWAY,
+                "Instagram is not answering right now. Please try again in a minute.",
+            );
+        }
+    };
+    finish(s, user, purpose, c).await
+}

@@ -1,0 +1,174 @@
+//! Settings (expired token notifications, for entitled owners) and the Inbox stand-in.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use lightwidget::*;
+use serde::Deserialize;
+
+use super::session::{CsrfForm, CsrfProtected, CurrentUser};
+use super::state::AppState;
+use super::views::{csrf_field, esc, layout, store_down, utc};
+
+type S = State<Arc<AppState>>;
+
+/// The longest address SMTP carries (RFC 5321 path limit).
+const MAX_EMAIL_LEN: usize = 254;
+
+async fn entitled(s: &AppState, owner: &OwnerId) -> bool {
+    s.entitled.contains(owner.as_str())
+        || s.keeper
+            .statuses(owner)
+            .await
+            .map(|v| v.iter().any(|r| r.account.entitlements.notifications))
+            .unwrap_or(false)
+}
+
+/// The Settings page's query.
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    saved: Option<String>,
+}
+
+/// Parses the notification address the way the mailer will, or says what is wrong.
+pub fn parse_email(raw: &str) -> Result<String, &'static str> {
+    if raw.contains(['\r', '\n']) {
+        return Err("The email address must be on one line.");
+    }
+    let raw = raw.trim();
+    if raw.len() > MAX_EMAIL_LEN {
+        return Err("The email address is longer than 254 characters.");
+    }
+    raw.parse::<lettre::Address>()
+        .map(|a| a.to_string())
+        .map_err(|_| "This is not an email address (it should look like name@example.com).")
+}
+
+fn settings_form(user: &CurrentUser, opted_in: bool, email: &str, flash: &str) -> String {
+    format!(
+        "{flash}<div class=card><form method=post action=\"/settings\">{csrf}\
+<p><label><input type=checkbox name=expired_notifications id=expired-notifications value=on{checked}> \
+<b>Expired token notifications</b></label><br><span class=muted>Email me when the connection to one of my \
+Instagram accounts stops working, with a link to renew it.</span></p>\
+<p><label>Email <input type=email name=email id=email maxlength=254 value=\"{email}\"></label></p>\
+<button type=submit id=update-preferences>Update preferences</button></form></div>",
+        csrf = csrf_field(&user.csrf),
+        checked = if opted_in { " checked" } else { "" },
+        email = esc(email),
+    )
+}
+
+const NOT_ENTITLED: &str = "<div class=card id=not-entitled><p>Expired token notifications are part of the \
+Pro plan. Upgrade to get an email when a connection stops working.</p></div>";
+
+/// `GET /settings`.
+pub async fn settings(State(s): S, user: CurrentUser, Query(q): Query<SettingsQuery>) -> Response {
+    if !entitled(&s, &user.owner).await {
+        return layout("Settings", Some(&user), NOT_ENTITLED).into_response();
+    }
+    let prefs = match s.keeper.preferences(&user.owner).await {
+        Ok(p) => p,
+        Err(e) => return store_down(&e, Some(&user)),
+    };
+    let email = prefs
+        .recipients
+        .iter()
+        .find_map(|r| match r {
+            Recipient::Email(e) => Some(e.clone()),
+            Recipient::Webhook(_) => None,
+        })
+        .unwrap_or_else(|| format!("{}@example.com", user.name));
+    let flash = if q.saved.is_some() {
+        "<div class=\"msg info\" id=message>Preferences updated.</div>"
+    } else {
+        ""
+    };
+    let body = settings_form(&user, prefs.wants(NoticeTopic::Expired), &email, flash);
+    layout("Settings", Some(&user), &body).into_response()
+}
+
+/// The Settings form.
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    expired_notifications: Option<String>,
+    #[serde(default)]
+    email: String,
+}
+
+impl CsrfProtected for SettingsForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /settings`: a bad address is refused with the reason, and nothing is saved.
+pub async fn save_settings(State(s): S, user: CurrentUser, f: CsrfForm<SettingsForm>) -> Response {
+    let f = f.form;
+    if !entitled(&s, &user.owner).await {
+        return (
+            StatusCode::FORBIDDEN,
+            layout("Settings", Some(&user), NOT_ENTITLED),
+        )
+            .into_response();
+    }
+    let opted_in = f.expired_notifications.is_some();
+    let mut p = Preferences::new(user.owner.clone());
+    if opted_in {
+        p = p.opt_in_all();
+    }
+    if !f.email.trim().is_empty() {
+        match parse_email(&f.email) {
+            Ok(addr) => p = p.with_recipient(Recipient::Email(addr)),
+            Err(why) => {
+                let flash = format!("<div class=\"msg warn\" id=message>{}</div>", esc(why));
+                // Show what was typed (escaped, one line) so it can be corrected.
+                let typed: String = f
+                    .email
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(300)
+                    .collect();
+                let body = settings_form(&user, opted_in, &typed, &flash);
+                return (
+                    StatusCode::BAD_REQUEST,
+                    layout("Settings", Some(&user), &body),
+                )
+                    .into_response();
+            }
+        }
+    }
+    match s.keeper.set_preferences(&p).await {
+        Ok(()) => Redirect::to("/settings?saved=1").into_response(),
+        Err(e) => store_down(&e, Some(&user)),
+    }
+}
+
+/// `GET /inbox`: the notices the keeper delivered to this owner, in the library's texts.
+pub async fn inbox(State(s): S, user: CurrentUser) -> Response {
+    let mails = s.inbox.of(&user.owner);
+    let mut body = String::from(
+        "<p class=muted>A stand-in for the owner's mailbox: the notices the keeper delivered.</p>",
+    );
+    if mails.is_empty() {
+        body.push_str("<div class=card><p class=muted id=empty-inbox>No messages.</p></div>");
+    }
+    for m in &mails {
+        body.push_str(&format!(
+            "<div class=\"card mail\"><p class=muted>To {to} · {at}</p><h3 class=subject>{sub}</h3>\
+<pre class=mail-text>{text}</pre>\
+<p><a class=btn href=\"{renew}\">Renew the connection</a></p>\
+<p class=muted><a class=unsubscribe href=\"{unsub}\">Unsubscribe</a> from these emails.</p></div>",
+            to = esc(&m.to),
+            at = utc(Some(m.at)),
+            sub = esc(&m.subject),
+            text = esc(&m.text),
+            renew = esc(m.renew.as_str()),
+            unsub = esc(m.unsubscribe.as_str()),
+        ));
+    }
+    layout("Inbox", Some(&user), &body).into_response()
+}

@@ -1,0 +1,712 @@
+//! Issue #16: each attack performed for real against the host app example on
+//! `127.0.0.1:0` (reqwest over loopback, cookies kept by hand like a browser) or against
+//! the library, asserting the refusal and that nothing changed in the store.
+
+#[allow(dead_code)]
+#[path = "../examples/host_app/app/mod.rs"]
+mod app;
+#[allow(dead_code)]
+mod host_app;
+#[allow(dead_code)]
+#[path = "../examples/host_app/setup.rs"]
+mod setup;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::TimeDelta;
+use host_app::{Client, Page, Site};
+use lightwidget::instagram::sandbox::{SandboxConfig, UserHandle};
+use lightwidget::instagram::signed_request::sign;
+use lightwidget::*;
+use url::Url;
+
+fn owner(s: &str) -> OwnerId {
+    OwnerId::new(s)
+}
+
+async fn accounts_of(site: &Site, who: &str) -> Vec<String> {
+    site.keeper
+        .statuses(&owner(who))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.account.username)
+        .collect()
+}
+
+/// Starts a Connect flow in `b` (signed in) and lets the sandbox dialog log in: the
+/// callback URL with `code` and `state`, not yet visited.
+async fn authorized_callback(site: &Site, b: &mut Client, kind: &str) -> Url {
+    let csrf = b.csrf(site).await;
+    let r = b
+        .post(site.url(&format!("connect/{kind}")), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let dialog = b.get(r.location().as_str()).await;
+    assert!((300..400).contains(&dialog.status), "{}", dialog.body);
+    let cb: Url = dialog.location().parse().unwrap();
+    assert!(cb.path().ends_with("/oauth/callback"), "{cb}");
+    cb
+}
+
+fn consumer_user(site: &Site, name: &str) -> UserHandle {
+    let u = site.sandbox.create_consumer_user(name);
+    site.sandbox_login_as(ConnectionKind::Consumer, &u.id);
+    u
+}
+
+// ---------------------------------------------------------------- 1. state binding
+
+#[tokio::test]
+async fn oauth_state_only_completes_in_the_browser_that_started_it() {
+    let site = Site::start().await;
+    let _victim_ig = consumer_user(&site, "victim.shop");
+    // The attacker starts a connection to *their* LightWidget account and, instead of
+    // finishing it, sends the authorize link on to the victim, who logs in on Instagram.
+    let mut attacker = Client::browser(&site);
+    attacker.login(&site, "mallory").await;
+    let attackers_callback = authorized_callback(&site, &mut attacker, "consumer").await;
+
+    // The victim's browser arrives at the callback: no binding cookie.
+    let mut victim = Client::browser(&site);
+    victim.login(&site, "alice").await;
+    let r = victim.get(attackers_callback.clone()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("started in another browser"), "{}", r.body);
+    // With a binding of its own (the victim started a flow too): still refused.
+    let victims_callback = authorized_callback(&site, &mut victim, "consumer").await;
+    let r = victim.get(attackers_callback.clone()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("started in another browser"), "{}", r.body);
+    assert!(
+        accounts_of(&site, "mallory").await.is_empty(),
+        "nothing attached to the attacker"
+    );
+    assert!(accounts_of(&site, "alice").await.is_empty());
+
+    // The victim's own flow, in the victim's browser, still works (the refusals did not
+    // clear its cookie), once.
+    let r = victim.get(victims_callback.clone()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location().starts_with("/accounts?connected="));
+    assert_eq!(accounts_of(&site, "alice").await, ["victim.shop"]);
+    assert!(accounts_of(&site, "mallory").await.is_empty());
+    let r = victim.get(victims_callback).await;
+    assert_eq!(r.status, 400, "single use");
+}
+
+// ---------------------------------------------------------------- 3. signed_request
+
+#[tokio::test]
+async fn stale_undated_or_future_signed_requests_are_refused() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul");
+    let id = site
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    let secret = SandboxConfig::default().consumer_app.1;
+    let now = site.clock.now().timestamp();
+    let signed = |issued_at: Option<i64>| {
+        let at = issued_at
+            .map(|t| format!(r#","issued_at":{t}"#))
+            .unwrap_or_default();
+        sign(
+            &secret,
+            &format!(
+                r#"{{"algorithm":"HMAC-SHA256","user_id":"{}"{at}}}"#,
+                paul.id
+            ),
+        )
+    };
+    let http = reqwest::Client::new();
+    let post = |path: &'static str, sr: String| {
+        let http = http.clone();
+        let url = site.url(path);
+        async move {
+            http.post(url)
+                .form(&[("signed_request", sr)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // A captured callback replayed hours later, one without a date, one from the future.
+    for (what, sr) in [
+        ("stale", signed(Some(now - 2 * 3600))),
+        ("undated", signed(None)),
+        ("future", signed(Some(now + 600))),
+    ] {
+        assert_eq!(
+            post("deauthorize", sr.clone()).await,
+            403,
+            "{what} deauthorize"
+        );
+        assert_eq!(post("data-deletion", sr).await, 403, "{what} data deletion");
+        let st = site.keeper.status(id).await.expect("account kept");
+        assert!(st.status.is_active(), "{what}: still active");
+    }
+    // Within the clock-skew bound and fresh: accepted.
+    assert_eq!(post("deauthorize", signed(Some(now + 120))).await, 200);
+    assert_eq!(
+        site.keeper.status(id).await.unwrap().status.as_str(),
+        "revoked"
+    );
+}
+
+// ---------------------------------------------------------------- 4. identity
+
+#[tokio::test]
+async fn identity_is_an_encrypted_session_set_by_a_csrf_checked_post() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul");
+    site.keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+
+    // The old unsigned cookie names anyone: no longer.
+    let mut forger = Client::browser(&site);
+    forger.cookies.insert("lw_user".into(), "alice".into());
+    let r = forger.get(site.url("accounts")).await;
+    assert_eq!((r.status, r.location().as_str()), (303, "/"));
+    // GET /login does not log in.
+    let r = forger.get(site.url("login?user=alice")).await;
+    assert_eq!(r.status, 405);
+    assert!(!forger.cookies.keys().any(|k| k.contains("session")));
+    // POST /login without the form's CSRF token, or with another session's: refused.
+    let r = forger.post(site.url("login"), &[("user", "alice")]).await;
+    assert_eq!(r.status, 403);
+    let mut other = Client::browser(&site);
+    let others_token = other.get(site.url("")).await.csrf();
+    let _ = forger.get(site.url("")).await; // the forger's own anonymous session
+    let r = forger
+        .post(
+            site.url("login"),
+            &[("csrf", &others_token), ("user", "alice")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // A session cookie edited by hand (say, to become alice): refused.
+    let mut bob = Client::browser(&site);
+    let r = bob.login(&site, "bob").await;
+    let set = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("__Host-lw-session="))
+        .expect("session cookie");
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(session.contains(attr), "{attr} in {session}");
+    }
+    let value = bob.cookies["__Host-lw-session"].clone();
+    assert!(!value.contains("bob"), "encrypted, not readable");
+    let mut edited = value.into_bytes();
+    let mid = edited.len() / 2;
+    edited[mid] = if edited[mid] == b'A' { b'B' } else { b'A' };
+    forger.cookies.insert(
+        "__Host-lw-session".into(),
+        String::from_utf8(edited).unwrap(),
+    );
+    let r = forger.get(site.url("accounts")).await;
+    assert_eq!((r.status, r.location().as_str()), (303, "/"));
+    // Nobody got in; alice's account is as it was, and only alice sees it.
+    let r = bob.get(site.url("accounts")).await;
+    assert!(r.body.contains("Signed in as <b>bob</b>") && !r.body.contains("@paul"));
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    assert!(alice.get(site.url("accounts")).await.body.contains("@paul"));
+    // The page says the login is a stand-in.
+    assert!(
+        Client::browser(&site)
+            .get(site.url(""))
+            .await
+            .body
+            .contains("stand-in")
+    );
+}
+
+// ---------------------------------------------------------------- 5. CSRF
+
+#[tokio::test]
+async fn forged_cross_site_posts_get_403_and_change_nothing() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul");
+    let id = site
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let token = alice.csrf(&site).await;
+    let before = site.keeper.preferences(&owner("alice")).await.unwrap();
+
+    // Another site's page posts alice's forms in her browser (with her cookies; even the
+    // token, had it leaked): Origin / Sec-Fetch-Site refuse it.
+    let mut evil = Client::cross_site();
+    evil.cookies = alice.cookies.clone();
+    let settings = [
+        ("csrf", token.as_str()),
+        ("expired_notifications", "on"),
+        ("email", "attacker@evil.example"),
+    ];
+    let forms: [(String, &[(&str, &str)]); 7] = [
+        ("settings".into(), &settings),
+        (format!("accounts/{id}/disconnect"), &[("csrf", &token)]),
+        (format!("accounts/{id}/refresh"), &[("csrf", &token)]),
+        ("invitations".into(), &[("csrf", &token)]),
+        ("connect/consumer".into(), &[("csrf", &token)]),
+        ("logout".into(), &[("csrf", &token)]),
+        ("login".into(), &[("csrf", &token), ("user", "mallory")]),
+    ];
+    for (path, form) in &forms {
+        let r = evil.post(site.url(path), form).await;
+        assert_eq!(r.status, 403, "cross-site POST {path}");
+    }
+    // Same-origin, but without the session's token or with a wrong one.
+    for (path, form) in &forms {
+        let without: Vec<(&str, &str)> =
+            form.iter().filter(|(k, _)| *k != "csrf").copied().collect();
+        assert_eq!(
+            alice.post(site.url(path), &without).await.status,
+            403,
+            "no token {path}"
+        );
+        let mut wrong = without.clone();
+        wrong.push((
+            "csrf",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ));
+        assert_eq!(
+            alice.post(site.url(path), &wrong).await.status,
+            403,
+            "wrong token {path}"
+        );
+    }
+    // Nothing changed: preferences, the account, the session.
+    let after = site.keeper.preferences(&owner("alice")).await.unwrap();
+    assert_eq!(format!("{before:?}"), format!("{after:?}"));
+    assert!(site.keeper.status(id).await.unwrap().status.is_active());
+    let page = alice.get(site.url("accounts")).await;
+    assert!(page.body.contains("Signed in as <b>alice</b>") && page.body.contains("@paul"));
+    // The genuine form works.
+    let r = alice
+        .post(
+            site.url("settings"),
+            &[
+                ("csrf", &token),
+                ("expired_notifications", "on"),
+                ("email", "alice@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        site.keeper
+            .preferences(&owner("alice"))
+            .await
+            .unwrap()
+            .wants(NoticeTopic::Expired)
+    );
+}
+
+// ---------------------------------------------------------------- 6. headers
+
+fn assert_security_headers(what: &str, p: &Page) {
+    let h = |n: &str| {
+        p.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let csp = h("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{what}: {csp}"
+    );
+    assert_eq!(h("x-frame-options"), "DENY", "{what}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+    assert!(!p.body.contains("<script"), "{what}: no script");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let site = Site::start().await;
+    let paul = consumer_user(&site, "paul");
+    site.keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let unsubscribe = site
+        .state
+        .links
+        .unsubscribe_url(&owner("alice"), None, site.clock.now());
+    let mut pages = Vec::new();
+    for path in [
+        "",
+        "accounts",
+        "my-token",
+        "settings",
+        "inbox",
+        "access-token",
+        "access-token/consumer",
+        "renew?token=forged",
+        "invite?token=forged",
+        "oauth/callback?state=x",
+        "data-deletion?code=x",
+        "no-such-page",
+    ] {
+        pages.push((path.to_owned(), alice.get(site.url(path)).await));
+    }
+    pages.push(("unsubscribe".into(), alice.get(unsubscribe.clone()).await));
+    pages.push((
+        "unsubscribe POST".into(),
+        Client::browser(&site).post(unsubscribe, &[]).await,
+    ));
+    pages.push((
+        "deauthorize forged".into(),
+        alice
+            .post(site.url("deauthorize"), &[("signed_request", "x.y")])
+            .await,
+    ));
+    pages.push((
+        "cross-site".into(),
+        Client::cross_site().post(site.url("settings"), &[]).await,
+    ));
+    for (what, p) in &pages {
+        assert_security_headers(what, p);
+    }
+    // Pages with account data are never cached.
+    for (what, p) in &pages[..6] {
+        assert_eq!(p.headers["cache-control"], "no-store", "{what}");
+    }
+    // The OAuth redirect (state in the URL) and the renewal link page too.
+    let (_, renew) = &pages[6];
+    assert_eq!(renew.status, 303);
+    assert_eq!(renew.headers["referrer-policy"], "no-referrer");
+    assert_eq!(renew.headers["cache-control"], "no-store");
+}
+
+// ---------------------------------------------------------------- 7. owner scoping
+
+#[tokio::test]
+async fn one_owner_never_sees_another_owners_accounts_queue_or_mail() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul.secret");
+    let id = site
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul.secret"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    site.state
+        .queue
+        .push_back(&owner("bob"), "widget #7 of bob");
+    // Alice renews paul: the hook puts its widgets first in *alice's* queue.
+    site.keeper
+        .reconnect(
+            ConnectionKind::Consumer,
+            &paul.id,
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        site.state.queue.snapshot(&owner("alice")),
+        ["widgets of @paul.secret"]
+    );
+    assert_eq!(
+        site.state.queue.snapshot(&owner("bob")),
+        ["widget #7 of bob"]
+    );
+
+    let mut bob = Client::browser(&site);
+    bob.login(&site, "bob").await;
+    for path in ["accounts", "my-token", "inbox", "settings"] {
+        let body = bob.get(site.url(path)).await.body;
+        assert!(
+            !body.contains("paul.secret"),
+            "bob's {path} shows alice's account"
+        );
+    }
+    assert!(
+        bob.get(site.url("accounts"))
+            .await
+            .body
+            .contains("widget #7 of bob")
+    );
+    // Acting on alice's account by its id: 404, and nothing changes.
+    let token = bob.csrf(&site).await;
+    for action in ["refresh", "disconnect"] {
+        let r = bob
+            .post(
+                site.url(&format!("accounts/{id}/{action}")),
+                &[("csrf", &token)],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{action}");
+        assert!(!r.body.contains("paul.secret"));
+    }
+    assert!(site.keeper.status(id).await.unwrap().status.is_active());
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let page = alice.get(site.url("accounts")).await.body;
+    assert!(page.contains("widgets of @paul.secret") && !page.contains("widget #7 of bob"));
+}
+
+// ---------------------------------------------------------------- 8. callback errors
+
+/// Collects log lines (the server runs on this test's single thread).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn bad_codes_and_oauth_errors_get_our_own_words() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let site = Site::start().await;
+    let _ = consumer_user(&site, "paul");
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+
+    let with = |cb: &Url, k: &str, v: &str| {
+        let mut u = cb.clone();
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(key, _)| key != "code")
+            .map(|(a, b)| (a.into_owned(), b.into_owned()))
+            .collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .append_pair(k, v);
+        u
+    };
+    // A made-up code, with a genuine state in the right browser: 400, our message.
+    let cb = authorized_callback(&site, &mut alice, "consumer").await;
+    let r = alice.get(with(&cb, "code", "AQ-made-up")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("Instagram did not accept this sign-in"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("Matching code") && !r.body.contains("OAuthException"));
+    // A used code: the genuine flow once, then its code again in a new flow.
+    let cb = authorized_callback(&site, &mut alice, "consumer").await;
+    let used: String = cb
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(alice.get(cb).await.status, 303);
+    site.keeper
+        .delete_account(
+            site.keeper.statuses(&owner("alice")).await.unwrap()[0]
+                .account
+                .id,
+        )
+        .await
+        .unwrap();
+    let cb = authorized_callback(&site, &mut alice, "consumer").await;
+    let r = alice.get(with(&cb, "code", &used)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("already used or has expired"));
+    assert!(
+        accounts_of(&site, "alice").await.is_empty(),
+        "nothing connected"
+    );
+    // The Graph error went to the log, no token with it.
+    let log = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("OAuth code exchange failed"), "{log}");
+    assert!(!log.contains("access_token"), "{log}");
+
+    // error / error_description from the query string are never reflected.
+    for (error, reason, expect) in [
+        (
+            "access_denied",
+            "user_denied",
+            "you chose not to allow access",
+        ),
+        (
+            "server_error",
+            "<b>x</b>",
+            "Instagram did not complete the sign-in",
+        ),
+    ] {
+        let cb = authorized_callback(&site, &mut alice, "consumer").await;
+        let mut u = with(&cb, "error", error);
+        u.query_pairs_mut()
+            .append_pair("error_reason", reason)
+            .append_pair(
+                "error_description",
+                "<script>alert(1)</script> Call +1-555-SCAM now",
+            );
+        let r = alice.get(u).await;
+        assert!(r.status < 500, "{}", r.status);
+        assert!(r.body.contains(expect), "{}", r.body);
+        assert!(
+            !r.body.contains("SCAM")
+                && !r.body.contains("alert(1)")
+                && !r.body.contains("<b>x</b>"),
+            "{}",
+            r.body
+        );
+    }
+    assert!(accounts_of(&site, "alice").await.is_empty());
+}
+
+// ---------------------------------------------------------------- 9. input limits
+
+#[tokio::test]
+async fn bad_email_big_bodies_and_unknown_ids_are_refused_cleanly() {
+    let site = Site::start().await;
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let token = alice.csrf(&site).await;
+    let before = format!(
+        "{:?}",
+        site.keeper.preferences(&owner("alice")).await.unwrap()
+    );
+    let long = format!("{}@example.com", "a".repeat(250));
+    for (email, says) in [
+        (
+            "alice@example.com\r\nBcc: everyone@example.com",
+            "on one line",
+        ),
+        (
+            "alice@example.com\nBcc: everyone@example.com",
+            "on one line",
+        ),
+        (long.as_str(), "longer than 254"),
+        ("not an address", "not an email address"),
+        ("<alice@example.com>", "not an email address"),
+    ] {
+        let r = alice
+            .post(
+                site.url("settings"),
+                &[
+                    ("csrf", &token),
+                    ("expired_notifications", "on"),
+                    ("email", email),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 400, "{email:?}");
+        assert!(r.body.contains(says), "{email:?}: {}", r.body);
+    }
+    // Form bodies over 16 KiB: 413, on every form, before anything runs.
+    let big = "x".repeat(20 * 1024);
+    for path in [
+        "settings",
+        "login",
+        "deauthorize",
+        "data-deletion",
+        "invitations",
+    ] {
+        let r = alice
+            .post(
+                site.url(path),
+                &[("csrf", &token), ("email", &big), ("signed_request", &big)],
+            )
+            .await;
+        assert_eq!(r.status, 413, "{path}");
+    }
+    assert_eq!(
+        format!(
+            "{:?}",
+            site.keeper.preferences(&owner("alice")).await.unwrap()
+        ),
+        before,
+        "nothing saved"
+    );
+    // Unknown or malformed account ids: 404.
+    for id in [
+        uuid::Uuid::new_v4().to_string(),
+        "not-an-id".into(),
+        "%00".into(),
+    ] {
+        for action in ["refresh", "disconnect"] {
+            let r = alice
+                .post(
+                    site.url(&format!("accounts/{id}/{action}")),
+                    &[("csrf", &token)],
+                )
+                .await;
+            assert_eq!(r.status, 404, "{id} {action}");
+        }
+    }
+    // No bad input anywhere answers with a 5xx.
+    let mut anon = Client::browser(&site);
+    for path in [
+        "oauth/callback",
+        "oauth/callback?state=",
+        "oauth/callback?code=x",
+        "renew",
+        "invite",
+        "invite/start?kind=consumer&token=x",
+        "unsubscribe?token=%ff",
+        "data-deletion",
+        "access-token/other",
+    ] {
+        let r = anon.get(site.url(path)).await;
+        assert!(r.status < 500, "{path}: {}", r.status);
+    }
+    for path in [
+        "deauthorize",
+        "data-deletion",
+        "unsubscribe",
+        "login",
+        "logout",
+    ] {
+        let r = anon
+            .post(site.url(path), &[("signed_request", "!!"), ("csrf", "x")])
+            .await;
+        assert!(r.status < 500, "POST {path}: {}", r.status);
+    }
+}
