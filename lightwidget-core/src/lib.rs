@@ -32,7 +32,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
 pub use keeper::{DispatchReport, Health, Keeper, KeeperBuilder, KeeperStats, SweepReport};
-pub use lifecycle::{Observation, Outcome, Transition};
+pub use lifecycle::{Observation, Outcome, Suppression, Transition};
 pub use memory::InMemoryStore;
 pub use notice::{
     Notice, NoticeKind, NoticeTopic, OutboxEntry, OutboxOutcome, Preferences, Recipient,

@@ -4,7 +4,7 @@ use futures::StreamExt;
 use super::Keeper;
 use super::stats::bump;
 use crate::policy::unit;
-use crate::{Error, NoticeKind, OutboxEntry, OutboxOutcome, Result};
+use crate::{Error, OutboxEntry, OutboxOutcome, Result, lifecycle};
 
 /// What one outbox dispatch round did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -86,7 +86,6 @@ impl Keeper {
     async fn deliver(&self, e: &OutboxEntry, now: DateTime<Utc>) -> OutboxOutcome {
         let inner = &self.inner;
         let n = &e.notice;
-        let topic = n.kind.topic();
         let retry = |error: String, delivered: Vec<String>| {
             if e.attempts + 1 >= inner.notice_max_attempts {
                 OutboxOutcome::Failed {
@@ -102,51 +101,29 @@ impl Keeper {
             }
         };
         let record = match inner.store.get(n.account_id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                return OutboxOutcome::Suppressed {
-                    why: "the account no longer exists".into(),
-                };
-            }
+            Ok(r) => r,
             Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
         };
-        if !record.account.entitlements.notifications {
-            return OutboxOutcome::Suppressed {
-                why: "the owner's plan does not include notifications".into(),
-            };
-        }
-        if matches!(n.kind, NoticeKind::Expired { .. } | NoticeKind::Revoked)
-            && record.state.status.is_active()
-        {
-            return OutboxOutcome::Suppressed {
-                why: "the account was renewed before the notice went out".into(),
-            };
-        }
         let prefs = match inner.store.preferences(&n.owner).await {
             Ok(p) => p,
             Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
         };
-        if !prefs.wants(topic) {
-            return OutboxOutcome::Suppressed {
-                why: format!("the owner has not opted in to {topic} notices"),
-            };
-        }
-        let targets: Vec<_> = prefs
-            .recipients
-            .iter()
-            .filter_map(|r| {
-                inner
-                    .notifiers
-                    .iter()
-                    .find(|x| x.channel() == r.channel())
-                    .map(|x| (r, x))
-            })
-            .collect();
-        if targets.is_empty() {
-            return OutboxOutcome::Suppressed {
-                why: "no recipient on a configured channel".into(),
-            };
-        }
+        let channels: Vec<&str> = inner.notifiers.iter().map(|x| x.channel()).collect();
+        let to = match lifecycle::notice_recipients(n, record.as_ref(), &prefs, &channels) {
+            Ok(to) => to,
+            Err(why) => {
+                return OutboxOutcome::Suppressed {
+                    why: why.to_string(),
+                };
+            }
+        };
+        let targets = to.into_iter().filter_map(|r| {
+            inner
+                .notifiers
+                .iter()
+                .find(|x| x.channel() == r.channel())
+                .map(|x| (r, x))
+        });
         let mut delivered = e.delivered.clone();
         let mut transient = Vec::new();
         let mut permanent = Vec::new();

@@ -90,7 +90,7 @@ impl Keeper {
             })
             .await?;
         tracing::info!(account_id = %id, "account renewed");
-        self.inner.hooks.on_renewed(&t.account).await;
+        self.call_hook(&t).await;
         self.wake();
         Ok(t)
     }
@@ -106,15 +106,7 @@ impl Keeper {
         let t = self
             .mutate(id, || Observation::HostReported(result.clone()))
             .await?;
-        if matches!(
-            t.outcome,
-            crate::Outcome::Expired(_) | crate::Outcome::Revoked
-        ) {
-            self.inner
-                .hooks
-                .on_expired(&t.account, &t.state.status)
-                .await;
-        }
+        self.call_hook(&t).await;
         self.status(id).await
     }
 
@@ -123,12 +115,7 @@ impl Keeper {
     pub async fn deauthorize(&self, kind: ConnectionKind, ig_user_id: &str) -> Result<AccountId> {
         let id = self.find_or_hint(kind, ig_user_id).await?;
         let t = self.mutate(id, || Observation::Deauthorized).await?;
-        if t.outcome == crate::Outcome::Revoked {
-            self.inner
-                .hooks
-                .on_expired(&t.account, &t.state.status)
-                .await;
-        }
+        self.call_hook(&t).await;
         Ok(id)
     }
 

@@ -150,22 +150,16 @@ impl Keeper {
                 Ok(()) => {
                     self.inner.counters.count(t.outcome);
                     match t.outcome {
-                        Outcome::Refreshed => {
-                            report.refreshed += 1;
-                            self.inner.hooks.on_refreshed(&t.account).await;
-                        }
+                        Outcome::Refreshed => report.refreshed += 1,
                         Outcome::Checked => report.checked += 1,
                         Outcome::Expired(_) | Outcome::Revoked => {
                             report.ended += 1;
                             tracing::info!(account_id = %t.account.id, status = ?t.state.status, "token ended");
-                            self.inner
-                                .hooks
-                                .on_expired(&t.account, &t.state.status)
-                                .await;
                         }
                         Outcome::Retry => report.retries += 1,
                         _ => {}
                     }
+                    self.call_hook(t).await;
                 }
                 Err(StoreError::Conflict(id)) => {
                     report.conflicts += 1;
