@@ -459,6 +459,28 @@ async fn notices_respect_opt_in_and_entitlement_and_retry_until_delivered() {
 }
 
 #[tokio::test]
+async fn a_failed_delivery_records_its_cause() {
+    let w = world();
+    w.opt_in("o").await;
+    let id = w.connect("o", "bounce", days(1)).await;
+    *w.notifier.fail_permanent.lock().unwrap() = 1;
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "bounce")
+        .await
+        .unwrap();
+    assert_eq!(w.keeper.dispatch_outbox().await.unwrap().failed, 1);
+    let h = w.keeper.history(id, HistoryQuery::default()).await.unwrap();
+    let error = h
+        .iter()
+        .find_map(|e| match &e.event.kind {
+            TokenEventKind::NoticeFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .expect("a notice_failed event");
+    assert!(error.contains("no such user here"), "{error}");
+}
+
+#[tokio::test]
 async fn an_expiry_notice_is_not_sent_once_the_owner_has_renewed() {
     let w = world();
     w.opt_in("o").await;

@@ -3,6 +3,7 @@ use futures::StreamExt;
 
 use super::Keeper;
 use super::stats::bump;
+use crate::error::with_causes;
 use crate::policy::unit;
 use crate::{Error, OutboxEntry, OutboxOutcome, Result, lifecycle};
 
@@ -102,11 +103,11 @@ impl Keeper {
         };
         let record = match inner.store.get(n.account_id).await {
             Ok(r) => r,
-            Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
+            Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
         };
         let prefs = match inner.store.preferences(&n.owner).await {
             Ok(p) => p,
-            Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
+            Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
         };
         let channels: Vec<&str> = inner.notifiers.iter().map(|x| x.channel()).collect();
         let to = match lifecycle::notice_recipients(n, record.as_ref(), &prefs, &channels) {
@@ -134,8 +135,14 @@ impl Keeper {
             }
             match notifier.deliver(n, r).await {
                 Ok(()) => delivered.push(key),
-                Err(err) if err.is_transient() => transient.push(format!("{}: {err}", r.channel())),
-                Err(err) => permanent.push(format!("{}: {err}", r.channel())),
+                Err(err) => {
+                    let text = format!("{}: {}", r.channel(), with_causes(&err));
+                    if err.is_transient() {
+                        transient.push(text);
+                    } else {
+                        permanent.push(text);
+                    }
+                }
             }
         }
         if !transient.is_empty() {

@@ -41,9 +41,11 @@ impl Keeper {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::InvalidInput(
-            "could not connect: the account kept changing".into(),
-        ))
+        Err(Error::Contended {
+            kind: new.kind,
+            ig_user_id: new.ig_user_id,
+            attempts: MAX_CONFLICT_RETRIES,
+        })
     }
 
     /// Renewal by the owner: finds the account by connection kind and Instagram user id

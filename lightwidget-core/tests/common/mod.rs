@@ -123,6 +123,7 @@ impl TokenProvider for FakeGraph {
 pub struct RecordingNotifier {
     pub sent: Mutex<Vec<(Notice, Recipient)>>,
     pub fail_transient: Mutex<usize>,
+    pub fail_permanent: Mutex<usize>,
 }
 
 #[async_trait]
@@ -135,7 +136,13 @@ impl Notifier for RecordingNotifier {
             let mut f = self.fail_transient.lock().unwrap();
             if *f > 0 {
                 *f -= 1;
-                return Err(DeliveryError::Transient("421 try again later".into()));
+                return Err(DeliveryError::transient("421 try again later"));
+            }
+            let mut f = self.fail_permanent.lock().unwrap();
+            if *f > 0 {
+                *f -= 1;
+                let cause = std::io::Error::other("550 5.1.1 no such user here");
+                return Err(DeliveryError::permanent("SMTP").with_source(cause));
             }
         }
         self.sent.lock().unwrap().push((notice.clone(), to.clone()));
