@@ -33,7 +33,7 @@ async fn a_simulated_year_with_a_healthy_provider_keeps_every_token_alive() {
     let stats = w.keeper.stats();
     assert_eq!(stats.expired, 0, "no token lapses over a year: {stats:?}");
     assert_eq!(
-        w.graph.violations.load(std::sync::atomic::Ordering::SeqCst),
+        w.graph.violations(),
         0,
         "never refreshed a token under 24 h old or expired"
     );
@@ -59,7 +59,7 @@ async fn a_simulated_year_with_a_healthy_provider_keeps_every_token_alive() {
     }
     // Jitter: accounts connected together are not all refreshed at the same hour.
     let firsts: HashSet<_> = (0..20)
-        .map(|i| w.graph.refreshes.lock().unwrap()[&format!("same{i}")][0])
+        .map(|i| w.graph.refreshes(&format!("same{i}"))[0])
         .collect();
     assert!(
         firsts.len() >= 8,
@@ -68,7 +68,7 @@ async fn a_simulated_year_with_a_healthy_provider_keeps_every_token_alive() {
     );
     assert!(stats.refreshed >= 50 * 9 && stats.checked > 0);
     assert!(
-        w.notifier.sent.lock().unwrap().is_empty(),
+        w.notifier.sent().is_empty(),
         "a healthy year sends no notice"
     );
 }
@@ -79,7 +79,7 @@ async fn a_password_change_is_found_at_the_next_check_and_announced_once() {
     w.opt_in("paul").await;
     let id = w.connect("paul", "1789", days(2)).await;
     w.run_for(days(3), hours(1)).await;
-    w.graph.break_user(
+    w.graph.break_account(
         "1789",
         ProviderError::Expired {
             reason: ExpiryReason::PasswordChanged,
@@ -117,7 +117,7 @@ async fn a_password_change_is_found_at_the_next_check_and_announced_once() {
         .await
         .unwrap();
     w.keeper.dispatch_outbox().await.unwrap();
-    let sent = w.notifier.sent.lock().unwrap().clone();
+    let sent = w.notifier.sent();
     assert_eq!(sent.len(), 1, "exactly one notice per expiry");
     assert_eq!(
         sent[0].0.kind,
@@ -133,7 +133,7 @@ async fn a_password_change_is_found_at_the_next_check_and_announced_once() {
         "{names:?}"
     );
     assert!(names.contains(&"notice_sent"), "{names:?}");
-    assert_eq!(w.hooks.expired.lock().unwrap().as_slice(), &[id]);
+    assert_eq!(w.hooks.expired().as_slice(), &[id]);
 }
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
         retry_after: None,
         message: "HTTP 503".into(),
     };
-    w.graph.break_user("storm", transient.clone());
+    w.graph.break_account("storm", transient.clone());
     let mut gaps = Vec::new();
     let mut last = w.keeper.status(id).await.unwrap().next_action_at.unwrap();
     for _ in 0..8 {
@@ -167,7 +167,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
     assert!(gaps[7] > gaps[0] * 8, "backoff grows: {gaps:?}");
 
     // Rate limited with a retry time: honoured.
-    w.graph.break_user(
+    w.graph.break_account(
         "storm",
         ProviderError::RateLimited {
             retry_after: Some(Duration::from_secs(7200)),
@@ -184,7 +184,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
 
     // Keep failing until the end: an "expires soon" warning once, then expiry only when
     // the lifetime is over.
-    w.graph.break_user("storm", transient);
+    w.graph.break_account("storm", transient);
     let expires = s.expires_at.unwrap();
     while w.clock.now() < expires - TimeDelta::minutes(1) {
         w.clock.advance(TimeDelta::minutes(30));
@@ -209,9 +209,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
     );
     let kinds: Vec<NoticeTopic> = w
         .notifier
-        .sent
-        .lock()
-        .unwrap()
+        .sent()
         .iter()
         .map(|(n, _)| n.kind.topic())
         .collect();
@@ -242,11 +240,8 @@ async fn deauthorize_revokes_and_reconnect_renews_with_history_and_hook() {
         .await
         .unwrap();
     w.keeper.dispatch_outbox().await.unwrap();
-    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
-    assert_eq!(
-        w.notifier.sent.lock().unwrap()[0].0.kind,
-        NoticeKind::Revoked
-    );
+    assert_eq!(w.notifier.sent().len(), 1);
+    assert_eq!(w.notifier.sent()[0].0.kind, NoticeKind::Revoked);
 
     w.clock.advance(hours(3));
     let new = w.graph.token(w.clock.now());
@@ -264,7 +259,7 @@ async fn deauthorize_revokes_and_reconnect_renews_with_history_and_hook() {
         new.secret()
     );
     assert_eq!(
-        w.hooks.renewed.lock().unwrap().as_slice(),
+        w.hooks.renewed().as_slice(),
         &[id],
         "on_renewed called once"
     );
@@ -285,7 +280,7 @@ async fn deauthorize_revokes_and_reconnect_renews_with_history_and_hook() {
         .await
         .unwrap();
     w.keeper.dispatch_outbox().await.unwrap();
-    assert_eq!(w.notifier.sent.lock().unwrap().len(), 2);
+    assert_eq!(w.notifier.sent().len(), 2);
 }
 
 #[tokio::test]
@@ -325,7 +320,7 @@ async fn renewing_an_account_never_connected_says_so_with_a_hint() {
 #[tokio::test]
 async fn two_keepers_on_one_store_never_refresh_an_account_twice() {
     let clock = ManualClock::new(start());
-    let graph = FakeGraph::new(clock.clone());
+    let graph = Arc::new(FakeProvider::new(clock.clone()));
     let store = Arc::new(InMemoryStore::new());
     let make = |name: &str| {
         Keeper::builder(store.clone(), graph.clone())
@@ -417,7 +412,7 @@ async fn notices_respect_opt_in_and_entitlement_and_retry_until_delivered() {
     // Opted in, entitled, but SMTP is down twice.
     w.opt_in("paid").await;
     let paid = w.connect("paid", "p", days(1)).await;
-    *w.notifier.fail_transient.lock().unwrap() = 2;
+    w.notifier.fail_next_transiently(2);
     for id in [quiet, free, paid] {
         w.keeper
             .deauthorize(
@@ -446,7 +441,7 @@ async fn notices_respect_opt_in_and_entitlement_and_retry_until_delivered() {
         DispatchReport::default(),
         "delivered once"
     );
-    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.notifier.sent().len(), 1);
     let states: Vec<_> = w
         .store
         .notices(paid)
@@ -463,7 +458,7 @@ async fn a_failed_delivery_records_its_cause() {
     let w = world();
     w.opt_in("o").await;
     let id = w.connect("o", "bounce", days(1)).await;
-    *w.notifier.fail_permanent.lock().unwrap() = 1;
+    w.notifier.fail_next_permanently(1);
     w.keeper
         .deauthorize(ConnectionKind::Consumer, "bounce")
         .await
@@ -580,7 +575,7 @@ fn builder_validates() {
     let mk = || {
         Keeper::builder(
             Arc::new(InMemoryStore::new()),
-            FakeGraph::new(clock.clone()),
+            Arc::new(FakeProvider::new(clock.clone())),
         )
     };
     assert!(matches!(mk().concurrency(0).build(), Err(Error::Config(_))));
@@ -645,7 +640,7 @@ async fn a_keeper_killed_between_send_and_ack_loses_no_notice() {
     assert_eq!(w.keeper.dispatch_outbox().await.unwrap().sent, 0);
     w.clock.advance(TimeDelta::minutes(3));
     assert_eq!(w.keeper.dispatch_outbox().await.unwrap().sent, 1);
-    let sent = w.notifier.sent.lock().unwrap().clone();
+    let sent = w.notifier.sent();
     assert_eq!(
         sent.len(),
         2,
