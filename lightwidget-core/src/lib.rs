@@ -25,6 +25,7 @@ mod status;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+mod time;
 mod token;
 
 pub use account::{Account, AccountId, ConnectionKind, Entitlements, NewAccount, OwnerId};

@@ -362,7 +362,9 @@ async fn two_keepers_on_one_store_never_refresh_an_account_twice() {
 async fn a_host_reconnect_during_a_keeper_refresh_wins() {
     let w = world();
     let id = w.connect("o", "race", days(40)).await;
-    // The keeper claims, then the owner reconnects before the keeper commits.
+    // The keeper claims (the refresh is due a second after connect), then the owner
+    // reconnects before the keeper commits.
+    w.clock.advance(TimeDelta::seconds(1));
     let claimed = w
         .store
         .claim_due(w.clock.now(), 10, Duration::from_secs(60), "k")
@@ -669,4 +671,72 @@ async fn a_keeper_killed_between_send_and_ack_loses_no_notice() {
         )
         .await;
     assert!(matches!(late, Err(StoreError::Conflict(_))));
+}
+
+/// Issue #21: a Page token whose data access ends within the warning window was
+/// re-checked on every poll and announced again whenever `data_access_expires_at`
+/// moved by a few seconds (7 emails in 55 s).
+#[tokio::test]
+async fn a_data_access_warning_is_sent_once_and_does_not_bring_the_account_back_every_poll() {
+    let w = world_with(|b| b.poll_interval(Duration::from_secs(5)));
+    w.opt_in("o").await;
+    let now = w.clock.now();
+    let dae = now + days(3);
+    let token = Token::new("EAAGpage", now - days(30)).with_data_access_expires_at(Some(dae));
+    let id =
+        w.keeper
+            .connect(
+                NewAccount::new("o", ConnectionKind::Business, "page-1", "@page")
+                    .with_entitlements(Entitlements {
+                        notifications: true,
+                    }),
+                token,
+            )
+            .await
+            .unwrap();
+    let checks_before = w.graph.checks();
+    for i in 0..12 {
+        // Meta's answer moves by a few seconds from one check to the next.
+        w.graph.report_on_check(
+            "page-1",
+            CheckInfo {
+                expires_at: ReportedExpiry::Never,
+                data_access_expires_at: Some(dae + TimeDelta::seconds(i * 7)),
+                scopes: None,
+            },
+        );
+        w.clock.advance(TimeDelta::seconds(5));
+        w.keeper.sweep().await.unwrap();
+        w.keeper.dispatch_outbox().await.unwrap();
+    }
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1, "one warning per incident: {sent:?}");
+    assert!(matches!(
+        sent[0].0.kind,
+        NoticeKind::DataAccessExpiring { .. }
+    ));
+    assert_eq!(
+        w.graph.checks() - checks_before,
+        1,
+        "checked once, then at the next real step"
+    );
+    let next = w.keeper.status(id).await.unwrap().next_action_at.unwrap();
+    assert!(next > w.clock.now() + TimeDelta::hours(1), "{next}");
+    // A re-authorised grant, later inside the window again, is a new incident.
+    w.graph.report_on_check(
+        "page-1",
+        CheckInfo {
+            expires_at: ReportedExpiry::Never,
+            data_access_expires_at: Some(w.clock.now() + days(90)),
+            scopes: None,
+        },
+    );
+    w.run_for(days(88), hours(6)).await;
+    let warnings = w
+        .notifier
+        .sent()
+        .iter()
+        .filter(|(n, _)| matches!(n.kind, NoticeKind::DataAccessExpiring { .. }))
+        .count();
+    assert_eq!(warnings, 2, "the renewed grant's own end is announced once");
 }

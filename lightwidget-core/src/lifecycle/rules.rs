@@ -6,11 +6,16 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::{Outcome, Transition};
+use crate::time;
 use crate::{
     Account, AccountRecord, CheckInfo, ExpiryReason, Notice, NoticeKind, ProviderError,
     RefreshPolicy, ReportedExpiry, RetryState, Token, TokenEvent, TokenEventKind, TokenState,
     TokenStatus, Warnings,
 };
+
+/// A data-access expiry moved later by at least this much is a re-authorised grant,
+/// not Meta's answer drifting between checks.
+const DATA_ACCESS_RENEWED: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// The state being transformed, and what the transformation produced so far.
 pub(super) struct Ctx<'a> {
@@ -312,24 +317,37 @@ impl<'a> Ctx<'a> {
         Outcome::Retry
     }
 
+    /// One "data access ends soon" warning per incident: raised once the data-access
+    /// expiry is within the warning lead. Meta's answer moves by seconds between checks:
+    /// that is the same incident. A grant the owner re-authorised (data access extended
+    /// by a day or more, or out of the warning window again) is a new one.
     fn warn_data_access(&mut self) {
         if !self.state.status.is_active() {
             return;
         }
-        if let Some(dae) = self.state.token.data_access_expires_at
-            && self.now >= dae - self.policy.data_access_warning_lead()
-            && self.now < dae
-            && self.state.warnings.data_access_for != Some(dae)
-        {
-            self.state.warnings.data_access_for = Some(dae);
-            self.notice(
-                NoticeKind::DataAccessExpiring { at: dae },
-                format!("data_access:{}", dae.timestamp()),
-            );
+        let Some(dae) = self.state.token.data_access_expires_at else {
+            return;
+        };
+        let window_opens = time::minus(dae, self.policy.data_access_warning_lead());
+        let warned = &mut self.state.warnings.data_access_for;
+        if self.now < window_opens || warned.is_some_and(|w| dae - w >= DATA_ACCESS_RENEWED) {
+            *warned = None;
         }
+        if warned.is_some() || self.now < window_opens || self.now >= dae {
+            return;
+        }
+        *warned = Some(dae);
+        let ep = self.state.episode;
+        self.notice(
+            NoticeKind::DataAccessExpiring { at: dae },
+            format!("e{ep}:data_access:{}", dae.timestamp()),
+        );
     }
 
+    /// Schedules the next regular action. Warnings are raised first, so the schedule
+    /// never points back at a warning already given.
     fn reschedule(&mut self, rng: &mut dyn RngCore) {
+        self.warn_data_access();
         self.state.next_action_at = self.policy.schedule(&self.state, self.now, rng);
     }
 }
