@@ -60,7 +60,10 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// Builder for [`RefreshPolicy`]; [`build`](RefreshPolicyBuilder::build) validates.
+/// Builder for [`RefreshPolicy`]; [`build`](RefreshPolicyBuilder::build) validates:
+/// fractions outside their range (or NaN), zero durations where a delay is needed, and
+/// durations beyond `TimeDelta`'s range are [`Error::Config`]. Any accepted value is
+/// safe with any date: the schedule saturates at the end of time instead of overflowing.
 #[derive(Clone, Debug)]
 pub struct RefreshPolicyBuilder {
     min_token_age: std::time::Duration,

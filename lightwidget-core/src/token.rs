@@ -5,6 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::time;
+
 /// An access token and what is known about its validity.
 ///
 /// `Debug` never shows the value; the only way to read it is [`Token::secret`],
@@ -61,8 +63,16 @@ impl Token {
     }
 
     /// Sets the expiry from a lifetime in seconds (the Graph API's `expires_in`).
+    ///
+    /// Never panics: a lifetime beyond the range of dates saturates at
+    /// `DateTime::<Utc>::MAX_UTC` (or `MIN_UTC` for a hugely negative one).
     pub fn expiring_in(mut self, seconds: i64) -> Self {
-        self.expires_at = Some(self.issued_at + Duration::seconds(seconds));
+        let lifetime = Duration::try_seconds(seconds).unwrap_or(if seconds < 0 {
+            Duration::MIN
+        } else {
+            Duration::MAX
+        });
+        self.expires_at = Some(time::plus(self.issued_at, lifetime));
         self
     }
 

@@ -1,4 +1,4 @@
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::Keeper;
@@ -87,13 +87,14 @@ impl Keeper {
     async fn deliver(&self, e: &OutboxEntry, now: DateTime<Utc>) -> OutboxOutcome {
         let inner = &self.inner;
         let n = &e.notice;
+        let attempt = e.attempts.saturating_add(1);
         let retry = |error: String, delivered: Vec<String>| {
-            if e.attempts + 1 >= inner.notice_max_attempts {
+            if attempt >= inner.notice_max_attempts {
                 OutboxOutcome::Failed {
-                    error: format!("gave up after {} attempts: {error}", e.attempts + 1),
+                    error: format!("gave up after {attempt} attempts: {error}"),
                 }
             } else {
-                let at = self.notice_retry_at(e.attempts + 1, now);
+                let at = self.notice_retry_at(attempt, now);
                 OutboxOutcome::Retry {
                     at,
                     delivered,
@@ -172,6 +173,6 @@ impl Keeper {
             .unwrap_or(max)
             .min(max);
         let f = self.with_rng(|r| 0.5 + 0.5 * unit(r));
-        now + TimeDelta::from_std(base.mul_f64(f)).unwrap_or(TimeDelta::hours(6))
+        crate::time::plus_std(now, base.mul_f64(f))
     }
 }
