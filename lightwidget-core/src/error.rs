@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{AccountId, ConnectionKind, ExpiryReason};
+use crate::{AccountId, AccountProblem, ConnectionKind, ExpiryReason, TokenProblem};
 
 /// Result alias with the core [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -52,6 +52,13 @@ pub enum Error {
     /// Bad input from the caller.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The token given to connect or reconnect cannot be used. The message never
+    /// contains the token.
+    #[error("token refused: {0}")]
+    InvalidToken(#[from] TokenProblem),
+    /// The account given to connect or reconnect is incomplete.
+    #[error("account refused: {0}")]
+    InvalidAccount(#[from] AccountProblem),
     /// Invalid configuration.
     #[error("invalid configuration: {0}")]
     Config(String),

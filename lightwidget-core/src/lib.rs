@@ -28,7 +28,9 @@ pub mod testkit;
 mod time;
 mod token;
 
-pub use account::{Account, AccountId, ConnectionKind, Entitlements, NewAccount, OwnerId};
+pub use account::{
+    Account, AccountId, AccountProblem, ConnectionKind, Entitlements, NewAccount, OwnerId,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
@@ -45,6 +47,6 @@ pub use ports::{
 };
 pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};
 pub use status::{ExpiryReason, TokenStatus};
-pub use token::Token;
+pub use token::{Token, TokenProblem};
 
 pub use secrecy;

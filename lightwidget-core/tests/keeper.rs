@@ -740,3 +740,91 @@ async fn a_data_access_warning_is_sent_once_and_does_not_bring_the_account_back_
         .count();
     assert_eq!(warnings, 2, "the renewed grant's own end is announced once");
 }
+
+/// Issue #21: connect refuses unusable input with a typed error, before anything is
+/// saved, and never quotes the token.
+#[tokio::test]
+async fn connect_refuses_unusable_tokens_and_incomplete_accounts_before_saving() {
+    let w = world();
+    let now = w.clock.now();
+    let ok = || NewAccount::new("o", ConnectionKind::Consumer, "1789", "paul");
+    let live = |v: &str| Token::new(v, now).expiring_in(86_400);
+    let long = "A".repeat(Token::MAX_LEN + 1);
+    let cases: Vec<(NewAccount, Token, &str)> = vec![
+        (ok(), live(""), "empty"),
+        (ok(), live(&long), "bytes long"),
+        (ok(), live("IGAAsecret with space"), "whitespace"),
+        (ok(), live("IGAAsecret\ttab"), "whitespace"),
+        (ok(), live("IGAAsecret\u{7f}del"), "control"),
+        (ok(), live("IGAAsecret\u{0}nul"), "control"),
+        (ok(), live("IGAAsecretÉ"), "non-ASCII"),
+        (
+            ok(),
+            Token::new("IGAAsecretold", now - days(61)).expiring_in(60 * 86_400),
+            "expired",
+        ),
+        (
+            ok(),
+            Token::new("IGAAsecretnow", now).expiring_at(now),
+            "expired",
+        ),
+        (
+            NewAccount::new("", ConnectionKind::Consumer, "1789", "paul"),
+            live("IGAAsecretx"),
+            "owner",
+        ),
+        (
+            NewAccount::new("o", ConnectionKind::Consumer, "1789", " "),
+            live("IGAAsecretx"),
+            "username",
+        ),
+        (
+            NewAccount::new("o", ConnectionKind::Consumer, "", "paul"),
+            live("IGAAsecretx"),
+            "Instagram user id",
+        ),
+    ];
+    for (new, token, says) in cases {
+        let secret = token.secret().to_owned();
+        let err = w.keeper.connect(new, token).await.unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidToken(_) | Error::InvalidAccount(_)),
+            "{err:?}"
+        );
+        let text = format!("{err} {err:?}");
+        assert!(text.contains(says), "{says}: {text}");
+        if !secret.is_empty() {
+            assert!(!text.contains(&secret), "the token leaked: {text}");
+        }
+        assert!(!text.contains("IGAAsecret"), "the token leaked: {text}");
+    }
+    let counts = w.store.count_by_status().await.unwrap();
+    assert_eq!(
+        counts.active + counts.expired + counts.revoked,
+        0,
+        "nothing saved"
+    );
+    // The bound is generous, and inclusive.
+    let id = w
+        .keeper
+        .connect(ok(), live(&"A".repeat(Token::MAX_LEN)))
+        .await
+        .unwrap();
+    // Renewal without login validates too, and keeps the working token.
+    let err = w
+        .keeper
+        .reconnect(ConnectionKind::Consumer, "1789", live("IGAA bad"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidToken(TokenProblem::Whitespace)));
+    assert_eq!(
+        w.keeper.access_token(id).await.unwrap().secret().len(),
+        Token::MAX_LEN
+    );
+    assert!(matches!(
+        w.keeper
+            .reconnect(ConnectionKind::Consumer, "", live("IGAAok"))
+            .await,
+        Err(Error::InvalidAccount(AccountProblem::EmptyIgUserId))
+    ));
+}

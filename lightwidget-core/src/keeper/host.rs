@@ -13,8 +13,15 @@ impl Keeper {
     /// Connects an account. If an account with the same kind and Instagram user id
     /// exists, this is a renewal: the account is reconnected (owner, username and page
     /// updated) and its id returned.
+    ///
+    /// Refused before anything is saved: an incomplete account
+    /// ([`Error::InvalidAccount`]) or an unusable token ([`Error::InvalidToken`]: empty,
+    /// over [`Token::MAX_LEN`], whitespace, control or non-ASCII characters, already
+    /// expired).
     pub async fn connect(&self, new: NewAccount, token: Token) -> Result<AccountId> {
         let inner = &self.inner;
+        new.validate()?;
+        token.validate(inner.clock.now())?;
         for _ in 0..MAX_CONFLICT_RETRIES {
             if let Some(existing) = inner.store.find(new.kind, &new.ig_user_id).await? {
                 let mut account = new.clone().into_account();
@@ -51,12 +58,15 @@ impl Keeper {
     /// Renewal by the owner: finds the account by connection kind and Instagram user id
     /// and installs the new token. An account never connected with this kind gets
     /// [`Error::NotConnected`], with a hint when it was connected with the other kind.
+    /// The token is validated as by [`Keeper::connect`] before anything is saved.
     pub async fn reconnect(
         &self,
         kind: ConnectionKind,
         ig_user_id: &str,
         token: Token,
     ) -> Result<AccountId> {
+        crate::account::validate_ig_user_id(ig_user_id)?;
+        token.validate(self.inner.clock.now())?;
         let rec = self.find_or_hint(kind, ig_user_id).await?;
         self.renew(rec, token, None).await.map(|t| t.account.id)
     }
