@@ -828,3 +828,45 @@ async fn connect_refuses_unusable_tokens_and_incomplete_accounts_before_saving()
         Err(Error::InvalidAccount(AccountProblem::EmptyIgUserId))
     ));
 }
+
+/// Issue #16: an account another owner holds is never moved by connect.
+#[tokio::test]
+async fn connect_by_another_owner_never_moves_the_account() {
+    let w = world();
+    let id = w.connect("owner-a", "shared", days(2)).await;
+    let before = w.history_names(id).await;
+    let token_a = w.keeper.access_token(id).await.unwrap();
+    let err = w
+        .keeper
+        .connect(
+            NewAccount::new("owner-b", ConnectionKind::Consumer, "shared", "@shared")
+                .with_entitlements(Entitlements {
+                    notifications: false,
+                }),
+            w.graph.token(w.clock.now()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HeldByAnotherOwner { .. }), "{err:?}");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("owner-a"), "leaks the other owner: {text}");
+    assert!(!text.contains(&id.to_string()), "leaks the account: {text}");
+    let st = w.keeper.status(id).await.unwrap();
+    assert_eq!(st.account.owner, OwnerId::new("owner-a"));
+    assert!(st.account.entitlements.notifications, "entitlement kept");
+    assert_eq!(
+        w.keeper.access_token(id).await.unwrap().secret(),
+        token_a.secret()
+    );
+    assert_eq!(w.history_names(id).await, before, "no history written");
+    assert!(
+        w.keeper
+            .statuses(&OwnerId::new("owner-b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The owner's own connect is still a renewal.
+    let again = w.connect("owner-a", "shared", days(0)).await;
+    assert_eq!(again, id);
+}

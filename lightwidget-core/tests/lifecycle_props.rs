@@ -384,3 +384,27 @@ proptest! {
         prop_assert_eq!(warnings, 1);
     }
 }
+
+/// Issue #16: a reconnect (renewal without login included) never changes the owner,
+/// whatever account metadata it carries.
+#[test]
+fn a_reconnect_never_changes_the_owner() {
+    let r = record(60 * 24 * 3);
+    let mut other = r.account.clone();
+    other.owner = OwnerId::new("someone-else");
+    other.username = "renamed".into();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let t = lifecycle::apply(
+        &r,
+        Observation::Reconnected {
+            token: Token::new("IGAAre", t0()).expiring_at(t0() + TimeDelta::days(60)),
+            account: Some(other),
+        },
+        t0(),
+        &RefreshPolicy::default(),
+        &mut rng,
+    );
+    assert_eq!(t.account.owner, r.account.owner);
+    assert_eq!(t.account.username, "renamed", "other metadata is updated");
+    assert_eq!(t.account.id, r.account.id);
+}

@@ -10,9 +10,10 @@ const MAX_CONFLICT_RETRIES: usize = 8;
 
 /// The host API: what a web app calls from its request handlers.
 impl Keeper {
-    /// Connects an account. If an account with the same kind and Instagram user id
-    /// exists, this is a renewal: the account is reconnected (owner, username and page
-    /// updated) and its id returned.
+    /// Connects an account. If the same owner already connected this kind and
+    /// Instagram user id, this is a renewal: the account is reconnected (username, page
+    /// and entitlements updated) and its id returned. An account another owner holds is
+    /// never moved: [`Error::HeldByAnotherOwner`], which says nothing about that owner.
     ///
     /// Refused before anything is saved: an incomplete account
     /// ([`Error::InvalidAccount`]) or an unusable token ([`Error::InvalidToken`]: empty,
@@ -24,6 +25,12 @@ impl Keeper {
         token.validate(inner.clock.now())?;
         for _ in 0..MAX_CONFLICT_RETRIES {
             if let Some(existing) = inner.store.find(new.kind, &new.ig_user_id).await? {
+                if existing.account.owner != new.owner {
+                    return Err(Error::HeldByAnotherOwner {
+                        kind: new.kind,
+                        ig_user_id: new.ig_user_id,
+                    });
+                }
                 let mut account = new.clone().into_account();
                 account.id = existing.account.id;
                 return self

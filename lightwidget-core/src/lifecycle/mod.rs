@@ -57,7 +57,8 @@ pub enum Observation {
     Reconnected {
         /// The new token.
         token: Token,
-        /// Updated account metadata (username, owner, page), if any.
+        /// Updated account metadata (username, page, entitlements), if any. Its id and
+        /// owner are ignored: a reconnect never moves an account.
         account: Option<Account>,
     },
     /// The host asked for a refresh as soon as possible.
@@ -129,6 +130,7 @@ impl Transition {
 ///   `persistent_backoff_min`; the token stays active until its lifetime ends.
 /// - A refresh that returns a token expiring *earlier* than the current one is not
 ///   allowed to replace it.
+/// - A reconnect never changes the account's owner.
 pub fn apply(
     record: &AccountRecord,
     obs: Observation,

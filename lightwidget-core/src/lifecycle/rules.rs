@@ -60,7 +60,7 @@ impl<'a> Ctx<'a> {
     // ------------------------------------------------------------------ handlers
 
     /// The owner connected again: a new token, a new episode, warnings cleared. The
-    /// account's metadata may be updated, but never its id.
+    /// account's metadata may be updated, but never its id or its owner.
     pub(super) fn reconnected(
         &mut self,
         token: Token,
@@ -69,6 +69,7 @@ impl<'a> Ctx<'a> {
     ) -> Outcome {
         if let Some(mut a) = account {
             a.id = self.account.id;
+            std::mem::swap(&mut a.owner, &mut self.account.owner);
             self.account = a;
         }
         let expires_at = token.expires_at;
