@@ -870,3 +870,43 @@ async fn connect_by_another_owner_never_moves_the_account() {
     let again = w.connect("owner-a", "shared", days(0)).await;
     assert_eq!(again, id);
 }
+
+/// One outcome-to-hook mapping for the sweep and the host API: each committed outcome
+/// calls its hook once; outcomes that change nothing call none.
+#[tokio::test]
+async fn every_committed_outcome_calls_its_hook_once() {
+    let w = world();
+    let aged = w.connect("o", "aged", days(40)).await;
+    let seen = w.connect("o", "seen", days(1)).await;
+    let gone = w.connect("o", "gone", days(1)).await;
+    w.clock.advance(TimeDelta::seconds(1));
+    w.keeper.sweep().await.unwrap();
+    assert_eq!(w.hooks.refreshed(), vec![aged], "the sweep's refresh");
+    let expired = || {
+        Err(ProviderError::Expired {
+            reason: ExpiryReason::PasswordChanged,
+            message: String::new(),
+        })
+    };
+    w.keeper.observe(seen, expired()).await.unwrap();
+    w.keeper.observe(seen, expired()).await.unwrap();
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "gone")
+        .await
+        .unwrap();
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "gone")
+        .await
+        .unwrap();
+    assert_eq!(w.hooks.expired(), vec![seen, gone], "once per end");
+    w.keeper
+        .reconnect(
+            ConnectionKind::Consumer,
+            "seen",
+            w.graph.token(w.clock.now()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.hooks.renewed(), vec![seen]);
+    assert_eq!(w.hooks.refreshed(), vec![aged]);
+}

@@ -119,7 +119,7 @@ impl Transition {
 /// Applies an observation to an account's state. Pure: no I/O, time and randomness
 /// are arguments.
 ///
-/// Rules (one handler each, in [`rules`]):
+/// Rules (one small handler per observation):
 /// - An expiry / revocation reported by Meta ends the token at once, with its reason,
 ///   one history event and one notice per episode; later observations add nothing
 ///   until the owner reconnects.
