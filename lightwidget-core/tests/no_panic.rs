@@ -210,7 +210,7 @@ async fn a_keeper_at_the_end_of_time_does_not_panic() {
     for now in [end, DateTime::<Utc>::MIN_UTC + TimeDelta::days(1)] {
         let clock = ManualClock::new(now);
         let store = Arc::new(InMemoryStore::new());
-        let keeper = Keeper::builder(store, Arc::new(FakeProvider::new(clock.clone())))
+        let keeper = Keeper::builder(store.clone(), Arc::new(FakeProvider::new(clock.clone())))
             .clock(Arc::new(clock.clone()))
             .lease(Duration::from_secs(3600))
             .notice_backoff(Duration::from_secs(1), Duration::MAX)
@@ -229,6 +229,11 @@ async fn a_keeper_at_the_end_of_time_does_not_panic() {
         clock.advance(TimeDelta::MAX);
         keeper.sweep().await.unwrap();
         keeper.dispatch_outbox().await.unwrap();
+        keeper.health(Duration::MAX).await.unwrap();
+        for at in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            store.claim_due(at, 10, Duration::MAX, "w").await.unwrap();
+            store.take_outbox(at, 10, Duration::MAX, "w").await.unwrap();
+        }
     }
 }
 
