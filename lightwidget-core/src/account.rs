@@ -217,6 +217,24 @@ impl NewAccount {
         self
     }
 
+    /// Checks the account can be connected: owner, username and Instagram user id are
+    /// not empty (nor only whitespace).
+    ///
+    /// ```
+    /// use lightwidget_core::{AccountProblem, ConnectionKind, NewAccount};
+    /// let a = NewAccount::new("user-1", ConnectionKind::Consumer, " ", "paul");
+    /// assert_eq!(a.validate(), Err(AccountProblem::EmptyIgUserId));
+    /// ```
+    pub fn validate(&self) -> Result<(), AccountProblem> {
+        if self.owner.as_str().trim().is_empty() {
+            return Err(AccountProblem::EmptyOwner);
+        }
+        if self.username.trim().is_empty() {
+            return Err(AccountProblem::EmptyUsername);
+        }
+        validate_ig_user_id(&self.ig_user_id)
+    }
+
     /// Builds the account with a fresh id.
     pub fn into_account(self) -> Account {
         Account {
@@ -229,4 +247,28 @@ impl NewAccount {
             entitlements: self.entitlements,
         }
     }
+}
+
+/// Checks an Instagram user id is not empty (nor only whitespace).
+pub(crate) fn validate_ig_user_id(id: &str) -> Result<(), AccountProblem> {
+    if id.trim().is_empty() {
+        Err(AccountProblem::EmptyIgUserId)
+    } else {
+        Ok(())
+    }
+}
+
+/// Why an account cannot be connected ([`NewAccount::validate`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountProblem {
+    /// No owner (the host's user id) was given.
+    #[error("the owner is empty")]
+    EmptyOwner,
+    /// No Instagram username was given.
+    #[error("the username is empty")]
+    EmptyUsername,
+    /// No Instagram user id was given.
+    #[error("the Instagram user id is empty")]
+    EmptyIgUserId,
 }

@@ -37,19 +37,21 @@ impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self(Arc::new(Mutex::new(start)))
     }
-    /// Moves time forward.
+    /// Moves time forward (or back, for a negative `by`), saturating at the ends of
+    /// `DateTime<Utc>`'s range.
     pub fn advance(&self, by: Duration) {
-        *self.0.lock().expect("clock poisoned") += by;
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *now = crate::time::plus(*now, by);
     }
     /// Sets the time.
     pub fn set(&self, to: DateTime<Utc>) {
-        *self.0.lock().expect("clock poisoned") = to;
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = to;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock poisoned")
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

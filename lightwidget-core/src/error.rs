@@ -1,8 +1,9 @@
 //! Errors of the core crate.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{AccountId, ConnectionKind, ExpiryReason};
+use crate::{AccountId, AccountProblem, ConnectionKind, ExpiryReason, TokenProblem};
 
 /// Result alias with the core [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,6 +40,17 @@ pub enum Error {
         /// The existing account.
         existing: AccountId,
     },
+    /// Connect for an Instagram account that another owner (another user of the host)
+    /// already holds. It stays with them; nothing about them is revealed.
+    #[error(
+        "the {kind} account with Instagram user id {ig_user_id} is connected by another user; it was not moved"
+    )]
+    HeldByAnotherOwner {
+        /// The kind.
+        kind: ConnectionKind,
+        /// The Instagram user id.
+        ig_user_id: String,
+    },
     /// The work item was claimed or changed by someone else since it was read: the
     /// commit was refused so the newer state is not overwritten.
     #[error(
@@ -51,12 +63,42 @@ pub enum Error {
     /// Bad input from the caller.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The token given to connect or reconnect cannot be used. The message never
+    /// contains the token.
+    #[error("token refused: {0}")]
+    InvalidToken(#[from] TokenProblem),
+    /// The account given to connect or reconnect is incomplete.
+    #[error("account refused: {0}")]
+    InvalidAccount(#[from] AccountProblem),
     /// Invalid configuration.
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The keeper is shutting down.
     #[error("the keeper is shutting down")]
     ShuttingDown,
+    /// Connecting lost the race with concurrent connects of the same Instagram account
+    /// every time it tried. Retrying later succeeds once the others are done.
+    #[error(
+        "could not connect the {kind} account with Instagram user id {ig_user_id}: it kept changing concurrently ({attempts} attempts); retry"
+    )]
+    Contended {
+        /// The kind.
+        kind: ConnectionKind,
+        /// The Instagram user id.
+        ig_user_id: String,
+        /// Attempts made.
+        attempts: usize,
+    },
+    /// A bug in lightwidget: one of the keeper's tasks panicked. Please report it with
+    /// the logs; the accounts it held are retried once their leases end.
+    #[error("internal error: {what} failed: {source}")]
+    Internal {
+        /// Which part failed.
+        what: &'static str,
+        /// The panic or failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {
@@ -64,8 +106,18 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Store(e) => e.is_transient(),
-            Self::Conflict(_) => true,
+            Self::Conflict(_) | Self::Contended { .. } => true,
             _ => false,
+        }
+    }
+
+    pub(crate) fn internal(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            what,
+            source: source.into(),
         }
     }
 }
@@ -125,12 +177,49 @@ pub enum StoreError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The batch (one transaction) this commit was part of failed as a whole: every
+    /// commit of the batch reports this, sharing the one cause.
+    #[error("the batch commit failed: {0}")]
+    Batch(#[source] Arc<StoreError>),
 }
 
 impl StoreError {
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::Conflict(_))
+        match self {
+            Self::Unavailable { .. } | Self::Conflict(_) => true,
+            Self::Batch(cause) => cause.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// Whether the backend was unreachable (retrying the same write soon may succeed),
+    /// as opposed to a refusal such as [`StoreError::Conflict`].
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::Batch(cause) => cause.is_unavailable(),
+            _ => false,
+        }
+    }
+
+    /// The results of a batch of `n` commits that failed as a whole with this error:
+    /// `n` × [`StoreError::Batch`], sharing this error as their cause. For
+    /// [`TokenStore::commit_many`](crate::TokenStore::commit_many) implementations.
+    ///
+    /// ```
+    /// use lightwidget_core::StoreError;
+    /// let e = StoreError::Unavailable { message: "connection reset".into(), source: None };
+    /// let results = e.for_batch(3);
+    /// assert_eq!(results.len(), 3);
+    /// assert!(results.iter().all(|r| r.as_ref().unwrap_err().is_unavailable()));
+    /// ```
+    pub fn for_batch(self, n: usize) -> Vec<Result<(), StoreError>> {
+        let cause = match self {
+            Self::Batch(cause) => cause,
+            other => Arc::new(other),
+        };
+        (0..n).map(|_| Err(Self::Batch(cause.clone()))).collect()
     }
 }
 
@@ -224,21 +313,88 @@ impl ProviderError {
     }
 }
 
-/// Errors a [`Notifier`](crate::Notifier) reports.
+/// Errors a [`Notifier`](crate::Notifier) reports: whether retrying may help, what
+/// failed, and the cause.
+///
+/// ```
+/// use lightwidget_core::DeliveryError;
+/// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+/// let e = DeliveryError::transient("SMTP").with_source(io);
+/// assert!(e.is_transient());
+/// assert_eq!(e.to_string(), "temporary delivery failure: SMTP");
+/// assert_eq!(std::error::Error::source(&e).unwrap().to_string(), "timed out");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeliveryError {
     /// May succeed later (SMTP down, 5xx, timeout, 408, 429).
-    #[error("temporary delivery failure: {0}")]
-    Transient(String),
+    #[error("temporary delivery failure: {message}")]
+    Transient {
+        /// What failed.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Will not succeed (recipient rejected, 4xx).
-    #[error("permanent delivery failure: {0}")]
-    Permanent(String),
+    #[error("permanent delivery failure: {message}")]
+    Permanent {
+        /// What failed.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl DeliveryError {
+    /// A failure that may pass.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::Transient {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure that will not pass.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the cause.
+    pub fn with_source(
+        mut self,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        match &mut self {
+            Self::Transient { source, .. } | Self::Permanent { source, .. } => {
+                *source = Some(cause.into());
+            }
+        }
+        self
+    }
+
     /// Retrying later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
+        matches!(self, Self::Transient { .. })
     }
+}
+
+/// An error and its causes on one line (`a: b: c`), for logs and stored error texts.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        // Messages that already quote their cause are not repeated.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }

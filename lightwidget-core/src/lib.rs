@@ -25,14 +25,17 @@ mod status;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+mod time;
 mod token;
 
-pub use account::{Account, AccountId, ConnectionKind, Entitlements, NewAccount, OwnerId};
+pub use account::{
+    Account, AccountId, AccountProblem, ConnectionKind, Entitlements, NewAccount, OwnerId,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
 pub use keeper::{DispatchReport, Health, Keeper, KeeperBuilder, KeeperStats, SweepReport};
-pub use lifecycle::{Observation, Outcome, Transition};
+pub use lifecycle::{Observation, Outcome, Suppression, Transition};
 pub use memory::InMemoryStore;
 pub use notice::{
     Notice, NoticeKind, NoticeTopic, OutboxEntry, OutboxOutcome, Preferences, Recipient,
@@ -44,7 +47,7 @@ pub use ports::{
 };
 pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};
 pub use status::{ExpiryReason, TokenStatus};
-pub use token::Token;
+pub use token::{Token, TokenProblem};
 
 pub use secrecy;
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
@@ -150,7 +150,7 @@ impl InMemoryStore {
 }
 
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
-    now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX)
+    crate::time::plus_std(now, lease)
 }
 
 #[async_trait]

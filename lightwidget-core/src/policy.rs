@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::RngCore;
 
-use crate::{Error, TokenState, TokenStatus};
+use crate::{Error, TokenState, TokenStatus, time};
 
 /// How far ahead of expiry refreshing starts.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -60,7 +60,10 @@ impl Default for RefreshPolicy {
     }
 }
 
-/// Builder for [`RefreshPolicy`]; [`build`](RefreshPolicyBuilder::build) validates.
+/// Builder for [`RefreshPolicy`]; [`build`](RefreshPolicyBuilder::build) validates:
+/// fractions outside their range (or NaN), zero durations where a delay is needed, and
+/// durations beyond `TimeDelta`'s range are [`Error::Config`]. Any accepted value is
+/// safe with any date: the schedule saturates at the end of time instead of overflowing.
 #[derive(Clone, Debug)]
 pub struct RefreshPolicyBuilder {
     min_token_age: std::time::Duration,
@@ -209,8 +212,15 @@ pub(crate) fn unit(rng: &mut dyn RngCore) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// `d × f`, at millisecond precision, saturating.
 fn scale(d: TimeDelta, f: f64) -> TimeDelta {
-    TimeDelta::milliseconds((d.num_milliseconds() as f64 * f) as i64)
+    // `as` saturates (NaN becomes 0); `TimeDelta::MIN` is -i64::MAX ms.
+    let ms = (d.num_milliseconds() as f64 * f) as i64;
+    TimeDelta::try_milliseconds(ms).unwrap_or(if ms < 0 {
+        TimeDelta::MIN
+    } else {
+        TimeDelta::MAX
+    })
 }
 
 impl RefreshPolicy {
@@ -246,10 +256,10 @@ impl RefreshPolicy {
         let expires = t.expires_at?;
         let len = match self.window {
             RefreshWindow::FractionOfLifetime(f) => scale(expires - t.issued_at, f),
-            RefreshWindow::Before(d) => TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX),
+            RefreshWindow::Before(d) => time::delta(d),
         };
-        let earliest = t.issued_at + self.min_token_age;
-        Some((expires - len).max(earliest))
+        let earliest = time::plus(t.issued_at, self.min_token_age);
+        Some(time::minus(expires, len).max(earliest))
     }
 
     /// Whether the token is old enough to be refreshed.
@@ -272,8 +282,10 @@ impl RefreshPolicy {
     }
 
     /// The next regular action time after a success at `now`: the earliest of the
-    /// (jittered) refresh time, the next (jittered) check, the data-access warning and
-    /// the data-access expiry. `None` for tokens that are not active.
+    /// (jittered) refresh time, the next (jittered) check, the data-access warning (if
+    /// not given yet) and the data-access expiry; always strictly after `now` (at least
+    /// one second), so nothing is due again at the check that scheduled it. `None` for
+    /// tokens that are not active. Saturates at the end of time instead of overflowing.
     pub fn schedule(
         &self,
         state: &TokenState,
@@ -284,32 +296,39 @@ impl RefreshPolicy {
             return None;
         }
         let t = &state.token;
-        let check_at = now + scale(self.check_interval, 1.0 - self.check_jitter * unit(rng));
+        let check_at = time::plus(
+            now,
+            scale(self.check_interval, 1.0 - self.check_jitter * unit(rng)),
+        );
         let mut next = check_at;
         if let (Some(ws), Some(exp)) = (self.refresh_window_start(state), t.expires_at) {
             let refresh_at = if state.refresh_requested {
-                t.issued_at + self.min_token_age
+                time::plus(t.issued_at, self.min_token_age)
             } else {
-                ws + scale(
-                    (exp - ws).max(TimeDelta::zero()),
-                    self.refresh_jitter * unit(rng),
+                time::plus(
+                    ws,
+                    scale(
+                        (exp - ws).max(TimeDelta::zero()),
+                        self.refresh_jitter * unit(rng),
+                    ),
                 )
             };
             next = next.min(refresh_at).min(exp);
         }
         if let Some(dae) = t.data_access_expires_at {
-            if state.warnings.data_access_for != Some(dae) {
-                next = next.min(dae - self.data_access_warning_lead);
+            if state.warnings.data_access_for.is_none() {
+                next = next.min(time::minus(dae, self.data_access_warning_lead));
             }
             next = next.min(dae);
         }
-        Some(next.max(now))
+        Some(next.max(time::plus(now, time::MIN_STEP)))
     }
 
     /// When to retry after the `failures`-th consecutive failure at `now`: exponential
     /// backoff with jitter (half fixed, half random), at least `retry_after`, at least
     /// `persistent_backoff_min` if `persistent`, and capped so several attempts still
-    /// happen before the token's lifetime ends.
+    /// happen before the token's lifetime ends. Always at least one second after `now`;
+    /// saturates instead of overflowing.
     pub fn retry_at(
         &self,
         failures: u32,
@@ -322,25 +341,25 @@ impl RefreshPolicy {
         let exp = failures.saturating_sub(1).min(30);
         let base = self
             .backoff_initial
-            .checked_mul(1i32 << exp.min(30))
+            .checked_mul(1i32 << exp)
             .unwrap_or(self.backoff_max)
             .min(self.backoff_max);
         let mut delay = scale(base, 0.5 + 0.5 * unit(rng));
         if persistent {
             delay = delay.max(self.persistent_backoff_min);
         }
-        if let Some(exp) = expires_at.filter(|e| *e > now) {
-            let remaining = exp - now;
-            delay = delay.min(scale(remaining, 0.5)).max(TimeDelta::seconds(1));
+        let remaining = expires_at.filter(|e| *e > now).map(|e| e - now);
+        if let Some(remaining) = remaining {
+            delay = delay.min(scale(remaining, 0.5));
         }
-        if let Some(ra) = retry_after.and_then(|d| TimeDelta::from_std(d).ok()) {
-            let ra = match expires_at.filter(|e| *e > now) {
+        if let Some(ra) = retry_after.map(time::delta) {
+            let ra = match remaining {
                 // Never wait past the end of the lifetime for a throttle to lift.
-                Some(exp) => ra.min(scale(exp - now, 0.9)),
+                Some(remaining) => ra.min(scale(remaining, 0.9)),
                 None => ra,
             };
             delay = delay.max(ra);
         }
-        now + delay
+        time::plus(now, delay.max(time::MIN_STEP))
     }
 }

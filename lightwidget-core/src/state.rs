@@ -21,7 +21,8 @@ pub struct RetryState {
 pub struct Warnings {
     /// The token expiry we already warned about ("expires soon, refresh failing").
     pub expiring_for: Option<DateTime<Utc>>,
-    /// The data-access expiry we already warned about.
+    /// The data-access expiry warned about in the current incident (`None` once data
+    /// access reaches beyond the warning window again, or moved a day or more later).
     pub data_access_for: Option<DateTime<Utc>>,
 }
 

@@ -33,7 +33,7 @@ async fn a_simulated_year_with_a_healthy_provider_keeps_every_token_alive() {
     let stats = w.keeper.stats();
     assert_eq!(stats.expired, 0, "no token lapses over a year: {stats:?}");
     assert_eq!(
-        w.graph.violations.load(std::sync::atomic::Ordering::SeqCst),
+        w.graph.violations(),
         0,
         "never refreshed a token under 24 h old or expired"
     );
@@ -59,7 +59,7 @@ async fn a_simulated_year_with_a_healthy_provider_keeps_every_token_alive() {
     }
     // Jitter: accounts connected together are not all refreshed at the same hour.
     let firsts: HashSet<_> = (0..20)
-        .map(|i| w.graph.refreshes.lock().unwrap()[&format!("same{i}")][0])
+        .map(|i| w.graph.refreshes(&format!("same{i}"))[0])
         .collect();
     assert!(
         firsts.len() >= 8,
@@ -68,7 +68,7 @@ async fn a_simulated_year_with_a_healthy_provider_keeps_every_token_alive() {
     );
     assert!(stats.refreshed >= 50 * 9 && stats.checked > 0);
     assert!(
-        w.notifier.sent.lock().unwrap().is_empty(),
+        w.notifier.sent().is_empty(),
         "a healthy year sends no notice"
     );
 }
@@ -79,7 +79,7 @@ async fn a_password_change_is_found_at_the_next_check_and_announced_once() {
     w.opt_in("paul").await;
     let id = w.connect("paul", "1789", days(2)).await;
     w.run_for(days(3), hours(1)).await;
-    w.graph.break_user(
+    w.graph.break_account(
         "1789",
         ProviderError::Expired {
             reason: ExpiryReason::PasswordChanged,
@@ -117,7 +117,7 @@ async fn a_password_change_is_found_at_the_next_check_and_announced_once() {
         .await
         .unwrap();
     w.keeper.dispatch_outbox().await.unwrap();
-    let sent = w.notifier.sent.lock().unwrap().clone();
+    let sent = w.notifier.sent();
     assert_eq!(sent.len(), 1, "exactly one notice per expiry");
     assert_eq!(
         sent[0].0.kind,
@@ -133,7 +133,7 @@ async fn a_password_change_is_found_at_the_next_check_and_announced_once() {
         "{names:?}"
     );
     assert!(names.contains(&"notice_sent"), "{names:?}");
-    assert_eq!(w.hooks.expired.lock().unwrap().as_slice(), &[id]);
+    assert_eq!(w.hooks.expired().as_slice(), &[id]);
 }
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
         retry_after: None,
         message: "HTTP 503".into(),
     };
-    w.graph.break_user("storm", transient.clone());
+    w.graph.break_account("storm", transient.clone());
     let mut gaps = Vec::new();
     let mut last = w.keeper.status(id).await.unwrap().next_action_at.unwrap();
     for _ in 0..8 {
@@ -167,7 +167,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
     assert!(gaps[7] > gaps[0] * 8, "backoff grows: {gaps:?}");
 
     // Rate limited with a retry time: honoured.
-    w.graph.break_user(
+    w.graph.break_account(
         "storm",
         ProviderError::RateLimited {
             retry_after: Some(Duration::from_secs(7200)),
@@ -184,7 +184,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
 
     // Keep failing until the end: an "expires soon" warning once, then expiry only when
     // the lifetime is over.
-    w.graph.break_user("storm", transient);
+    w.graph.break_account("storm", transient);
     let expires = s.expires_at.unwrap();
     while w.clock.now() < expires - TimeDelta::minutes(1) {
         w.clock.advance(TimeDelta::minutes(30));
@@ -209,9 +209,7 @@ async fn a_storm_of_transient_errors_never_expires_a_token_inside_its_lifetime()
     );
     let kinds: Vec<NoticeTopic> = w
         .notifier
-        .sent
-        .lock()
-        .unwrap()
+        .sent()
         .iter()
         .map(|(n, _)| n.kind.topic())
         .collect();
@@ -242,11 +240,8 @@ async fn deauthorize_revokes_and_reconnect_renews_with_history_and_hook() {
         .await
         .unwrap();
     w.keeper.dispatch_outbox().await.unwrap();
-    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
-    assert_eq!(
-        w.notifier.sent.lock().unwrap()[0].0.kind,
-        NoticeKind::Revoked
-    );
+    assert_eq!(w.notifier.sent().len(), 1);
+    assert_eq!(w.notifier.sent()[0].0.kind, NoticeKind::Revoked);
 
     w.clock.advance(hours(3));
     let new = w.graph.token(w.clock.now());
@@ -264,7 +259,7 @@ async fn deauthorize_revokes_and_reconnect_renews_with_history_and_hook() {
         new.secret()
     );
     assert_eq!(
-        w.hooks.renewed.lock().unwrap().as_slice(),
+        w.hooks.renewed().as_slice(),
         &[id],
         "on_renewed called once"
     );
@@ -285,7 +280,7 @@ async fn deauthorize_revokes_and_reconnect_renews_with_history_and_hook() {
         .await
         .unwrap();
     w.keeper.dispatch_outbox().await.unwrap();
-    assert_eq!(w.notifier.sent.lock().unwrap().len(), 2);
+    assert_eq!(w.notifier.sent().len(), 2);
 }
 
 #[tokio::test]
@@ -325,7 +320,7 @@ async fn renewing_an_account_never_connected_says_so_with_a_hint() {
 #[tokio::test]
 async fn two_keepers_on_one_store_never_refresh_an_account_twice() {
     let clock = ManualClock::new(start());
-    let graph = FakeGraph::new(clock.clone());
+    let graph = Arc::new(FakeProvider::new(clock.clone()));
     let store = Arc::new(InMemoryStore::new());
     let make = |name: &str| {
         Keeper::builder(store.clone(), graph.clone())
@@ -367,7 +362,9 @@ async fn two_keepers_on_one_store_never_refresh_an_account_twice() {
 async fn a_host_reconnect_during_a_keeper_refresh_wins() {
     let w = world();
     let id = w.connect("o", "race", days(40)).await;
-    // The keeper claims, then the owner reconnects before the keeper commits.
+    // The keeper claims (the refresh is due a second after connect), then the owner
+    // reconnects before the keeper commits.
+    w.clock.advance(TimeDelta::seconds(1));
     let claimed = w
         .store
         .claim_due(w.clock.now(), 10, Duration::from_secs(60), "k")
@@ -417,7 +414,7 @@ async fn notices_respect_opt_in_and_entitlement_and_retry_until_delivered() {
     // Opted in, entitled, but SMTP is down twice.
     w.opt_in("paid").await;
     let paid = w.connect("paid", "p", days(1)).await;
-    *w.notifier.fail_transient.lock().unwrap() = 2;
+    w.notifier.fail_next_transiently(2);
     for id in [quiet, free, paid] {
         w.keeper
             .deauthorize(
@@ -446,7 +443,7 @@ async fn notices_respect_opt_in_and_entitlement_and_retry_until_delivered() {
         DispatchReport::default(),
         "delivered once"
     );
-    assert_eq!(w.notifier.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.notifier.sent().len(), 1);
     let states: Vec<_> = w
         .store
         .notices(paid)
@@ -456,6 +453,28 @@ async fn notices_respect_opt_in_and_entitlement_and_retry_until_delivered() {
         .map(|(_, s)| s)
         .collect();
     assert_eq!(states, vec![NoticeState::Delivered]);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_records_its_cause() {
+    let w = world();
+    w.opt_in("o").await;
+    let id = w.connect("o", "bounce", days(1)).await;
+    w.notifier.fail_next_permanently(1);
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "bounce")
+        .await
+        .unwrap();
+    assert_eq!(w.keeper.dispatch_outbox().await.unwrap().failed, 1);
+    let h = w.keeper.history(id, HistoryQuery::default()).await.unwrap();
+    let error = h
+        .iter()
+        .find_map(|e| match &e.event.kind {
+            TokenEventKind::NoticeFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .expect("a notice_failed event");
+    assert!(error.contains("no such user here"), "{error}");
 }
 
 #[tokio::test]
@@ -558,7 +577,7 @@ fn builder_validates() {
     let mk = || {
         Keeper::builder(
             Arc::new(InMemoryStore::new()),
-            FakeGraph::new(clock.clone()),
+            Arc::new(FakeProvider::new(clock.clone())),
         )
     };
     assert!(matches!(mk().concurrency(0).build(), Err(Error::Config(_))));
@@ -623,7 +642,7 @@ async fn a_keeper_killed_between_send_and_ack_loses_no_notice() {
     assert_eq!(w.keeper.dispatch_outbox().await.unwrap().sent, 0);
     w.clock.advance(TimeDelta::minutes(3));
     assert_eq!(w.keeper.dispatch_outbox().await.unwrap().sent, 1);
-    let sent = w.notifier.sent.lock().unwrap().clone();
+    let sent = w.notifier.sent();
     assert_eq!(
         sent.len(),
         2,
@@ -652,4 +671,242 @@ async fn a_keeper_killed_between_send_and_ack_loses_no_notice() {
         )
         .await;
     assert!(matches!(late, Err(StoreError::Conflict(_))));
+}
+
+/// Issue #21: a Page token whose data access ends within the warning window was
+/// re-checked on every poll and announced again whenever `data_access_expires_at`
+/// moved by a few seconds (7 emails in 55 s).
+#[tokio::test]
+async fn a_data_access_warning_is_sent_once_and_does_not_bring_the_account_back_every_poll() {
+    let w = world_with(|b| b.poll_interval(Duration::from_secs(5)));
+    w.opt_in("o").await;
+    let now = w.clock.now();
+    let dae = now + days(3);
+    let token = Token::new("EAAGpage", now - days(30)).with_data_access_expires_at(Some(dae));
+    let id =
+        w.keeper
+            .connect(
+                NewAccount::new("o", ConnectionKind::Business, "page-1", "@page")
+                    .with_entitlements(Entitlements {
+                        notifications: true,
+                    }),
+                token,
+            )
+            .await
+            .unwrap();
+    let checks_before = w.graph.checks();
+    for i in 0..12 {
+        // Meta's answer moves by a few seconds from one check to the next.
+        w.graph.report_on_check(
+            "page-1",
+            CheckInfo {
+                expires_at: ReportedExpiry::Never,
+                data_access_expires_at: Some(dae + TimeDelta::seconds(i * 7)),
+                scopes: None,
+            },
+        );
+        w.clock.advance(TimeDelta::seconds(5));
+        w.keeper.sweep().await.unwrap();
+        w.keeper.dispatch_outbox().await.unwrap();
+    }
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1, "one warning per incident: {sent:?}");
+    assert!(matches!(
+        sent[0].0.kind,
+        NoticeKind::DataAccessExpiring { .. }
+    ));
+    assert_eq!(
+        w.graph.checks() - checks_before,
+        1,
+        "checked once, then at the next real step"
+    );
+    let next = w.keeper.status(id).await.unwrap().next_action_at.unwrap();
+    assert!(next > w.clock.now() + TimeDelta::hours(1), "{next}");
+    // A re-authorised grant, later inside the window again, is a new incident.
+    w.graph.report_on_check(
+        "page-1",
+        CheckInfo {
+            expires_at: ReportedExpiry::Never,
+            data_access_expires_at: Some(w.clock.now() + days(90)),
+            scopes: None,
+        },
+    );
+    w.run_for(days(88), hours(6)).await;
+    let warnings = w
+        .notifier
+        .sent()
+        .iter()
+        .filter(|(n, _)| matches!(n.kind, NoticeKind::DataAccessExpiring { .. }))
+        .count();
+    assert_eq!(warnings, 2, "the renewed grant's own end is announced once");
+}
+
+/// Issue #21: connect refuses unusable input with a typed error, before anything is
+/// saved, and never quotes the token.
+#[tokio::test]
+async fn connect_refuses_unusable_tokens_and_incomplete_accounts_before_saving() {
+    let w = world();
+    let now = w.clock.now();
+    let ok = || NewAccount::new("o", ConnectionKind::Consumer, "1789", "paul");
+    let live = |v: &str| Token::new(v, now).expiring_in(86_400);
+    let long = "A".repeat(Token::MAX_LEN + 1);
+    let cases: Vec<(NewAccount, Token, &str)> = vec![
+        (ok(), live(""), "empty"),
+        (ok(), live(&long), "bytes long"),
+        (ok(), live("IGAAsecret with space"), "whitespace"),
+        (ok(), live("IGAAsecret\ttab"), "whitespace"),
+        (ok(), live("IGAAsecret\u{7f}del"), "control"),
+        (ok(), live("IGAAsecret\u{0}nul"), "control"),
+        (ok(), live("IGAAsecretÉ"), "non-ASCII"),
+        (
+            ok(),
+            Token::new("IGAAsecretold", now - days(61)).expiring_in(60 * 86_400),
+            "expired",
+        ),
+        (
+            ok(),
+            Token::new("IGAAsecretnow", now).expiring_at(now),
+            "expired",
+        ),
+        (
+            NewAccount::new("", ConnectionKind::Consumer, "1789", "paul"),
+            live("IGAAsecretx"),
+            "owner",
+        ),
+        (
+            NewAccount::new("o", ConnectionKind::Consumer, "1789", " "),
+            live("IGAAsecretx"),
+            "username",
+        ),
+        (
+            NewAccount::new("o", ConnectionKind::Consumer, "", "paul"),
+            live("IGAAsecretx"),
+            "Instagram user id",
+        ),
+    ];
+    for (new, token, says) in cases {
+        let secret = token.secret().to_owned();
+        let err = w.keeper.connect(new, token).await.unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidToken(_) | Error::InvalidAccount(_)),
+            "{err:?}"
+        );
+        let text = format!("{err} {err:?}");
+        assert!(text.contains(says), "{says}: {text}");
+        if !secret.is_empty() {
+            assert!(!text.contains(&secret), "the token leaked: {text}");
+        }
+        assert!(!text.contains("IGAAsecret"), "the token leaked: {text}");
+    }
+    let counts = w.store.count_by_status().await.unwrap();
+    assert_eq!(
+        counts.active + counts.expired + counts.revoked,
+        0,
+        "nothing saved"
+    );
+    // The bound is generous, and inclusive.
+    let id = w
+        .keeper
+        .connect(ok(), live(&"A".repeat(Token::MAX_LEN)))
+        .await
+        .unwrap();
+    // Renewal without login validates too, and keeps the working token.
+    let err = w
+        .keeper
+        .reconnect(ConnectionKind::Consumer, "1789", live("IGAA bad"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidToken(TokenProblem::Whitespace)));
+    assert_eq!(
+        w.keeper.access_token(id).await.unwrap().secret().len(),
+        Token::MAX_LEN
+    );
+    assert!(matches!(
+        w.keeper
+            .reconnect(ConnectionKind::Consumer, "", live("IGAAok"))
+            .await,
+        Err(Error::InvalidAccount(AccountProblem::EmptyIgUserId))
+    ));
+}
+
+/// Issue #16: an account another owner holds is never moved by connect.
+#[tokio::test]
+async fn connect_by_another_owner_never_moves_the_account() {
+    let w = world();
+    let id = w.connect("owner-a", "shared", days(2)).await;
+    let before = w.history_names(id).await;
+    let token_a = w.keeper.access_token(id).await.unwrap();
+    let err = w
+        .keeper
+        .connect(
+            NewAccount::new("owner-b", ConnectionKind::Consumer, "shared", "@shared")
+                .with_entitlements(Entitlements {
+                    notifications: false,
+                }),
+            w.graph.token(w.clock.now()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HeldByAnotherOwner { .. }), "{err:?}");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("owner-a"), "leaks the other owner: {text}");
+    assert!(!text.contains(&id.to_string()), "leaks the account: {text}");
+    let st = w.keeper.status(id).await.unwrap();
+    assert_eq!(st.account.owner, OwnerId::new("owner-a"));
+    assert!(st.account.entitlements.notifications, "entitlement kept");
+    assert_eq!(
+        w.keeper.access_token(id).await.unwrap().secret(),
+        token_a.secret()
+    );
+    assert_eq!(w.history_names(id).await, before, "no history written");
+    assert!(
+        w.keeper
+            .statuses(&OwnerId::new("owner-b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The owner's own connect is still a renewal.
+    let again = w.connect("owner-a", "shared", days(0)).await;
+    assert_eq!(again, id);
+}
+
+/// One outcome-to-hook mapping for the sweep and the host API: each committed outcome
+/// calls its hook once; outcomes that change nothing call none.
+#[tokio::test]
+async fn every_committed_outcome_calls_its_hook_once() {
+    let w = world();
+    let aged = w.connect("o", "aged", days(40)).await;
+    let seen = w.connect("o", "seen", days(1)).await;
+    let gone = w.connect("o", "gone", days(1)).await;
+    w.clock.advance(TimeDelta::seconds(1));
+    w.keeper.sweep().await.unwrap();
+    assert_eq!(w.hooks.refreshed(), vec![aged], "the sweep's refresh");
+    let expired = || {
+        Err(ProviderError::Expired {
+            reason: ExpiryReason::PasswordChanged,
+            message: String::new(),
+        })
+    };
+    w.keeper.observe(seen, expired()).await.unwrap();
+    w.keeper.observe(seen, expired()).await.unwrap();
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "gone")
+        .await
+        .unwrap();
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "gone")
+        .await
+        .unwrap();
+    assert_eq!(w.hooks.expired(), vec![seen, gone], "once per end");
+    w.keeper
+        .reconnect(
+            ConnectionKind::Consumer,
+            "seen",
+            w.graph.token(w.clock.now()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.hooks.renewed(), vec![seen]);
+    assert_eq!(w.hooks.refreshed(), vec![aged]);
 }

@@ -264,3 +264,150 @@ proptest! {
         prop_assert_eq!(t.events[0].kind.name(), "reconnected");
     }
 }
+
+fn any_policy() -> impl Strategy<Value = RefreshPolicy> {
+    let d = |max: u64| (1u64..=max).prop_map(std::time::Duration::from_secs);
+    (
+        (0u64..=30 * 86_400).prop_map(std::time::Duration::from_secs),
+        prop_oneof![
+            (0.01f64..0.99).prop_map(RefreshWindow::FractionOfLifetime),
+            d(100 * 86_400).prop_map(RefreshWindow::Before),
+        ],
+        (0.0f64..=1.0, 0.0f64..=1.0),
+        d(400 * 86_400),
+        (d(86_400), d(7 * 86_400), d(7 * 86_400)),
+        (d(400 * 86_400), d(400 * 86_400)),
+    )
+        .prop_filter_map(
+            "a valid policy",
+            |(min_age, window, (rj, cj), check, (bi, bm, pm), (el, dl))| {
+                RefreshPolicy::builder()
+                    .min_token_age(min_age)
+                    .refresh_window(window)
+                    .refresh_jitter(rj)
+                    .check_jitter(cj)
+                    .check_interval(check)
+                    .backoff_initial(bi)
+                    .backoff_max(bm.max(bi))
+                    .persistent_backoff_min(pm)
+                    .expiry_warning_lead(el)
+                    .data_access_warning_lead(dl)
+                    .build()
+                    .ok()
+            },
+        )
+}
+
+/// A check that reports a data-access expiry `offset` seconds from now.
+fn check_with_data_access(now: DateTime<Utc>, offset: i64) -> Observation {
+    Observation::Checked(CheckInfo {
+        expires_at: ReportedExpiry::Unknown,
+        data_access_expires_at: Some(now + TimeDelta::seconds(offset)),
+        scopes: None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the policy, the clock and the observation, an outcome that schedules a
+    /// next action schedules it strictly after the current one (no poll loop).
+    #[test]
+    fn no_outcome_schedules_the_next_action_at_or_before_now(
+        policy in any_policy(),
+        start in 0i64..(200 * 365 * 86_400),
+        age in 0i64..(120 * 86_400),
+        lifetime in proptest::option::of(1i64..(120 * 86_400)),
+        dae in proptest::option::of(-86_400i64..(120 * 86_400)),
+        ops in proptest::collection::vec((any_op(), -86_400i64..(30 * 86_400)), 1..60),
+        seed in any::<u64>(),
+    ) {
+        let now0 = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::seconds(start);
+        let issued = now0 - TimeDelta::seconds(age);
+        let mut token = Token::new("EAAGprop", issued)
+            .with_data_access_expires_at(dae.map(|s| now0 + TimeDelta::seconds(s)));
+        if let Some(l) = lifetime {
+            token = token.expiring_at(issued + TimeDelta::seconds(l));
+        }
+        let account = NewAccount::new("o", ConnectionKind::Business, "1", "u").into_account();
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (mut r, _) = lifecycle::connect(account, token, now0, &policy, &mut rng);
+        if let Some(next) = r.state.next_action_at {
+            prop_assert!(next > now0, "connect scheduled {next} at {now0}");
+        }
+        let mut now = now0;
+        for (op, dae_offset) in &ops {
+            let obs = match op {
+                Op::Step(m) => { now += TimeDelta::minutes(*m); continue; }
+                Op::CheckOk => check_with_data_access(now, *dae_offset),
+                op => observation(op, now).unwrap(),
+            };
+            let t = lifecycle::apply(&r, obs, now, &policy, &mut rng);
+            if !t.is_noop() && let Some(next) = t.state.next_action_at {
+                prop_assert!(next > now, "{op:?} at {now} scheduled {next}");
+            }
+            commit(&mut r, &t);
+        }
+    }
+
+    /// However Meta's reported data-access expiry drifts (by seconds) from check to
+    /// check, one warning per incident.
+    #[test]
+    fn one_data_access_warning_per_incident(
+        policy in any_policy().prop_filter("a lead of an hour or more", |p| {
+            p.data_access_warning_lead() >= TimeDelta::hours(1)
+        }),
+        drifts in proptest::collection::vec(-30i64..30, 1..50),
+        gap in 1i64..3600,
+        seed in any::<u64>(),
+    ) {
+        // Inside the warning window from the first check on.
+        let lead = policy.data_access_warning_lead().num_seconds();
+        let now0 = t0();
+        let dae = now0 + TimeDelta::seconds(lead / 2);
+        let token = Token::new("EAAGprop", now0 - TimeDelta::days(30))
+            .with_data_access_expires_at(Some(dae));
+        let account = NewAccount::new("o", ConnectionKind::Business, "1", "u").into_account();
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (mut r, _) = lifecycle::connect(account, token, now0, &policy, &mut rng);
+        let mut now = now0;
+        let mut warnings = 0;
+        for d in &drifts {
+            if now >= dae || !r.state.status.is_active() { break; }
+            let obs = Observation::Checked(CheckInfo {
+                expires_at: ReportedExpiry::Never,
+                data_access_expires_at: Some(dae + TimeDelta::seconds(*d)),
+                scopes: None,
+            });
+            let t = lifecycle::apply(&r, obs, now, &policy, &mut rng);
+            warnings += t.notices.iter().filter(|n| matches!(n.kind, NoticeKind::DataAccessExpiring { .. })).count();
+            commit(&mut r, &t);
+            now += TimeDelta::seconds(gap);
+        }
+        prop_assert_eq!(warnings, 1);
+    }
+}
+
+/// Issue #16: a reconnect (renewal without login included) never changes the owner,
+/// whatever account metadata it carries.
+#[test]
+fn a_reconnect_never_changes_the_owner() {
+    let r = record(60 * 24 * 3);
+    let mut other = r.account.clone();
+    other.owner = OwnerId::new("someone-else");
+    other.username = "renamed".into();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let t = lifecycle::apply(
+        &r,
+        Observation::Reconnected {
+            token: Token::new("IGAAre", t0()).expiring_at(t0() + TimeDelta::days(60)),
+            account: Some(other),
+        },
+        t0(),
+        &RefreshPolicy::default(),
+        &mut rng,
+    );
+    assert_eq!(t.account.owner, r.account.owner);
+    assert_eq!(t.account.username, "renamed", "other metadata is updated");
+    assert_eq!(t.account.id, r.account.id);
+}

@@ -65,7 +65,7 @@ impl EmailContent {
         };
         let to: Mailbox = to
             .parse()
-            .map_err(|e| DeliveryError::Permanent(format!("bad recipient address: {e}")))?;
+            .map_err(|e| DeliveryError::permanent("bad recipient address").with_source(e))?;
         let domain = self.from.email.domain().to_owned();
         Message::builder()
             .from(self.from.clone())
@@ -84,7 +84,7 @@ impl EmailContent {
                 self.templates.text(n, &links),
                 self.templates.html(n, &links),
             ))
-            .map_err(|e| DeliveryError::Permanent(format!("cannot build the message: {e}")))
+            .map_err(|e| DeliveryError::permanent("cannot build the message").with_source(e))
     }
 }
 
@@ -187,13 +187,13 @@ impl Notifier for EmailNotifier {
 
     async fn deliver(&self, n: &Notice, to: &Recipient) -> Result<(), DeliveryError> {
         let Recipient::Email(addr) = to else {
-            return Err(DeliveryError::Permanent("not an email recipient".into()));
+            return Err(DeliveryError::permanent("not an email recipient"));
         };
         let msg = self.content.message(n, addr)?;
         match self.transport.send(msg).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(DeliveryError::Permanent(format!("SMTP: {e}"))),
-            Err(e) => Err(DeliveryError::Transient(format!("SMTP: {e}"))),
+            Err(e) if e.is_permanent() => Err(DeliveryError::permanent("SMTP").with_source(e)),
+            Err(e) => Err(DeliveryError::transient("SMTP").with_source(e)),
         }
     }
 }
@@ -230,7 +230,7 @@ impl Notifier for EmlFileNotifier {
 
     async fn deliver(&self, n: &Notice, to: &Recipient) -> Result<(), DeliveryError> {
         let Recipient::Email(addr) = to else {
-            return Err(DeliveryError::Permanent("not an email recipient".into()));
+            return Err(DeliveryError::permanent("not an email recipient"));
         };
         let msg = self.content.message(n, addr)?;
         let safe: String = addr
@@ -238,8 +238,8 @@ impl Notifier for EmlFileNotifier {
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
         let path = self.dir.join(format!("{}-{safe}.eml", n.id));
-        tokio::fs::write(&path, msg.formatted())
-            .await
-            .map_err(|e| DeliveryError::Transient(format!("cannot write {}: {e}", path.display())))
+        tokio::fs::write(&path, msg.formatted()).await.map_err(|e| {
+            DeliveryError::transient(format!("cannot write {}", path.display())).with_source(e)
+        })
     }
 }

@@ -168,7 +168,7 @@ impl Notifier for WebhookNotifier {
 
     async fn deliver(&self, n: &Notice, to: &Recipient) -> Result<(), DeliveryError> {
         let Recipient::Webhook(url) = to else {
-            return Err(DeliveryError::Permanent("not a webhook recipient".into()));
+            return Err(DeliveryError::permanent("not a webhook recipient"));
         };
         let body = serde_json::to_vec(&self.body(n)).expect("plain data");
         let sig = sign_webhook(
@@ -185,17 +185,17 @@ impl Notifier for WebhookNotifier {
             .body(body)
             .send()
             .await
-            .map_err(|e| DeliveryError::Transient(format!("webhook: {}", e.without_url())))?;
+            .map_err(|e| DeliveryError::transient("webhook").with_source(e.without_url()))?;
         let s = r.status().as_u16();
         match s {
             200..=299 => Ok(()),
-            408 | 429 => Err(DeliveryError::Transient(format!(
+            408 | 429 => Err(DeliveryError::transient(format!(
                 "webhook answered HTTP {s}"
             ))),
-            400..=499 => Err(DeliveryError::Permanent(format!(
+            400..=499 => Err(DeliveryError::permanent(format!(
                 "webhook answered HTTP {s}"
             ))),
-            _ => Err(DeliveryError::Transient(format!(
+            _ => Err(DeliveryError::transient(format!(
                 "webhook answered HTTP {s}"
             ))),
         }

@@ -1123,25 +1123,7 @@ impl TokenStore for SqlStore {
         };
         match run.await {
             Ok(v) => v,
-            Err(e) => {
-                let msg = e.to_string();
-                let transient = e.is_transient();
-                ts.iter()
-                    .map(|_| {
-                        Err(if transient {
-                            StoreError::Unavailable {
-                                message: msg.clone(),
-                                source: None,
-                            }
-                        } else {
-                            StoreError::Backend {
-                                message: msg.clone(),
-                                source: None,
-                            }
-                        })
-                    })
-                    .collect()
-            }
+            Err(e) => e.for_batch(ts.len()),
         }
     }
 

@@ -279,7 +279,7 @@ async fn a_closed_database_gives_typed_transient_errors_and_loses_nothing() {
     assert!(err.is_transient());
     let res = store.commit_many(&[transition(&recs[0], None)]).await;
     assert!(
-        matches!(res[0], Err(StoreError::Unavailable { .. })),
+        res[0].as_ref().is_err_and(StoreError::is_unavailable),
         "{res:?}"
     );
     // "Back": reopen the file; everything is there.

@@ -115,7 +115,7 @@ impl Notifier for Inbox {
 
     async fn deliver(&self, notice: &Notice, to: &Recipient) -> Result<(), DeliveryError> {
         let Recipient::Email(addr) = to else {
-            return Err(DeliveryError::Permanent("not an email address".into()));
+            return Err(DeliveryError::permanent("not an email address"));
         };
         let now = self.clock.now();
         let links = Links {

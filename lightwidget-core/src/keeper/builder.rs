@@ -46,6 +46,9 @@ impl std::fmt::Debug for KeeperBuilder {
 }
 
 impl KeeperBuilder {
+    /// The largest `batch_size` / `outbox_batch` accepted.
+    pub const MAX_BATCH: usize = 100_000;
+
     pub(super) fn new(store: Arc<dyn TokenStore>, provider: Arc<dyn TokenProvider>) -> Self {
         Self {
             store,
@@ -151,7 +154,11 @@ impl KeeperBuilder {
         self
     }
 
-    /// Validates and builds the keeper.
+    /// Validates and builds the keeper. Refused with [`Error::Config`](crate::Error::Config):
+    /// a zero concurrency, batch size or attempt count; batch sizes above
+    /// [`MAX_BATCH`](Self::MAX_BATCH); a lease under 1 second or over 24 hours; a commit
+    /// linger over 1 minute; a notice backoff whose first delay is zero or exceeds its
+    /// cap. Longer durations elsewhere (poll interval, backoff cap) saturate.
     pub fn build(self) -> Result<Keeper> {
         if self.concurrency == 0 {
             return Err(config_err("concurrency must be at least 1"));
@@ -159,8 +166,20 @@ impl KeeperBuilder {
         if self.batch_size == 0 || self.outbox_batch == 0 {
             return Err(config_err("batch sizes must be at least 1"));
         }
+        if self.batch_size > Self::MAX_BATCH || self.outbox_batch > Self::MAX_BATCH {
+            return Err(config_err(format!(
+                "batch sizes must be at most {}",
+                Self::MAX_BATCH
+            )));
+        }
         if self.lease < Duration::from_secs(1) {
             return Err(config_err("lease must be at least 1 second"));
+        }
+        if self.lease > Duration::from_secs(24 * 3600) {
+            return Err(config_err("lease must be at most 24 hours"));
+        }
+        if self.commit_linger > Duration::from_secs(60) {
+            return Err(config_err("commit_linger must be at most 1 minute"));
         }
         if self.notice_max_attempts == 0 {
             return Err(config_err("notice_max_attempts must be at least 1"));

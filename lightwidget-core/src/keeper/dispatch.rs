@@ -1,10 +1,11 @@
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::Keeper;
 use super::stats::bump;
+use crate::error::with_causes;
 use crate::policy::unit;
-use crate::{Error, NoticeKind, OutboxEntry, OutboxOutcome, Result};
+use crate::{Error, OutboxEntry, OutboxOutcome, Result, lifecycle};
 
 /// What one outbox dispatch round did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -86,14 +87,14 @@ impl Keeper {
     async fn deliver(&self, e: &OutboxEntry, now: DateTime<Utc>) -> OutboxOutcome {
         let inner = &self.inner;
         let n = &e.notice;
-        let topic = n.kind.topic();
+        let attempt = e.attempts.saturating_add(1);
         let retry = |error: String, delivered: Vec<String>| {
-            if e.attempts + 1 >= inner.notice_max_attempts {
+            if attempt >= inner.notice_max_attempts {
                 OutboxOutcome::Failed {
-                    error: format!("gave up after {} attempts: {error}", e.attempts + 1),
+                    error: format!("gave up after {attempt} attempts: {error}"),
                 }
             } else {
-                let at = self.notice_retry_at(e.attempts + 1, now);
+                let at = self.notice_retry_at(attempt, now);
                 OutboxOutcome::Retry {
                     at,
                     delivered,
@@ -102,51 +103,29 @@ impl Keeper {
             }
         };
         let record = match inner.store.get(n.account_id).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                return OutboxOutcome::Suppressed {
-                    why: "the account no longer exists".into(),
-                };
-            }
-            Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
+            Ok(r) => r,
+            Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
         };
-        if !record.account.entitlements.notifications {
-            return OutboxOutcome::Suppressed {
-                why: "the owner's plan does not include notifications".into(),
-            };
-        }
-        if matches!(n.kind, NoticeKind::Expired { .. } | NoticeKind::Revoked)
-            && record.state.status.is_active()
-        {
-            return OutboxOutcome::Suppressed {
-                why: "the account was renewed before the notice went out".into(),
-            };
-        }
         let prefs = match inner.store.preferences(&n.owner).await {
             Ok(p) => p,
-            Err(err) => return retry(format!("store: {err}"), e.delivered.clone()),
+            Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
         };
-        if !prefs.wants(topic) {
-            return OutboxOutcome::Suppressed {
-                why: format!("the owner has not opted in to {topic} notices"),
-            };
-        }
-        let targets: Vec<_> = prefs
-            .recipients
-            .iter()
-            .filter_map(|r| {
-                inner
-                    .notifiers
-                    .iter()
-                    .find(|x| x.channel() == r.channel())
-                    .map(|x| (r, x))
-            })
-            .collect();
-        if targets.is_empty() {
-            return OutboxOutcome::Suppressed {
-                why: "no recipient on a configured channel".into(),
-            };
-        }
+        let channels: Vec<&str> = inner.notifiers.iter().map(|x| x.channel()).collect();
+        let to = match lifecycle::notice_recipients(n, record.as_ref(), &prefs, &channels) {
+            Ok(to) => to,
+            Err(why) => {
+                return OutboxOutcome::Suppressed {
+                    why: why.to_string(),
+                };
+            }
+        };
+        let targets = to.into_iter().filter_map(|r| {
+            inner
+                .notifiers
+                .iter()
+                .find(|x| x.channel() == r.channel())
+                .map(|x| (r, x))
+        });
         let mut delivered = e.delivered.clone();
         let mut transient = Vec::new();
         let mut permanent = Vec::new();
@@ -157,8 +136,14 @@ impl Keeper {
             }
             match notifier.deliver(n, r).await {
                 Ok(()) => delivered.push(key),
-                Err(err) if err.is_transient() => transient.push(format!("{}: {err}", r.channel())),
-                Err(err) => permanent.push(format!("{}: {err}", r.channel())),
+                Err(err) => {
+                    let text = format!("{}: {}", r.channel(), with_causes(&err));
+                    if err.is_transient() {
+                        transient.push(text);
+                    } else {
+                        permanent.push(text);
+                    }
+                }
             }
         }
         if !transient.is_empty() {
@@ -188,6 +173,6 @@ impl Keeper {
             .unwrap_or(max)
             .min(max);
         let f = self.with_rng(|r| 0.5 + 0.5 * unit(r));
-        now + TimeDelta::from_std(base.mul_f64(f)).unwrap_or(TimeDelta::hours(6))
+        crate::time::plus_std(now, base.mul_f64(f))
     }
 }

@@ -10,13 +10,27 @@ const MAX_CONFLICT_RETRIES: usize = 8;
 
 /// The host API: what a web app calls from its request handlers.
 impl Keeper {
-    /// Connects an account. If an account with the same kind and Instagram user id
-    /// exists, this is a renewal: the account is reconnected (owner, username and page
-    /// updated) and its id returned.
+    /// Connects an account. If the same owner already connected this kind and
+    /// Instagram user id, this is a renewal: the account is reconnected (username, page
+    /// and entitlements updated) and its id returned. An account another owner holds is
+    /// never moved: [`Error::HeldByAnotherOwner`], which says nothing about that owner.
+    ///
+    /// Refused before anything is saved: an incomplete account
+    /// ([`Error::InvalidAccount`]) or an unusable token ([`Error::InvalidToken`]: empty,
+    /// over [`Token::MAX_LEN`], whitespace, control or non-ASCII characters, already
+    /// expired).
     pub async fn connect(&self, new: NewAccount, token: Token) -> Result<AccountId> {
         let inner = &self.inner;
+        new.validate()?;
+        token.validate(inner.clock.now())?;
         for _ in 0..MAX_CONFLICT_RETRIES {
             if let Some(existing) = inner.store.find(new.kind, &new.ig_user_id).await? {
+                if existing.account.owner != new.owner {
+                    return Err(Error::HeldByAnotherOwner {
+                        kind: new.kind,
+                        ig_user_id: new.ig_user_id,
+                    });
+                }
                 let mut account = new.clone().into_account();
                 account.id = existing.account.id;
                 return self
@@ -41,20 +55,25 @@ impl Keeper {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::InvalidInput(
-            "could not connect: the account kept changing".into(),
-        ))
+        Err(Error::Contended {
+            kind: new.kind,
+            ig_user_id: new.ig_user_id,
+            attempts: MAX_CONFLICT_RETRIES,
+        })
     }
 
     /// Renewal by the owner: finds the account by connection kind and Instagram user id
     /// and installs the new token. An account never connected with this kind gets
     /// [`Error::NotConnected`], with a hint when it was connected with the other kind.
+    /// The token is validated as by [`Keeper::connect`] before anything is saved.
     pub async fn reconnect(
         &self,
         kind: ConnectionKind,
         ig_user_id: &str,
         token: Token,
     ) -> Result<AccountId> {
+        crate::account::validate_ig_user_id(ig_user_id)?;
+        token.validate(self.inner.clock.now())?;
         let rec = self.find_or_hint(kind, ig_user_id).await?;
         self.renew(rec, token, None).await.map(|t| t.account.id)
     }
@@ -90,7 +109,7 @@ impl Keeper {
             })
             .await?;
         tracing::info!(account_id = %id, "account renewed");
-        self.inner.hooks.on_renewed(&t.account).await;
+        self.call_hook(&t).await;
         self.wake();
         Ok(t)
     }
@@ -106,15 +125,7 @@ impl Keeper {
         let t = self
             .mutate(id, || Observation::HostReported(result.clone()))
             .await?;
-        if matches!(
-            t.outcome,
-            crate::Outcome::Expired(_) | crate::Outcome::Revoked
-        ) {
-            self.inner
-                .hooks
-                .on_expired(&t.account, &t.state.status)
-                .await;
-        }
+        self.call_hook(&t).await;
         self.status(id).await
     }
 
@@ -123,12 +134,7 @@ impl Keeper {
     pub async fn deauthorize(&self, kind: ConnectionKind, ig_user_id: &str) -> Result<AccountId> {
         let id = self.find_or_hint(kind, ig_user_id).await?;
         let t = self.mutate(id, || Observation::Deauthorized).await?;
-        if t.outcome == crate::Outcome::Revoked {
-            self.inner
-                .hooks
-                .on_expired(&t.account, &t.state.status)
-                .await;
-        }
+        self.call_hook(&t).await;
         Ok(id)
     }
 

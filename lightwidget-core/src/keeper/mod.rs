@@ -35,8 +35,10 @@ pub use host::Health;
 pub use stats::KeeperStats;
 pub use sweep::SweepReport;
 
+use crate::lifecycle::Hook;
 use crate::{
     Clock, Error, LifecycleHooks, Notifier, RefreshPolicy, Result, TokenProvider, TokenStore,
+    Transition,
 };
 use stats::Counters;
 
@@ -166,6 +168,19 @@ impl Keeper {
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Calls the host callback of a committed transition: the one mapping from
+    /// outcomes to hooks ([`Outcome::hook`](crate::Outcome::hook)), for the sweep and
+    /// the host API alike.
+    async fn call_hook(&self, t: &Transition) {
+        let hooks = &self.inner.hooks;
+        match t.outcome.hook() {
+            Some(Hook::Renewed) => hooks.on_renewed(&t.account).await,
+            Some(Hook::Refreshed) => hooks.on_refreshed(&t.account).await,
+            Some(Hook::Ended) => hooks.on_expired(&t.account, &t.state.status).await,
+            None => {}
+        }
     }
 
     fn with_rng<T>(&self, f: impl FnOnce(&mut SmallRng) -> T) -> T {

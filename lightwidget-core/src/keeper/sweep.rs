@@ -1,11 +1,12 @@
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use futures::StreamExt;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::Keeper;
 use super::stats::bump;
+use crate::error::with_causes;
 use crate::lifecycle::{self, Observation};
 use crate::{AccountRecord, Action, Error, Outcome, Result, StoreError, Transition};
 
@@ -39,68 +40,48 @@ impl Keeper {
     /// writing chunks of up to `batch_size` transitions with `commit_many`).
     pub async fn sweep(&self) -> Result<SweepReport> {
         let inner = &self.inner;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Transition>(inner.batch_size * 2);
-        let committer = {
+        let (commit_tx, commit_rx) = mpsc::channel::<Transition>(inner.batch_size * 2);
+        let committer = tokio::spawn({
             let k = self.clone();
-            tokio::spawn(async move { k.commit_stage(rx).await })
-        };
-        let claimed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        // Claimed leases handed back unprocessed at shutdown.
-        let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let failure: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
+            async move { k.commit_stage(commit_rx).await }
+        });
         // Claims run in their own task, one batch ahead of the calls, so the call
         // pipeline never waits for the database between batches.
-        let (claim_tx, claim_rx) = tokio::sync::mpsc::channel::<AccountRecord>(inner.batch_size);
-        let claimer = {
-            let mut st = ClaimState {
-                keeper: self.clone(),
-                seen: HashSet::new(),
-                done: false,
-                claimed: claimed.clone(),
-                failure: failure.clone(),
-            };
-            tokio::spawn(async move {
-                while let Some((batch, next)) = claim_next(st).await {
-                    st = next;
-                    for r in batch {
-                        if claim_tx.send(r).await.is_err() {
-                            return;
+        let (claim_tx, mut claim_rx) = mpsc::channel::<AccountRecord>(inner.batch_size);
+        let claimer = tokio::spawn({
+            let k = self.clone();
+            async move { k.claim_stage(claim_tx).await }
+        });
+        let claimed = futures::stream::poll_fn(move |cx| claim_rx.poll_recv(cx));
+        let mut released = 0;
+        {
+            let mut calls = std::pin::pin!(
+                claimed
+                    .map(|rec| self.process_one(rec))
+                    .buffer_unordered(inner.concurrency)
+            );
+            while let Some(processed) = calls.next().await {
+                match processed {
+                    Processed::Done(t) => {
+                        if commit_tx.send(t).await.is_err() {
+                            break; // the commit stage died: its error is reported below
                         }
                     }
-                }
-            })
-        };
-        let records = futures::stream::unfold(claim_rx, |mut rx| async move {
-            rx.recv().await.map(|r| (r, rx))
-        });
-        let mut calls = std::pin::pin!(
-            records
-                .map(|rec| self.process_one(rec))
-                .buffer_unordered(inner.concurrency)
-        );
-        while let Some(t) = calls.next().await {
-            match t {
-                Some(t) => {
-                    if tx.send(t).await.is_err() {
-                        break;
-                    }
-                }
-                None => {
-                    released.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Processed::Released => released += 1,
                 }
             }
         }
-        drop(tx);
-        let _ = claimer.await;
+        // The calls are gone, and with them the claim receiver, so the claimer cannot
+        // wait on a full channel; closing the commit channel ends the commit stage.
+        drop(commit_tx);
+        let claimed = claimer
+            .await
+            .map_err(|e| Error::internal("the claim stage of a sweep", e))?;
         let mut report = committer
             .await
-            .map_err(|e| Error::InvalidInput(format!("commit stage panicked: {e}")))?;
-        report.claimed = claimed.load(std::sync::atomic::Ordering::Relaxed);
-        report.released = released.load(std::sync::atomic::Ordering::Relaxed);
-        let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(e) = failed {
-            return Err(e);
-        }
+            .map_err(|e| Error::internal("the commit stage of a sweep", e))?;
+        report.claimed = claimed?;
+        report.released = released;
         let at = inner.clock.now();
         inner
             .store
@@ -114,6 +95,40 @@ impl Keeper {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(at);
         Ok(report)
+    }
+
+    /// The claim stage: claims batches of due accounts until none is left (or shutdown
+    /// begins) and hands them to the calls one by one. Returns how many it handed over.
+    async fn claim_stage(&self, to_calls: mpsc::Sender<AccountRecord>) -> Result<usize> {
+        let inner = &self.inner;
+        let mut seen = HashSet::new();
+        let mut claimed = 0;
+        while !self.is_shutting_down() {
+            let now = inner.clock.now();
+            let batch = inner
+                .store
+                .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
+                .await
+                .map_err(Error::Store)?;
+            let last = batch.len() < inner.batch_size;
+            let mut fresh = 0;
+            for r in batch {
+                if !seen.insert(r.account.id) {
+                    // Due again within the same sweep: leave it for the next one.
+                    let _ = inner.store.release(r.account.id, r.version).await;
+                    continue;
+                }
+                if to_calls.send(r).await.is_err() {
+                    return Ok(claimed); // the calls stopped
+                }
+                fresh += 1;
+                claimed += 1;
+            }
+            if last || fresh == 0 {
+                break;
+            }
+        }
+        Ok(claimed)
     }
 
     async fn commit_stage(&self, mut rx: tokio::sync::mpsc::Receiver<Transition>) -> SweepReport {
@@ -150,22 +165,16 @@ impl Keeper {
                 Ok(()) => {
                     self.inner.counters.count(t.outcome);
                     match t.outcome {
-                        Outcome::Refreshed => {
-                            report.refreshed += 1;
-                            self.inner.hooks.on_refreshed(&t.account).await;
-                        }
+                        Outcome::Refreshed => report.refreshed += 1,
                         Outcome::Checked => report.checked += 1,
                         Outcome::Expired(_) | Outcome::Revoked => {
                             report.ended += 1;
                             tracing::info!(account_id = %t.account.id, status = ?t.state.status, "token ended");
-                            self.inner
-                                .hooks
-                                .on_expired(&t.account, &t.state.status)
-                                .await;
                         }
                         Outcome::Retry => report.retries += 1,
                         _ => {}
                     }
+                    self.call_hook(t).await;
                 }
                 Err(StoreError::Conflict(id)) => {
                     report.conflicts += 1;
@@ -174,7 +183,7 @@ impl Keeper {
                 }
                 Err(e) => {
                     bump(&self.inner.counters.store_errors);
-                    tracing::warn!(account_id = %t.account.id, error = %e, "commit failed; the lease will expire and the account is retried");
+                    tracing::warn!(account_id = %t.account.id, error = %with_causes(&e), "commit failed; the lease will expire and the account is retried");
                 }
             }
         }
@@ -188,7 +197,7 @@ impl Keeper {
             let retry: Vec<usize> = results
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| matches!(r, Err(StoreError::Unavailable { .. })))
+                .filter(|(_, r)| r.as_ref().is_err_and(StoreError::is_unavailable))
                 .map(|(i, _)| i)
                 .collect();
             if retry.is_empty() {
@@ -204,11 +213,12 @@ impl Keeper {
         results
     }
 
-    async fn process_one(&self, rec: AccountRecord) -> Option<Transition> {
+    /// One claimed account: the provider call its due action needs, then the lifecycle.
+    async fn process_one(&self, rec: AccountRecord) -> Processed {
         let inner = &self.inner;
         if self.is_shutting_down() {
             let _ = inner.store.release(rec.account.id, rec.version).await;
-            return None;
+            return Processed::Released;
         }
         let now = inner.clock.now();
         let action = inner.policy.due_action(&rec.state, now);
@@ -241,7 +251,7 @@ impl Keeper {
             }
             let now = inner.clock.now();
             let t = self.with_rng(|rng| lifecycle::apply_owned(rec, obs, now, &inner.policy, rng));
-            Some(t)
+            Processed::Done(t)
         }
         .instrument(span)
         .await
@@ -254,49 +264,16 @@ impl Keeper {
     }
 }
 
-struct ClaimState {
-    keeper: Keeper,
-    seen: HashSet<crate::AccountId>,
-    done: bool,
-    claimed: Arc<std::sync::atomic::AtomicUsize>,
-    failure: Arc<std::sync::Mutex<Option<Error>>>,
-}
-
-/// The claim stage: the next batch of due accounts, or the end of the sweep.
-async fn claim_next(mut st: ClaimState) -> Option<(Vec<AccountRecord>, ClaimState)> {
-    let inner = &st.keeper.inner;
-    if st.done || st.keeper.is_shutting_down() {
-        return None;
-    }
-    let now = inner.clock.now();
-    let batch = match inner
-        .store
-        .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
-        .await
-    {
-        Ok(b) => b,
-        Err(e) => {
-            *st.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(Error::Store(e));
-            return None;
-        }
-    };
-    let n = batch.len();
-    let mut fresh = Vec::with_capacity(n);
-    for r in batch {
-        if st.seen.insert(r.account.id) {
-            fresh.push(r);
-        } else {
-            // Due again within the same sweep: leave it for the next one.
-            let _ = inner.store.release(r.account.id, r.version).await;
-        }
-    }
-    if fresh.is_empty() {
-        return None;
-    }
-    st.claimed
-        .fetch_add(fresh.len(), std::sync::atomic::Ordering::Relaxed);
-    st.done = n < inner.batch_size;
-    Some((fresh, st))
+/// What became of one claimed account.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once per account; boxing would allocate per account on the hot path"
+)]
+enum Processed {
+    /// Worked on: the transition to commit.
+    Done(Transition),
+    /// Handed back unprocessed: shutdown began before its turn.
+    Released,
 }
 
 #[cfg(test)]
@@ -498,5 +475,95 @@ mod tests {
         let err = keeper(Arc::new(s), p).sweep().await.unwrap_err();
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_commit_stage_is_an_internal_error() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let mut s = MockTokenStore::new();
+        let mut first = Some(vec![due_record(1, now, 1)]);
+        s.expect_claim_due()
+            .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+        s.expect_commit_many().returning(|_| panic!("a store bug"));
+        s.expect_record_sweep().never();
+        let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        let err = k.sweep().await.unwrap_err();
+        assert!(matches!(err, Error::Internal { .. }), "{err:?}");
+        assert!(!err.is_transient());
+        assert!(err.to_string().contains("commit stage"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_whole_batch_that_failed_transiently_is_committed_again_and_keeps_its_cause() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let mut s = MockTokenStore::new();
+        let mut first = Some((1..=5).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
+        s.expect_claim_due()
+            .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+        let mut failed_once = false;
+        let causes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = causes.clone();
+        s.expect_commit_many().returning(move |ts| {
+            if failed_once {
+                return ts.iter().map(|_| Ok(())).collect();
+            }
+            failed_once = true;
+            let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+            let results = StoreError::Unavailable {
+                message: "commit".into(),
+                source: Some(Box::new(io)),
+            }
+            .for_batch(ts.len());
+            for r in &results {
+                let e = r.as_ref().unwrap_err();
+                seen.lock().unwrap().push(crate::error::with_causes(e));
+            }
+            results
+        });
+        s.expect_record_sweep().returning(|_, _| Ok(()));
+        let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .batch_size(5)
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        let r = k.sweep().await.unwrap();
+        assert_eq!(r.refreshed, 5, "retried after the batch failed: {r:?}");
+        let causes = causes.lock().unwrap();
+        assert_eq!(causes.len(), 5);
+        assert!(
+            causes.iter().all(|c| c.contains("reset by peer")),
+            "{causes:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connect_that_keeps_losing_races_is_contention_not_bad_input() {
+        let mut s = MockTokenStore::new();
+        s.expect_find().returning(|_, _| Ok(None));
+        s.expect_insert().returning(|r, _| {
+            Err(StoreError::Duplicate {
+                kind: r.account.kind,
+                ig_user_id: r.account.ig_user_id.clone(),
+            })
+        });
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let k = keeper(Arc::new(s), MockTokenProvider::new());
+        let err = k
+            .connect(
+                NewAccount::new("o", ConnectionKind::Consumer, "17", "u"),
+                Token::new("IGAAx", now).expiring_in(86_400),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Contended { attempts: 8, .. }),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
     }
 }

@@ -1,0 +1,192 @@
+//! The token lifecycle: a pure function from (state, observation, now, policy) to a
+//! [`Transition`]. Every product rule lives here.
+//!
+//! ```
+//! use chrono::{Duration, TimeZone, Utc};
+//! use lightwidget_core::*;
+//! use rand::SeedableRng;
+//!
+//! let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+//! let account = NewAccount::new("owner", ConnectionKind::Consumer, "1789", "paul").into_account();
+//! let token = Token::new("secret", now).expiring_in(60 * 86_400);
+//! let record = AccountRecord { account, state: TokenState::connected(token, now), version: 1 };
+//! let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+//! let t = lifecycle::apply(
+//!     &record,
+//!     Observation::Failed(ProviderError::Expired { reason: ExpiryReason::PasswordChanged, message: String::new() }),
+//!     now + Duration::days(3),
+//!     &RefreshPolicy::default(),
+//!     &mut rng,
+//! );
+//! assert!(matches!(t.state.status, TokenStatus::Expired { reason: ExpiryReason::PasswordChanged, .. }));
+//! assert_eq!(t.notices.len(), 1);
+//! ```
+
+mod hooks;
+mod notices;
+mod rules;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+
+pub use hooks::Hook;
+pub use notices::{Suppression, notice_recipients};
+use rules::Ctx;
+
+use crate::{
+    Account, AccountId, AccountRecord, CheckInfo, ExpiryReason, Notice, ProviderError,
+    RefreshPolicy, Token, TokenEvent, TokenEventKind, TokenState,
+};
+
+/// Something that was learned about an account's token.
+#[derive(Clone, Debug)]
+pub enum Observation {
+    /// A refresh returned a new token.
+    Refreshed(Token),
+    /// A validity check succeeded.
+    Checked(CheckInfo),
+    /// A keeper call (refresh or check) failed, classified.
+    Failed(ProviderError),
+    /// The host reports the result of its own Graph call with this token.
+    HostReported(Result<(), ProviderError>),
+    /// The account came due and its lifetime has ended (no call is made).
+    Lapsed,
+    /// The deauthorize callback arrived: the owner removed the app.
+    Deauthorized,
+    /// The owner connected again with a new token (renewal).
+    Reconnected {
+        /// The new token.
+        token: Token,
+        /// Updated account metadata (username, page, entitlements), if any. Its id and
+        /// owner are ignored: a reconnect never moves an account.
+        account: Option<Account>,
+    },
+    /// The host asked for a refresh as soon as possible.
+    RefreshRequested,
+}
+
+/// What happened, in one word (for counters and logs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// Token refreshed.
+    Refreshed,
+    /// Token checked and fine.
+    Checked,
+    /// Token expired now.
+    Expired(ExpiryReason),
+    /// App removed now.
+    Revoked,
+    /// Owner reconnected.
+    Reconnected,
+    /// A failure that will be retried.
+    Retry,
+    /// Nothing changed that needs writing.
+    Unchanged,
+    /// State changed without a provider call (rescheduled, host report, request).
+    Updated,
+}
+
+/// The result of [`apply`]: what to write, atomically.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    /// The account (possibly with updated metadata).
+    pub account: Account,
+    /// The version the transition was computed from (fencing).
+    pub expected_version: i64,
+    /// The new state.
+    pub state: TokenState,
+    /// Whether the token value changed (stores re-encrypt only then).
+    pub token_changed: bool,
+    /// History to append.
+    pub events: Vec<TokenEvent>,
+    /// Notices to enqueue.
+    pub notices: Vec<Notice>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+impl Transition {
+    /// The account id.
+    pub fn account_id(&self) -> AccountId {
+        self.account.id
+    }
+    /// Whether anything needs writing.
+    pub fn is_noop(&self) -> bool {
+        self.outcome == Outcome::Unchanged
+    }
+}
+
+/// Applies an observation to an account's state. Pure: no I/O, time and randomness
+/// are arguments.
+///
+/// Rules (one small handler per observation):
+/// - An expiry / revocation reported by Meta ends the token at once, with its reason,
+///   one history event and one notice per episode; later observations add nothing
+///   until the owner reconnects.
+/// - Transient failures and rate limits never expire a token inside its lifetime: they
+///   back off (exponential, jittered, honouring `retry_after`, capped by the remaining
+///   lifetime) and raise one "expires soon" warning once the end is near.
+/// - Permission and configuration failures back off at least
+///   `persistent_backoff_min`; the token stays active until its lifetime ends.
+/// - A refresh that returns a token expiring *earlier* than the current one is not
+///   allowed to replace it.
+/// - A reconnect never changes the account's owner.
+pub fn apply(
+    record: &AccountRecord,
+    obs: Observation,
+    now: DateTime<Utc>,
+    policy: &RefreshPolicy,
+    rng: &mut dyn RngCore,
+) -> Transition {
+    apply_owned(record.clone(), obs, now, policy, rng)
+}
+
+/// [`apply`] taking the record by value, for callers that are done with it (the
+/// keeper's sweep): the new state is built in place instead of from a copy.
+pub(crate) fn apply_owned(
+    record: AccountRecord,
+    obs: Observation,
+    now: DateTime<Utc>,
+    policy: &RefreshPolicy,
+    rng: &mut dyn RngCore,
+) -> Transition {
+    let version = record.version;
+    let mut cx = Ctx::new(record, now, policy);
+    let outcome = match obs {
+        Observation::Reconnected { token, account } => cx.reconnected(token, account, rng),
+        Observation::Deauthorized => cx.deauthorized(),
+        // Nothing else changes a token that no longer works.
+        _ if !cx.state.status.is_active() => Outcome::Unchanged,
+        Observation::Refreshed(new) => cx.refreshed(new, rng),
+        Observation::Checked(info) => cx.checked(info, rng),
+        Observation::Failed(err) => cx.failed(&err, rng),
+        Observation::HostReported(result) => cx.host_reported(result, rng),
+        Observation::Lapsed => cx.lapsed(rng),
+        Observation::RefreshRequested => cx.refresh_requested(rng),
+    };
+    if outcome != Outcome::Unchanged {
+        cx.finish(rng);
+    }
+    cx.into_transition(version, outcome)
+}
+
+/// Builds the record of a newly connected account and its first history event.
+pub fn connect(
+    account: Account,
+    token: Token,
+    now: DateTime<Utc>,
+    policy: &RefreshPolicy,
+    rng: &mut dyn RngCore,
+) -> (AccountRecord, TokenEvent) {
+    let expires_at = token.expires_at;
+    let mut state = TokenState::connected(token, now);
+    state.next_action_at = policy.schedule(&state, now, rng);
+    (
+        AccountRecord {
+            account,
+            state,
+            version: 0,
+        },
+        TokenEvent::new(now, TokenEventKind::Connected { expires_at }),
+    )
+}

@@ -1,0 +1,354 @@
+//! The handlers of [`apply`](super::apply): one small function per observation, over
+//! a working copy of the account's state.
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::{Outcome, Transition};
+use crate::time;
+use crate::{
+    Account, AccountRecord, CheckInfo, ExpiryReason, Notice, NoticeKind, ProviderError,
+    RefreshPolicy, ReportedExpiry, RetryState, Token, TokenEvent, TokenEventKind, TokenState,
+    TokenStatus, Warnings,
+};
+
+/// A data-access expiry moved later by at least this much is a re-authorised grant,
+/// not Meta's answer drifting between checks.
+const DATA_ACCESS_RENEWED: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// The state being transformed, and what the transformation produced so far.
+pub(super) struct Ctx<'a> {
+    pub(super) account: Account,
+    pub(super) state: TokenState,
+    token_changed: bool,
+    events: Vec<TokenEvent>,
+    notices: Vec<Notice>,
+    now: DateTime<Utc>,
+    policy: &'a RefreshPolicy,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(
+        record: AccountRecord,
+        now: DateTime<Utc>,
+        policy: &'a RefreshPolicy,
+    ) -> Self {
+        Self {
+            account: record.account,
+            state: record.state,
+            token_changed: false,
+            events: Vec::new(),
+            notices: Vec::new(),
+            now,
+            policy,
+        }
+    }
+
+    pub(super) fn into_transition(self, expected_version: i64, outcome: Outcome) -> Transition {
+        Transition {
+            account: self.account,
+            expected_version,
+            state: self.state,
+            token_changed: self.token_changed,
+            events: self.events,
+            notices: self.notices,
+            outcome,
+        }
+    }
+
+    // ------------------------------------------------------------------ handlers
+
+    /// The owner connected again: a new token, a new episode, warnings cleared. The
+    /// account's metadata may be updated, but never its id or its owner.
+    pub(super) fn reconnected(
+        &mut self,
+        token: Token,
+        account: Option<Account>,
+        rng: &mut dyn RngCore,
+    ) -> Outcome {
+        if let Some(mut a) = account {
+            a.id = self.account.id;
+            std::mem::swap(&mut a.owner, &mut self.account.owner);
+            self.account = a;
+        }
+        let expires_at = token.expires_at;
+        self.state.token = token;
+        self.token_changed = true;
+        self.state.status = TokenStatus::Active;
+        self.state.episode = self.state.episode.saturating_add(1);
+        self.state.warnings = Warnings::default();
+        self.state.refresh_requested = false;
+        self.succeed();
+        self.event(TokenEventKind::Reconnected { expires_at });
+        self.reschedule(rng);
+        Outcome::Reconnected
+    }
+
+    /// The owner removed the app (once: a second callback changes nothing).
+    pub(super) fn deauthorized(&mut self) -> Outcome {
+        if matches!(self.state.status, TokenStatus::Revoked { .. }) {
+            Outcome::Unchanged
+        } else {
+            self.revoke()
+        }
+    }
+
+    /// A refresh returned a token. One expiring earlier than the current token does not
+    /// replace it (the call still proves the current token works).
+    pub(super) fn refreshed(&mut self, new: Token, rng: &mut dyn RngCore) -> Outcome {
+        let older = match (new.expires_at, self.state.token.expires_at) {
+            (Some(n), Some(o)) => n < o,
+            _ => false,
+        };
+        self.succeed();
+        if older {
+            self.reschedule(rng);
+            return Outcome::Checked;
+        }
+        let dae = new
+            .data_access_expires_at
+            .or(self.state.token.data_access_expires_at);
+        let scopes = if new.scopes.is_empty() {
+            std::mem::take(&mut self.state.token.scopes)
+        } else {
+            new.scopes.clone()
+        };
+        let expires_at = new.expires_at;
+        self.token_changed = !new.same_value(&self.state.token)
+            || new.expires_at != self.state.token.expires_at
+            || new.issued_at != self.state.token.issued_at;
+        self.state.token = new.with_data_access_expires_at(dae).with_scopes(scopes);
+        self.state.refresh_requested = false;
+        self.state.warnings.expiring_for = None;
+        self.event(TokenEventKind::Refreshed { expires_at });
+        self.reschedule(rng);
+        Outcome::Refreshed
+    }
+
+    /// A validity check succeeded: adopt what it reported, then expire the token if its
+    /// lifetime or its data access has ended.
+    pub(super) fn checked(&mut self, info: CheckInfo, rng: &mut dyn RngCore) -> Outcome {
+        self.succeed();
+        self.adopt(info);
+        let now = self.now;
+        if self.state.token.is_lapsed(now) {
+            self.expire(ExpiryReason::LifetimeEnded)
+        } else if self
+            .state
+            .token
+            .data_access_expires_at
+            .is_some_and(|d| d <= now)
+        {
+            self.expire(ExpiryReason::DataAccessExpired)
+        } else {
+            self.reschedule(rng);
+            Outcome::Checked
+        }
+    }
+
+    /// A keeper call failed: end the token on an expiry or revocation, back off on
+    /// anything else (longer for failures that will not pass by themselves).
+    pub(super) fn failed(&mut self, err: &ProviderError, rng: &mut dyn RngCore) -> Outcome {
+        match err {
+            ProviderError::Expired { reason, .. } => self.expire(*reason),
+            ProviderError::Revoked { .. } => self.revoke(),
+            ProviderError::Transient { .. } | ProviderError::RateLimited { .. } => {
+                self.fail(err, false, rng)
+            }
+            _ => self.fail(err, true, rng),
+        }
+    }
+
+    /// The host reported its own Graph call: success is a successful check; an expiry
+    /// ends the token; the host's transient trouble does not move our schedule.
+    pub(super) fn host_reported(
+        &mut self,
+        result: Result<(), ProviderError>,
+        rng: &mut dyn RngCore,
+    ) -> Outcome {
+        match result {
+            Ok(()) => {
+                self.succeed();
+                self.reschedule(rng);
+                Outcome::Updated
+            }
+            Err(ProviderError::Expired { reason, .. }) => self.expire(reason),
+            Err(ProviderError::Revoked { .. }) => self.revoke(),
+            Err(_) => Outcome::Unchanged,
+        }
+    }
+
+    /// The account came due without a call: expire it if its lifetime ended.
+    pub(super) fn lapsed(&mut self, rng: &mut dyn RngCore) -> Outcome {
+        if self.state.token.is_lapsed(self.now) {
+            self.expire(ExpiryReason::LifetimeEnded)
+        } else {
+            self.reschedule(rng);
+            Outcome::Updated
+        }
+    }
+
+    /// The host asked for a refresh as soon as the token is old enough.
+    pub(super) fn refresh_requested(&mut self, rng: &mut dyn RngCore) -> Outcome {
+        self.state.refresh_requested = true;
+        self.reschedule(rng);
+        Outcome::Updated
+    }
+
+    /// Rules that apply after every change: the data-access warning, and an active
+    /// token always has a next action.
+    pub(super) fn finish(&mut self, rng: &mut dyn RngCore) {
+        self.warn_data_access();
+        if self.state.status.is_active() && self.state.next_action_at.is_none() {
+            self.reschedule(rng);
+        }
+    }
+
+    // ------------------------------------------------------------------ building blocks
+
+    fn event(&mut self, kind: TokenEventKind) {
+        self.events.push(TokenEvent::new(self.now, kind));
+    }
+
+    fn notice(&mut self, kind: NoticeKind, dedupe: String) {
+        self.notices.push(Notice {
+            id: Uuid::now_v7(),
+            dedupe_key: format!("{}:{dedupe}", self.account.id),
+            account_id: self.account.id,
+            owner: self.account.owner.clone(),
+            username: self.account.username.clone(),
+            connection: self.account.kind,
+            kind,
+            created_at: self.now,
+        });
+    }
+
+    /// Takes over what a check reported about the token.
+    fn adopt(&mut self, info: CheckInfo) {
+        let t = &mut self.state.token;
+        match info.expires_at {
+            ReportedExpiry::Unknown => {}
+            ReportedExpiry::Never => {
+                if t.expires_at.is_some() {
+                    t.expires_at = None;
+                    self.token_changed = true;
+                }
+            }
+            ReportedExpiry::At(at) => {
+                if t.expires_at != Some(at) {
+                    t.expires_at = Some(at);
+                    self.token_changed = true;
+                }
+            }
+        }
+        if let Some(dae) = info.data_access_expires_at
+            && t.data_access_expires_at != Some(dae)
+        {
+            t.data_access_expires_at = Some(dae);
+            self.token_changed = true;
+        }
+        if let Some(scopes) = info.scopes
+            && scopes != t.scopes
+        {
+            t.scopes = scopes;
+            self.token_changed = true;
+        }
+    }
+
+    fn expire(&mut self, reason: ExpiryReason) -> Outcome {
+        self.state.status = TokenStatus::Expired {
+            reason,
+            at: self.now,
+        };
+        self.state.next_action_at = None;
+        self.state.refresh_requested = false;
+        self.event(TokenEventKind::Expired { reason });
+        let ep = self.state.episode;
+        self.notice(NoticeKind::Expired { reason }, format!("e{ep}:expired"));
+        Outcome::Expired(reason)
+    }
+
+    fn revoke(&mut self) -> Outcome {
+        let was_active = self.state.status.is_active();
+        self.state.status = TokenStatus::Revoked { at: self.now };
+        self.state.next_action_at = None;
+        self.state.refresh_requested = false;
+        self.event(TokenEventKind::Revoked);
+        if was_active {
+            // An owner already told their connection is broken is not told again.
+            let ep = self.state.episode;
+            self.notice(NoticeKind::Revoked, format!("e{ep}:revoked"));
+        }
+        Outcome::Revoked
+    }
+
+    fn succeed(&mut self) {
+        self.state.last_checked_at = Some(self.now);
+        self.state.retry = RetryState::default();
+    }
+
+    fn fail(&mut self, err: &ProviderError, persistent: bool, rng: &mut dyn RngCore) -> Outcome {
+        if self.state.token.is_lapsed(self.now) {
+            return self.expire(ExpiryReason::LifetimeEnded);
+        }
+        let r = &mut self.state.retry;
+        r.failures = r.failures.saturating_add(1);
+        r.failing_since.get_or_insert(self.now);
+        r.last_error = Some(err.to_string());
+        let failures = r.failures;
+        self.state.next_action_at = Some(self.policy.retry_at(
+            failures,
+            err.retry_after(),
+            persistent,
+            self.state.token.expires_at,
+            self.now,
+            rng,
+        ));
+        if let Some(exp) = self.state.token.expires_at
+            && exp - self.now <= self.policy.expiry_warning_lead()
+            && self.state.warnings.expiring_for != Some(exp)
+        {
+            self.state.warnings.expiring_for = Some(exp);
+            self.notice(
+                NoticeKind::ExpiringSoon { at: exp },
+                format!("expiring:{}", exp.timestamp()),
+            );
+        }
+        Outcome::Retry
+    }
+
+    /// One "data access ends soon" warning per incident: raised once the data-access
+    /// expiry is within the warning lead. Meta's answer moves by seconds between checks:
+    /// that is the same incident. A grant the owner re-authorised (data access extended
+    /// by a day or more, or out of the warning window again) is a new one.
+    fn warn_data_access(&mut self) {
+        if !self.state.status.is_active() {
+            return;
+        }
+        let Some(dae) = self.state.token.data_access_expires_at else {
+            return;
+        };
+        let window_opens = time::minus(dae, self.policy.data_access_warning_lead());
+        let warned = &mut self.state.warnings.data_access_for;
+        if self.now < window_opens || warned.is_some_and(|w| dae - w >= DATA_ACCESS_RENEWED) {
+            *warned = None;
+        }
+        if warned.is_some() || self.now < window_opens || self.now >= dae {
+            return;
+        }
+        *warned = Some(dae);
+        let ep = self.state.episode;
+        self.notice(
+            NoticeKind::DataAccessExpiring { at: dae },
+            format!("e{ep}:data_access:{}", dae.timestamp()),
+        );
+    }
+
+    /// Schedules the next regular action. Warnings are raised first, so the schedule
+    /// never points back at a warning already given.
+    fn reschedule(&mut self, rng: &mut dyn RngCore) {
+        self.warn_data_access();
+        self.state.next_action_at = self.policy.schedule(&self.state, self.now, rng);
+    }
+}
