@@ -82,7 +82,7 @@ pub struct Config {
     /// `None` = no cap on Graph calls per second.
     pub rate_limit_per_second: Option<u32>,
     pub check_interval_hours: u64,
-    /// How long a claimed account stays leased to this keeper (`None`: the keeper's default).
+    /// How long a claimed account stays leased to this keeper (`None`: the keeper's default, 60 s).
     pub lease_secs: Option<u64>,
     /// Timeout of one Graph API request.
     pub http_timeout_secs: u64,

@@ -302,6 +302,24 @@ impl TokenStore for InMemoryStore {
         Ok(())
     }
 
+    async fn extend_leases(
+        &self,
+        leases: &[(AccountId, i64)],
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut g = self.lock();
+        Ok(leases
+            .iter()
+            .map(|(id, version)| match g.rows.get_mut(id) {
+                Some(row) if row.record.version == *version => {
+                    row.lease_until = Some(until);
+                    true
+                }
+                _ => false,
+            })
+            .collect())
+    }
+
     async fn history(
         &self,
         id: AccountId,

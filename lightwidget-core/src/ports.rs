@@ -93,6 +93,17 @@ pub trait TokenStore: Send + Sync + 'static {
     /// version moved on.
     async fn release(&self, id: AccountId, version: i64) -> Result<(), StoreError>;
 
+    /// Heartbeat: for each `(id, version)` a keeper is still working on, moves the lease
+    /// end to `until` if the record is still at `version` (nobody claimed or committed it
+    /// since, even if the lease ran out meanwhile). Returns, per entry and in order,
+    /// whether it is still this keeper's; `false` means the lease is truly lost and the
+    /// commit will be refused. One round trip per call where the backend allows.
+    async fn extend_leases(
+        &self,
+        leases: &[(AccountId, i64)],
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError>;
+
     /// History of an account, newest first.
     async fn history(
         &self,

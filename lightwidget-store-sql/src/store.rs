@@ -1127,6 +1127,32 @@ impl TokenStore for SqlStore {
         }
     }
 
+    async fn extend_leases(
+        &self,
+        leases: &[(AccountId, i64)],
+        until: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One transaction; each row is renewed only at the version its holder has.
+        let (_gate, mut tx) = self.begin().await?;
+        let mut out = Vec::with_capacity(leases.len());
+        for (id, version) in leases {
+            let r = self
+                .q(&self.inner.sql.extend_lease)
+                .bind(ms(until))
+                .bind(id.to_string())
+                .bind(*version)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            out.push(r.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(out)
+    }
+
     async fn release(&self, id: AccountId, version: i64) -> Result<(), StoreError> {
         self.q(&self.inner.sql.release)
             .bind(id.to_string())

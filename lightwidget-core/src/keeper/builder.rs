@@ -26,6 +26,7 @@ pub struct KeeperBuilder {
     batch_size: usize,
     commit_linger: Duration,
     lease: Duration,
+    commit_retry_for: Duration,
     rate_limit: Option<NonZeroU32>,
     worker_id: Option<String>,
     poll_interval: Duration,
@@ -46,6 +47,10 @@ impl std::fmt::Debug for KeeperBuilder {
 }
 
 impl KeeperBuilder {
+    /// The default lease: a crashed keeper's accounts are claimable again within a
+    /// minute; a live keeper renews its leases every third of it (heartbeat).
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
     /// The largest `batch_size` / `outbox_batch` accepted.
     pub const MAX_BATCH: usize = 100_000;
 
@@ -60,7 +65,8 @@ impl KeeperBuilder {
             concurrency: 16,
             batch_size: 200,
             commit_linger: Duration::from_millis(5),
-            lease: Duration::from_secs(300),
+            lease: Self::DEFAULT_LEASE,
+            commit_retry_for: Duration::from_secs(300),
             rate_limit: None,
             worker_id: None,
             poll_interval: Duration::from_secs(30),
@@ -112,10 +118,25 @@ impl KeeperBuilder {
         self.commit_linger = d;
         self
     }
-    /// Lease length: how long a claimed account is reserved for this keeper (default 5 min).
-    /// Must exceed the longest provider call.
+    /// Lease length: how long a claimed account is reserved for this keeper (default
+    /// [`DEFAULT_LEASE`](Self::DEFAULT_LEASE), 60 s). While a sweep works on an account
+    /// it renews the lease every third of this (a heartbeat, [`TokenStore::extend_leases`]),
+    /// so slow calls and slow commits keep it; when a keeper dies, its accounts are
+    /// claimable again after at most one lease. Fencing on the record version still
+    /// guarantees that two keepers never both commit one account.
     pub fn lease(mut self, d: Duration) -> Self {
         self.lease = d;
+        self
+    }
+    /// How long a commit that fails because the store is unavailable keeps being retried
+    /// (with backoff from 50 ms to 2 s) before its results are given up (default 5 min;
+    /// during shutdown at most 10 s more). A result is kept in memory meanwhile and the
+    /// lease renewed: a refreshed token is never dropped because of a database outage
+    /// shorter than this. A result is dropped earlier only when its lease is truly lost
+    /// (another keeper claimed the account: the commit is refused as a conflict); both are
+    /// logged with the account id.
+    pub fn commit_retry_for(mut self, d: Duration) -> Self {
+        self.commit_retry_for = d;
         self
     }
     /// In-process cap on provider calls per second (default: none).
@@ -178,6 +199,9 @@ impl KeeperBuilder {
         if self.lease > Duration::from_secs(24 * 3600) {
             return Err(config_err("lease must be at most 24 hours"));
         }
+        if self.commit_retry_for > Duration::from_secs(24 * 3600) {
+            return Err(config_err("commit_retry_for must be at most 24 hours"));
+        }
         if self.commit_linger > Duration::from_secs(60) {
             return Err(config_err("commit_linger must be at most 1 minute"));
         }
@@ -222,6 +246,7 @@ impl KeeperBuilder {
                 batch_size: self.batch_size,
                 commit_linger: self.commit_linger,
                 lease: self.lease,
+                commit_retry_for: self.commit_retry_for,
                 limiter: make_limiter(self.rate_limit),
                 worker_id,
                 poll_interval: self.poll_interval,

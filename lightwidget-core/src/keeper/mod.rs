@@ -69,6 +69,7 @@ pub(crate) struct Inner {
     batch_size: usize,
     commit_linger: Duration,
     lease: Duration,
+    commit_retry_for: Duration,
     limiter: Option<DefaultDirectRateLimiter>,
     worker_id: String,
     poll_interval: Duration,

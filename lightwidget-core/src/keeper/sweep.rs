@@ -1,4 +1,6 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -8,7 +10,20 @@ use super::Keeper;
 use super::stats::bump;
 use crate::error::with_causes;
 use crate::lifecycle::{self, Observation};
-use crate::{AccountRecord, Action, Error, Outcome, Result, StoreError, Transition};
+use crate::{AccountId, AccountRecord, Action, Error, Outcome, Result, StoreError, Transition};
+
+/// The leases a sweep holds: claimed accounts whose result is not committed yet, with
+/// the version their commit is fenced on. The heartbeat renews exactly these.
+type Held = Arc<Mutex<HashMap<AccountId, i64>>>;
+
+fn held_lock(h: &Held) -> std::sync::MutexGuard<'_, HashMap<AccountId, i64>> {
+    h.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Longest wait between two commit attempts while the store is unavailable.
+const COMMIT_RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
+/// How long commits are still retried once shutdown has begun.
+const COMMIT_RETRY_AT_SHUTDOWN: Duration = Duration::from_secs(10);
 
 /// What one sweep did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -40,17 +55,25 @@ impl Keeper {
     /// writing chunks of up to `batch_size` transitions with `commit_many`).
     pub async fn sweep(&self) -> Result<SweepReport> {
         let inner = &self.inner;
+        let held: Held = Arc::default();
+        let heartbeat = tokio::spawn({
+            let k = self.clone();
+            let held = held.clone();
+            async move { k.heartbeat(held).await }
+        });
         let (commit_tx, commit_rx) = mpsc::channel::<Transition>(inner.batch_size * 2);
         let committer = tokio::spawn({
             let k = self.clone();
-            async move { k.commit_stage(commit_rx).await }
+            let held = held.clone();
+            async move { k.commit_stage(commit_rx, held).await }
         });
         // Claims run in their own task, one batch ahead of the calls, so the call
         // pipeline never waits for the database between batches.
         let (claim_tx, mut claim_rx) = mpsc::channel::<AccountRecord>(inner.batch_size);
         let claimer = tokio::spawn({
             let k = self.clone();
-            async move { k.claim_stage(claim_tx).await }
+            let held = held.clone();
+            async move { k.claim_stage(claim_tx, held).await }
         });
         let claimed = futures::stream::poll_fn(move |cx| claim_rx.poll_recv(cx));
         let mut released = 0;
@@ -67,7 +90,10 @@ impl Keeper {
                             break; // the commit stage died: its error is reported below
                         }
                     }
-                    Processed::Released => released += 1,
+                    Processed::Released(id) => {
+                        held_lock(&held).remove(&id);
+                        released += 1;
+                    }
                 }
             }
         }
@@ -77,9 +103,10 @@ impl Keeper {
         let claimed = claimer
             .await
             .map_err(|e| Error::internal("the claim stage of a sweep", e))?;
-        let mut report = committer
-            .await
-            .map_err(|e| Error::internal("the commit stage of a sweep", e))?;
+        let committed = committer.await;
+        heartbeat.abort();
+        let mut report =
+            committed.map_err(|e| Error::internal("the commit stage of a sweep", e))?;
         report.claimed = claimed?;
         report.released = released;
         let at = inner.clock.now();
@@ -99,7 +126,11 @@ impl Keeper {
 
     /// The claim stage: claims batches of due accounts until none is left (or shutdown
     /// begins) and hands them to the calls one by one. Returns how many it handed over.
-    async fn claim_stage(&self, to_calls: mpsc::Sender<AccountRecord>) -> Result<usize> {
+    async fn claim_stage(
+        &self,
+        to_calls: mpsc::Sender<AccountRecord>,
+        held: Held,
+    ) -> Result<usize> {
         let inner = &self.inner;
         let mut seen = HashSet::new();
         let mut claimed = 0;
@@ -118,7 +149,11 @@ impl Keeper {
                     let _ = inner.store.release(r.account.id, r.version).await;
                     continue;
                 }
+                let (id, version) = (r.account.id, r.version);
+                held_lock(&held).insert(id, version);
                 if to_calls.send(r).await.is_err() {
+                    held_lock(&held).remove(&id);
+                    let _ = inner.store.release(id, version).await;
                     return Ok(claimed); // the calls stopped
                 }
                 fresh += 1;
@@ -131,7 +166,41 @@ impl Keeper {
         Ok(claimed)
     }
 
-    async fn commit_stage(&self, mut rx: tokio::sync::mpsc::Receiver<Transition>) -> SweepReport {
+    /// Renews the leases of every account the sweep still works on, every third of the
+    /// lease, until the sweep ends (it is aborted then). A lease found lost is logged;
+    /// its account's commit will be refused by fencing.
+    async fn heartbeat(&self, held: Held) {
+        let inner = &self.inner;
+        let every = (inner.lease / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(every).await;
+            let leases: Vec<(AccountId, i64)> =
+                held_lock(&held).iter().map(|(id, v)| (*id, *v)).collect();
+            if leases.is_empty() {
+                continue;
+            }
+            let until = crate::time::plus_std(inner.clock.now(), inner.lease);
+            match inner.store.extend_leases(&leases, until).await {
+                Ok(kept) => {
+                    for ((id, _), kept) in leases.iter().zip(kept) {
+                        if !kept {
+                            held_lock(&held).remove(id);
+                            tracing::warn!(account_id = %id, "lease lost: another keeper claimed the account meanwhile; this keeper's result for it will not be committed");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(leases = leases.len(), error = %with_causes(&e), "could not renew leases; trying again at the next heartbeat");
+                }
+            }
+        }
+    }
+
+    async fn commit_stage(
+        &self,
+        mut rx: tokio::sync::mpsc::Receiver<Transition>,
+        held: Held,
+    ) -> SweepReport {
         let mut report = SweepReport::default();
         let want = self.inner.batch_size;
         let linger = self.inner.commit_linger;
@@ -150,16 +219,21 @@ impl Keeper {
                 }
             }
             let ts = std::mem::replace(&mut chunk, Vec::with_capacity(want));
-            self.record(ts, &mut report).await;
+            self.record(&ts, &mut report).await;
+            // Committed for good or given up: no lease left to renew.
+            let mut h = held_lock(&held);
+            for t in &ts {
+                h.remove(&t.account.id);
+            }
         }
         report
     }
 
-    async fn record(&self, transitions: Vec<Transition>, report: &mut SweepReport) {
+    async fn record(&self, transitions: &[Transition], report: &mut SweepReport) {
         if transitions.is_empty() {
             return;
         }
-        let results = self.commit_with_retry(&transitions).await;
+        let results = self.commit_with_retry(transitions).await;
         for (t, r) in transitions.iter().zip(results) {
             match r {
                 Ok(()) => {
@@ -183,27 +257,50 @@ impl Keeper {
                 }
                 Err(e) => {
                     bump(&self.inner.counters.store_errors);
-                    tracing::warn!(account_id = %t.account.id, error = %with_causes(&e), "commit failed; the lease will expire and the account is retried");
+                    tracing::error!(account_id = %t.account.id, outcome = ?t.outcome, error = %with_causes(&e), "commit failed for good; this result is dropped and the account is worked again when its lease ends");
                 }
             }
         }
     }
 
-    /// Commits a batch; transitions that failed with a transient store error are retried
-    /// a few times (a refreshed token must not be dropped because of a blip).
+    /// Commits a batch. Transitions refused because the store is unavailable are retried
+    /// with backoff (50 ms doubling to 2 s) for up to `commit_retry_for` (10 s more once
+    /// shutdown began), while the heartbeat keeps their leases: a result obtained from
+    /// the Graph API is not given up while it can still be made durable.
     async fn commit_with_retry(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
         let mut results = self.inner.store.commit_many(ts).await;
-        for attempt in 0..3u32 {
+        let started = tokio::time::Instant::now();
+        let mut shutdown_deadline = None;
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 1u32;
+        loop {
             let retry: Vec<usize> = results
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| r.as_ref().is_err_and(StoreError::is_unavailable))
                 .map(|(i, _)| i)
                 .collect();
-            if retry.is_empty() {
+            if retry.is_empty() || started.elapsed() >= self.inner.commit_retry_for {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            if self.is_shutting_down() {
+                let d = *shutdown_deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + COMMIT_RETRY_AT_SHUTDOWN);
+                if tokio::time::Instant::now() >= d {
+                    break;
+                }
+            }
+            if attempt == 1 || attempt.is_power_of_two() {
+                let e = results[retry[0]]
+                    .as_ref()
+                    .err()
+                    .map(|e| with_causes(e))
+                    .unwrap_or_default();
+                tracing::warn!(pending = retry.len(), attempt, error = %e, "store unavailable; keeping the results and retrying the commit");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(COMMIT_RETRY_MAX_DELAY);
+            attempt += 1;
             let subset: Vec<Transition> = retry.iter().map(|&i| ts[i].clone()).collect();
             let again = self.inner.store.commit_many(&subset).await;
             for (i, r) in retry.into_iter().zip(again) {
@@ -218,7 +315,7 @@ impl Keeper {
         let inner = &self.inner;
         if self.is_shutting_down() {
             let _ = inner.store.release(rec.account.id, rec.version).await;
-            return Processed::Released;
+            return Processed::Released(rec.account.id);
         }
         let now = inner.clock.now();
         let action = inner.policy.due_action(&rec.state, now);
@@ -273,7 +370,7 @@ enum Processed {
     /// Worked on: the transition to commit.
     Done(Transition),
     /// Handed back unprocessed: shutdown began before its turn.
-    Released,
+    Released(AccountId),
 }
 
 #[cfg(test)]
@@ -495,6 +592,92 @@ mod tests {
         assert!(matches!(err, Error::Internal { .. }), "{err:?}");
         assert!(!err.is_transient());
         assert!(err.to_string().contains("commit stage"), "{err}");
+    }
+
+    /// A database outage of 10 s (longer than the old three retries, shorter than
+    /// `commit_retry_for`): every refreshed token is kept and committed when the store
+    /// is back, and the heartbeat renews the leases meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn a_ten_second_outage_drops_no_refreshed_token_and_the_leases_are_renewed() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let mut s = MockTokenStore::new();
+        let mut first = Some((1..=20).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
+        s.expect_claim_due()
+            .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+        let outage_ends = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let a = attempts.clone();
+        s.expect_commit_many().returning(move |ts| {
+            a.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if tokio::time::Instant::now() < outage_ends {
+                StoreError::Unavailable {
+                    message: "connection refused".into(),
+                    source: None,
+                }
+                .for_batch(ts.len())
+            } else {
+                ts.iter().map(|_| Ok(())).collect()
+            }
+        });
+        let renewed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let r2 = renewed.clone();
+        s.expect_extend_leases().returning(move |leases, _| {
+            r2.lock().unwrap().push(leases.len());
+            Ok(leases.iter().map(|_| true).collect())
+        });
+        s.expect_record_sweep().returning(|_, _| Ok(()));
+        let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .batch_size(20)
+            .lease(std::time::Duration::from_secs(3))
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        let r = k.sweep().await.unwrap();
+        assert_eq!(r.refreshed, 20, "no result dropped: {r:?}");
+        assert_eq!(k.stats().store_errors, 0, "{r:?}");
+        assert!(attempts.load(std::sync::atomic::Ordering::Relaxed) > 3);
+        let renewed = renewed.lock().unwrap();
+        assert!(
+            renewed.len() >= 3 && renewed.iter().all(|n| *n == 20),
+            "the 20 leases were renewed every second of the outage: {renewed:?}"
+        );
+    }
+
+    /// When the outage outlasts `commit_retry_for`, the results are given up (logged
+    /// with the account id) instead of retrying forever.
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_longer_than_commit_retry_for_gives_up() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let mut s = MockTokenStore::new();
+        let mut first = Some((1..=3).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
+        s.expect_claim_due()
+            .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+        s.expect_commit_many().returning(|ts| {
+            StoreError::Unavailable {
+                message: "connection refused".into(),
+                source: None,
+            }
+            .for_batch(ts.len())
+        });
+        s.expect_extend_leases()
+            .returning(|leases, _| Ok(leases.iter().map(|_| true).collect()));
+        s.expect_record_sweep().returning(|_, _| Ok(()));
+        let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .commit_retry_for(std::time::Duration::from_secs(30))
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let r = k.sweep().await.unwrap();
+        assert_eq!(r.refreshed, 0);
+        assert_eq!(k.stats().store_errors, 3);
+        let took = started.elapsed();
+        assert!(
+            took >= std::time::Duration::from_secs(30) && took < std::time::Duration::from_secs(35),
+            "{took:?}"
+        );
     }
 
     #[tokio::test]

@@ -155,3 +155,63 @@ pub async fn release_returns_lease<S: TokenStore + ?Sized>(s: &S) {
         "a released account is claimable again"
     );
 }
+
+/// The heartbeat: `extend_leases` renews a held lease, renews one that ran out but
+/// nobody claimed, and reports as lost one another worker claimed, a stale version and
+/// an unknown id.
+pub async fn extend_leases_renews_only_held_leases<S: TokenStore + ?Sized>(s: &S) {
+    let taken = record("o", "1", Some(t0() - secs(10)));
+    let kept = record("o", "2", Some(t0()));
+    let lapsed = record("o", "3", Some(t0()));
+    for r in [&taken, &kept, &lapsed] {
+        insert(s, r).await;
+    }
+    let mine = s.claim_due(t0(), 3, LEASE, "a").await.unwrap();
+    assert_eq!(mine.len(), 3);
+    let v = |id| mine.iter().find(|r| r.account.id == id).unwrap().version;
+    // Before its lease ends, `kept` is renewed for another lease.
+    let soon = t0() + secs(1);
+    assert_eq!(
+        s.extend_leases(&[(kept.account.id, v(kept.account.id))], soon + LEASE)
+            .await
+            .unwrap(),
+        vec![true],
+        "a held lease is renewed"
+    );
+    // The other two run out; worker b claims the earliest one, `taken`.
+    let later = t0() + LEASE + secs(2);
+    let theirs = s.claim_due(later, 1, LEASE, "b").await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].account.id, taken.account.id, "earliest first");
+    let unknown = crate::AccountId::new();
+    let res = s
+        .extend_leases(
+            &[
+                (lapsed.account.id, v(lapsed.account.id)),
+                (taken.account.id, v(taken.account.id)),
+                (kept.account.id, v(kept.account.id) - 1),
+                (unknown, 1),
+                (kept.account.id, v(kept.account.id)),
+            ],
+            later + LEASE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        res,
+        vec![true, false, false, false, true],
+        "a lapsed lease nobody took is still ours; one another worker claimed, a stale \
+         version and an unknown id are lost"
+    );
+    assert!(
+        s.extend_leases(&[], later).await.unwrap().is_empty(),
+        "an empty heartbeat is fine"
+    );
+    assert!(
+        s.claim_due(later + secs(1), 10, LEASE, "c")
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed leases are not claimable by anyone else"
+    );
+}

@@ -50,6 +50,7 @@ where
     history_order_and_paging(&make().await).await;
     preferences_roundtrip(&make().await).await;
     release_returns_lease(&make().await).await;
+    extend_leases_renews_only_held_leases(&make().await).await;
     sweep_heartbeat(&make().await).await;
     counts_and_updates(&make().await).await;
     unknown_accounts(&make().await).await;
