@@ -489,9 +489,25 @@ async fn the_daemon_serves_metrics_health_and_readiness_and_stops_on_sigterm() {
         "/readyz never ready"
     );
 
+    // The account is due a second after it was connected: wait for its refresh.
     let (s, exposition) = tokio::task::spawn_blocking({
         let base = base.clone();
-        move || get(&format!("{base}/metrics"))
+        move || {
+            let mut last = (0, String::new());
+            for _ in 0..100 {
+                last = get(&format!("{base}/metrics"));
+                if sample(
+                    &last.1,
+                    "lightwidget_refreshes_total{kind=\"consumer\",outcome=\"ok\"}",
+                )
+                .is_some()
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            last
+        }
     })
     .await
     .unwrap();
@@ -502,6 +518,19 @@ async fn the_daemon_serves_metrics_health_and_readiness_and_stops_on_sigterm() {
         "{exposition}"
     );
     assert_eq!(sample(&exposition, "lightwidget_store_up"), Some(1.0));
+    // The library's own metrics (feature `metrics`) land in the same exposition.
+    assert_eq!(
+        sample(
+            &exposition,
+            "lightwidget_refreshes_total{kind=\"consumer\",outcome=\"ok\"}"
+        ),
+        Some(1.0),
+        "{exposition}"
+    );
+    assert!(
+        exposition.contains("lightwidget_sweep_duration_seconds"),
+        "{exposition}"
+    );
     assert!(
         sample(&exposition, "lightwidget_last_sweep_age_seconds").is_some_and(|a| a < 30.0),
         "{exposition}"
@@ -545,7 +574,16 @@ async fn the_daemon_serves_metrics_health_and_readiness_and_stops_on_sigterm() {
         move || {
             for _ in 0..100 {
                 let (_, e) = get(&format!("{base}/metrics"));
-                if sample(&e, "lightwidget_accounts{status=\"expired\"}") == Some(1.0) {
+                if sample(&e, "lightwidget_accounts{status=\"expired\"}") == Some(1.0)
+                    && sample(
+                        &e,
+                        "lightwidget_expiries_total{reason=\"password_changed\"}",
+                    ) == Some(1.0)
+                    && sample(
+                        &e,
+                        "lightwidget_refreshes_total{kind=\"consumer\",outcome=\"expired\"}",
+                    ) == Some(1.0)
+                {
                     return true;
                 }
                 std::thread::sleep(Duration::from_millis(100));

@@ -22,6 +22,7 @@ mod policy;
 mod ports;
 mod state;
 mod status;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;

@@ -910,3 +910,33 @@ async fn every_committed_outcome_calls_its_hook_once() {
     assert_eq!(w.hooks.renewed(), vec![seen]);
     assert_eq!(w.hooks.refreshed(), vec![aged]);
 }
+
+/// A sweep dated in the future (a keeper with a wrong clock) is not a sign of life: a
+/// health check must not report such a store as swept recently.
+#[tokio::test]
+async fn a_sweep_dated_in_the_future_is_stale() {
+    let w = world();
+    let now = w.clock.now();
+    let max_age = Duration::from_secs(600);
+    w.store.record_sweep("w", now - hours(1)).await.unwrap();
+    assert!(w.keeper.health(max_age).await.unwrap().stale, "an hour old");
+    w.store
+        .record_sweep("w", now - TimeDelta::seconds(5))
+        .await
+        .unwrap();
+    assert!(!w.keeper.health(max_age).await.unwrap().stale, "5 s old");
+    // Sweep times only move forward in the store, so the allowed skew comes first.
+    w.store
+        .record_sweep("w", now + TimeDelta::seconds(2))
+        .await
+        .unwrap();
+    assert!(
+        !w.keeper.health(max_age).await.unwrap().stale,
+        "within the clock skew allowance"
+    );
+    w.store.record_sweep("w", now + hours(1)).await.unwrap();
+    assert!(
+        w.keeper.health(max_age).await.unwrap().stale,
+        "an hour in the future is not healthy"
+    );
+}

@@ -50,20 +50,24 @@ impl Keeper {
             for (e, o) in outcomes {
                 match &o {
                     OutboxOutcome::Delivered { .. } => {
+                        crate::telemetry::notice(e.notice.kind.topic().as_str(), "sent");
                         report.sent += 1;
                         bump(&inner.counters.notices_sent);
                     }
                     OutboxOutcome::Suppressed { why } => {
+                        crate::telemetry::notice(e.notice.kind.topic().as_str(), "suppressed");
                         report.suppressed += 1;
                         bump(&inner.counters.notices_suppressed);
                         tracing::info!(account_id = %e.notice.account_id, topic = %e.notice.kind.topic(), why, "notice suppressed");
                     }
                     OutboxOutcome::Failed { error } => {
+                        crate::telemetry::notice(e.notice.kind.topic().as_str(), "failed");
                         report.failed += 1;
                         bump(&inner.counters.notices_failed);
                         tracing::warn!(account_id = %e.notice.account_id, topic = %e.notice.kind.topic(), error, "notice failed for good");
                     }
                     OutboxOutcome::Retry { error, .. } => {
+                        crate::telemetry::notice(e.notice.kind.topic().as_str(), "retried");
                         report.retried += 1;
                         bump(&inner.counters.notice_retries);
                         tracing::info!(account_id = %e.notice.account_id, error, "notice delivery will be retried");

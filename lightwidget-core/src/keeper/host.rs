@@ -125,6 +125,7 @@ impl Keeper {
         let t = self
             .mutate(id, || Observation::HostReported(result.clone()))
             .await?;
+        crate::telemetry::reported_call(t.account.kind, &result);
         self.call_hook(&t).await;
         self.status(id).await
     }
@@ -274,10 +275,16 @@ impl Keeper {
 pub struct Health {
     /// The last sweep of any keeper sharing the store.
     pub last_sweep_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// No sweep within `max_age` (or never).
+    /// No sweep within `max_age` (or never), or the last one is dated more than
+    /// [`CLOCK_SKEW`](Self::CLOCK_SKEW) in the future (a keeper's clock is wrong).
     pub stale: bool,
     /// Accounts per status.
     pub counts: crate::StatusCounts,
+}
+
+impl Health {
+    /// How far in the future a sweep time may be (clocks of several keepers differ).
+    pub const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 }
 
 impl Keeper {
@@ -289,10 +296,15 @@ impl Keeper {
         let last = self.inner.store.last_sweep().await?.map(|(_, at)| at);
         let now = self.inner.clock.now();
         let max_age = chrono::TimeDelta::from_std(max_age).unwrap_or(chrono::TimeDelta::MAX);
+        let counts = self.inner.store.count_by_status().await?;
+        crate::telemetry::accounts(counts.active, counts.expired, counts.revoked);
         Ok(Health {
             last_sweep_at: last,
-            stale: last.is_none_or(|at| now - at > max_age),
-            counts: self.inner.store.count_by_status().await?,
+            // A sweep dated in the future (a keeper's clock is wrong) is not a sign of life.
+            stale: last.is_none_or(|at| {
+                at > now + Health::CLOCK_SKEW || now.signed_duration_since(at) > max_age
+            }),
+            counts,
         })
     }
 }

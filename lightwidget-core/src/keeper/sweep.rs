@@ -55,6 +55,7 @@ impl Keeper {
     /// writing chunks of up to `batch_size` transitions with `commit_many`).
     pub async fn sweep(&self) -> Result<SweepReport> {
         let inner = &self.inner;
+        let started = crate::telemetry::start();
         let held: Held = Arc::default();
         let heartbeat = tokio::spawn({
             let k = self.clone();
@@ -116,6 +117,8 @@ impl Keeper {
             .await
             .map_err(Error::Store)?;
         bump(&inner.counters.sweeps);
+        crate::telemetry::since("lightwidget_sweep_duration_seconds", started);
+        crate::telemetry::sweep_done(report.claimed, at);
         *inner
             .counters
             .last_sweep_at
@@ -136,11 +139,16 @@ impl Keeper {
         let mut claimed = 0;
         while !self.is_shutting_down() {
             let now = inner.clock.now();
+            let started = crate::telemetry::start();
             let batch = inner
                 .store
                 .claim_due(now, inner.batch_size, inner.lease, &inner.worker_id)
                 .await
-                .map_err(Error::Store)?;
+                .map_err(|e| {
+                    crate::telemetry::store_error("claim");
+                    Error::Store(e)
+                })?;
+            crate::telemetry::since("lightwidget_claim_duration_seconds", started);
             let last = batch.len() < inner.batch_size;
             let mut fresh = 0;
             for r in batch {
@@ -238,6 +246,11 @@ impl Keeper {
             match r {
                 Ok(()) => {
                     self.inner.counters.count(t.outcome);
+                    if let Outcome::Expired(reason) = &t.outcome {
+                        crate::telemetry::expiry(reason);
+                    } else if t.outcome == Outcome::Revoked {
+                        crate::telemetry::expiry(&crate::ExpiryReason::AppRemoved);
+                    }
                     match t.outcome {
                         Outcome::Refreshed => report.refreshed += 1,
                         Outcome::Checked => report.checked += 1,
@@ -253,10 +266,12 @@ impl Keeper {
                 Err(StoreError::Conflict(id)) => {
                     report.conflicts += 1;
                     bump(&self.inner.counters.conflicts);
+                    crate::telemetry::conflict();
                     tracing::debug!(account_id = %id, "commit fenced: account changed meanwhile");
                 }
                 Err(e) => {
                     bump(&self.inner.counters.store_errors);
+                    crate::telemetry::store_error("commit");
                     tracing::error!(account_id = %t.account.id, outcome = ?t.outcome, error = %with_causes(&e), "commit failed for good; this result is dropped and the account is worked again when its lease ends");
                 }
             }
@@ -268,7 +283,9 @@ impl Keeper {
     /// shutdown began), while the heartbeat keeps their leases: a result obtained from
     /// the Graph API is not given up while it can still be made durable.
     async fn commit_with_retry(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
+        let timer = crate::telemetry::start();
         let mut results = self.inner.store.commit_many(ts).await;
+        crate::telemetry::since("lightwidget_commit_duration_seconds", timer);
         let started = tokio::time::Instant::now();
         let mut shutdown_deadline = None;
         let mut delay = Duration::from_millis(50);
@@ -330,14 +347,29 @@ impl Keeper {
                 Action::Lapse => Observation::Lapsed,
                 Action::Refresh => {
                     self.throttle().await;
-                    match inner.provider.refresh(&rec.account, &rec.state.token).await {
+                    let started = crate::telemetry::start();
+                    let r = inner.provider.refresh(&rec.account, &rec.state.token).await;
+                    if let Some(s) = started {
+                        crate::telemetry::provider_call(
+                            rec.account.kind,
+                            "refresh",
+                            &r,
+                            s.elapsed(),
+                        );
+                    }
+                    match r {
                         Ok(t) => Observation::Refreshed(t),
                         Err(e) => Observation::Failed(e),
                     }
                 }
                 Action::Check => {
                     self.throttle().await;
-                    match inner.provider.check(&rec.account, &rec.state.token).await {
+                    let started = crate::telemetry::start();
+                    let r = inner.provider.check(&rec.account, &rec.state.token).await;
+                    if let Some(s) = started {
+                        crate::telemetry::provider_call(rec.account.kind, "check", &r, s.elapsed());
+                    }
+                    match r {
                         Ok(info) => Observation::Checked(info),
                         Err(e) => Observation::Failed(e),
                     }
