@@ -31,16 +31,24 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
+mod bulk;
+mod codec;
 mod crypto;
+mod db;
+mod dialect;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
-mod lite;
-mod rows;
-mod sql;
+mod sqlite;
 mod store;
 
+pub use builder::SqlStoreBuilder;
 pub use crypto::{Encryption, Key, Keyring, PLAINTEXT_KEY_ID};
-pub use sql::Dialect;
-pub use store::{SqlStore, SqlStoreBuilder};
+pub use dialect::Dialect;
+pub use store::SqlStore;
 
 pub use lightwidget_core::TokenStore;
 

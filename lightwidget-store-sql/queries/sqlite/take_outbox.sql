@@ -1,0 +1,1 @@
+UPDATE lw_outbox SET version = version + 1, lease_owner = ?, lease_until = ? WHERE id IN (SELECT id FROM lw_outbox WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY created_at, id LIMIT ?) RETURNING notice, attempts, delivered, version, created_at, id
