@@ -198,11 +198,19 @@ impl Connect {
         }
     }
 
-    /// Opens the pool at `url` (the configured one, maybe with options added) with the
-    /// configured size and timeout on top of `opts`.
-    pub async fn pool(&self, opts: AnyPoolOptions, url: &str) -> Result<AnyPool, Error> {
+    /// `opts` with the configured pool size and acquire timeout.
+    pub fn sized<DB: sqlx::Database>(
+        &self,
+        opts: sqlx::pool::PoolOptions<DB>,
+    ) -> sqlx::pool::PoolOptions<DB> {
         opts.max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
+    }
+
+    /// Opens the pool at `url` (the configured one, maybe with options added), sized, on
+    /// top of `opts`.
+    pub async fn pool(&self, opts: AnyPoolOptions, url: &str) -> Result<AnyPool, Error> {
+        self.sized(opts)
             .connect(url)
             .await
             .map_err(|e| self.connect_error(e))

@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use lightwidget_core::{
     Account, AccountId, AccountRecord, ConnectionKind, Entitlements, ExpiryReason, Notice,
-    OutboxEntry, OwnerId, RetryState, StoreError, Token, TokenState, TokenStatus, Warnings,
+    OutboxEntry, OwnerId, RetryState, StoreError, Token, TokenState, TokenStatus, Transition,
+    Warnings,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -212,34 +213,48 @@ fn status(
     }
 }
 
-impl<'r> Columns<'r> for AnyRow {
-    fn text(&self, i: usize) -> Result<Cow<'r, str>, String> {
-        any_get::<String>(self, i).map(Cow::Owned)
-    }
-    fn opt_text(&self, i: usize) -> Result<Option<Cow<'r, str>>, String> {
-        any_get::<Option<String>>(self, i).map(|v| v.map(Cow::Owned))
-    }
-    fn int(&self, i: usize) -> Result<i64, String> {
-        any_get(self, i)
-    }
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, String> {
-        any_get(self, i)
-    }
-    fn blob(&self, i: usize) -> Result<Vec<u8>, String> {
-        any_get(self, i)
+/// An sqlx row (the pool's [`AnyRow`] or a driver's own), read in place.
+pub(crate) struct SqlxRow<'r, R>(pub &'r R);
+
+impl<'r, R: Row> SqlxRow<'r, R>
+where
+    usize: sqlx::ColumnIndex<R>,
+{
+    fn get<T>(&self, i: usize) -> Result<T, String>
+    where
+        T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        self.0.try_get(i).map_err(|e| format!("column {i}: {e}"))
     }
 }
 
-fn any_get<T>(row: &AnyRow, i: usize) -> Result<T, String>
+impl<'r, R: Row> Columns<'r> for SqlxRow<'r, R>
 where
-    T: for<'a> sqlx::Decode<'a, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    usize: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r [u8]: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    row.try_get(i).map_err(|e| format!("column {i}: {e}"))
+    fn text(&self, i: usize) -> Result<Cow<'r, str>, String> {
+        self.get::<&str>(i).map(Cow::Borrowed)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<Cow<'r, str>>, String> {
+        self.get::<Option<&str>>(i).map(|v| v.map(Cow::Borrowed))
+    }
+    fn int(&self, i: usize) -> Result<i64, String> {
+        self.get(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, String> {
+        self.get(i)
+    }
+    fn blob(&self, i: usize) -> Result<Vec<u8>, String> {
+        self.get::<&[u8]>(i).map(<[u8]>::to_vec)
+    }
 }
 
 /// Decodes an account row of the pool (`ACCOUNT_COLS`).
 pub(crate) fn decode_account(row: &AnyRow, enc: &Encryption) -> Result<AccountRecord, StoreError> {
-    RawAccount::read(row)
+    RawAccount::read(&SqlxRow(row))
         .map_err(|e| StoreError::Backend {
             message: format!("unexpected row shape: {e}"),
             source: None,
@@ -269,13 +284,13 @@ pub(crate) fn decode_or_skip<'r>(
 
 /// Decodes claimed rows with [`decode_or_skip`], earliest first.
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-pub(crate) fn decode_claimed<'r, R: Columns<'r> + 'r>(
-    rows: impl IntoIterator<Item = &'r R>,
-    enc: &Encryption,
-) -> Vec<AccountRecord> {
+pub(crate) fn decode_claimed<'r, R: Row>(rows: &'r [R], enc: &Encryption) -> Vec<AccountRecord>
+where
+    SqlxRow<'r, R>: Columns<'r>,
+{
     let mut out: Vec<AccountRecord> = rows
-        .into_iter()
-        .filter_map(|r| decode_or_skip(r, enc))
+        .iter()
+        .filter_map(|r| decode_or_skip(&SqlxRow(r), enc))
         .collect();
     sort_claimed(&mut out);
     out
@@ -288,6 +303,7 @@ pub(crate) fn sort_claimed(out: &mut [AccountRecord]) {
 
 /// Decodes an outbox row (`notice, attempts, delivered, version, created_at, id`).
 pub(crate) fn decode_outbox(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
+    let row = SqlxRow(row);
     let bad = |e: &dyn std::fmt::Display| StoreError::Backend {
         message: format!("unreadable outbox row: {e}"),
         source: None,
@@ -310,4 +326,89 @@ pub(crate) fn sort_outbox(rows: &mut [AnyRow]) {
             r.try_get::<String, _>(5).unwrap_or_default(),
         )
     });
+}
+
+/// One transition as the batched commits write it (SQLite's and PostgreSQL's): encoded
+/// on the async side (encryption and JSON there, in parallel) and owned.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) struct CommitRow {
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub account: AccountId,
+    pub id: String,
+    pub expected_version: i64,
+    /// `(key id, ciphertext)` when the token changed.
+    pub token: Option<(String, Vec<u8>)>,
+    pub owner: String,
+    pub kind: &'static str,
+    pub ig_user_id: String,
+    pub username: String,
+    pub page_id: Option<String>,
+    pub notifications: i64,
+    pub issued_at: i64,
+    pub expires_at: Option<i64>,
+    pub data_access_expires_at: Option<i64>,
+    pub scopes: String,
+    pub status: &'static str,
+    pub status_reason: Option<String>,
+    pub status_at: Option<i64>,
+    pub last_checked_at: Option<i64>,
+    pub next_action_at: Option<i64>,
+    pub retry: String,
+    pub warnings: String,
+    pub episode: i64,
+    pub refresh_requested: i64,
+    /// `(at, event JSON)`.
+    pub events: Vec<(i64, String)>,
+    /// `(id, dedupe key, created at, notice JSON)`.
+    pub notices: Vec<(String, String, i64, String)>,
+}
+
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+impl CommitRow {
+    /// Encodes `t`: seals the token if it changed, serialises the JSON columns.
+    pub fn new(t: &Transition, enc: &Encryption) -> Self {
+        let a = &t.account;
+        let s = &t.state;
+        let id = a.id.to_string();
+        let token = t.token_changed.then(|| enc.seal(s.token.secret(), &id));
+        let (status, status_reason, status_at) = status_cols(&s.status);
+        Self {
+            account: a.id,
+            expected_version: t.expected_version,
+            token,
+            owner: a.owner.as_str().to_owned(),
+            kind: a.kind.as_str(),
+            ig_user_id: a.ig_user_id.clone(),
+            username: a.username.clone(),
+            page_id: a.page_id.clone(),
+            notifications: i64::from(a.entitlements.notifications),
+            issued_at: ms(s.token.issued_at),
+            expires_at: s.token.expires_at.map(ms),
+            data_access_expires_at: s.token.data_access_expires_at.map(ms),
+            scopes: json(&s.token.scopes),
+            status,
+            status_reason,
+            status_at,
+            last_checked_at: s.last_checked_at.map(ms),
+            next_action_at: s.next_action_at.map(ms),
+            retry: json(&s.retry),
+            warnings: json(&s.warnings),
+            episode: i64::from(s.episode),
+            refresh_requested: i64::from(s.refresh_requested),
+            events: t.events.iter().map(|e| (ms(e.at), json(&e.kind))).collect(),
+            notices: t
+                .notices
+                .iter()
+                .map(|n| {
+                    (
+                        n.id.to_string(),
+                        n.dedupe_key.clone(),
+                        ms(n.created_at),
+                        json(n),
+                    )
+                })
+                .collect(),
+            id,
+        }
+    }
 }

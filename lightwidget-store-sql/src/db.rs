@@ -9,7 +9,7 @@ use lightwidget_core::{
 };
 use sqlx::any::AnyRow;
 use sqlx::error::DatabaseError;
-use sqlx::{Any, AnyPool, Row};
+use sqlx::{Any, AnyPool};
 
 use crate::Encryption;
 use crate::codec::{decode_outbox, json, ms, oms, sort_outbox, status_cols};
@@ -132,19 +132,15 @@ impl Db {
     }
 
     /// Runs a lease statement that returns the rows it leased (`UPDATE … RETURNING`),
-    /// bound as `(worker, until, now, now, limit)`, on the pool.
+    /// bound as [`Lease::bind`], on the pool.
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub async fn lease_returning(
         &self,
         sql: &'static str,
         lease: Lease<'_>,
     ) -> Result<Vec<AnyRow>, StoreError> {
-        self.q(sql)
-            .bind(lease.worker.to_owned())
-            .bind(lease.until)
-            .bind(lease.now)
-            .bind(lease.now)
-            .bind(i64::try_from(lease.limit).unwrap_or(i64::MAX))
+        lease
+            .bind(self.q(sql))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))
@@ -160,16 +156,6 @@ impl Db {
         let mut rows = self.lease_returning(sql, lease).await?;
         sort_outbox(&mut rows);
         rows.iter().map(decode_outbox).collect()
-    }
-
-    /// The first column of every row `q` returns, as text (ids), inside `tx`.
-    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-    pub async fn ids(&self, q: Q, tx: &mut WriteTx) -> Result<Vec<String>, StoreError> {
-        let rows = q.fetch_all(&mut *tx.tx).await.map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))
     }
 
     /// Starts a write transaction the dialect's way (see [`Begin`]).

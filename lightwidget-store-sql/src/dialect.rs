@@ -48,6 +48,25 @@ pub(crate) struct Lease<'a> {
     pub worker: &'a str,
 }
 
+impl Lease<'_> {
+    /// Binds `(worker, until, now, limit)`: the parameters of the lease statements that
+    /// return what they leased (`UPDATE … RETURNING`).
+    pub fn bind<'q, DB>(
+        &self,
+        q: sqlx::query::Query<'q, DB, DB::Arguments>,
+    ) -> sqlx::query::Query<'q, DB, DB::Arguments>
+    where
+        DB: sqlx::Database,
+        String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+        i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    {
+        q.bind(self.worker.to_owned())
+            .bind(self.until)
+            .bind(self.now)
+            .bind(i64::try_from(self.limit).unwrap_or(i64::MAX))
+    }
+}
+
 /// Leased accounts.
 pub(crate) type Claimed = Result<Vec<AccountRecord>, StoreError>;
 /// Leased notices.

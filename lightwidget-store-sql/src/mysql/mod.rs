@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use lightwidget_core::{StoreError, Transition};
-use sqlx::Executor;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::error::DatabaseError;
 use sqlx::mysql::MySqlDatabaseError;
+use sqlx::{Executor, Row};
 
 use crate::Error;
 use crate::builder::Connect;
@@ -73,7 +73,12 @@ async fn lease_rows(
         .bind(lease.now)
         .bind(lease.now)
         .bind(i64::try_from(lease.limit).unwrap_or(i64::MAX));
-    let ids = db.ids(select, &mut tx).await?;
+    let ids = select.fetch_all(&mut *tx.tx).await.map_err(|e| db.err(e))?;
+    let ids: Vec<String> = ids
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()
+        .map_err(|e| db.err(e))?;
     let mut rows = Vec::with_capacity(ids.len());
     for id in ids {
         db.q(mark)

@@ -1,6 +1,9 @@
-//! PostgreSQL: a claim or an outbox take is one `UPDATE … RETURNING` over the rows a
-//! `FOR UPDATE SKIP LOCKED` subquery locked; batched commits are a few statements per
-//! batch ([`batch`]); errors classified by SQLSTATE.
+//! PostgreSQL. Claims and batched commits run on a native connection pool of the
+//! backend's own (sqlx's PostgreSQL driver: rows decoded in place, arrays bound), one
+//! statement and one round trip each: a claim is one `UPDATE … RETURNING` over the rows
+//! a `FOR UPDATE SKIP LOCKED` subquery locked; a batch of commits is one statement over
+//! arrays ([`batch`]). Everything else, outbox takes included, runs on the shared `Any`
+//! pool. Errors are classified by SQLSTATE.
 
 mod batch;
 
@@ -8,6 +11,7 @@ use async_trait::async_trait;
 use lightwidget_core::Transition;
 use sqlx::any::AnyPoolOptions;
 use sqlx::error::DatabaseError;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::Error;
 use crate::builder::Connect;
@@ -32,22 +36,34 @@ pub(crate) fn is_transient(e: &dyn DatabaseError) -> bool {
     })
 }
 
-/// Connects and migrates.
+/// Connects both pools and migrates.
 pub(crate) async fn open(c: &Connect) -> Result<(Db, Box<dyn Backend>), Error> {
     let pool = c.pool(AnyPoolOptions::new(), &c.url).await?;
     c.migrate(&pool, sqlx::migrate!("migrations/postgres"))
         .await?;
+    let native = c
+        .sized(PgPoolOptions::new())
+        .connect(&c.url)
+        .await
+        .map_err(|e| c.connect_error(e))?;
     let db = Db::new(pool, c.enc(), &QUERIES, Begin::default(), is_transient);
-    Ok((db, Box::new(Postgres)))
+    Ok((db, Box::new(Postgres { native })))
 }
 
 /// The PostgreSQL backend.
-struct Postgres;
+struct Postgres {
+    /// Claims and batched commits.
+    native: PgPool,
+}
 
 #[async_trait]
 impl Backend for Postgres {
     async fn claim(&self, db: &Db, lease: Lease<'_>) -> Claimed {
-        let rows = db.lease_returning(CLAIM, lease).await?;
+        let rows = lease
+            .bind(sqlx::query(CLAIM))
+            .fetch_all(&self.native)
+            .await
+            .map_err(|e| db.err(e))?;
         Ok(decode_claimed(&rows, &db.enc))
     }
 
@@ -56,9 +72,10 @@ impl Backend for Postgres {
     }
 
     async fn commit_batch(&self, db: &Db, ts: &[Transition]) -> Committed {
-        let mut tx = db.begin().await?;
-        let out = batch::commit(db, &mut tx, ts).await?;
-        tx.tx.commit().await.map_err(|e| db.err(e))?;
-        Ok(out)
+        batch::commit(db, &self.native, ts).await
+    }
+
+    async fn close(&self) {
+        self.native.close().await;
     }
 }

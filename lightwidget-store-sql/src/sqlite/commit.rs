@@ -3,12 +3,11 @@
 
 use std::sync::LazyLock;
 
-use lightwidget_core::{AccountId, StoreError, Transition};
+use lightwidget_core::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::thread::lite_err;
-use crate::Encryption;
-use crate::codec::{corrupt, json, status_cols};
+use crate::codec::{CommitRow, corrupt};
 
 const PRIOR: &str = include_str!("../../queries/sqlite/commit_prior.sql");
 const INSERT_HISTORY: &str = include_str!("../../queries/sqlite/insert_history.sql");
@@ -86,89 +85,6 @@ fn commit_sql(c: Cols) -> String {
         set.join(", "),
         cols.len() + 1
     )
-}
-
-/// One transition, encoded on the async side (encryption and JSON there, in parallel)
-/// and owned, for the connection's thread.
-pub(super) struct CommitRow {
-    pub account: AccountId,
-    pub id: String,
-    pub expected_version: i64,
-    /// `(key id, ciphertext)` when the token changed.
-    pub token: Option<(String, Vec<u8>)>,
-    pub owner: String,
-    pub kind: &'static str,
-    pub ig_user_id: String,
-    pub username: String,
-    pub page_id: Option<String>,
-    pub notifications: i64,
-    pub issued_at: i64,
-    pub expires_at: Option<i64>,
-    pub data_access_expires_at: Option<i64>,
-    pub scopes: String,
-    pub status: &'static str,
-    pub status_reason: Option<String>,
-    pub status_at: Option<i64>,
-    pub last_checked_at: Option<i64>,
-    pub next_action_at: Option<i64>,
-    pub retry: String,
-    pub warnings: String,
-    pub episode: i64,
-    pub refresh_requested: i64,
-    /// `(at, event JSON)`.
-    pub events: Vec<(i64, String)>,
-    /// `(id, dedupe key, created at, notice JSON)`.
-    pub notices: Vec<(String, String, i64, String)>,
-}
-
-impl CommitRow {
-    /// Encodes `t`: seals the token if it changed, serialises the JSON columns.
-    pub fn new(t: &Transition, enc: &Encryption) -> Self {
-        let a = &t.account;
-        let s = &t.state;
-        let id = a.id.to_string();
-        let token = t.token_changed.then(|| enc.seal(s.token.secret(), &id));
-        let (status, status_reason, status_at) = status_cols(&s.status);
-        let ms = |d: chrono::DateTime<chrono::Utc>| d.timestamp_millis();
-        Self {
-            account: a.id,
-            expected_version: t.expected_version,
-            token,
-            owner: a.owner.as_str().to_owned(),
-            kind: a.kind.as_str(),
-            ig_user_id: a.ig_user_id.clone(),
-            username: a.username.clone(),
-            page_id: a.page_id.clone(),
-            notifications: i64::from(a.entitlements.notifications),
-            issued_at: ms(s.token.issued_at),
-            expires_at: s.token.expires_at.map(ms),
-            data_access_expires_at: s.token.data_access_expires_at.map(ms),
-            scopes: json(&s.token.scopes),
-            status,
-            status_reason,
-            status_at,
-            last_checked_at: s.last_checked_at.map(ms),
-            next_action_at: s.next_action_at.map(ms),
-            retry: json(&s.retry),
-            warnings: json(&s.warnings),
-            episode: i64::from(s.episode),
-            refresh_requested: i64::from(s.refresh_requested),
-            events: t.events.iter().map(|e| (ms(e.at), json(&e.kind))).collect(),
-            notices: t
-                .notices
-                .iter()
-                .map(|n| {
-                    (
-                        n.id.to_string(),
-                        n.dedupe_key.clone(),
-                        ms(n.created_at),
-                        json(n),
-                    )
-                })
-                .collect(),
-            id,
-        }
-    }
 }
 
 /// Commits `rows` in order in one `BEGIN IMMEDIATE` transaction: for each, a read of

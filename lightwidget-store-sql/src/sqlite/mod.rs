@@ -18,10 +18,10 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::error::DatabaseError;
 use sqlx::{AnyPool, Executor};
 
-use self::commit::CommitRow;
 use self::thread::Lite;
 use crate::Error;
 use crate::builder::Connect;
+use crate::codec::CommitRow;
 use crate::db::{Begin, Db, Queries, queries};
 use crate::dialect::{Backend, Claimed, Committed, Lease, Taken};
 

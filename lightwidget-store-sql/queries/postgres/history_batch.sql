@@ -1,1 +1,0 @@
-INSERT INTO lw_history (account_id, at, event) VALUES {values}
