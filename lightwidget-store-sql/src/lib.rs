@@ -7,14 +7,20 @@
 //!   is the associated data, so a ciphertext cannot be moved to another row.
 //! - `claim_due` leases work with `FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL /
 //!   MariaDB, and in one `BEGIN IMMEDIATE` transaction on SQLite; commits are fenced on
-//!   the record version, and `commit_many` writes a batch in one transaction (a few
-//!   statements on PostgreSQL).
+//!   the record version, and `commit_many` writes a batch in one transaction (one
+//!   statement over arrays on PostgreSQL, with its history and notices).
 //! - SQLite: claims and batched commits run on a dedicated connection of the store's own
 //!   (rusqlite, on its own thread, statements prepared once), everything else on the
 //!   sqlx pool; WAL, memory-mapped reads, this process's writers queued on an async gate,
 //!   log checkpoints from a background task ([`SqlStoreBuilder::sqlite_checkpoint_every`]).
 //!   The database must be a file: `sqlite::memory:` is refused (use
 //!   `lightwidget_core::InMemoryStore` for a store in memory).
+//! - PostgreSQL: claims and batched commits on a native connection pool of the store's
+//!   own (sqlx's PostgreSQL driver), next to the shared [`SqlStore::pool`], one statement
+//!   and one round trip each.
+//! - Errors are classified per database (SQLSTATE on PostgreSQL, the server's error
+//!   number on MySQL / MariaDB): lock waits, deadlocks, serialization failures and lost
+//!   connections are transient.
 //! - Timestamps are BIGINT unix milliseconds (UTC) in every dialect.
 //! - Migrations are embedded and run on connect (opt out with
 //!   [`SqlStoreBuilder::run_migrations`]).
@@ -31,16 +37,24 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
+mod bulk;
+mod codec;
 mod crypto;
+mod db;
+mod dialect;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
-mod lite;
-mod rows;
-mod sql;
+mod sqlite;
 mod store;
 
+pub use builder::SqlStoreBuilder;
 pub use crypto::{Encryption, Key, Keyring, PLAINTEXT_KEY_ID};
-pub use sql::Dialect;
-pub use store::{SqlStore, SqlStoreBuilder};
+pub use dialect::Dialect;
+pub use store::SqlStore;
 
 pub use lightwidget_core::TokenStore;
 

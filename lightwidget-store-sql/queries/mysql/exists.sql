@@ -1,0 +1,1 @@
+SELECT version FROM lw_accounts WHERE id = ?

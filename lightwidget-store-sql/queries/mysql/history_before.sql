@@ -1,0 +1,1 @@
+SELECT seq, at, event FROM lw_history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?

@@ -1,0 +1,1 @@
+SELECT notice, attempts, delivered, version, created_at, id FROM lw_outbox WHERE id = ?

@@ -1,0 +1,1 @@
+SELECT prefs FROM lw_preferences WHERE owner = ?

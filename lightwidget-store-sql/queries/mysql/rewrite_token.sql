@@ -1,0 +1,1 @@
+UPDATE lw_accounts SET token_ct = ?, token_key = ? WHERE id = ? AND token_key = ?

@@ -1,0 +1,1 @@
+SELECT status, COUNT(*) FROM lw_accounts GROUP BY status

@@ -1,0 +1,1 @@
+UPDATE lw_accounts SET lease_until = $1 WHERE id = $2 AND version = $3

@@ -1,0 +1,1 @@
+DELETE FROM lw_history WHERE account_id = ?

@@ -1,0 +1,1 @@
+DELETE FROM lw_outbox WHERE account_id = ?

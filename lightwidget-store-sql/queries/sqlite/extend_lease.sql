@@ -1,0 +1,1 @@
+UPDATE lw_accounts SET lease_until = ? WHERE id = ? AND version = ?

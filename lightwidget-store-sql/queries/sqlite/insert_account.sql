@@ -1,0 +1,1 @@
+INSERT INTO lw_accounts (id, owner, kind, ig_user_id, username, page_id, notifications, token_ct, token_key, issued_at, expires_at, data_access_expires_at, scopes, status, status_reason, status_at, last_checked_at, next_action_at, retry, warnings, episode, refresh_requested, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -1,0 +1,1 @@
+UPDATE lw_outbox SET version = version + 1, lease_owner = ?1, lease_until = ?2 WHERE id IN (SELECT id FROM lw_outbox WHERE state = 'pending' AND next_attempt_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3) ORDER BY created_at, id LIMIT ?4) RETURNING notice, attempts, delivered, version, created_at, id

@@ -1,0 +1,83 @@
+//! Bulk work on a [`SqlStore`] beyond the [`TokenStore`](lightwidget_core::TokenStore)
+//! trait: seeding many accounts, re-encrypting under the current key.
+
+use lightwidget_core::{AccountRecord, StoreError};
+use sqlx::Row;
+
+use crate::db::bind_account_cols;
+use crate::{Encryption, SqlStore};
+
+impl SqlStore {
+    /// Inserts many new accounts in one transaction (imports, seeding). Each record is
+    /// encrypted like [`TokenStore::insert`]; a duplicate fails the whole batch.
+    pub async fn insert_many(&self, records: &[AccountRecord]) -> Result<(), StoreError> {
+        let mut tx = self.inner.db.begin().await?;
+        for record in records {
+            let a = &record.account;
+            let s = &record.state;
+            let id_s = a.id.to_string();
+            let sealed = self.inner.db.enc.seal(s.token.secret(), &id_s);
+            let q = self.q(self.sql().insert_account);
+            bind_account_cols(q, &id_s, a, s, Some(sealed), record.version)
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Re-encrypts, in batches of `batch`, every token still under an older key with
+    /// the current key. Returns how many rows were rewritten. Safe to run while keepers
+    /// work: a row changed meanwhile is skipped and picked up by the next run.
+    pub async fn rotate(&self, batch: usize) -> Result<u64, StoreError> {
+        let Encryption::Keyring(ring) = &self.inner.db.enc else {
+            return Ok(0);
+        };
+        let current = ring.current_id().to_owned();
+        let mut after = String::new();
+        let mut done = 0;
+        loop {
+            let rows = self
+                .q(self.sql().stale_keys)
+                .bind(current.clone())
+                .bind(after.clone())
+                .bind(batch.max(1) as i64)
+                .fetch_all(&self.inner.db.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut tx = self.inner.db.begin().await?;
+            for r in &rows {
+                let id: String = r.try_get(0).map_err(|e| self.err(e))?;
+                let key: String = r.try_get(1).map_err(|e| self.err(e))?;
+                let ct: Vec<u8> = r.try_get(2).map_err(|e| self.err(e))?;
+                after = id.clone();
+                if !self.inner.db.enc.is_stale(&key) {
+                    continue;
+                }
+                let plain = match self.inner.db.enc.open(&key, &ct, &id) {
+                    Ok(p) => p,
+                    Err(m) => {
+                        tracing::warn!(account_id = %id, error = %m, "cannot rotate an unreadable token");
+                        continue;
+                    }
+                };
+                let (k, c) = self.inner.db.enc.seal(&plain, &id);
+                let res = self
+                    .q(self.sql().rewrite_token)
+                    .bind(c)
+                    .bind(k)
+                    .bind(id)
+                    .bind(key)
+                    .execute(&mut *tx.tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                done += res.rows_affected();
+            }
+            tx.tx.commit().await.map_err(|e| self.err(e))?;
+        }
+        Ok(done)
+    }
+}
