@@ -75,10 +75,9 @@ fn db_code(e: &StoreError) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB/MySQL at LIGHTWIDGET_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test); run with --include-ignored"]
 async fn mariadb_lock_wait_timeout_is_transient() {
-    let Some(server) = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await else {
-        return;
-    };
+    let server = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await;
     let url = server.fresh_url().await;
     let (store, a, _) = two_accounts(&url).await;
     store
@@ -101,10 +100,9 @@ async fn mariadb_lock_wait_timeout_is_transient() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB/MySQL at LIGHTWIDGET_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test); run with --include-ignored"]
 async fn mariadb_deadlock_is_transient() {
-    let Some(server) = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await else {
-        return;
-    };
+    let server = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await;
     let url = server.fresh_url().await;
     let (store, a, b) = two_accounts(&url).await;
     let mut other = sqlx::MySqlConnection::connect(&url).await.unwrap();
@@ -141,10 +139,9 @@ async fn mariadb_deadlock_is_transient() {
 /// PostgreSQL at REPEATABLE READ (set on the database, so the store's sessions get it):
 /// a row another transaction changed and committed while the store waited for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at LIGHTWIDGET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); run with --include-ignored"]
 async fn postgres_serialization_failure_is_transient() {
-    let Some(server) = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await else {
-        return;
-    };
+    let server = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await;
     let url = server.fresh_url().await;
     let db = url.rsplit('/').next().unwrap().to_owned();
     let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -171,10 +168,9 @@ async fn postgres_serialization_failure_is_transient() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at LIGHTWIDGET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); run with --include-ignored"]
 async fn postgres_deadlock_is_transient() {
-    let Some(server) = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await else {
-        return;
-    };
+    let server = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await;
     let url = server.fresh_url().await;
     let (store, a, b) = two_accounts(&url).await;
     let mut other = sqlx::PgConnection::connect(&url).await.unwrap();

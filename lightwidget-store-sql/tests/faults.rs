@@ -295,10 +295,9 @@ async fn a_closed_database_gives_typed_transient_errors_and_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at LIGHTWIDGET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); run with --include-ignored"]
 async fn postgres_connections_killed_mid_run_recover() {
-    let Some(server) = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await else {
-        return;
-    };
+    let server = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await;
     let url = server.fresh_url().await;
     let store = SqlStore::builder(&url)
         .keyring(keyring())
@@ -336,7 +335,7 @@ async fn postgres_connections_killed_mid_run_recover() {
 }
 
 fn server_url() -> String {
-    std::env::var("LIGHTWIDGET_TEST_POSTGRES_URL").unwrap()
+    support::server("LIGHTWIDGET_TEST_POSTGRES_URL")
 }
 
 async fn race(stores: Vec<SqlStore>) {
@@ -397,10 +396,9 @@ async fn separate_pools_claim_each_account_once_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at LIGHTWIDGET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); run with --include-ignored"]
 async fn separate_pools_claim_each_account_once_on_postgres() {
-    let Some(server) = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await else {
-        return;
-    };
+    let server = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await;
     let url = server.fresh_url().await;
     let mut stores = Vec::new();
     for _ in 0..3 {
@@ -418,10 +416,9 @@ async fn separate_pools_claim_each_account_once_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB/MySQL at LIGHTWIDGET_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test); run with --include-ignored"]
 async fn separate_pools_claim_each_account_once_on_mariadb() {
-    let Some(server) = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await else {
-        return;
-    };
+    let server = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await;
     let url = server.fresh_url().await;
     let mut stores = Vec::new();
     for _ in 0..3 {

@@ -1,6 +1,8 @@
-//! Fresh databases for tests. PostgreSQL / MariaDB come from
-//! `LIGHTWIDGET_TEST_POSTGRES_URL` / `LIGHTWIDGET_TEST_MYSQL_URL`; unset, their tests print
-//! "skipped" — unless `CI=true`, where a missing database fails the test.
+//! Fresh databases for tests. PostgreSQL / MariaDB are the standard local services
+//! unless `LIGHTWIDGET_TEST_POSTGRES_URL` / `LIGHTWIDGET_TEST_MYSQL_URL` say otherwise.
+//! Their tests are `#[ignore = "needs …"]`: plain `cargo test` lists them as ignored, and
+//! `cargo test -- --include-ignored` runs them — and fails, naming the service and how to
+//! start it, when the server is not there. A test that did not run never passes.
 #![allow(dead_code)]
 
 use std::sync::Mutex;
@@ -16,17 +18,20 @@ pub fn enc() -> Encryption {
     Encryption::Keyring(keyring())
 }
 
-/// The server URL for `var`, or `None` (after saying why) when tests should skip.
-pub fn server(var: &str) -> Option<String> {
+/// The server URL for `var`, or the standard local service.
+pub fn server(var: &str) -> String {
     match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{var} is not set but CI=true: the database tests must run in CI");
-            }
-            eprintln!("skipped: {var} not set");
-            None
-        }
+        Ok(v) if !v.is_empty() => v,
+        _ if var.contains("POSTGRES") => "postgres://postgres@127.0.0.1:5432/test".into(),
+        _ => "mysql://root@127.0.0.1:3306/test".into(),
+    }
+}
+
+fn how_to_start(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
+        "start PostgreSQL (e.g. `pg_ctlcluster 15 main start`) or point LIGHTWIDGET_TEST_POSTGRES_URL at one"
+    } else {
+        "start MariaDB (e.g. `start-stop-daemon --start --background --exec /usr/sbin/mariadbd`) or point LIGHTWIDGET_TEST_MYSQL_URL at one"
     }
 }
 
@@ -45,20 +50,26 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn connect(var: &str) -> Option<Self> {
-        let url = server(var)?;
+    /// Connects to the server of `var`; panics, naming the service, if it is not there.
+    pub async fn connect(var: &str) -> Self {
+        let url = server(var);
         sqlx::any::install_default_drivers();
         let admin = sqlx::any::AnyPoolOptions::new()
             .max_connections(2)
             .connect(&url)
             .await
-            .unwrap_or_else(|e| panic!("{var}={url} is set but the server is unreachable: {e}"));
-        Some(Self {
+            .unwrap_or_else(|e| {
+                panic!(
+                    "this test needs the database at {url} ({var}), which is unreachable: {e}; {}",
+                    how_to_start(&url)
+                )
+            });
+        Self {
             pg: url.starts_with("postgres"),
             url,
             admin,
             created: Mutex::default(),
-        })
+        }
     }
 
     /// A fresh empty database; returns its URL.
