@@ -112,8 +112,18 @@ impl Http {
     }
 }
 
-/// Transport failures are transient, and never carry the URL (it holds tokens).
+/// Transport failures are transient, and never carry the URL (it holds tokens). A
+/// request that cannot even be built (a token that is not a valid header or query
+/// value, a broken URL) is permanent: retrying it cannot help.
 pub(crate) fn transport(e: reqwest::Error) -> ProviderError {
+    if e.is_builder() {
+        return ProviderError::Fatal {
+            message: format!(
+                "the Graph API request could not be built (is the token or a base URL malformed?): {}",
+                e.without_url()
+            ),
+        };
+    }
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -144,4 +154,22 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
         buf.extend_from_slice(&chunk);
     }
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_that_cannot_be_built_is_permanent_and_names_no_url() {
+        let e = reqwest::Client::new()
+            .get("http://127.0.0.1:1/x?access_token=IGAAsecret")
+            .header("bad\nheader", "v")
+            .build()
+            .unwrap_err();
+        assert!(e.is_builder(), "{e:?}");
+        let p = transport(e);
+        assert!(matches!(p, ProviderError::Fatal { .. }), "{p:?}");
+        assert!(!p.to_string().contains("IGAAsecret"), "{p}");
+    }
 }

@@ -302,7 +302,9 @@ impl Keeper {
             last_sweep_at: last,
             // A sweep dated in the future (a keeper's clock is wrong) is not a sign of life.
             stale: last.is_none_or(|at| {
-                at > now + Health::CLOCK_SKEW || now.signed_duration_since(at) > max_age
+                now.checked_add_signed(Health::CLOCK_SKEW)
+                    .is_some_and(|limit| at > limit)
+                    || now.signed_duration_since(at) > max_age
             }),
             counts,
         })
