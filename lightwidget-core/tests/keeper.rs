@@ -940,3 +940,41 @@ async fn a_sweep_dated_in_the_future_is_stale() {
         "an hour in the future is not healthy"
     );
 }
+
+/// #17 rule: a call the host made and reported as a success (`observe`) moves the last
+/// successful check, and writes no history.
+#[tokio::test]
+async fn a_reported_success_moves_the_last_successful_check() {
+    let w = world();
+    let id = w.connect("o", "reported", hours(30)).await;
+    let before = w.keeper.status(id).await.unwrap().last_checked_at;
+    let history_before = w
+        .keeper
+        .history(
+            id,
+            HistoryQuery {
+                before: None,
+                limit: 50,
+            },
+        )
+        .await
+        .unwrap()
+        .len();
+    w.clock.advance(hours(3));
+    let s = w.keeper.observe(id, Ok(())).await.unwrap();
+    assert_eq!(s.last_checked_at, Some(w.clock.now()), "moved to now");
+    assert_ne!(s.last_checked_at, before);
+    let history_after = w
+        .keeper
+        .history(
+            id,
+            HistoryQuery {
+                before: None,
+                limit: 50,
+            },
+        )
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(history_before, history_after, "a success is not history");
+}

@@ -411,3 +411,30 @@ fn a_reconnect_never_changes_the_owner() {
     assert_eq!(t.account.username, "renamed", "other metadata is updated");
     assert_eq!(t.account.id, r.account.id);
 }
+
+proptest! {
+    /// #17 rule: the retry backoff never waits past half the remaining lifetime, so a
+    /// token in trouble is tried again before it lapses — whatever the failure count,
+    /// the policy's backoff cap and the jitter.
+    #[test]
+    fn backoff_is_capped_by_the_remaining_lifetime(
+        failures in 1u32..200,
+        remaining_secs in 2i64..(90 * 86_400),
+        max_backoff_hours in 1u64..10_000,
+        seed in any::<u64>(),
+    ) {
+        let policy = RefreshPolicy::builder()
+            .backoff_initial(std::time::Duration::from_secs(30))
+            .backoff_max(std::time::Duration::from_secs(max_backoff_hours * 3600))
+            .build()
+            .unwrap();
+        let now = t0();
+        let expires_at = now + TimeDelta::seconds(remaining_secs);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let at = policy.retry_at(failures, None, false, Some(expires_at), now, &mut rng);
+        prop_assert!(at > now, "after now");
+        let cap = now + TimeDelta::milliseconds(remaining_secs * 500).max(TimeDelta::seconds(1));
+        prop_assert!(at <= cap, "retry at {at} is past half the remaining life (cap {cap})");
+        prop_assert!(at < expires_at || remaining_secs < 2);
+    }
+}
