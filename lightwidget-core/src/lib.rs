@@ -13,6 +13,7 @@
 mod account;
 mod clock;
 mod error;
+pub mod gateway;
 mod history;
 mod keeper;
 pub mod lifecycle;
@@ -35,7 +36,9 @@ pub use account::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
-pub use keeper::{DispatchReport, Health, Keeper, KeeperBuilder, KeeperStats, SweepReport};
+pub use keeper::{
+    DispatchReport, GraphSession, Health, Keeper, KeeperBuilder, KeeperStats, SweepReport,
+};
 pub use lifecycle::{Observation, Outcome, Suppression, Transition};
 pub use memory::InMemoryStore;
 pub use notice::{

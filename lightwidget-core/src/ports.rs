@@ -210,6 +210,26 @@ pub trait TokenProvider: Send + Sync + 'static {
 
     /// Checks the token still works, without refreshing it.
     async fn check(&self, account: &Account, token: &Token) -> Result<CheckInfo, ProviderError>;
+
+    /// The gateway's one call ([`Keeper::graph`](crate::Keeper::graph)): an
+    /// authenticated GET of `path` (relative to the versioned root of the account's
+    /// Graph host) with `query` and `token` attached, returning the body of a success.
+    /// Failures are classified like `refresh` and `check`, through the same throttle,
+    /// so usage the gateway's calls report slows the keeper's calls too.
+    ///
+    /// The default serves no Graph calls (a `Fatal` error).
+    async fn graph_get(
+        &self,
+        account: &Account,
+        token: &Token,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        let _ = (account, token, path, query);
+        Err(ProviderError::Fatal {
+            message: "this TokenProvider does not serve Graph API calls (Keeper::graph)".into(),
+        })
+    }
 }
 
 /// Delivers notices on one channel (email, webhook, ...).

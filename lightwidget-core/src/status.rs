@@ -82,6 +82,8 @@ pub enum ExpiryReason {
     AppRemoved,
     /// Data access (90 days since the user was last active) lapsed.
     DataAccessExpired,
+    /// A permission the widget needs was removed (Graph codes 10, 200-299 on a feed call).
+    PermissionRemoved,
     /// A code lightwidget does not know.
     Unknown {
         /// Graph error code.
@@ -101,6 +103,7 @@ impl ExpiryReason {
             Self::SessionInvalidated => "session_invalidated".into(),
             Self::AppRemoved => "app_removed".into(),
             Self::DataAccessExpired => "data_access_expired".into(),
+            Self::PermissionRemoved => "permission_removed".into(),
             Self::Unknown { code, subcode } => match subcode {
                 Some(s) => format!("unknown:{code}:{s}"),
                 None => format!("unknown:{code}"),
@@ -117,6 +120,7 @@ impl ExpiryReason {
             "session_invalidated" => Self::SessionInvalidated,
             "app_removed" => Self::AppRemoved,
             "data_access_expired" => Self::DataAccessExpired,
+            "permission_removed" => Self::PermissionRemoved,
             other => {
                 let rest = other.strip_prefix("unknown:")?;
                 let mut parts = rest.splitn(2, ':');
@@ -148,6 +152,9 @@ impl ExpiryReason {
             Self::AppRemoved => "the app was removed from the account's settings".into(),
             Self::DataAccessExpired => {
                 "Meta paused data access because the account owner has not confirmed access in 90 days".into()
+            }
+            Self::PermissionRemoved => {
+                "a permission the feed needs was removed from the app in the account's settings".into()
             }
             Self::Unknown { code, subcode } => match subcode {
                 Some(s) => format!("Instagram rejected the connection (error {code}/{s})"),

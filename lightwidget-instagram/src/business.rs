@@ -39,6 +39,8 @@ pub struct FacebookLogin {
     oauth: Url,
     accounts: Url,
     debug: Url,
+    /// `graph.facebook.com/{version}/`, the root of the gateway's paths.
+    pub(crate) graph_root: Url,
     /// `app_id|app_secret`, built once.
     app_token: SecretString,
 }
@@ -206,6 +208,7 @@ impl FacebookLogin {
         let oauth = join(&cfg.urls.graph_facebook, format!("{v}/oauth/access_token"))?;
         let accounts = join(&cfg.urls.graph_facebook, format!("{v}/me/accounts"))?;
         let debug = join(&cfg.urls.graph_facebook, format!("{v}/debug_token"))?;
+        let graph_root = join(&cfg.urls.graph_facebook, format!("{v}/"))?;
         let app_token = SecretString::from(cfg.app_token());
         Ok(Self {
             http: Http::new(cfg)?,
@@ -213,6 +216,7 @@ impl FacebookLogin {
             oauth,
             accounts,
             debug,
+            graph_root,
             app_token,
         })
     }

@@ -34,6 +34,8 @@ pub struct InstagramLogin {
     exchange: Url,
     refresh: Url,
     me: Url,
+    /// `graph.instagram.com/{version}/`, the root of the gateway's paths.
+    pub(crate) graph_root: Url,
 }
 
 impl std::fmt::Debug for InstagramLogin {
@@ -102,6 +104,7 @@ impl InstagramLogin {
         let exchange = join(&u.graph_instagram, "access_token")?;
         let refresh = join(&u.graph_instagram, "refresh_access_token")?;
         let me = join(&u.graph_instagram, &format!("{}/me", cfg.version))?;
+        let graph_root = join(&u.graph_instagram, &format!("{}/", cfg.version))?;
         Ok(Self {
             http: Http::new(cfg)?,
             authorize,
@@ -109,6 +112,7 @@ impl InstagramLogin {
             exchange,
             refresh,
             me,
+            graph_root,
         })
     }
 

@@ -83,6 +83,19 @@ impl Http {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ProviderError> {
+        let (status, body) = self.send_raw(req).await?;
+        serde_json::from_slice(&body).map_err(|e| ProviderError::Transient {
+            retry_after: None,
+            message: format!("malformed JSON in a {status} response: {e}"),
+        })
+    }
+
+    /// Sends a request and returns the status and body of a success (2xx); failures
+    /// classified, usage headers noted, the throttle honoured.
+    pub(crate) async fn send_raw(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, Vec<u8>), ProviderError> {
         if let Some(left) = self.throttle_left() {
             return Err(ProviderError::RateLimited {
                 retry_after: Some(left),
@@ -94,10 +107,7 @@ impl Http {
         let regain = self.note_usage(resp.headers());
         let body = read_capped(resp, self.cfg.max_body).await?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&body).map_err(|e| ProviderError::Transient {
-                retry_after: None,
-                message: format!("malformed JSON in a {status} response: {e}"),
-            });
+            return Ok((status, body));
         }
         let err = classify_response(status, &body, regain);
         // Code 4 is the app-wide limit: every further call would only extend the block,

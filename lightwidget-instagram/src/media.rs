@@ -1,7 +1,6 @@
 //! Instagram CDN media URL expiry hint.
 
 use chrono::{DateTime, Utc};
-use url::Url;
 
 /// Reads the `oe` query parameter of an Instagram CDN URL (hex unix seconds) as the time
 /// the URL stops working. A **hint**: `oe` is undocumented; always allow a re-fetch.
@@ -12,11 +11,11 @@ use url::Url;
 /// assert_eq!(t.timestamp(), 0x6740A1B2);
 /// assert!(media_url_expiry("https://example.com/x.jpg").is_none());
 /// ```
+///
+/// The same helper as [`lightwidget_core::gateway::media_url_expiry`], which fills in
+/// the gateway's `url_expires_at`.
 pub fn media_url_expiry(url: &str) -> Option<DateTime<Utc>> {
-    let u = Url::parse(url).ok()?;
-    let oe = u.query_pairs().find(|(k, _)| k == "oe")?.1;
-    let secs = i64::from_str_radix(&oe, 16).ok()?;
-    DateTime::from_timestamp(secs, 0)
+    lightwidget_core::gateway::media_url_expiry(url)
 }
 
 #[cfg(test)]

@@ -110,4 +110,56 @@ impl TokenProvider for GraphProvider {
             ConnectionKind::Business => self.debug(token).await,
         }
     }
+
+    /// The gateway's GET, on the host of the account's kind (graph.instagram.com for
+    /// consumer, graph.facebook.com for business), through the same client — and so the
+    /// same usage-header throttle — as `refresh` and `check`.
+    async fn graph_get(
+        &self,
+        account: &Account,
+        token: &Token,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        let (http, root) = match account.kind {
+            ConnectionKind::Consumer => {
+                let c = self.consumer()?;
+                (&c.http, &c.graph_root)
+            }
+            ConnectionKind::Business => {
+                let b = self.business()?;
+                (&b.http, &b.graph_root)
+            }
+        };
+        let url = graph_url(root, path)?;
+        let req = http
+            .client
+            .get(url)
+            .query(query)
+            .query(&[("access_token", token.secret())]);
+        Ok(http.send_raw(req).await?.1)
+    }
+}
+
+/// `root` + a relative path that cannot leave it (no host, scheme, `..`, query).
+fn graph_url(root: &url::Url, path: &str) -> Result<url::Url, ProviderError> {
+    let refused = || ProviderError::Fatal {
+        message: format!("refused Graph API path {path:?}: not relative to the versioned root"),
+    };
+    let safe = !path.is_empty()
+        && path.split('/').all(|s| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        });
+    if !safe {
+        return Err(refused());
+    }
+    let url = root.join(path).map_err(|_| refused())?;
+    if url.origin() != root.origin() || !url.path().starts_with(root.path()) {
+        return Err(refused());
+    }
+    Ok(url)
 }

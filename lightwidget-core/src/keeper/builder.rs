@@ -34,6 +34,7 @@ pub struct KeeperBuilder {
     outbox_batch: usize,
     notice_max_attempts: u32,
     notice_backoff: (Duration, Duration),
+    graph_observe_interval: Duration,
 }
 
 impl std::fmt::Debug for KeeperBuilder {
@@ -74,6 +75,7 @@ impl KeeperBuilder {
             outbox_batch: 50,
             notice_max_attempts: 20,
             notice_backoff: (Duration::from_secs(30), Duration::from_secs(6 * 3600)),
+            graph_observe_interval: Duration::from_secs(600),
         }
     }
 
@@ -174,6 +176,13 @@ impl KeeperBuilder {
         self.notice_backoff = (initial, max);
         self
     }
+    /// How often a gateway success ([`Keeper::graph`]) is written as the account's last
+    /// successful check: at most once per this interval per account (default 10 min).
+    /// Token errors are recorded at once whatever this says.
+    pub fn graph_observe_interval(mut self, d: Duration) -> Self {
+        self.graph_observe_interval = d;
+        self
+    }
 
     /// Validates and builds the keeper. Refused with [`Error::Config`](crate::Error::Config):
     /// a zero concurrency, batch size or attempt count; batch sizes above
@@ -257,6 +266,7 @@ impl KeeperBuilder {
                 counters: Counters::default(),
                 shutting_down: AtomicBool::new(false),
                 wake: Notify::new(),
+                gateway: super::graph::GatewayState::new(self.graph_observe_interval),
             }),
         })
     }

@@ -17,6 +17,7 @@
 
 mod builder;
 mod dispatch;
+mod graph;
 mod host;
 mod stats;
 mod sweep;
@@ -31,6 +32,7 @@ use tokio::sync::Notify;
 
 pub use builder::KeeperBuilder;
 pub use dispatch::DispatchReport;
+pub use graph::GraphSession;
 pub use host::Health;
 pub use stats::KeeperStats;
 pub use sweep::SweepReport;
@@ -80,6 +82,7 @@ pub(crate) struct Inner {
     counters: Counters,
     shutting_down: AtomicBool,
     wake: Notify,
+    gateway: graph::GatewayState,
 }
 
 impl Keeper {

@@ -242,6 +242,9 @@ impl Keeper {
             return;
         }
         let results = self.commit_with_retry(transitions).await;
+        self.inner
+            .gateway
+            .refreshes_end(transitions.iter().map(Transition::account_id));
         for (t, r) in transitions.iter().zip(results) {
             match r {
                 Ok(()) => {
@@ -346,6 +349,8 @@ impl Keeper {
             let obs = match action {
                 Action::Lapse => Observation::Lapsed,
                 Action::Refresh => {
+                    // Gateway calls for this account wait for the new token (`record`).
+                    inner.gateway.refresh_begins(rec.account.id);
                     self.throttle().await;
                     let started = crate::telemetry::start();
                     let r = inner.provider.refresh(&rec.account, &rec.state.token).await;

@@ -18,12 +18,13 @@
 //! # }
 //! ```
 
+mod control;
+mod feed;
 mod routes;
 mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::TimeDelta;
 use lightwidget_core::{Clock, SystemClock, Token};
@@ -91,6 +92,7 @@ impl Sandbox {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(SandboxState::new(cfg));
+        let _ = state.base.set(format!("http://{addr}/"));
         let app = routes::router(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -192,29 +194,29 @@ impl Sandbox {
     /// Returns the callback's HTTP status.
     pub async fn remove_app(&self, user: &UserHandle, callback: Option<&Url>) -> Option<u16> {
         self.set_scenario(user, Some(Scenario::AppRemoved));
-        let cb = callback?;
-        let secret = if user.page_id.is_some() {
-            &self.state.cfg.business_app.1
-        } else {
-            &self.state.cfg.consumer_app.1
-        };
-        let now = self.state.now().timestamp();
-        let payload = serde_json::json!({
-            "algorithm": "HMAC-SHA256",
-            "issued_at": now,
-            "expires": now + 3600,
-            "user_id": user.id,
-        })
-        .to_string();
-        let sr = crate::signed_request::sign(secret, &payload);
-        let r = reqwest::Client::new()
-            .post(cb.clone())
-            .form(&[("signed_request", sr)])
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .ok()?;
-        Some(r.status().as_u16())
+        self.state.deauthorize_callback(user, callback?).await
+    }
+
+    /// The user takes a permission back from the app (code 10 on every call): the
+    /// gateway's feed calls end the token with `PermissionRemoved`.
+    pub fn remove_permission(&self, user: &UserHandle) {
+        self.set_scenario(user, Some(Scenario::PermissionRemoved));
+    }
+
+    /// Meta throttles the user's account (code 80002, with `X-Business-Use-Case-Usage`
+    /// naming it and `estimated_time_to_regain_access` in minutes) until healed.
+    pub fn rate_limit(&self, user: &UserHandle, regain_minutes: u64) {
+        self.set_scenario(user, Some(Scenario::RateLimited { regain_minutes }));
+    }
+
+    /// Ends any scenario: the user's tokens work again.
+    pub fn heal(&self, user: &UserHandle) {
+        self.set_scenario(user, None);
+    }
+
+    /// How many media the feed endpoints serve for the user (default 30, at most 999).
+    pub fn set_media_count(&self, user: &UserHandle, n: usize) {
+        self.state.set_media_count(&user.id, n);
     }
 
     /// Data access lapses now (business users).

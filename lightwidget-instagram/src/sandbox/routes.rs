@@ -28,10 +28,29 @@ pub(crate) fn router(state: Arc<SandboxState>) -> Router {
         .route("/{ver}/oauth/access_token", get(fb_access_token))
         .route("/{ver}/me/accounts", get(fb_pages))
         .route("/{ver}/debug_token", get(debug_token))
+        .route("/{ver}/me/media", get(super::feed::my_media))
+        .route("/{ver}/{node}", get(super::feed::node))
+        .route("/{ver}/{node}/media", get(super::feed::node_media))
+        .route("/{ver}/{node}/{edge}", get(super::feed::other_edge))
+        .route("/cdn/{*file}", get(super::feed::cdn))
+        .route(
+            "/_sandbox/accounts/{ig_user_id}/break",
+            axum::routing::post(super::control::break_account),
+        )
+        .route(
+            "/_sandbox/accounts/{ig_user_id}/heal",
+            axum::routing::post(super::control::heal_account),
+        )
+        .fallback(super::feed::unknown_path)
         .with_state(state)
 }
 
-fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, msg: &str) -> Response {
+pub(super) fn graph_error(
+    status: StatusCode,
+    code: i64,
+    subcode: Option<i64>,
+    msg: &str,
+) -> Response {
     let mut e = json!({"message": msg, "type": "OAuthException", "code": code, "fbtrace_id": "SandboxTrace"});
     if let Some(s) = subcode {
         e["error_subcode"] = json!(s);
@@ -52,7 +71,7 @@ fn bad_token() -> Response {
 }
 
 /// Applies an injected fault, if any. `Some(response)` short-circuits the handler.
-async fn fault(s: &SandboxState) -> Option<Response> {
+pub(super) async fn fault(s: &SandboxState) -> Option<Response> {
     match s.next_fault()? {
         Fault::Status(code) => {
             let st = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -83,7 +102,7 @@ async fn fault(s: &SandboxState) -> Option<Response> {
     }
 }
 
-fn with_usage(s: &SandboxState, mut r: Response) -> Response {
+pub(super) fn with_usage(s: &SandboxState, mut r: Response) -> Response {
     if let Some(p) = *s.app_usage.lock().unwrap_or_else(|e| e.into_inner())
         && let Ok(v) = HeaderValue::from_str(&format!(
             r#"{{"call_count":{p},"total_cputime":{p},"total_time":{p}}}"#
@@ -97,12 +116,19 @@ fn with_usage(s: &SandboxState, mut r: Response) -> Response {
 /// Resolves a token and applies the user's scenario and the token's lifetime.
 // An early-return `Response` is the point of this helper; boxing it buys nothing here.
 #[allow(clippy::result_large_err)]
-fn valid(s: &SandboxState, token: Option<&String>) -> Result<TokenInfo, Response> {
+pub(super) fn valid(s: &SandboxState, token: Option<&String>) -> Result<TokenInfo, Response> {
     let info = token.and_then(|t| s.token(t)).ok_or_else(bad_token)?;
     let user = s.user(&info.user).ok_or_else(bad_token)?;
     if let Some(sc) = user.scenario {
         let (c, sub, m) = sc.error();
-        return Err(graph_error(StatusCode::BAD_REQUEST, c, Some(sub), m));
+        let mut r = graph_error(StatusCode::BAD_REQUEST, c, sub, m);
+        if let super::Scenario::RateLimited { regain_minutes } = sc {
+            let h = json!({ user.handle.id.clone(): [{"type": "instagram", "call_count": 100, "total_cputime": 12, "total_time": 18, "estimated_time_to_regain_access": regain_minutes}]});
+            if let Ok(v) = HeaderValue::from_str(&h.to_string()) {
+                r.headers_mut().insert("x-business-use-case-usage", v);
+            }
+        }
+        return Err(r);
     }
     let now = s.now();
     if let Some(exp) = info.expires_at
@@ -309,16 +335,7 @@ async fn me_inner(s: &SandboxState, q: &HashMap<String, String>) -> Response {
         return r;
     }
     match valid(s, q.get("access_token")) {
-        Ok(info) => {
-            let user = s
-                .user(&info.user)
-                .map(|u| u.handle.username)
-                .unwrap_or_default();
-            with_usage(
-                s,
-                axum::Json(json!({"id": info.user, "username": user})).into_response(),
-            )
-        }
+        Ok(info) => super::feed::profile(s, &info, q, true),
         Err(r) => r,
     }
 }
@@ -450,7 +467,7 @@ async fn debug_token(
         let (code, sub, msg) = match user.and_then(|u| u.scenario) {
             Some(sc) => {
                 let (c, s2, m) = sc.error();
-                (c, Some(s2), m.to_owned())
+                (c, s2, m.to_owned())
             }
             None => (
                 190,

@@ -10,6 +10,11 @@ use rand::RngCore;
 
 use super::SandboxConfig;
 
+/// Media a new user has.
+pub(crate) const DEFAULT_MEDIA_COUNT: usize = 30;
+/// The most media a user can have (media ids carry the index in three digits).
+pub(crate) const MAX_MEDIA: usize = 999;
+
 /// A sandbox test user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserHandle {
@@ -23,6 +28,7 @@ pub struct UserHandle {
 
 /// What has happened to a user's session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Scenario {
     /// 190/460.
     PasswordChanged,
@@ -32,29 +38,70 @@ pub enum Scenario {
     AppRemoved,
     /// 190/467.
     SessionInvalidated,
+    /// The owner took a permission back from the app: code 10 on every call.
+    PermissionRemoved,
+    /// Meta throttles this account: code 80002 with `X-Business-Use-Case-Usage` naming
+    /// the account and `estimated_time_to_regain_access`.
+    RateLimited {
+        /// Minutes until access is regained.
+        regain_minutes: u64,
+    },
 }
 
 impl Scenario {
-    pub(crate) fn error(self) -> (i64, i64, &'static str) {
+    /// The names `POST /_sandbox/accounts/{id}/break` accepts.
+    pub const REASONS: &'static [&'static str] = &[
+        "password_changed",
+        "checkpoint",
+        "app_removed",
+        "session_invalidated",
+        "permission_removed",
+        "rate_limited",
+    ];
+
+    /// The scenario for a reason name (`rate_limited` regains after `regain_minutes`).
+    pub fn from_reason(reason: &str, regain_minutes: u64) -> Option<Self> {
+        Some(match reason {
+            "password_changed" => Self::PasswordChanged,
+            "checkpoint" => Self::Checkpoint,
+            "app_removed" => Self::AppRemoved,
+            "session_invalidated" => Self::SessionInvalidated,
+            "permission_removed" => Self::PermissionRemoved,
+            "rate_limited" => Self::RateLimited { regain_minutes },
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn error(self) -> (i64, Option<i64>, &'static str) {
         match self {
+            Self::PermissionRemoved => (
+                10,
+                None,
+                "(#10) Application does not have permission for this action",
+            ),
+            Self::RateLimited { .. } => (
+                80002,
+                None,
+                "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
+            ),
             Self::PasswordChanged => (
                 190,
-                460,
+                Some(460),
                 "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
             ),
             Self::Checkpoint => (
                 190,
-                459,
+                Some(459),
                 "Error validating access token: You cannot access the app till you log in to www.facebook.com and follow the instructions given.",
             ),
             Self::AppRemoved => (
                 190,
-                458,
+                Some(458),
                 "Error validating access token: The user has not authorized application.",
             ),
             Self::SessionInvalidated => (
                 190,
-                467,
+                Some(467),
                 "Error validating access token: The session is invalid because the user logged out.",
             ),
         }
@@ -102,6 +149,10 @@ pub(crate) struct User {
     pub handle: UserHandle,
     pub scenario: Option<Scenario>,
     pub data_access_expires_at: DateTime<Utc>,
+    /// How many media the user has (the feed endpoints generate them).
+    pub media_count: usize,
+    /// When the user was created (the newest media's time).
+    pub created_at: DateTime<Utc>,
 }
 
 pub(crate) struct SandboxState {
@@ -112,6 +163,8 @@ pub(crate) struct SandboxState {
     pub login_user: Mutex<Option<String>>,
     pub faults: Mutex<VecDeque<Fault>>,
     pub app_usage: Mutex<Option<u32>>,
+    /// `http://127.0.0.1:PORT/`, once bound (for CDN and paging URLs).
+    pub base: std::sync::OnceLock<String>,
     counters: RwLock<HashMap<&'static str, AtomicU64>>,
     next_id: AtomicU64,
 }
@@ -126,6 +179,7 @@ impl SandboxState {
             login_user: Mutex::default(),
             faults: Mutex::default(),
             app_usage: Mutex::default(),
+            base: std::sync::OnceLock::new(),
             counters: RwLock::default(),
             next_id: AtomicU64::new(17_841_400_000_000),
         }
@@ -178,6 +232,8 @@ impl SandboxState {
                     handle: handle.clone(),
                     scenario: None,
                     data_access_expires_at: dae,
+                    media_count: DEFAULT_MEDIA_COUNT,
+                    created_at: self.now(),
                 },
             );
         handle
@@ -199,6 +255,17 @@ impl SandboxState {
             .get_mut(id)
         {
             u.scenario = s;
+        }
+    }
+
+    pub fn set_media_count(&self, id: &str, n: usize) {
+        if let Some(u) = self
+            .users
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+        {
+            u.media_count = n.min(MAX_MEDIA);
         }
     }
 
@@ -260,6 +327,32 @@ impl SandboxState {
             .unwrap_or_else(|p| p.into_inner())
             .get(v)
             .cloned()
+    }
+
+    /// POSTs Meta's signed deauthorize callback for `user` to `cb`; its HTTP status.
+    pub async fn deauthorize_callback(&self, user: &UserHandle, cb: &url::Url) -> Option<u16> {
+        let secret = if user.page_id.is_some() {
+            &self.cfg.business_app.1
+        } else {
+            &self.cfg.consumer_app.1
+        };
+        let now = self.now().timestamp();
+        let payload = serde_json::json!({
+            "algorithm": "HMAC-SHA256",
+            "issued_at": now,
+            "expires": now + 3600,
+            "user_id": user.id,
+        })
+        .to_string();
+        let sr = crate::signed_request::sign(secret, &payload);
+        let r = reqwest::Client::new()
+            .post(cb.clone())
+            .form(&[("signed_request", sr)])
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        Some(r.status().as_u16())
     }
 
     pub fn inject(&self, f: Fault, n: usize) {

@@ -1,0 +1,132 @@
+//! What can go wrong with a gateway call, in terms a host can act on.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::{AccountId, Error, ProviderError, TokenStatus};
+
+/// Why a [`GraphSession`](crate::GraphSession) call returned no data. Never contains a
+/// token value.
+///
+/// ```
+/// use lightwidget_core::gateway::GatewayError;
+/// use lightwidget_core::{AccountId, TokenStatus};
+/// let e = GatewayError::NotActive { account: AccountId::new(), status: TokenStatus::Active };
+/// assert!(e.is_token_dead() && !e.is_transient());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The account's token does not work (expired, revoked, or a permission the widget
+    /// needs was removed) — found by this call or known before it (then no request was
+    /// sent). Show the account as NOT ACTIVE; only the owner can fix it by reconnecting.
+    #[error("account {account} is {}: the owner must reconnect", status.as_str())]
+    NotActive {
+        /// The account.
+        account: AccountId,
+        /// Its status now.
+        status: TokenStatus,
+    },
+    /// Meta throttles this app or account (or usage is above the high-water mark): no
+    /// call before `until`. Calls made earlier are refused without a request, because
+    /// each one would extend Meta's block.
+    #[error("account {account}: Graph API calls throttled until {until}: {message}")]
+    Throttled {
+        /// The account.
+        account: AccountId,
+        /// When calls may resume.
+        until: DateTime<Utc>,
+        /// What Meta or the usage headers said.
+        message: String,
+    },
+    /// A failure that may pass (5xx, timeout, malformed body): retry later; the token
+    /// is presumed fine and nothing was recorded.
+    #[error("account {account}: temporary Graph API failure: {source}")]
+    Transient {
+        /// The account.
+        account: AccountId,
+        /// The classified failure.
+        #[source]
+        source: ProviderError,
+    },
+    /// Meta refused the request for a reason that is not the token's (an unknown path,
+    /// a bad field, a permission only a raw [`get`](crate::GraphSession::get) needed,
+    /// a misconfigured app).
+    #[error("account {account}: Graph API request refused: {source}")]
+    Refused {
+        /// The account.
+        account: AccountId,
+        /// The classified failure.
+        #[source]
+        source: ProviderError,
+    },
+    /// The response was not what the call expects.
+    #[error("account {account}: unexpected Graph API response: {message}")]
+    Unexpected {
+        /// The account.
+        account: AccountId,
+        /// What was wrong.
+        message: String,
+    },
+    /// The request given to [`get`](crate::GraphSession::get) (or a media id) was
+    /// refused before sending: the path must be relative to the versioned Graph root
+    /// (no host, scheme, `..` or query) and the query must not carry `access_token`.
+    #[error("invalid Graph API request: {0}")]
+    InvalidRequest(String),
+    /// The keeper failed (unknown account, store unavailable, ...).
+    #[error(transparent)]
+    Keeper(#[from] Error),
+}
+
+impl GatewayError {
+    /// The token no longer works: show NOT ACTIVE and the renewal path.
+    pub fn is_token_dead(&self) -> bool {
+        matches!(self, Self::NotActive { .. })
+    }
+
+    /// Throttled: when calls may resume.
+    pub fn throttled_until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Throttled { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// Retrying later may succeed (throttled, temporary failure, store unavailable).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Throttled { .. } | Self::Transient { .. } => true,
+            Self::Keeper(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// Maps a classified provider failure that is not the token's death.
+    pub(crate) fn from_provider(
+        account: AccountId,
+        e: ProviderError,
+        now: DateTime<Utc>,
+        default_wait: Duration,
+    ) -> Self {
+        match e {
+            ProviderError::RateLimited {
+                retry_after,
+                message,
+            } => {
+                let wait = retry_after.unwrap_or(default_wait);
+                let until = chrono::TimeDelta::from_std(wait)
+                    .ok()
+                    .and_then(|d| now.checked_add_signed(d))
+                    .unwrap_or(now);
+                Self::Throttled {
+                    account,
+                    until,
+                    message,
+                }
+            }
+            e @ ProviderError::Transient { .. } => Self::Transient { account, source: e },
+            e => Self::Refused { account, source: e },
+        }
+    }
+}

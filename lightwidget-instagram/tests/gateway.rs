@@ -1,0 +1,593 @@
+//! The gateway (`Keeper::graph`) over real HTTP against the sandbox: every call for both
+//! connection kinds, and every observation rule (success throttled, token errors at
+//! once with one notice, rate limits shared with the keeper, calls during a refresh,
+//! paging, CDN expiry, no token in any `Debug`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeDelta, TimeZone, Utc};
+use lightwidget_core::gateway::{GatewayError, MediaType};
+use lightwidget_core::testkit::RecordingHooks;
+use lightwidget_core::*;
+use lightwidget_instagram::sandbox::{Fault, Sandbox, SandboxConfig, UserHandle};
+use lightwidget_instagram::*;
+
+/// The real provider, recording the token of every gateway call.
+struct Recording {
+    inner: GraphProvider,
+    used: Mutex<Vec<String>>,
+    /// The next gateway call: another process renews the account with this token as
+    /// the call fails with 190.
+    renew_next: Mutex<Option<(Arc<InMemoryStore>, Token)>>,
+}
+
+#[async_trait]
+impl TokenProvider for Recording {
+    async fn refresh(&self, a: &Account, t: &Token) -> Result<Token, ProviderError> {
+        self.inner.refresh(a, t).await
+    }
+    async fn check(&self, a: &Account, t: &Token) -> Result<CheckInfo, ProviderError> {
+        self.inner.check(a, t).await
+    }
+    async fn graph_get(
+        &self,
+        a: &Account,
+        t: &Token,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.used.lock().unwrap().push(t.secret().to_owned());
+        let renew = self.renew_next.lock().unwrap().take();
+        if let Some((store, token)) = renew {
+            let rec = store.get(a.id).await.unwrap().unwrap();
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1);
+            let obs = Observation::Reconnected {
+                token,
+                account: None,
+            };
+            let t = lifecycle::apply(&rec, obs, Utc::now(), &RefreshPolicy::default(), &mut rng);
+            store.commit(&t).await.unwrap();
+            return Err(ProviderError::Expired {
+                reason: ExpiryReason::SessionInvalidated,
+                message: "190/467".into(),
+            });
+        }
+        self.inner.graph_get(a, t, path, query).await
+    }
+}
+
+struct Setup {
+    clock: ManualClock,
+    sandbox: Sandbox,
+    keeper: Keeper,
+    store: Arc<InMemoryStore>,
+    hooks: Arc<RecordingHooks>,
+    provider: Arc<Recording>,
+}
+
+async fn setup() -> Setup {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+    let sandbox = Sandbox::start(SandboxConfig {
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let consumer = InstagramLogin::new(
+        sandbox
+            .consumer_config()
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let business = FacebookLogin::new(
+        sandbox
+            .business_config()
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let provider = Arc::new(Recording {
+        inner: GraphProvider::new(Some(Arc::new(consumer)), Some(Arc::new(business)))
+            .with_clock(Arc::new(clock.clone())),
+        used: Mutex::default(),
+        renew_next: Mutex::default(),
+    });
+    let store = Arc::new(InMemoryStore::new());
+    let hooks = Arc::new(RecordingHooks::default());
+    let keeper = Keeper::builder(store.clone(), provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .hooks(hooks.clone())
+        .rng_seed(3)
+        .build()
+        .unwrap();
+    Setup {
+        clock,
+        sandbox,
+        keeper,
+        store,
+        hooks,
+        provider,
+    }
+}
+
+impl Setup {
+    async fn consumer(&self, name: &str, age_days: i64) -> (UserHandle, AccountId) {
+        let u = self.sandbox.create_consumer_user(name);
+        let t = self
+            .sandbox
+            .issue_consumer_token(&u, TimeDelta::days(age_days));
+        let id = self
+            .keeper
+            .connect(
+                NewAccount::new("owner", ConnectionKind::Consumer, &u.id, &u.username),
+                t,
+            )
+            .await
+            .unwrap();
+        (u, id)
+    }
+
+    async fn business(&self, name: &str) -> (UserHandle, AccountId) {
+        let u = self.sandbox.create_business_user(name);
+        let t = self.sandbox.issue_page_token(&u);
+        let id = self
+            .keeper
+            .connect(
+                NewAccount::new("owner", ConnectionKind::Business, &u.id, &u.username)
+                    .with_page_id(u.page_id.clone().unwrap()),
+                t,
+            )
+            .await
+            .unwrap();
+        (u, id)
+    }
+
+    async fn last_checked(&self, id: AccountId) -> Option<chrono::DateTime<Utc>> {
+        self.keeper.status(id).await.unwrap().last_checked_at
+    }
+}
+
+#[tokio::test]
+async fn profile_media_paging_albums_and_items_for_both_kinds() {
+    let s = setup().await;
+    let (cu, cid) = s.consumer("paul", 3).await;
+    let (bu, bid) = s.business("shop").await;
+    for (u, id, consumer) in [(&cu, cid, true), (&bu, bid, false)] {
+        let g = s.keeper.graph(id);
+        let p = g.profile().await.unwrap();
+        assert_eq!(
+            (p.id.as_str(), p.username.as_str()),
+            (u.id.as_str(), u.username.as_str())
+        );
+        assert_eq!(p.media_count, Some(30));
+        assert_eq!(p.account_type.is_some(), consumer, "{p:?}");
+        assert!(p.picture_expires_at.unwrap() > s.clock.now());
+
+        // Paging walks every page, newest first, no item twice.
+        let mut seen = Vec::new();
+        let mut page = g.media(None, Some(12)).await.unwrap();
+        let mut pages = 1;
+        seen.extend(page.items.iter().map(|m| m.id.clone()));
+        while let Some(after) = page.after.clone() {
+            page = g.media(Some(&after), Some(12)).await.unwrap();
+            pages += 1;
+            seen.extend(page.items.iter().map(|m| m.id.clone()));
+        }
+        assert_eq!((pages, seen.len()), (3, 30));
+        let mut dedup = seen.clone();
+        dedup.dedup();
+        assert_eq!(dedup.len(), 30);
+        let all = g.all_media(Some(7), 1000).await.unwrap();
+        assert_eq!(
+            all.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            seen.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(g.all_media(Some(7), 10).await.unwrap().len(), 10);
+
+        // Albums carry their children; every item its CDN expiry.
+        let album = all
+            .iter()
+            .find(|m| m.media_type == Some(MediaType::CarouselAlbum))
+            .unwrap();
+        assert_eq!(album.children.len(), 3);
+        assert!(album.children.iter().all(|c| c.media_url.is_some()));
+        let video = all
+            .iter()
+            .find(|m| m.media_type == Some(MediaType::Video))
+            .unwrap();
+        assert!(video.thumbnail_url.is_some());
+        assert!(
+            all.iter()
+                .all(|m| m.url_expires_at.is_some() && m.timestamp.is_some())
+        );
+        assert!(
+            all.iter()
+                .all(|m| m.caption.is_some() && m.permalink.is_some())
+        );
+        let earliest = all.iter().filter_map(|m| m.url_expires_at).min().unwrap();
+        assert_eq!(
+            g.urls_expire_at(),
+            Some(earliest.min(p.picture_expires_at.unwrap()))
+        );
+
+        // One item, and an album child on its own.
+        let one = g.media_item(&album.id).await.unwrap();
+        assert_eq!(one.children, album.children);
+        let child = g.media_item(&album.children[0].id).await.unwrap();
+        assert_eq!(child.media_url, album.children[0].media_url);
+        let missing = g.media_item("18999").await.unwrap_err();
+        assert!(
+            matches!(missing, GatewayError::Refused { .. }),
+            "{missing:?}"
+        );
+        assert!(s.keeper.status(id).await.unwrap().status.is_active());
+
+        // The raw call: JSON for anything else, with the token in `paging.next` redacted.
+        let node = if consumer {
+            "me".to_owned()
+        } else {
+            u.id.clone()
+        };
+        let raw = g
+            .get(
+                &format!("{node}/media"),
+                &[("fields", "id,media_url"), ("limit", "2")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(raw["data"].as_array().unwrap().len(), 2);
+        let next = raw["paging"]["next"].as_str().unwrap();
+        assert!(
+            next.contains("access_token=[REDACTED]")
+                || next.contains("access_token=%5BREDACTED%5D"),
+            "{next}"
+        );
+        let token = s.keeper.access_token(id).await.unwrap();
+        assert!(!raw.to_string().contains(token.secret()));
+    }
+}
+
+#[tokio::test]
+async fn raw_requests_cannot_leave_the_graph_host_or_carry_a_token() {
+    let s = setup().await;
+    let (_, id) = s.consumer("paul", 3).await;
+    let g = s.keeper.graph(id);
+    for bad in [
+        "//evil.example/x",
+        "../oauth/access_token",
+        "me?x=1",
+        "https://evil.example/",
+    ] {
+        let e = g.get(bad, &[]).await.unwrap_err();
+        assert!(matches!(e, GatewayError::InvalidRequest(_)), "{bad}: {e:?}");
+    }
+    let e = g.get("me", &[("access_token", "other")]).await.unwrap_err();
+    assert!(matches!(e, GatewayError::InvalidRequest(_)), "{e:?}");
+    assert!(matches!(
+        g.media_item("../me").await.unwrap_err(),
+        GatewayError::InvalidRequest(_)
+    ));
+    assert!(
+        s.provider.used.lock().unwrap().is_empty(),
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_success_moves_the_last_check_once_per_window() {
+    let s = setup().await;
+    let (_, id) = s.consumer("paul", 3).await;
+    let t0 = s.clock.now();
+    let g = s.keeper.graph(id);
+    g.profile().await.unwrap();
+    assert_eq!(
+        s.last_checked(id).await,
+        Some(t0),
+        "connected just now: nothing to write"
+    );
+    s.clock.advance(TimeDelta::minutes(11));
+    let t1 = s.clock.now();
+    g.profile().await.unwrap();
+    assert_eq!(s.last_checked(id).await, Some(t1), "moved");
+    let version = s.store.get(id).await.unwrap().unwrap().version;
+    for _ in 0..5 {
+        s.clock.advance(TimeDelta::minutes(1));
+        g.media(None, Some(5)).await.unwrap();
+    }
+    // Many calls at once inside a new window write once.
+    s.clock.advance(TimeDelta::minutes(10));
+    let t2 = s.clock.now();
+    let calls: Vec<_> = (0..8).map(|_| g.profile()).collect();
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    let rec = s.store.get(id).await.unwrap().unwrap();
+    assert_eq!(rec.state.last_checked_at, Some(t2));
+    assert_eq!(
+        rec.version,
+        version + 1,
+        "one write for a window, whatever the traffic"
+    );
+    let history = s.keeper.history(id, HistoryQuery::default()).await.unwrap();
+    assert_eq!(history.len(), 1, "successes are not history: {history:?}");
+}
+
+#[tokio::test]
+async fn a_password_change_expires_at_once_with_one_notice_and_one_hook() {
+    let s = setup().await;
+    let (u, id) = s.consumer("paul", 3).await;
+    let g = s.keeper.graph(id);
+    g.profile().await.unwrap();
+    s.sandbox.password_changed(&u);
+    let calls: Vec<_> = (0..6).map(|_| g.media(None, Some(3))).collect();
+    for r in futures::future::join_all(calls).await {
+        let e = r.unwrap_err();
+        assert!(e.is_token_dead(), "{e:?}");
+    }
+    let st = s.keeper.status(id).await.unwrap();
+    assert_eq!(st.status.reason(), Some(ExpiryReason::PasswordChanged));
+    assert_eq!(st.next_action_at, None);
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 1, "one notice");
+    assert_eq!(s.hooks.expired(), vec![id], "one hook");
+    let history = s.keeper.history(id, HistoryQuery::default()).await.unwrap();
+    let expired: Vec<_> = history
+        .iter()
+        .filter(|h| matches!(h.event.kind, TokenEventKind::Expired { .. }))
+        .collect();
+    assert_eq!(expired.len(), 1, "{history:?}");
+    // Later calls are refused without a request.
+    let sent = s.provider.used.lock().unwrap().len();
+    let e = g.profile().await.unwrap_err();
+    assert!(matches!(e, GatewayError::NotActive { .. }), "{e:?}");
+    assert_eq!(s.provider.used.lock().unwrap().len(), sent);
+}
+
+#[tokio::test]
+async fn a_removed_permission_ends_the_token_for_feed_calls_but_not_for_raw_ones() {
+    let s = setup().await;
+    let (u, id) = s.business("shop").await;
+    let g = s.keeper.graph(id);
+    s.sandbox.remove_permission(&u);
+    let e = g.get(&format!("{}/insights", u.id), &[]).await.unwrap_err();
+    assert!(matches!(e, GatewayError::Refused { .. }), "{e:?}");
+    assert!(s.keeper.status(id).await.unwrap().status.is_active());
+    let e = g.profile().await.unwrap_err();
+    assert!(e.is_token_dead(), "{e:?}");
+    let st = s.keeper.status(id).await.unwrap();
+    assert_eq!(st.status.reason(), Some(ExpiryReason::PermissionRemoved));
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn transient_errors_and_account_rate_limits_record_nothing() {
+    let s = setup().await;
+    let (u, id) = s.consumer("paul", 3).await;
+    let g = s.keeper.graph(id);
+    s.clock.advance(TimeDelta::minutes(30));
+    let before = s.store.get(id).await.unwrap().unwrap();
+    s.sandbox.inject(Fault::Status(503), 1);
+    let e = g.profile().await.unwrap_err();
+    assert!(
+        matches!(e, GatewayError::Transient { .. }) && e.is_transient(),
+        "{e:?}"
+    );
+    s.sandbox.inject(Fault::Malformed, 1);
+    assert!(g.profile().await.unwrap_err().is_transient());
+    s.sandbox.rate_limit(&u, 20);
+    let e = g.media(None, None).await.unwrap_err();
+    let until = e.throttled_until().expect("throttled");
+    assert!(until >= s.clock.now() + TimeDelta::minutes(19), "{until}");
+    let after = s.store.get(id).await.unwrap().unwrap();
+    assert_eq!(after.version, before.version, "nothing written");
+    assert!(after.state.status.is_active());
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn usage_above_the_high_water_mark_slows_the_keepers_next_sweep() {
+    let s = setup().await;
+    // 40 days old: due for a refresh now.
+    let (_, id) = s.consumer("paul", 40).await;
+    s.sandbox.set_app_usage(Some(97));
+    // The widget's call succeeds and brings the usage header back...
+    s.keeper.graph(id).profile().await.unwrap();
+    s.sandbox.set_app_usage(None);
+    // ...so the keeper's sweep holds back on the same app: no refresh request is sent.
+    s.clock.advance(TimeDelta::minutes(1));
+    let r = s.keeper.sweep().await.unwrap();
+    assert_eq!((r.refreshed, r.retries), (0, 1), "{r:?}");
+    assert_eq!(s.sandbox.requests("refresh"), 0);
+    let st = s.keeper.status(id).await.unwrap();
+    assert!(st.status.is_active());
+    assert!(
+        st.next_action_at.unwrap() > s.clock.now(),
+        "backed off: {st:?}"
+    );
+    // And the gateway says until when, instead of a raw 4xx.
+    let e = s.keeper.graph(id).profile().await.unwrap_err();
+    assert!(e.throttled_until().unwrap() > s.clock.now(), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_call_during_a_refresh_uses_the_new_token() {
+    let s = setup().await;
+    let (_, id) = s.consumer("paul", 40).await;
+    let old = s.keeper.access_token(id).await.unwrap().secret().to_owned();
+    s.clock.advance(TimeDelta::days(1));
+    s.sandbox
+        .inject(Fault::Delay(Duration::from_millis(400)), 1);
+    let sweep = tokio::spawn({
+        let k = s.keeper.clone();
+        async move { k.sweep().await.unwrap() }
+    });
+    while s.sandbox.requests("refresh") == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The refresh is in flight (held by the sandbox): the call waits for it.
+    let p = s.keeper.graph(id).profile().await.unwrap();
+    assert_eq!(p.username, "paul");
+    assert_eq!(sweep.await.unwrap().refreshed, 1);
+    let new = s.keeper.access_token(id).await.unwrap().secret().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(
+        *s.provider.used.lock().unwrap(),
+        vec![new],
+        "only the new token was used"
+    );
+    assert_eq!(
+        s.sandbox.requests("refresh"),
+        1,
+        "the call triggered no refresh"
+    );
+}
+
+#[tokio::test]
+async fn a_token_replaced_elsewhere_is_retried_with_the_current_one() {
+    let s = setup().await;
+    let (u, id) = s.consumer("paul", 3).await;
+    let old = s.keeper.access_token(id).await.unwrap().secret().to_owned();
+    // Another process renews the account while this call is on the wire, and the old
+    // token's answer is 190: the call is made again with the current token, and
+    // nothing expires.
+    let renewed = s.sandbox.issue_consumer_token(&u, TimeDelta::zero());
+    *s.provider.renew_next.lock().unwrap() = Some((s.store.clone(), renewed.clone()));
+    let p = s.keeper.graph(id).profile().await.unwrap();
+    assert_eq!(p.id, u.id);
+    assert_eq!(
+        *s.provider.used.lock().unwrap(),
+        vec![old, renewed.secret().to_owned()]
+    );
+    let st = s.keeper.status(id).await.unwrap();
+    assert!(st.status.is_active(), "{st:?}");
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn the_sandbox_breaks_an_account_over_http() {
+    let s = setup().await;
+    let (u, id) = s.consumer("paul", 3).await;
+    let http = reqwest::Client::new();
+    let url = |what: &str| format!("{}_sandbox/accounts/{}/{what}", s.sandbox.base_url(), u.id);
+    let r = http
+        .post(url("break"))
+        .json(&serde_json::json!({"reason": "nonsense"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["reasons"].as_array().unwrap().len() >= 6);
+    // rate_limited, then healed: the account stays ACTIVE.
+    let r = http
+        .post(url("break"))
+        .form(&[("reason", "rate_limited"), ("regain_minutes", "5")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        s.keeper
+            .graph(id)
+            .profile()
+            .await
+            .unwrap_err()
+            .throttled_until()
+            .is_some()
+    );
+    assert_eq!(http.post(url("heal")).send().await.unwrap().status(), 200);
+    // Meta's regain time is honoured (the client pauses until then), then calls work.
+    s.clock.advance(TimeDelta::minutes(6));
+    s.keeper.graph(id).profile().await.unwrap();
+    // checkpoint: NOT ACTIVE with the reason.
+    let r = http
+        .post(url("break"))
+        .json(&serde_json::json!({"reason": "checkpoint"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let e = s.keeper.graph(id).media(None, None).await.unwrap_err();
+    assert!(e.is_token_dead(), "{e:?}");
+    assert_eq!(
+        s.keeper.status(id).await.unwrap().status.reason(),
+        Some(ExpiryReason::SecurityCheckpoint)
+    );
+    let r = http
+        .post(format!(
+            "{}_sandbox/accounts/404/break",
+            s.sandbox.base_url()
+        ))
+        .json(&serde_json::json!({"reason": "checkpoint"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn cdn_urls_work_until_their_oe() {
+    let s = setup().await;
+    let (_, id) = s.consumer("paul", 3).await;
+    let g = s.keeper.graph(id);
+    let page = g.media(None, Some(1)).await.unwrap();
+    let url = page.items[0].media_url.clone().unwrap();
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let expires = page.items[0].url_expires_at.unwrap();
+    assert!(expires > s.clock.now() + TimeDelta::hours(48));
+    s.clock.set(expires + TimeDelta::seconds(1));
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.text().await.unwrap(), "URL signature expired");
+}
+
+#[tokio::test]
+async fn no_token_in_the_debug_of_any_session_response_or_error() {
+    let s = setup().await;
+    let (cu, cid) = s.consumer("paul", 3).await;
+    let (bu, bid) = s.business("shop").await;
+    let mut out = String::new();
+    for (u, id) in [(&cu, cid), (&bu, bid)] {
+        let g = s.keeper.graph(id);
+        out += &format!("{g:?}");
+        out += &format!("{:?}", g.profile().await.unwrap());
+        let page = g.media(None, Some(4)).await.unwrap();
+        out += &format!("{page:?}");
+        out += &format!("{:?}", g.media_item(&page.items[0].id).await.unwrap());
+        let node = if id == cid {
+            "me".to_owned()
+        } else {
+            u.id.clone()
+        };
+        out += &format!(
+            "{:?}",
+            g.get(&format!("{node}/media"), &[("limit", "1")])
+                .await
+                .unwrap()
+        );
+        out += &format!("{g:?}");
+        s.sandbox.inject(Fault::Status(500), 1);
+        let e = g.profile().await.unwrap_err();
+        out += &format!("{e:?} {e}");
+        s.sandbox.rate_limit(u, 3);
+        let e = g.profile().await.unwrap_err();
+        out += &format!("{e:?} {e}");
+        s.sandbox.password_changed(u);
+        let e = g.profile().await.unwrap_err();
+        out += &format!("{e:?} {e}");
+    }
+    for id in [cid, bid] {
+        let t = s.keeper.access_token(id).await.unwrap();
+        assert!(
+            !out.contains(t.secret()),
+            "a token leaked into Debug output"
+        );
+    }
+    assert!(!out.contains("IGAA") && !out.contains("EAAG"), "{out}");
+}
