@@ -7,6 +7,37 @@
 //!
 //! No HTTP and no SQL here: those live in `lightwidget-instagram` and
 //! `lightwidget-store-sql`.
+//!
+//! A keeper over the reference store and (feature `testkit`) the fake provider, as in a
+//! host's own unit tests:
+//!
+//! ```
+//! # #[cfg(feature = "testkit")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), lightwidget_core::Error> {
+//! use std::sync::Arc;
+//! use chrono::TimeDelta;
+//! use lightwidget_core::testkit::FakeProvider;
+//! use lightwidget_core::*;
+//!
+//! let clock = ManualClock::new(chrono::Utc::now());
+//! let provider = Arc::new(FakeProvider::new(clock.clone()));
+//! let keeper = Keeper::builder(Arc::new(InMemoryStore::new()), provider.clone())
+//!     .clock(Arc::new(clock.clone()))
+//!     .build()?;
+//! // A 40-day-old token: inside its refresh window.
+//! let token = provider.token(clock.now() - TimeDelta::days(40));
+//! let id = keeper
+//!     .connect(NewAccount::new("owner-1", ConnectionKind::Consumer, "1784", "shop"), token)
+//!     .await?;
+//! clock.advance(TimeDelta::minutes(1));
+//! let report = keeper.sweep().await?;
+//! assert_eq!(report.refreshed, 1);
+//! assert_eq!(keeper.status(id).await?.status.label(), "ACTIVE");
+//! # Ok(()) }
+//! # #[cfg(not(feature = "testkit"))]
+//! # fn main() {}
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -16,6 +16,18 @@ use crate::{FacebookLogin, InstagramLogin};
 ///   both ask `debug_token`, which also reports the data-access expiry.
 ///
 /// A kind with no client configured fails with a `Fatal` error naming it.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use lightwidget_instagram::{FacebookLogin, GraphConfig, GraphProvider, InstagramLogin};
+///
+/// # fn f() -> Result<GraphProvider, lightwidget_instagram::Error> {
+/// // LIGHTWIDGET_CONSUMER_APP_ID / _APP_SECRET / _REDIRECT_URI, and the same for BUSINESS.
+/// let consumer = InstagramLogin::new(GraphConfig::from_env("LIGHTWIDGET_CONSUMER")?)?;
+/// let business = FacebookLogin::new(GraphConfig::from_env("LIGHTWIDGET_BUSINESS")?)?;
+/// Ok(GraphProvider::new(Some(Arc::new(consumer)), Some(Arc::new(business))))
+/// # }
+/// ```
 pub struct GraphProvider {
     consumer: Option<Arc<InstagramLogin>>,
     business: Option<Arc<FacebookLogin>>,

@@ -5,6 +5,27 @@
 //! ([`WebhookNotifier`]), and the signed, expiring renewal and one-click unsubscribe
 //! links ([`LinkSigner`]) they carry. Emails have plain-text and HTML parts and RFC 8058
 //! `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
+//!
+//! ```
+//! # #[cfg(feature = "email")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use lightwidget_notify::{EmailContent, EmlFileNotifier, LinkSigner};
+//!
+//! let links = Arc::new(LinkSigner::new(
+//!     "a long random secret".to_string().into(),
+//!     "https://widgets.example.com/".parse()?,
+//! ));
+//! let content = EmailContent::new("Widgets <alerts@widgets.example.com>", links)?;
+//! // Notices as .eml files for local development; `EmailNotifier::from_url` for SMTP.
+//! let dir = std::env::temp_dir().join("lw-doc-mail");
+//! let notifier = EmlFileNotifier::new(&dir, content)?;
+//! assert_eq!(notifier.dir(), dir.as_path());
+//! // Keeper::builder(store, provider).notifier(Arc::new(notifier))
+//! # Ok(()) }
+//! # #[cfg(not(feature = "email"))]
+//! # fn main() {}
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

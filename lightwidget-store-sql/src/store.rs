@@ -21,7 +21,25 @@ use crate::db::{Db, Q, Queries, bind_account_cols};
 use crate::dialect::{Backend, Dialect, Lease};
 use crate::{Encryption, Error, Keyring};
 
-/// A [`TokenStore`] on SQLite, PostgreSQL or MySQL/MariaDB.
+/// A [`TokenStore`] on SQLite, PostgreSQL or MySQL/MariaDB, chosen by the URL.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use lightwidget_store_sql::{Key, Keyring, SqlStore, TokenStore};
+///
+/// let path = std::env::temp_dir().join(format!("lw-doc-{}.db", std::process::id()));
+/// // In production: Keyring::from_env() (LIGHTWIDGET_KEYS="k1:<base64 of 32 bytes>").
+/// let keys = Keyring::new(Key::new("k1", &[7u8; 32])?);
+/// let store = SqlStore::builder(format!("sqlite://{}", path.display()))
+///     .keyring(keys)
+///     .connect()
+///     .await?;
+/// assert_eq!(store.count_by_status().await?.active, 0);
+/// store.close().await;
+/// # let _ = std::fs::remove_file(&path);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SqlStore {
     pub(crate) inner: Arc<Inner>,
