@@ -56,6 +56,6 @@ pub enum Error {
 }
 
 /// This crate's README, compiled as doc tests so its example stays true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "email"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
