@@ -87,6 +87,19 @@ async fn refreshes(keeper: &Keeper, ids: &[AccountId]) -> Vec<usize> {
     out
 }
 
+/// Polls the histories until every account was refreshed at least once (or `limit`
+/// passed); returns the refresh count per account.
+async fn until_all_refreshed(keeper: &Keeper, ids: &[AccountId], limit: Duration) -> Vec<usize> {
+    let deadline = Instant::now() + limit;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let counts = refreshes(keeper, ids).await;
+        if counts.iter().all(|c| *c >= 1) || Instant::now() > deadline {
+            return counts;
+        }
+    }
+}
+
 fn spawn_daemon(db: &Path, sandbox: &Sandbox) -> Child {
     let cfg = SandboxConfig::default();
     Command::new(keeper_bin())
@@ -148,15 +161,7 @@ async fn kill_9_during_sweeps_repeats_at_most_what_was_in_flight() {
     let after_kills = sandbox.requests("refresh");
     let last_kill = Instant::now();
     let mut child = spawn_daemon(&db, &sandbox);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut counts;
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        counts = refreshes(&keeper, &ids).await;
-        if counts.iter().all(|c| *c >= 1) || Instant::now() > deadline {
-            break;
-        }
-    }
+    let counts = until_all_refreshed(&keeper, &ids, Duration::from_secs(120)).await;
     let all_done = last_kill.elapsed();
     child.kill().unwrap();
     child.wait().unwrap();
@@ -301,15 +306,7 @@ async fn a_ten_second_postgres_outage_drops_no_refreshed_token() {
     proxy.restore();
     let outage = outage_start.elapsed();
     let restored = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut counts;
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        counts = refreshes(&keeper, &ids).await;
-        if counts.iter().all(|c| *c >= 1) || Instant::now() > deadline {
-            break;
-        }
-    }
+    let counts = until_all_refreshed(&keeper, &ids, Duration::from_secs(90)).await;
     let caught_up = restored.elapsed();
     stop.notify_one();
     keeper.shutdown();

@@ -71,6 +71,30 @@ impl Env {
         c
     }
 
+    /// `keeper connect --kind consumer …` with `extra` options and the token on stdin.
+    fn connect(
+        &self,
+        ig_user_id: &str,
+        username: &str,
+        owner: &str,
+        extra: &[&str],
+        token: &str,
+    ) -> Output {
+        let mut args = vec![
+            "connect",
+            "--kind",
+            "consumer",
+            "--ig-user-id",
+            ig_user_id,
+            "--username",
+            username,
+            "--owner",
+            owner,
+        ];
+        args.extend_from_slice(extra);
+        self.run_stdin(&args, token)
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("run keeper")
     }
@@ -115,20 +139,11 @@ fn code(o: &Output) -> i32 {
 #[test]
 fn numbers_out_of_range_are_refused_with_the_setting_named_and_no_panic() {
     let env = Env::new("numbers");
-    let o = env.run_stdin(
-        &[
-            "connect",
-            "--kind",
-            "consumer",
-            "--ig-user-id",
-            "1",
-            "--username",
-            "u",
-            "--owner",
-            "o",
-            "--expires-in-days",
-            "1000000000",
-        ],
+    let o = env.connect(
+        "1",
+        "u",
+        "o",
+        &["--expires-in-days", "1000000000"],
         "IGAAtoken",
     );
     assert_eq!(code(&o), 2, "{}", text(&o));
@@ -189,17 +204,11 @@ fn a_token_variable_that_is_not_utf8_is_an_error_not_a_fallback_to_stdin() {
 #[test]
 fn an_existing_token_is_connected_with_its_real_age_and_history_reads_as_a_table() {
     let env = Env::new("age");
-    let o = env.run_stdin(
+    let o = env.connect(
+        "1784",
+        "paul",
+        "user-42",
         &[
-            "connect",
-            "--kind",
-            "consumer",
-            "--ig-user-id",
-            "1784",
-            "--username",
-            "paul",
-            "--owner",
-            "user-42",
             "--issued-at",
             "2026-11-01T00:00:00Z",
             "--expires-at",
@@ -226,17 +235,11 @@ fn an_existing_token_is_connected_with_its_real_age_and_history_reads_as_a_table
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("history --json");
     assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{v}");
 
-    let o = env.run_stdin(
+    let o = env.connect(
+        "1785",
+        "x",
+        "o",
         &[
-            "connect",
-            "--kind",
-            "consumer",
-            "--ig-user-id",
-            "1785",
-            "--username",
-            "x",
-            "--owner",
-            "o",
             "--issued-at",
             "2026-11-01T00:00:00Z",
             "--expires-at",
@@ -251,20 +254,11 @@ fn an_existing_token_is_connected_with_its_real_age_and_history_reads_as_a_table
 #[test]
 fn preferences_are_shown_and_set_from_the_command_line() {
     let env = Env::new("prefs");
-    let o = env.run_stdin(
-        &[
-            "connect",
-            "--kind",
-            "consumer",
-            "--ig-user-id",
-            "9",
-            "--username",
-            "shop",
-            "--owner",
-            "owner-1",
-            "--expires-in-days",
-            "60",
-        ],
+    let o = env.connect(
+        "9",
+        "shop",
+        "owner-1",
+        &["--expires-in-days", "60"],
         "IGAAprefs",
     );
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -426,17 +420,11 @@ async fn the_daemon_serves_metrics_health_and_readiness_and_stops_on_sigterm() {
         .var("LIGHTWIDGET_GRAPH_BASE_URL", sandbox.base_url().as_str())
         .var("LIGHTWIDGET_POLL_INTERVAL_SECS", "1")
         .var("RUST_LOG", "info");
-    let o = env.run_stdin(
+    let o = env.connect(
+        &user.id,
+        &user.username,
+        "o",
         &[
-            "connect",
-            "--kind",
-            "consumer",
-            "--ig-user-id",
-            &user.id,
-            "--username",
-            &user.username,
-            "--owner",
-            "o",
             "--issued-at",
             &token.issued_at.to_rfc3339(),
             "--expires-at",
@@ -550,17 +538,11 @@ async fn the_daemon_serves_metrics_health_and_readiness_and_stops_on_sigterm() {
     let user2 = sandbox.create_consumer_user("broken.shop");
     let token2 = sandbox.issue_consumer_token(&user2, TimeDelta::days(40));
     sandbox.password_changed(&user2);
-    let o = env.run_stdin(
+    let o = env.connect(
+        &user2.id,
+        &user2.username,
+        "o2",
         &[
-            "connect",
-            "--kind",
-            "consumer",
-            "--ig-user-id",
-            &user2.id,
-            "--username",
-            &user2.username,
-            "--owner",
-            "o2",
             "--issued-at",
             &token2.issued_at.to_rfc3339(),
             "--expires-at",

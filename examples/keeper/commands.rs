@@ -150,27 +150,7 @@ pub async fn one_shot(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
                 when(s.next_action_at, "%Y-%m-%d %H:%M:%S UTC")
             );
         }
-        Command::Preferences {
-            owner,
-            topics,
-            email,
-            webhook,
-            no_recipients,
-            entitled,
-            json,
-        } => {
-            preferences(
-                keeper,
-                OwnerId::new(owner),
-                topics,
-                email,
-                webhook,
-                no_recipients,
-                entitled,
-                json,
-            )
-            .await?
-        }
+        Command::Preferences { .. } => preferences(keeper, cmd).await?,
         Command::Import { file, format } => crate::import::run(keeper, &file, format).await?,
         Command::Demo { .. } | Command::Run { .. } => unreachable!("handled in main"),
     }
@@ -300,17 +280,21 @@ fn parse_recipients(email: Vec<String>, webhook: Vec<String>) -> Result<Vec<Reci
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn preferences(
-    keeper: &Keeper,
-    owner: OwnerId,
-    topics: Option<String>,
-    email: Vec<String>,
-    webhook: Vec<String>,
-    no_recipients: bool,
-    entitled: Option<bool>,
-    json: bool,
-) -> Result<(), Fail> {
+/// `keeper preferences`: shows an owner's preferences, after applying any `--set` option.
+async fn preferences(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
+    let Command::Preferences {
+        owner,
+        topics,
+        email,
+        webhook,
+        no_recipients,
+        entitled,
+        json,
+    } = cmd
+    else {
+        unreachable!("called for the preferences command only")
+    };
+    let owner = OwnerId::new(owner);
     let topics = topics.as_deref().map(parse_topics).transpose()?;
     let set_recipients = no_recipients || !email.is_empty() || !webhook.is_empty();
     let recipients = parse_recipients(email, webhook)?;
