@@ -89,7 +89,10 @@ pub async fn with_sandbox(opts: &Options) -> Result<(Arc<AppState>, Sandbox), Bo
         .redirect_uri(redirect.as_str())
         .clock(opts.clock.clone())
         .build()?;
-    let state = assemble(opts, consumer, business, secrets).await?;
+    let mut state = assemble(opts, consumer, business, secrets).await?;
+    if let Some(s) = Arc::get_mut(&mut state) {
+        s.sandbox = Some(sandbox.base_url());
+    }
     Ok((state, sandbox))
 }
 
@@ -168,6 +171,7 @@ async fn assemble(
         entitled: opts.entitled.iter().cloned().collect::<HashSet<_>>(),
         inbox,
         queue,
+        sandbox: None,
         sandbox_login: Mutex::new(HashMap::new()),
         deletions: Mutex::new(HashMap::new()),
     }))

@@ -47,7 +47,7 @@ fn account_row(r: &StatusReport, csrf: &str) -> String {
     let id = r.account.id;
     format!(
         "<tr class=account data-kind=\"{k}\" data-id=\"{id}\"><td class=username>@{u}</td><td>{kl}</td><td>{st}</td>\
-<td class=reason>{re}</td><td>{lc}</td><td>{ex}</td><td>{refresh} {disconnect}</td></tr>",
+<td class=reason>{re}</td><td>{lc}</td><td>{ex}</td><td><a class=btn href=\"/accounts/{id}/preview\">Preview widget</a> {refresh} {disconnect}</td></tr>",
         k = kind.as_str(),
         u = esc(&r.account.username),
         kl = esc(kind.label()),
@@ -186,7 +186,11 @@ pub async fn connect_start(
 }
 
 /// One of the signed-in owner's accounts, or 404 (unknown ids, and other owners' ids).
-async fn own_account(s: &AppState, user: &CurrentUser, id: &str) -> Result<StatusReport, Response> {
+pub(crate) async fn own_account(
+    s: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> Result<StatusReport, Response> {
     let not_found = || {
         message_page(
             StatusCode::NOT_FOUND,

@@ -6,6 +6,8 @@
 //! - [`security`]: the cross-site POST check, the body cap, the security headers.
 //! - [`accounts`], [`settings`]: the signed-in pages; [`oauth`] and [`connect`]: the
 //!   OAuth flows; [`callbacks`]: unsubscribe and Meta's callbacks.
+//! - [`widgets`]: the widget preview through the Graph gateway (and the sandbox's break
+//!   control).
 //! - [`views`]: layout and formatters; [`standins`]: the widget queue and the mailbox.
 //!
 //! [`app`] builds the router, so the binary and the tests serve the very same app.
@@ -21,6 +23,7 @@ pub mod settings;
 pub mod standins;
 pub mod state;
 pub mod views;
+pub mod widgets;
 
 use std::sync::Arc;
 
@@ -42,6 +45,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/accounts", get(accounts::accounts))
         .route("/accounts/{id}/refresh", post(accounts::refresh))
         .route("/accounts/{id}/disconnect", post(accounts::disconnect))
+        .route("/accounts/{id}/preview", get(widgets::preview))
+        .route("/accounts/{id}/sandbox-break", post(widgets::sandbox_break))
         .route("/connect/{kind}", post(accounts::connect_start))
         .route("/invitations", post(accounts::create_invitation))
         .route("/my-token", get(accounts::my_token))

@@ -30,8 +30,17 @@ pub fn content_security_policy(oauth_dialogs: &[Url]) -> HeaderValue {
             form_action.push_str(&o);
         }
     }
+    // Widget previews show Instagram's CDN images (and the sandbox's, on loopback).
+    let mut img_src = String::from("'self' https://*.cdninstagram.com https://*.fbcdn.net");
+    for u in oauth_dialogs {
+        let o = u.origin().ascii_serialization();
+        if o != "null" && o.starts_with("http://127.0.0.1") && !img_src.contains(&o) {
+            img_src.push(' ');
+            img_src.push_str(&o);
+        }
+    }
     HeaderValue::from_str(&format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+        "default-src 'none'; style-src 'self'; img-src {img_src}; form-action {form_action}; \
 frame-ancestors 'none'; base-uri 'none'"
     ))
     .expect("origins are ASCII")

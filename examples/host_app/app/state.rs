@@ -56,6 +56,9 @@ pub struct AppState {
     pub inbox: Arc<Inbox>,
     /// The stand-in widget refresh queues, one per owner.
     pub queue: Arc<WidgetQueue>,
+    /// The in-process Graph API sandbox's base URL, when the app runs against it (its
+    /// break control is offered on the widget preview).
+    pub sandbox: Option<Url>,
     /// Sandbox only: which sandbox user "logs in" at each kind's authorize dialog.
     pub sandbox_login: Mutex<HashMap<ConnectionKind, String>>,
     /// Data-deletion requests received: confirmation code -> Instagram user id.
