@@ -9,7 +9,7 @@ use crate::{Encryption, SqlStore};
 
 impl SqlStore {
     /// Inserts many new accounts in one transaction (imports, seeding). Each record is
-    /// encrypted like [`TokenStore::insert`]; a duplicate fails the whole batch.
+    /// encrypted like [`TokenStore::insert`](lightwidget_core::TokenStore::insert); a duplicate fails the whole batch.
     pub async fn insert_many(&self, records: &[AccountRecord]) -> Result<(), StoreError> {
         let mut tx = self.inner.db.begin().await?;
         for record in records {
