@@ -52,6 +52,7 @@ mod memory;
 mod notice;
 mod policy;
 mod ports;
+mod scopes;
 mod state;
 mod status;
 pub mod telemetry;
@@ -80,6 +81,7 @@ pub use ports::{
     CheckInfo, LifecycleHooks, NoHooks, NoticeState, Notifier, ReportedExpiry, StatusCounts,
     TokenProvider, TokenStore,
 };
+pub use scopes::RequiredScopes;
 pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};
 pub use status::{ExpiryReason, TokenStatus};
 pub use token::{Token, TokenProblem};

@@ -23,15 +23,19 @@ pub enum NoticeTopic {
     DataAccessExpiring,
     /// The token expires soon and refreshing it keeps failing.
     ExpiringSoon,
+    /// A permission the feed needs was removed (the token ended with
+    /// [`ExpiryReason::PermissionRemoved`]): renewing re-asks for it.
+    PermissionRemoved,
 }
 
 impl NoticeTopic {
     /// All topics.
-    pub const ALL: [NoticeTopic; 4] = [
+    pub const ALL: [NoticeTopic; 5] = [
         Self::Expired,
         Self::Revoked,
         Self::DataAccessExpiring,
         Self::ExpiringSoon,
+        Self::PermissionRemoved,
     ];
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,21 @@ impl NoticeTopic {
             Self::Revoked => "revoked",
             Self::DataAccessExpiring => "data_access_expiring",
             Self::ExpiringSoon => "expiring_soon",
+            Self::PermissionRemoved => "permission_removed",
+        }
+    }
+}
+
+impl NoticeTopic {
+    /// What the owner turned on, in words: "expired token" for
+    /// [`Expired`](Self::Expired) (the seeds' *Expired token notifications* checkbox), …
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Expired => "expired token",
+            Self::Revoked => "app removed",
+            Self::DataAccessExpiring => "data access expiring",
+            Self::ExpiringSoon => "token expiring soon",
+            Self::PermissionRemoved => "permission removed",
         }
     }
 }
@@ -87,6 +106,9 @@ impl NoticeKind {
     /// The topic an owner opts in to.
     pub fn topic(&self) -> NoticeTopic {
         match self {
+            Self::Expired {
+                reason: ExpiryReason::PermissionRemoved,
+            } => NoticeTopic::PermissionRemoved,
             Self::Expired { .. } => NoticeTopic::Expired,
             Self::Revoked => NoticeTopic::Revoked,
             Self::DataAccessExpiring { .. } => NoticeTopic::DataAccessExpiring,

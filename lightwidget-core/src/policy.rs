@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::RngCore;
 
-use crate::{Error, TokenState, TokenStatus, time};
+use crate::{Error, RequiredScopes, TokenState, TokenStatus, time};
 
 /// How far ahead of expiry refreshing starts.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -50,6 +50,7 @@ pub struct RefreshPolicy {
     persistent_backoff_min: TimeDelta,
     expiry_warning_lead: TimeDelta,
     data_access_warning_lead: TimeDelta,
+    required_scopes: RequiredScopes,
 }
 
 impl Default for RefreshPolicy {
@@ -76,6 +77,7 @@ pub struct RefreshPolicyBuilder {
     persistent_backoff_min: std::time::Duration,
     expiry_warning_lead: std::time::Duration,
     data_access_warning_lead: std::time::Duration,
+    required_scopes: RequiredScopes,
 }
 
 const HOUR: u64 = 3600;
@@ -94,6 +96,7 @@ impl Default for RefreshPolicyBuilder {
             persistent_backoff_min: secs(HOUR),
             expiry_warning_lead: secs(7 * DAY),
             data_access_warning_lead: secs(7 * DAY),
+            required_scopes: RequiredScopes::default(),
         }
     }
 }
@@ -150,6 +153,15 @@ impl RefreshPolicyBuilder {
         data_access_warning_lead: std::time::Duration
     );
 
+    /// The scopes each connection kind must keep (default [`RequiredScopes::default`]).
+    /// A check that reports the token's scopes without one of them ends the token with
+    /// [`ExpiryReason::PermissionRemoved`](crate::ExpiryReason::PermissionRemoved);
+    /// [`RequiredScopes::none`] turns that rule off.
+    pub fn required_scopes(mut self, r: RequiredScopes) -> Self {
+        self.required_scopes = r;
+        self
+    }
+
     /// When refreshing starts (default: remaining life ≤ half the lifetime).
     pub fn refresh_window(mut self, w: RefreshWindow) -> Self {
         self.window = w;
@@ -203,6 +215,7 @@ impl RefreshPolicyBuilder {
                 "data_access_warning_lead",
                 self.data_access_warning_lead,
             )?,
+            required_scopes: self.required_scopes,
         })
     }
 }
@@ -247,6 +260,11 @@ impl RefreshPolicy {
     /// Lead time of the "data access expires soon" warning.
     pub fn data_access_warning_lead(&self) -> TimeDelta {
         self.data_access_warning_lead
+    }
+
+    /// The scopes each connection kind must keep.
+    pub fn required_scopes(&self) -> &RequiredScopes {
+        &self.required_scopes
     }
 
     /// When the refresh window of the state's token opens (`None`: never expires).

@@ -1,6 +1,6 @@
 //! Message texts. Hosts replace them by implementing [`Templates`].
 
-use lightwidget_core::{Notice, NoticeKind};
+use lightwidget_core::{ExpiryReason, Notice, NoticeKind};
 use url::Url;
 
 /// The links a message carries.
@@ -45,6 +45,15 @@ pub struct DefaultTemplates;
 fn what(n: &Notice) -> (String, String) {
     let who = format!("@{}", n.username);
     match n.kind {
+        NoticeKind::Expired {
+            reason: ExpiryReason::PermissionRemoved,
+        } => (
+            format!("Your Instagram connection for {who} lost a permission"),
+            format!(
+                "A permission your widget needs was removed from the connection with the Instagram account {who}, \
+so its widgets can no longer be updated. Renew the connection and leave every permission ticked."
+            ),
+        ),
         NoticeKind::Expired { reason } => (
             format!("Your Instagram connection for {who} has expired"),
             format!(
@@ -83,11 +92,12 @@ impl Templates for DefaultTemplates {
     fn text(&self, n: &Notice, l: &Links) -> String {
         let (_, body) = what(n);
         format!(
-            "{body}\n\nWhen: {} UTC\nAccount: @{} — {}\n\nRenew the connection (no login needed):\n{}\n\n--\nYou receive this because you turned on expired token notifications.\nUnsubscribe with one click: {}\n",
+            "{body}\n\nWhen: {} UTC\nAccount: @{} — {}\n\nRenew the connection (no login needed):\n{}\n\n--\nYou receive this because you turned on {} notifications.\nUnsubscribe with one click: {}\n",
             n.created_at.format("%Y-%m-%d %H:%M"),
             n.username,
             n.connection.label(),
             l.renew,
+            n.kind.topic().label(),
             l.unsubscribe
         )
     }
@@ -99,7 +109,7 @@ impl Templates for DefaultTemplates {
              <h2>{}</h2><p>{}</p>\
              <p><b>When:</b> {} UTC<br><b>Account:</b> @{} — {}</p>\
              <p><a href=\"{}\" style=\"display:inline-block;background:#2563eb;color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none\">Renew the connection</a></p>\
-             <hr><p style=\"color:#666;font-size:12px\">You receive this because you turned on expired token notifications. \
+             <hr><p style=\"color:#666;font-size:12px\">You receive this because you turned on {} notifications. \
              <a href=\"{}\">Unsubscribe</a></p></body></html>",
             escape_html(&title),
             escape_html(&body),
@@ -107,6 +117,7 @@ impl Templates for DefaultTemplates {
             escape_html(&n.username),
             escape_html(n.connection.label()),
             escape_html(l.renew.as_str()),
+            n.kind.topic().label(),
             escape_html(l.unsubscribe.as_str())
         )
     }

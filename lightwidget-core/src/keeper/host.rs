@@ -114,9 +114,13 @@ impl Keeper {
         Ok(t)
     }
 
-    /// The host reports the result of its own Graph call with this account's token:
-    /// success records a successful check; an expiry error expires the token at once.
-    /// Transient errors are ignored (they are the host's to retry).
+    /// The host reports the result of its own feed call with this account's token:
+    /// success records a successful check; an expiry error expires the token at once, and
+    /// so does a permission error (codes 10, 200-299: the owner removed a permission the
+    /// feed needs; [`ExpiryReason::PermissionRemoved`](crate::ExpiryReason::PermissionRemoved)).
+    /// Transient errors are ignored (they are the host's to retry). Report only calls the
+    /// widget needs: a permission error from an optional call (insights, say) is not the
+    /// token's end. [`Keeper::graph`] does all of this for you.
     pub async fn observe(
         &self,
         id: AccountId,

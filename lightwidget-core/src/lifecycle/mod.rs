@@ -126,7 +126,11 @@ impl Transition {
 /// - Transient failures and rate limits never expire a token inside its lifetime: they
 ///   back off (exponential, jittered, honouring `retry_after`, capped by the remaining
 ///   lifetime) and raise one "expires soon" warning once the end is near.
-/// - Permission and configuration failures back off at least
+/// - A removed permission (Graph codes 10, 200-299, or a check whose scopes lack one
+///   of [`RefreshPolicy::required_scopes`]) ends the token with
+///   [`ExpiryReason::PermissionRemoved`]: a token that cannot serve the feed is never
+///   shown ACTIVE.
+/// - Configuration failures (not the token's fault) back off at least
 ///   `persistent_backoff_min`; the token stays active until its lifetime ends.
 /// - A refresh that returns a token expiring *earlier* than the current one is not
 ///   allowed to replace it.

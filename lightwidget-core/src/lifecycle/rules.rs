@@ -128,11 +128,26 @@ impl<'a> Ctx<'a> {
 
     /// A validity check succeeded: adopt what it reported, then expire the token if its
     /// lifetime or its data access has ended.
+    ///
+    /// A check that reports the token's scopes without one the connection kind requires
+    /// ([`RefreshPolicy::required_scopes`]) ends it with
+    /// [`ExpiryReason::PermissionRemoved`]: the owner unticked a permission, and the feed
+    /// fails until they grant it again. The call still succeeded, so the last successful
+    /// check moves.
     pub(super) fn checked(&mut self, info: CheckInfo, rng: &mut dyn RngCore) -> Outcome {
         self.succeed();
+        let reported_scopes = info.scopes.is_some();
         self.adopt(info);
         let now = self.now;
-        if self.state.token.is_lapsed(now) {
+        if reported_scopes
+            && !self
+                .policy
+                .required_scopes()
+                .missing(self.account.kind, &self.state.token.scopes)
+                .is_empty()
+        {
+            self.expire(ExpiryReason::PermissionRemoved)
+        } else if self.state.token.is_lapsed(now) {
             self.expire(ExpiryReason::LifetimeEnded)
         } else if self
             .state
@@ -147,12 +162,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A keeper call failed: end the token on an expiry or revocation, back off on
-    /// anything else (longer for failures that will not pass by themselves).
+    /// A keeper call failed: end the token on an expiry, a revocation or a removed
+    /// permission (Graph codes 10, 200-299: the token cannot serve the feed until the
+    /// owner grants it again, so it is never shown ACTIVE), back off on anything else
+    /// (longer for failures that will not pass by themselves).
     pub(super) fn failed(&mut self, err: &ProviderError, rng: &mut dyn RngCore) -> Outcome {
         match err {
             ProviderError::Expired { reason, .. } => self.expire(*reason),
             ProviderError::Revoked { .. } => self.revoke(),
+            ProviderError::Permission { .. } => self.expire(ExpiryReason::PermissionRemoved),
             ProviderError::Transient { .. } | ProviderError::RateLimited { .. } => {
                 self.fail(err, false, rng)
             }
@@ -175,6 +193,7 @@ impl<'a> Ctx<'a> {
             }
             Err(ProviderError::Expired { reason, .. }) => self.expire(reason),
             Err(ProviderError::Revoked { .. }) => self.revoke(),
+            Err(ProviderError::Permission { .. }) => self.expire(ExpiryReason::PermissionRemoved),
             Err(_) => Outcome::Unchanged,
         }
     }
