@@ -318,12 +318,42 @@ async fn forged_cross_site_posts_get_403_and_change_nothing() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    let prefs = site.keeper.preferences(&owner("alice")).await.unwrap();
+    // The seeds' checkbox means expiry only: no other topic is turned on with it.
+    assert_eq!(
+        prefs.topics.iter().copied().collect::<Vec<_>>(),
+        vec![NoticeTopic::Expired]
+    );
+    // Each other topic is its own checkbox.
+    let r = alice
+        .post(
+            site.url("settings"),
+            &[
+                ("csrf", &token),
+                ("permission_removed", "on"),
+                ("data_access_expiring", "on"),
+                ("email", "alice@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let prefs = site.keeper.preferences(&owner("alice")).await.unwrap();
+    assert_eq!(
+        prefs.topics.iter().copied().collect::<Vec<_>>(),
+        vec![
+            NoticeTopic::DataAccessExpiring,
+            NoticeTopic::PermissionRemoved
+        ]
+    );
+    let page = alice.get(site.url("settings")).await;
     assert!(
-        site.keeper
-            .preferences(&owner("alice"))
-            .await
-            .unwrap()
-            .wants(NoticeTopic::Expired)
+        page.body
+            .contains("id=topic-permission-removed value=on checked")
+    );
+    assert!(
+        !page
+            .body
+            .contains("id=expired-notifications value=on checked")
     );
 }
 

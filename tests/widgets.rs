@@ -100,3 +100,80 @@ async fn the_preview_goes_through_the_gateway_and_the_sandbox_can_break_the_acco
     let inbox = alice.get(site.url("inbox")).await;
     assert!(inbox.body.contains("paul.preview"), "{}", inbox.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accounts_page_shows_failures_in_words_and_a_removed_permission_as_not_active() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul.perms");
+    let id = site
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul.perms")
+                .with_entitlements(Entitlements {
+                    notifications: true,
+                }),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(2)),
+        )
+        .await
+        .unwrap();
+    // Alice wants permission notices only.
+    site.keeper
+        .set_preferences(
+            &Preferences::new("alice")
+                .opt_in(NoticeTopic::PermissionRemoved)
+                .with_recipient(Recipient::Email("alice@shop.example".into())),
+        )
+        .await
+        .unwrap();
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let csrf = alice.csrf(&site).await;
+
+    // Throttled: the keeper's next check fails, is retried, and the page says so in words.
+    let p = alice
+        .post(
+            site.url(&format!("accounts/{id}/sandbox-break")),
+            &[("csrf", &csrf), ("reason", "rate_limited")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    site.clock.advance(TimeDelta::hours(13));
+    site.keeper.sweep().await.unwrap();
+    let s = site.keeper.status(id).await.unwrap();
+    assert!(s.status.is_active(), "a rate limit never ends a token");
+    assert_eq!(s.failures, 1);
+    let page = alice.get(site.url("accounts")).await;
+    assert!(page.body.contains("1 failed attempt"), "{}", page.body);
+    assert!(page.body.contains("slow down"), "{}", page.body);
+    assert!(
+        !page.body.contains(s.last_error.as_deref().unwrap_or("IGAA")),
+        "Graph's raw text is not shown"
+    );
+
+    // The owner unticks a permission: the next check ends the token, NOT ACTIVE, with
+    // its own reason and one notice of its own topic.
+    site.sandbox.heal(&paul);
+    let p = alice
+        .post(
+            site.url(&format!("accounts/{id}/sandbox-break")),
+            &[("csrf", &csrf), ("reason", "permission_removed")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    site.clock.advance(TimeDelta::hours(13));
+    site.keeper.sweep().await.unwrap();
+    let s = site.keeper.status(id).await.unwrap();
+    assert_eq!(s.status.reason(), Some(ExpiryReason::PermissionRemoved));
+    let page = alice.get(site.url("accounts")).await;
+    assert!(page.body.contains("NOT ACTIVE"), "{}", page.body);
+    assert!(page.body.contains("permission"), "{}", page.body);
+    let report = site.keeper.dispatch_outbox().await.unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let inbox = alice.get(site.url("inbox")).await;
+    assert!(inbox.body.contains("lost a permission"), "{}", inbox.body);
+    assert!(
+        inbox.body.contains("permission removed notifications"),
+        "{}",
+        inbox.body
+    );
+}

@@ -15,8 +15,8 @@ use super::oauth::start_oauth;
 use super::session::{CsrfForm, CurrentUser};
 use super::state::AppState;
 use super::views::{
-    csrf_field, esc, expiry_text, history_row, layout, message_page, parse_kind, reason_text,
-    status_cell, store_down, utc,
+    csrf_field, esc, expiry_text, failures_text, history_row, layout, message_page, parse_kind,
+    reason_text, status_cell, store_down, utc,
 };
 
 type S = State<Arc<AppState>>;
@@ -47,12 +47,13 @@ fn account_row(r: &StatusReport, csrf: &str) -> String {
     let id = r.account.id;
     format!(
         "<tr class=account data-kind=\"{k}\" data-id=\"{id}\"><td class=username>@{u}</td><td>{kl}</td><td>{st}</td>\
-<td class=reason>{re}</td><td>{lc}</td><td>{ex}</td><td><a class=btn href=\"/accounts/{id}/preview\">Preview widget</a> {refresh} {disconnect}</td></tr>",
+<td class=reason>{re}</td><td class=failures-cell>{fa}</td><td>{lc}</td><td>{ex}</td><td><a class=btn href=\"/accounts/{id}/preview\">Preview widget</a> {refresh} {disconnect}</td></tr>",
         k = kind.as_str(),
         u = esc(&r.account.username),
         kl = esc(kind.label()),
         st = status_cell(r),
         re = reason_text(r),
+        fa = failures_text(r),
         lc = utc(r.last_checked_at),
         ex = expiry_text(r),
         refresh = post_button(
@@ -84,7 +85,7 @@ pub async fn accounts(State(s): S, user: CurrentUser, Query(q): Query<AccountsQu
     } else {
         format!(
             "<table><tr><th>Account</th><th>Connection</th><th>Access token</th><th>Reason</th>\
-<th>Last successful check</th><th>Expires</th><th></th></tr>{rows}</table>"
+<th>Failures</th><th>Last successful check</th><th>Expires</th><th></th></tr>{rows}</table>"
         )
     };
     let flash = match (&q.connected, &q.disconnected) {
@@ -114,7 +115,9 @@ pub async fn accounts(State(s): S, user: CurrentUser, Query(q): Query<AccountsQu
     let body = format!(
         "{flash}<div class=card>{table}</div>\
 <div class=card><h3>Connect an Instagram account</h3>{consumer} {business}\
-<p class=muted>Consumer = Instagram Login (personal, creator and business accounts). Business = Facebook Login through a Facebook Page.</p></div>\
+<p class=muted>Consumer = Instagram Login, for professional Instagram accounts (Business or Creator). \
+Business = Facebook Login through the Facebook Page linked to the Instagram account. Personal Instagram accounts \
+can no longer be connected: Meta ended the Instagram Basic Display API on 2024-12-04.</p></div>\
 <div class=card><h3>Invite a client</h3><p>Send a client an invitation link: they connect their own account from their own device, \
 it is attached to you, and no password is shared. Links are valid for 7 days.</p>{invite}</div>\
 <div class=card><h3>Widget refresh queue</h3><ol id=queue>{queue}</ol></div>",

@@ -38,8 +38,8 @@ pub async fn unsubscribe_page(State(s): S, Query(q): Query<TokenQuery>) -> Respo
     match s.links.verify_unsubscribe(token, s.clock.now(), None) {
         Ok(l) => {
             let what = match l.topic {
-                Some(t) => format!("“{t}” emails"),
-                None => "all expired-token emails".into(),
+                Some(t) => format!("{} emails", t.label()),
+                None => "all notification emails".into(),
             };
             let body = format!(
                 "<div class=card><p>Stop {what} for <b>{o}</b>?</p>\
@@ -67,13 +67,23 @@ pub async fn unsubscribe(State(s): S, Query(q): Query<TokenQuery>) -> Response {
                 None,
                 "info",
                 &format!(
-                    "<span id=unsubscribed>You are unsubscribed.</span> <b>{}</b> will get no more expired token emails. \
+                    "<span id=unsubscribed>You are unsubscribed.</span> <b>{}</b> will get no more {} emails. \
 You can turn them on again in Settings.",
-                    esc(l.owner.as_str())
+                    esc(l.owner.as_str()),
+                    l.topic.map_or("notification", |t| t.label()),
                 ),
             ),
             Err(e) => store_down(&e, None),
         },
+        // The link was used before: unsubscribing is done, whatever was clicked twice.
+        Err(lightwidget::notify::LinkError::Replayed) => message_page(
+            StatusCode::OK,
+            "Already unsubscribed",
+            None,
+            "info",
+            "<span id=already-unsubscribed>You are already unsubscribed.</span> Nothing else to do: \
+you can turn emails on again in Settings.",
+        ),
         Err(e) => link_refused(&e),
     }
 }

@@ -1,9 +1,12 @@
-//! Settings (expired token notifications, for entitled owners) and the Inbox stand-in.
+//! Settings (expired token notifications and the other topics, each its own opt-in, for
+//! entitled owners) and the Inbox stand-in.
 
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use std::collections::BTreeSet;
+
 use axum::response::{IntoResponse, Redirect, Response};
 use lightwidget::*;
 use serde::Deserialize;
@@ -46,16 +49,62 @@ pub fn parse_email(raw: &str) -> Result<String, &'static str> {
         .map_err(|_| "This is not an email address (it should look like name@example.com).")
 }
 
-fn settings_form(user: &CurrentUser, opted_in: bool, email: &str, flash: &str) -> String {
+/// The optional topics, after the seeds' *Expired token notifications* checkbox (which
+/// means expiry only): each is its own opt-in. (form field, id, label, explanation)
+const MORE_TOPICS: [(NoticeTopic, &str, &str, &str); 4] = [
+    (
+        NoticeTopic::Revoked,
+        "topic-revoked",
+        "App removed",
+        "Email me when the LightWidget app is removed from one of my Instagram accounts.",
+    ),
+    (
+        NoticeTopic::PermissionRemoved,
+        "topic-permission-removed",
+        "Permission removed",
+        "Email me when a permission the widgets need is unticked, with a link to grant it again.",
+    ),
+    (
+        NoticeTopic::ExpiringSoon,
+        "topic-expiring-soon",
+        "Token expiring soon",
+        "Email me when a connection is about to expire and renewing it automatically keeps failing.",
+    ),
+    (
+        NoticeTopic::DataAccessExpiring,
+        "topic-data-access-expiring",
+        "Data access expiring",
+        "Business connections: email me before Meta pauses data access (every 90 days).",
+    ),
+];
+
+fn settings_form(
+    user: &CurrentUser,
+    topics: &BTreeSet<NoticeTopic>,
+    email: &str,
+    flash: &str,
+) -> String {
+    let checked = |t: NoticeTopic| if topics.contains(&t) { " checked" } else { "" };
+    let mut more = String::new();
+    for (topic, id, label, why) in MORE_TOPICS {
+        more.push_str(&format!(
+            "<p><label><input type=checkbox name={name} id={id} value=on{c}> <b>{label}</b></label><br>\
+<span class=muted>{why}</span></p>",
+            name = topic.as_str(),
+            c = checked(topic),
+        ));
+    }
     format!(
         "{flash}<div class=card><form method=post action=\"/settings\">{csrf}\
-<p><label><input type=checkbox name=expired_notifications id=expired-notifications value=on{checked}> \
+<h3>Notifications</h3>\
+<p><label><input type=checkbox name=expired_notifications id=expired-notifications value=on{expired}> \
 <b>Expired token notifications</b></label><br><span class=muted>Email me when the connection to one of my \
 Instagram accounts stops working, with a link to renew it.</span></p>\
+<details id=more-topics><summary>More notifications (each is off until you turn it on)</summary>{more}</details>\
 <p><label>Email <input type=email name=email id=email maxlength=254 value=\"{email}\"></label></p>\
 <button type=submit id=update-preferences>Update preferences</button></form></div>",
         csrf = csrf_field(&user.csrf),
-        checked = if opted_in { " checked" } else { "" },
+        expired = checked(NoticeTopic::Expired),
         email = esc(email),
     )
 }
@@ -85,7 +134,7 @@ pub async fn settings(State(s): S, user: CurrentUser, Query(q): Query<SettingsQu
     } else {
         ""
     };
-    let body = settings_form(&user, prefs.wants(NoticeTopic::Expired), &email, flash);
+    let body = settings_form(&user, &prefs.topics, &email, flash);
     layout("Settings", Some(&user), &body).into_response()
 }
 
@@ -95,8 +144,29 @@ pub struct SettingsForm {
     #[serde(default)]
     csrf: String,
     expired_notifications: Option<String>,
+    revoked: Option<String>,
+    permission_removed: Option<String>,
+    expiring_soon: Option<String>,
+    data_access_expiring: Option<String>,
     #[serde(default)]
     email: String,
+}
+
+impl SettingsForm {
+    /// The topics ticked: each checkbox is one topic, nothing else is implied.
+    fn topics(&self) -> BTreeSet<NoticeTopic> {
+        [
+            (&self.expired_notifications, NoticeTopic::Expired),
+            (&self.revoked, NoticeTopic::Revoked),
+            (&self.permission_removed, NoticeTopic::PermissionRemoved),
+            (&self.expiring_soon, NoticeTopic::ExpiringSoon),
+            (&self.data_access_expiring, NoticeTopic::DataAccessExpiring),
+        ]
+        .into_iter()
+        .filter(|(v, _)| v.is_some())
+        .map(|(_, t)| t)
+        .collect()
+    }
 }
 
 impl CsrfProtected for SettingsForm {
@@ -115,11 +185,9 @@ pub async fn save_settings(State(s): S, user: CurrentUser, f: CsrfForm<SettingsF
         )
             .into_response();
     }
-    let opted_in = f.expired_notifications.is_some();
+    let topics = f.topics();
     let mut p = Preferences::new(user.owner.clone());
-    if opted_in {
-        p = p.opt_in_all();
-    }
+    p.topics = topics.clone();
     if !f.email.trim().is_empty() {
         match parse_email(&f.email) {
             Ok(addr) => p = p.with_recipient(Recipient::Email(addr)),
@@ -132,7 +200,7 @@ pub async fn save_settings(State(s): S, user: CurrentUser, f: CsrfForm<SettingsF
                     .filter(|c| !c.is_control())
                     .take(300)
                     .collect();
-                let body = settings_form(&user, opted_in, &typed, &flash);
+                let body = settings_form(&user, &topics, &typed, &flash);
                 return (
                     StatusCode::BAD_REQUEST,
                     layout("Settings", Some(&user), &body),

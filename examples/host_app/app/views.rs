@@ -108,6 +108,29 @@ pub fn reason_text(r: &StatusReport) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// The current run of failed attempts, in words: how many, and what the last one was
+/// (the keeper keeps trying on its own; tokens never appear in these texts).
+pub fn failures_text(r: &StatusReport) -> String {
+    if r.failures == 0 {
+        return "—".into();
+    }
+    let last = r.last_error.as_deref().unwrap_or_default();
+    let words = if last.starts_with("rate limited") {
+        "Instagram asked us to slow down; we retry later"
+    } else if last.starts_with("temporary provider failure") {
+        "Instagram did not answer; we retry later"
+    } else if last.starts_with("provider call failed") {
+        "this site's Instagram app settings were refused; the site's operator must fix them"
+    } else {
+        "Instagram refused the last attempt; we retry later"
+    };
+    format!(
+        "<span class=failures>{n} failed attempt{s}</span><br><span class=\"muted last-error\">{words}</span>",
+        n = r.failures,
+        s = if r.failures == 1 { "" } else { "s" },
+    )
+}
+
 /// When the token (and its data access) expire.
 pub fn expiry_text(r: &StatusReport) -> String {
     let mut s = match r.expires_at {

@@ -21,11 +21,12 @@ use super::views::{csrf_field, esc, layout, message_page, status_cell, utc};
 type S = State<Arc<AppState>>;
 
 /// The reasons the sandbox can break an account for (its `/_sandbox/…/break` control).
-const BREAKS: [(&str, &str); 4] = [
+const BREAKS: [(&str, &str); 5] = [
     ("password_changed", "The owner changed their password"),
     ("checkpoint", "A security checkpoint"),
     ("app_removed", "The owner removed the app"),
     ("permission_removed", "A permission was removed"),
+    ("rate_limited", "Meta throttles the account (the token stays fine)"),
 ];
 
 fn media_row(m: &Media) -> String {
