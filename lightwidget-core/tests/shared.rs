@@ -192,6 +192,21 @@ async fn entitlements_are_per_owner() {
             .await,
         Err(Error::UnknownAccount(_))
     ));
+    // A reconnect by each owner sets their own entitlements, nobody else's.
+    join(&w, "agency", "shop", true).await;
+    join(&w, "client", "shop", false).await;
+    let ms = w.keeper.owners(id).await.unwrap();
+    assert!(ms[0].entitlements.notifications && !ms[1].entitlements.notifications);
+    assert!(
+        w.keeper
+            .status(id)
+            .await
+            .unwrap()
+            .account
+            .entitlements
+            .notifications,
+        "the primary's reconnect updated the mirror; the client's did not"
+    );
 }
 
 /// Facebook Login's callbacks name the app-scoped Facebook user id: they match it, never

@@ -46,9 +46,11 @@ impl Keeper {
                 }
                 let mut account = new.clone().into_account();
                 account.id = id;
-                // The primary owner's entitlements stay theirs; the newcomer's are on
-                // their membership.
-                account.entitlements = existing.account.entitlements;
+                // The account's entitlements mirror the primary owner's; anyone else's
+                // are on their membership only.
+                if existing.account.owner != new.owner {
+                    account.entitlements = existing.account.entitlements;
+                }
                 account.fb_user_id = new
                     .fb_user_id
                     .clone()
