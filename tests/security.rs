@@ -512,6 +512,82 @@ async fn one_owner_never_sees_another_owners_accounts_queue_or_mail() {
     assert!(page.contains("widgets of @paul.secret") && !page.contains("widget #7 of bob"));
 }
 
+/// #17 shared accounts: a second owner's connect of the same Instagram account joins it; it
+/// never moves. The first owner keeps it (same id, still listed, still theirs to act on),
+/// and the second owner's disconnect only takes it off their own list.
+#[tokio::test]
+async fn a_second_owner_joins_and_the_account_never_moves() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul.shared");
+    let connect = |who: &str| {
+        site.keeper.connect(
+            NewAccount::new(who, ConnectionKind::Consumer, &paul.id, "paul.shared"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+    };
+    let id = connect("alice").await.unwrap();
+    assert_eq!(
+        connect("bob").await.unwrap(),
+        id,
+        "joined, not a second account"
+    );
+    let owners: Vec<String> = site
+        .keeper
+        .owners(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.owner.0)
+        .collect();
+    assert_eq!(owners, ["alice", "bob"], "alice keeps it; bob joined");
+    assert_eq!(
+        site.keeper.status(id).await.unwrap().account.owner,
+        owner("alice")
+    );
+
+    let mut bob = Client::browser(&site);
+    bob.login(&site, "bob").await;
+    assert!(
+        bob.get(site.url("accounts"))
+            .await
+            .body
+            .contains("paul.shared")
+    );
+    // The join renewed it: the widget-first hook queued both owners' widgets.
+    assert_eq!(
+        site.state.queue.snapshot(&owner("bob")),
+        ["widgets of @paul.shared"]
+    );
+    let token = bob.csrf(&site).await;
+    let r = bob
+        .post(
+            site.url(&format!("accounts/{id}/disconnect")),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert!(r.status < 400, "bob leaves: {}", r.status);
+    assert!(
+        site.keeper
+            .statuses(&owner("bob"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Alice still has it, with its token.
+    let st = site.keeper.status(id).await.unwrap();
+    assert!(st.status.is_active());
+    assert_eq!(site.keeper.owners(id).await.unwrap().len(), 1);
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    assert!(
+        alice
+            .get(site.url("accounts"))
+            .await
+            .body
+            .contains("paul.shared")
+    );
+}
+
 // ---------------------------------------------------------------- 8. callback errors
 
 /// Collects log lines (the server runs on this test's single thread).

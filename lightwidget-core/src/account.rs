@@ -151,12 +151,22 @@ pub struct Entitlements {
     pub notifications: bool,
 }
 
-/// A connected Instagram account.
+/// A connected Instagram account: one token per (kind, Instagram user id), shared by
+/// any number of owners ([`Membership`]).
+///
+/// `owner` and `entitlements` are a *view*: in what
+/// [`Keeper::statuses`](crate::Keeper::statuses) and
+/// [`TokenStore::list_by_owner`](crate::TokenStore::list_by_owner) return they are the
+/// owner asked about and that owner's entitlements; elsewhere (`get`, claims, hooks of a
+/// sweep) they are the *primary* owner's, the member who joined first. Who may see or
+/// act on an account is decided by its memberships
+/// ([`Keeper::owners`](crate::Keeper::owners)), never by comparing `owner`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
 pub struct Account {
     /// lightwidget's id for the account.
     pub id: AccountId,
-    /// The host user who owns it.
+    /// The owner this record is viewed as (see above): the primary owner unless the
+    /// record was read for one owner.
     pub owner: OwnerId,
     /// How it was connected.
     pub kind: ConnectionKind,
@@ -166,8 +176,51 @@ pub struct Account {
     pub username: String,
     /// Facebook Page id the Page token belongs to (business connections).
     pub page_id: Option<String>,
-    /// Host entitlement flags.
+    /// The app-scoped Facebook user id of the person who connected it (business
+    /// connections): what Facebook Login's deauthorize and data-deletion callbacks carry
+    /// (see [`Keeper::deauthorize_facebook_user`](crate::Keeper::deauthorize_facebook_user)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fb_user_id: Option<String>,
+    /// Host entitlement flags of `owner`.
     pub entitlements: Entitlements,
+}
+
+/// One owner of a shared account: who, with which entitlements, since when.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub struct Membership {
+    /// The host user.
+    pub owner: OwnerId,
+    /// That owner's entitlement flags (their plan decides whether *their* copy of a
+    /// notice is sent).
+    pub entitlements: Entitlements,
+    /// When they joined: they see the account's token events from then on.
+    pub joined_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Membership {
+    /// A membership of `owner` from `joined_at`.
+    pub fn new(
+        owner: impl Into<OwnerId>,
+        entitlements: Entitlements,
+        joined_at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self {
+            owner: owner.into(),
+            entitlements,
+            joined_at,
+        }
+    }
+}
+
+/// What [`TokenStore::leave`](crate::TokenStore::leave) did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Departure {
+    /// The owner was not a member: nothing changed.
+    NotAMember,
+    /// The owner left; others remain.
+    Left,
+    /// The owner was the last one: the account, its token, history and notices are gone.
+    Deleted,
 }
 
 /// What the host knows when it connects an account (the id is assigned by lightwidget).
@@ -183,6 +236,8 @@ pub struct NewAccount {
     pub username: String,
     /// Facebook Page id (business connections).
     pub page_id: Option<String>,
+    /// App-scoped Facebook user id (business connections).
+    pub fb_user_id: Option<String>,
     /// Host entitlement flags.
     pub entitlements: Entitlements,
 }
@@ -201,8 +256,25 @@ impl NewAccount {
             ig_user_id: ig_user_id.into(),
             username: username.into(),
             page_id: None,
+            fb_user_id: None,
             entitlements: Entitlements::default(),
         }
+    }
+
+    /// Sets the app-scoped Facebook user id (business connections: the `id` of `/me`
+    /// with the user token, what Facebook Login's `signed_request` callbacks carry as
+    /// `user_id`). Blank ids are ignored.
+    ///
+    /// ```
+    /// use lightwidget_core::{ConnectionKind, NewAccount};
+    /// let a = NewAccount::new("u", ConnectionKind::Business, "17841400001", "shop")
+    ///     .with_fb_user_id("10158000000000001");
+    /// assert_eq!(a.into_account().fb_user_id.as_deref(), Some("10158000000000001"));
+    /// ```
+    pub fn with_fb_user_id(mut self, fb_user_id: impl Into<String>) -> Self {
+        let id: String = fb_user_id.into();
+        self.fb_user_id = (!id.trim().is_empty()).then_some(id);
+        self
     }
 
     /// Sets the Facebook Page id.
@@ -244,6 +316,7 @@ impl NewAccount {
             ig_user_id: self.ig_user_id,
             username: self.username,
             page_id: self.page_id,
+            fb_user_id: self.fb_user_id,
             entitlements: self.entitlements,
         }
     }

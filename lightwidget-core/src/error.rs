@@ -40,17 +40,6 @@ pub enum Error {
         /// The existing account.
         existing: AccountId,
     },
-    /// Connect for an Instagram account that another owner (another user of the host)
-    /// already holds. It stays with them; nothing about them is revealed.
-    #[error(
-        "the {kind} account with Instagram user id {ig_user_id} is connected by another user; it was not moved"
-    )]
-    HeldByAnotherOwner {
-        /// The kind.
-        kind: ConnectionKind,
-        /// The Instagram user id.
-        ig_user_id: String,
-    },
     /// The work item was claimed or changed by someone else since it was read: the
     /// commit was refused so the newer state is not overwritten.
     #[error(

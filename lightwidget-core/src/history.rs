@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ExpiryReason, NoticeTopic};
+use crate::{ExpiryReason, NoticeTopic, OwnerId};
 
 /// One entry of an account's history. Transient failures are retry state, not history.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
@@ -69,6 +69,16 @@ pub enum TokenEventKind {
         /// What went wrong.
         error: String,
     },
+    /// An owner joined the (shared) account: connected it while others held it.
+    Joined {
+        /// Who.
+        owner: OwnerId,
+    },
+    /// An owner left the account (disconnected it); others still hold it.
+    Left {
+        /// Who.
+        owner: OwnerId,
+    },
 }
 
 impl TokenEventKind {
@@ -83,7 +93,23 @@ impl TokenEventKind {
             Self::NoticeSent { .. } => "notice_sent",
             Self::NoticeSuppressed { .. } => "notice_suppressed",
             Self::NoticeFailed { .. } => "notice_failed",
+            Self::Joined { .. } => "joined",
+            Self::Left { .. } => "left",
         }
+    }
+
+    /// Whether the event concerns one owner rather than the token (notices sent to an
+    /// owner, an owner joining or leaving). Such events are stored with their owner and
+    /// shown only to them by [`Keeper::history_for`](crate::Keeper::history_for).
+    pub fn is_owner_specific(&self) -> bool {
+        matches!(
+            self,
+            Self::NoticeSent { .. }
+                | Self::NoticeSuppressed { .. }
+                | Self::NoticeFailed { .. }
+                | Self::Joined { .. }
+                | Self::Left { .. }
+        )
     }
 }
 
@@ -94,6 +120,10 @@ pub struct HistoryEntry {
     pub seq: i64,
     /// The event.
     pub event: TokenEvent,
+    /// The owner an owner-specific event belongs to (`None`: a token event, the
+    /// account's, seen by every member from when they joined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerId>,
 }
 
 /// A page of history, newest first.

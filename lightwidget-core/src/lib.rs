@@ -63,7 +63,8 @@ mod time;
 mod token;
 
 pub use account::{
-    Account, AccountId, AccountProblem, ConnectionKind, Entitlements, NewAccount, OwnerId,
+    Account, AccountId, AccountProblem, ConnectionKind, Departure, Entitlements, Membership,
+    NewAccount, OwnerId,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    Account, AccountId, AccountRecord, ConnectionKind, HistoryEntry, HistoryQuery, Notice,
-    NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences, StatusCounts, StoreError,
-    TokenEvent, TokenEventKind, TokenStatus, TokenStore, Transition,
+    Account, AccountId, AccountRecord, ConnectionKind, Departure, HistoryEntry, HistoryQuery,
+    Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
+    StatusCounts, StoreError, TokenEvent, TokenEventKind, TokenStatus, TokenStore, Transition,
 };
 
 struct Row {
@@ -34,6 +34,11 @@ struct Inner {
     /// (next_action_at, id) of accounts with a next action: the claim index.
     due: BTreeSet<(DateTime<Utc>, AccountId)>,
     history: HashMap<AccountId, Vec<HistoryEntry>>,
+    /// Owners of each account, in the order they joined.
+    members: HashMap<AccountId, Vec<Membership>>,
+    /// The history position each member joined at (they see token events after it; the
+    /// first owner 0: all of them).
+    joined_seq: HashMap<(AccountId, OwnerId), i64>,
     seq: i64,
     outbox: HashMap<Uuid, OutRow>,
     outbox_order: Vec<Uuid>,
@@ -44,18 +49,40 @@ struct Inner {
 
 impl Inner {
     fn push_history(&mut self, id: AccountId, events: &[TokenEvent]) {
+        self.push_owned_history(id, None, events);
+    }
+
+    fn push_owned_history(
+        &mut self,
+        id: AccountId,
+        owner: Option<&OwnerId>,
+        events: &[TokenEvent],
+    ) {
         for e in events {
             self.seq += 1;
             let seq = self.seq;
             self.history.entry(id).or_default().push(HistoryEntry {
                 seq,
                 event: e.clone(),
+                owner: owner.cloned(),
             });
         }
     }
 
+    /// Enqueues one copy of each notice per member of its account.
     fn enqueue(&mut self, notices: &[Notice]) {
-        for n in notices {
+        let copies: Vec<Notice> = notices
+            .iter()
+            .flat_map(|n| {
+                let owners: Vec<OwnerId> = self
+                    .members
+                    .get(&n.account_id)
+                    .map(|m| m.iter().map(|m| m.owner.clone()).collect())
+                    .unwrap_or_default();
+                crate::lifecycle::fan_out(std::slice::from_ref(n), &owners)
+            })
+            .collect();
+        for n in &copies {
             if self.dedupe.contains_key(&n.dedupe_key) {
                 continue;
             }
@@ -76,6 +103,33 @@ impl Inner {
                 },
             );
         }
+    }
+
+    fn delete(&mut self, id: AccountId) -> bool {
+        let Some(row) = self.rows.remove(&id) else {
+            return false;
+        };
+        let a = &row.record.account;
+        self.by_provider.remove(&(a.kind, a.ig_user_id.clone()));
+        if let Some(t) = row.record.state.next_action_at {
+            self.due.remove(&(t, id));
+        }
+        self.history.remove(&id);
+        self.members.remove(&id);
+        self.joined_seq.retain(|(a, _), _| *a != id);
+        let gone: Vec<Uuid> = self
+            .outbox
+            .iter()
+            .filter(|(_, r)| r.entry.notice.account_id == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &gone {
+            if let Some(r) = self.outbox.remove(k) {
+                self.dedupe.remove(&r.entry.notice.dedupe_key);
+            }
+        }
+        self.outbox_order.retain(|k| !gone.contains(k));
+        true
     }
 
     fn set_due(&mut self, id: AccountId, old: Option<DateTime<Utc>>, new: Option<DateTime<Utc>>) {
@@ -101,7 +155,11 @@ impl Inner {
             row.record.account.kind,
             row.record.account.ig_user_id.clone(),
         );
+        // Commits never write the Facebook user id (as the SQL stores): it changes
+        // through `insert` and `update_account` only.
+        let keep_fb = row.record.account.fb_user_id.clone();
         row.record.account = t.account.clone();
+        row.record.account.fb_user_id = keep_fb;
         row.record.state = t.state.clone();
         row.record.version += 1;
         row.lease_until = None;
@@ -178,6 +236,20 @@ impl TokenStore for InMemoryStore {
                 lease_until: None,
             },
         );
+        let joined_at = events
+            .first()
+            .map(|e| e.at)
+            .or(record.state.last_checked_at)
+            .unwrap_or(record.state.token.issued_at);
+        g.members.insert(
+            id,
+            vec![Membership::new(
+                record.account.owner.clone(),
+                record.account.entitlements,
+                joined_at,
+            )],
+        );
+        g.joined_seq.insert((id, record.account.owner.clone()), 0);
         g.push_history(id, events);
         Ok(())
     }
@@ -187,29 +259,7 @@ impl TokenStore for InMemoryStore {
     }
 
     async fn delete(&self, id: AccountId) -> Result<bool, StoreError> {
-        let mut g = self.lock();
-        let Some(row) = g.rows.remove(&id) else {
-            return Ok(false);
-        };
-        let a = &row.record.account;
-        g.by_provider.remove(&(a.kind, a.ig_user_id.clone()));
-        if let Some(t) = row.record.state.next_action_at {
-            g.due.remove(&(t, id));
-        }
-        g.history.remove(&id);
-        let gone: Vec<Uuid> = g
-            .outbox
-            .iter()
-            .filter(|(_, r)| r.entry.notice.account_id == id)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in &gone {
-            if let Some(r) = g.outbox.remove(k) {
-                g.dedupe.remove(&r.entry.notice.dedupe_key);
-            }
-        }
-        g.outbox_order.retain(|k| !gone.contains(k));
-        Ok(true)
+        Ok(self.lock().delete(id))
     }
 
     async fn find(
@@ -227,17 +277,108 @@ impl TokenStore for InMemoryStore {
     async fn list_by_owner(&self, owner: &OwnerId) -> Result<Vec<AccountRecord>, StoreError> {
         let g = self.lock();
         let mut v: Vec<_> = g
+            .members
+            .iter()
+            .filter_map(|(id, ms)| {
+                let m = ms.iter().find(|m| &m.owner == owner)?;
+                let mut r = g.rows.get(id)?.record.clone();
+                r.account.owner = m.owner.clone();
+                r.account.entitlements = m.entitlements;
+                Some(r)
+            })
+            .collect();
+        v.sort_by_key(|r| r.account.id);
+        Ok(v)
+    }
+
+    async fn find_by_fb_user(&self, fb_user_id: &str) -> Result<Vec<AccountRecord>, StoreError> {
+        let g = self.lock();
+        let mut v: Vec<_> = g
             .rows
             .values()
-            .filter(|r| &r.record.account.owner == owner)
+            .filter(|r| r.record.account.fb_user_id.as_deref() == Some(fb_user_id))
             .map(|r| r.record.clone())
             .collect();
         v.sort_by_key(|r| r.account.id);
         Ok(v)
     }
 
+    async fn owners(&self, id: AccountId) -> Result<Vec<Membership>, StoreError> {
+        let g = self.lock();
+        if !g.rows.contains_key(&id) {
+            return Err(StoreError::UnknownAccount(id));
+        }
+        Ok(g.members.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn join(&self, id: AccountId, member: &Membership) -> Result<bool, StoreError> {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        if !g.rows.contains_key(&id) {
+            return Err(StoreError::UnknownAccount(id));
+        }
+        let ms = g.members.entry(id).or_default();
+        if let Some(m) = ms.iter_mut().find(|m| m.owner == member.owner) {
+            m.entitlements = member.entitlements;
+            let first = ms[0].clone();
+            if let Some(row) = g.rows.get_mut(&id)
+                && row.record.account.owner == first.owner
+            {
+                row.record.account.entitlements = first.entitlements;
+            }
+            return Ok(false);
+        }
+        ms.push(member.clone());
+        let event = TokenEvent::new(
+            member.joined_at,
+            TokenEventKind::Joined {
+                owner: member.owner.clone(),
+            },
+        );
+        g.push_owned_history(id, Some(&member.owner), &[event]);
+        let seq = g.seq;
+        g.joined_seq.insert((id, member.owner.clone()), seq);
+        Ok(true)
+    }
+
+    async fn leave(
+        &self,
+        id: AccountId,
+        owner: &OwnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Departure, StoreError> {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        if !g.rows.contains_key(&id) {
+            return Err(StoreError::UnknownAccount(id));
+        }
+        let ms = g.members.entry(id).or_default();
+        let Some(i) = ms.iter().position(|m| &m.owner == owner) else {
+            return Ok(Departure::NotAMember);
+        };
+        ms.remove(i);
+        g.joined_seq.remove(&(id, owner.clone()));
+        let Some(first) = ms.first().cloned() else {
+            g.delete(id);
+            return Ok(Departure::Deleted);
+        };
+        if let Some(row) = g.rows.get_mut(&id) {
+            row.record.account.owner = first.owner;
+            row.record.account.entitlements = first.entitlements;
+        }
+        let event = TokenEvent::new(
+            at,
+            TokenEventKind::Left {
+                owner: owner.clone(),
+            },
+        );
+        g.push_owned_history(id, Some(owner), &[event]);
+        Ok(Departure::Left)
+    }
+
     async fn update_account(&self, account: &Account) -> Result<(), StoreError> {
-        let mut g = self.lock();
+        let mut guard = self.lock();
+        let g = &mut *guard;
         let row = g
             .rows
             .get_mut(&account.id)
@@ -251,6 +392,13 @@ impl TokenStore for InMemoryStore {
         if old_key != new_key {
             g.by_provider.remove(&old_key);
             g.by_provider.insert(new_key, account.id);
+        }
+        if let Some(m) = g
+            .members
+            .get_mut(&account.id)
+            .and_then(|ms| ms.iter_mut().find(|m| m.owner == account.owner))
+        {
+            m.entitlements = account.entitlements;
         }
         Ok(())
     }
@@ -342,6 +490,34 @@ impl TokenStore for InMemoryStore {
             .unwrap_or_default())
     }
 
+    async fn history_for(
+        &self,
+        id: AccountId,
+        owner: &OwnerId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let g = self.lock();
+        let since = *g
+            .joined_seq
+            .get(&(id, owner.clone()))
+            .ok_or(StoreError::UnknownAccount(id))?;
+        Ok(g.history
+            .get(&id)
+            .map(|h| {
+                h.iter()
+                    .rev()
+                    .filter(|e| query.before.is_none_or(|b| e.seq < b))
+                    .filter(|e| match &e.owner {
+                        None => e.seq > since,
+                        Some(o) => o == owner,
+                    })
+                    .take(query.limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     async fn take_outbox(
         &self,
         now: DateTime<Utc>,
@@ -426,7 +602,8 @@ impl TokenStore for InMemoryStore {
         };
         if let Some(kind) = event {
             row.entry.attempts += 1;
-            g.push_history(account, &[TokenEvent::new(now, kind)]);
+            let owner = row.entry.notice.owner.clone();
+            g.push_owned_history(account, Some(&owner), &[TokenEvent::new(now, kind)]);
         }
         Ok(())
     }

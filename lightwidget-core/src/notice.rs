@@ -139,6 +139,70 @@ pub struct Notice {
     pub created_at: DateTime<Utc>,
 }
 
+impl Notice {
+    /// This notice's copy for one owner of a shared account: the same message, the
+    /// owner's name on it, a dedupe key that includes the owner (`<key>#<owner>`) and
+    /// an id derived from the notice's id and the owner (deterministic, so a retried
+    /// commit makes the same copy). Stores enqueue one copy per member when they commit
+    /// a transition's notices; a copy of a copy is itself.
+    ///
+    /// ```
+    /// # use lightwidget_core::*;
+    /// # let now = chrono::Utc::now();
+    /// let n = Notice {
+    ///     id: uuid::Uuid::now_v7(), dedupe_key: "acct:1:expired".into(),
+    ///     account_id: AccountId::new(), owner: OwnerId::new("agency"), username: "paul".into(),
+    ///     connection: ConnectionKind::Consumer, kind: NoticeKind::Revoked, created_at: now,
+    /// };
+    /// let a = n.for_owner(&OwnerId::new("agency"));
+    /// let b = n.for_owner(&OwnerId::new("client"));
+    /// assert_eq!(b.owner.as_str(), "client");
+    /// assert_eq!(b.dedupe_key, "acct:1:expired#client");
+    /// assert_ne!(a.id, b.id);
+    /// assert_eq!(b.for_owner(&OwnerId::new("client")), b);
+    /// ```
+    pub fn for_owner(&self, owner: &OwnerId) -> Notice {
+        if self.owner == *owner && self.is_owner_copy() {
+            return self.clone();
+        }
+        let base = self
+            .dedupe_key
+            .strip_suffix(&format!("#{}", self.owner))
+            .filter(|_| self.is_owner_copy())
+            .unwrap_or(&self.dedupe_key);
+        Notice {
+            id: derive_id(self.id, owner),
+            dedupe_key: format!("{base}#{owner}"),
+            owner: owner.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is an owner's copy ([`Notice::for_owner`]): its dedupe key ends with
+    /// `#<owner>`.
+    pub fn is_owner_copy(&self) -> bool {
+        self.dedupe_key
+            .strip_suffix(self.owner.as_str())
+            .is_some_and(|k| k.ends_with('#'))
+    }
+}
+
+/// A UUID (version 8) from a notice id and an owner: FNV-1a over both, 128 bits.
+fn derive_id(id: Uuid, owner: &OwnerId) -> Uuid {
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013B;
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in id
+        .as_bytes()
+        .iter()
+        .chain([0u8].iter())
+        .chain(owner.as_str().as_bytes())
+    {
+        h ^= u128::from(*b);
+        h = h.wrapping_mul(PRIME);
+    }
+    uuid::Builder::from_custom_bytes(h.to_be_bytes()).into_uuid()
+}
+
 /// A channel address a notice goes to.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
 #[serde(tag = "channel", content = "to", rename_all = "snake_case")]

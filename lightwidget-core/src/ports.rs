@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    Account, AccountId, AccountRecord, ConnectionKind, DeliveryError, HistoryEntry, HistoryQuery,
-    Notice, OutboxEntry, OutboxOutcome, OwnerId, Preferences, ProviderError, Recipient, StoreError,
-    Token, TokenEvent, TokenStatus, Transition,
+    Account, AccountId, AccountRecord, ConnectionKind, DeliveryError, Departure, HistoryEntry,
+    HistoryQuery, Membership, Notice, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
+    ProviderError, Recipient, StoreError, Token, TokenEvent, TokenStatus, Transition,
 };
 
 /// Counts of accounts per status.
@@ -24,6 +24,16 @@ pub struct StatusCounts {
 }
 
 /// Durable storage of accounts, token state, history, outbox and preferences.
+///
+/// # Shared accounts
+/// An account has one or more owners ([`Membership`]s). [`insert`](TokenStore::insert)
+/// makes `record.account.owner` its first member (with `record.account.entitlements`);
+/// [`join`](TokenStore::join) and [`leave`](TokenStore::leave) change the set, and the
+/// last leave deletes the account. Commits fan notices out: each notice of a transition is
+/// enqueued once per member, as [`Notice::for_owner`] makes it, in the commit's
+/// transaction (only transitions that carry notices read the members, so the refresh hot
+/// path is unchanged). Owner-specific history (notice outcomes, joins, leaves) is stored
+/// with its owner ([`HistoryEntry::owner`]).
 ///
 /// Implementations must pass the conformance suite in `lightwidget_core::testkit`
 /// (feature `testkit`). [`InMemoryStore`](crate::InMemoryStore) is the reference.
@@ -56,11 +66,38 @@ pub trait TokenStore: Send + Sync + 'static {
         ig_user_id: &str,
     ) -> Result<Option<AccountRecord>, StoreError>;
 
-    /// All accounts of an owner, oldest first.
+    /// All accounts `owner` is a member of, oldest first, each viewed as that owner
+    /// (`account.owner` is `owner`, `account.entitlements` theirs).
     async fn list_by_owner(&self, owner: &OwnerId) -> Result<Vec<AccountRecord>, StoreError>;
 
-    /// Updates an account's metadata (owner, username, page, entitlements), not its token state.
+    /// Updates an account's metadata (primary owner, username, page, Facebook user id,
+    /// entitlements), not its token state. The entitlements are also those of the
+    /// membership of `account.owner`, if it is a member.
     async fn update_account(&self, account: &Account) -> Result<(), StoreError>;
+
+    /// Accounts connected by this app-scoped Facebook user id (business connections),
+    /// oldest first.
+    async fn find_by_fb_user(&self, fb_user_id: &str) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// The owners of an account, in the order they joined. Unknown accounts give
+    /// [`StoreError::UnknownAccount`].
+    async fn owners(&self, id: AccountId) -> Result<Vec<Membership>, StoreError>;
+
+    /// Adds `member` to the account's owners and appends a `Joined` event for them,
+    /// returning `true`; if they already are one, only updates their entitlements and
+    /// returns `false`. Unknown accounts give [`StoreError::UnknownAccount`].
+    async fn join(&self, id: AccountId, member: &Membership) -> Result<bool, StoreError>;
+
+    /// Removes `owner` from the account's owners, in one transaction: if nobody is left
+    /// the account is deleted with its token, history and notices; otherwise a `Left`
+    /// event is appended for them (at `at`) and, if they were the primary owner, the
+    /// earliest remaining member becomes it.
+    async fn leave(
+        &self,
+        id: AccountId,
+        owner: &OwnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Departure, StoreError>;
 
     /// Leases up to `limit` accounts whose `next_action_at <= now` and whose lease is free
     /// or ended, earliest first. Each is handed to exactly one claimer until `now + lease`.
@@ -104,10 +141,20 @@ pub trait TokenStore: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError>;
 
-    /// History of an account, newest first.
+    /// History of an account, newest first: every event, of every owner (operators).
     async fn history(
         &self,
         id: AccountId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// History of an account as `owner` sees it, newest first: token events from when
+    /// they joined, and their own owner-specific events. Unknown accounts and owners who
+    /// are not members give [`StoreError::UnknownAccount`].
+    async fn history_for(
+        &self,
+        id: AccountId,
+        owner: &OwnerId,
         query: HistoryQuery,
     ) -> Result<Vec<HistoryEntry>, StoreError>;
 
@@ -121,7 +168,8 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Records the outcome of a dispatch attempt, fenced on the entry's version. Final
-    /// outcomes append the matching history event in the same transaction. Acking an
+    /// outcomes append the matching history event in the same transaction, as an
+    /// owner-specific event of the notice's owner. Acking an
     /// entry twice with the same version is refused with [`StoreError::Conflict`].
     async fn ack_outbox(
         &self,

@@ -829,14 +829,14 @@ async fn connect_refuses_unusable_tokens_and_incomplete_accounts_before_saving()
     ));
 }
 
-/// Issue #16: an account another owner holds is never moved by connect.
+/// Issue #16, then #17: connect by another owner never moves the account; they join it
+/// (shared accounts), the renewal fixes it for both, and the first keeps everything theirs.
 #[tokio::test]
-async fn connect_by_another_owner_never_moves_the_account() {
+async fn connect_by_another_owner_joins_and_never_moves_the_account() {
     let w = world();
     let id = w.connect("owner-a", "shared", days(2)).await;
-    let before = w.history_names(id).await;
     let token_a = w.keeper.access_token(id).await.unwrap();
-    let err = w
+    let joined = w
         .keeper
         .connect(
             NewAccount::new("owner-b", ConnectionKind::Consumer, "shared", "@shared")
@@ -846,19 +846,76 @@ async fn connect_by_another_owner_never_moves_the_account() {
             w.graph.token(w.clock.now()),
         )
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::HeldByAnotherOwner { .. }), "{err:?}");
-    let text = format!("{err} {err:?}");
-    assert!(!text.contains("owner-a"), "leaks the other owner: {text}");
-    assert!(!text.contains(&id.to_string()), "leaks the account: {text}");
+        .unwrap();
+    assert_eq!(joined, id, "one account per (kind, Instagram user id)");
+    let owners: Vec<String> = w
+        .keeper
+        .owners(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.owner.0)
+        .collect();
+    assert_eq!(owners, ["owner-a", "owner-b"], "joined, not moved");
     let st = w.keeper.status(id).await.unwrap();
-    assert_eq!(st.account.owner, OwnerId::new("owner-a"));
-    assert!(st.account.entitlements.notifications, "entitlement kept");
     assert_eq!(
-        w.keeper.access_token(id).await.unwrap().secret(),
-        token_a.secret()
+        st.account.owner,
+        OwnerId::new("owner-a"),
+        "still the primary"
     );
-    assert_eq!(w.history_names(id).await, before, "no history written");
+    assert!(st.account.entitlements.notifications, "entitlement kept");
+    let b = w
+        .keeper
+        .status_for(&OwnerId::new("owner-b"), id)
+        .await
+        .unwrap();
+    assert!(
+        !b.account.entitlements.notifications,
+        "b's own entitlements"
+    );
+    assert_ne!(
+        w.keeper.access_token(id).await.unwrap().secret(),
+        token_a.secret(),
+        "the join renewed the token, for both"
+    );
+    for o in ["owner-a", "owner-b"] {
+        let mine = w.keeper.statuses(&OwnerId::new(o)).await.unwrap();
+        assert_eq!(mine.len(), 1, "{o} lists the shared account");
+        assert_eq!(mine[0].account.owner.as_str(), o, "viewed as {o}");
+    }
+    let hooked: Vec<String> = w
+        .hooks
+        .renewed_for()
+        .into_iter()
+        .map(|(_, o)| o.0)
+        .collect();
+    assert_eq!(
+        hooked,
+        ["owner-a", "owner-b"],
+        "widget-first hook per owner"
+    );
+    // A stranger cannot read it, and b's history does not show a's past.
+    assert!(matches!(
+        w.keeper.status_for(&OwnerId::new("owner-c"), id).await,
+        Err(Error::UnknownAccount(_))
+    ));
+    let b_names: Vec<&str> = w
+        .keeper
+        .history_for(&OwnerId::new("owner-b"), id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event.kind.name())
+        .collect();
+    assert_eq!(b_names, ["reconnected", "joined"]);
+    // Leaving: b goes, a keeps the account; the last leave deletes it.
+    assert_eq!(
+        w.keeper
+            .disconnect(&OwnerId::new("owner-b"), id)
+            .await
+            .unwrap(),
+        Departure::Left
+    );
     assert!(
         w.keeper
             .statuses(&OwnerId::new("owner-b"))
@@ -866,9 +923,23 @@ async fn connect_by_another_owner_never_moves_the_account() {
             .unwrap()
             .is_empty()
     );
-    // The owner's own connect is still a renewal.
+    assert!(matches!(
+        w.keeper.disconnect(&OwnerId::new("owner-b"), id).await,
+        Err(Error::UnknownAccount(_))
+    ));
     let again = w.connect("owner-a", "shared", days(0)).await;
-    assert_eq!(again, id);
+    assert_eq!(again, id, "the owner's own connect is still a renewal");
+    assert_eq!(
+        w.keeper
+            .disconnect(&OwnerId::new("owner-a"), id)
+            .await
+            .unwrap(),
+        Departure::Deleted
+    );
+    assert!(matches!(
+        w.keeper.status(id).await,
+        Err(Error::UnknownAccount(_))
+    ));
 }
 
 /// One outcome-to-hook mapping for the sweep and the host API: each committed outcome

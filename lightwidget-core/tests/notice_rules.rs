@@ -51,6 +51,10 @@ fn record(entitled: bool, status: TokenStatus) -> AccountRecord {
     r
 }
 
+fn member(r: &AccountRecord) -> Membership {
+    Membership::new(r.account.owner.clone(), r.account.entitlements, t0())
+}
+
 fn notice(r: &AccountRecord, kind: NoticeKind) -> Notice {
     Notice {
         id: uuid::Uuid::now_v7(),
@@ -84,6 +88,7 @@ proptest! {
     #[test]
     fn a_notice_goes_out_only_when_every_rule_allows_it(
         gone in any::<bool>(),
+        left in any::<bool>(),
         entitled in any::<bool>(),
         st in any::<u8>(),
         k in any::<u8>(),
@@ -104,7 +109,8 @@ proptest! {
         let mut channels = Vec::new();
         if email { channels.push("email"); }
         if webhook { channels.push("webhook"); }
-        let got = notice_recipients(&n, (!gone).then_some(&r), &prefs, &channels);
+        let m = member(&r);
+        let got = notice_recipients(&n, (!gone).then_some(&r), (!left).then_some(&m), &prefs, &channels);
 
         let ends = matches!(n.kind, NoticeKind::Expired { .. } | NoticeKind::Revoked);
         let reachable: Vec<&Recipient> = prefs
@@ -114,6 +120,8 @@ proptest! {
             .collect();
         let expected = if gone {
             Err(Suppression::AccountGone)
+        } else if left {
+            Err(Suppression::NotAMember)
         } else if !entitled {
             Err(Suppression::NotEntitled)
         } else if ends && r.state.status.is_active() {
@@ -148,7 +156,7 @@ proptest! {
             prefs = prefs.opt_in_all();
         }
         for x in &to { prefs = prefs.with_recipient(x.clone()); }
-        let got = notice_recipients(&n, Some(&r), &prefs, &["email", "webhook"]);
+        let got = notice_recipients(&n, Some(&r), Some(&member(&r)), &prefs, &["email", "webhook"]);
         prop_assert!(got.is_err(), "{got:?}");
     }
 }

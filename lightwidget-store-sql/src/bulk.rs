@@ -22,6 +22,18 @@ impl SqlStore {
                 .execute(&mut *tx.tx)
                 .await
                 .map_err(|e| self.err(e))?;
+            // Its owner is its only member, seeing all of its history.
+            self.q(self.sql().member_insert)
+                .bind(id_s)
+                .bind(a.owner.as_str().to_owned())
+                .bind(i64::from(a.entitlements.notifications))
+                .bind(crate::codec::ms(
+                    s.last_checked_at.unwrap_or(s.token.issued_at),
+                ))
+                .bind(0i64)
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         tx.tx.commit().await.map_err(|e| self.err(e))
     }

@@ -101,6 +101,7 @@ pub(crate) struct RawAccount<'a> {
     pub episode: i64,
     pub refresh_requested: i64,
     pub version: i64,
+    pub fb_user_id: Option<Cow<'a, str>>,
 }
 
 impl<'r> RawAccount<'r> {
@@ -130,6 +131,7 @@ impl<'r> RawAccount<'r> {
             episode: row.int(20)?,
             refresh_requested: row.int(21)?,
             version: row.int(22)?,
+            fb_user_id: row.opt_text(23)?,
         })
     }
 
@@ -166,6 +168,7 @@ impl<'r> RawAccount<'r> {
                 ig_user_id: self.ig_user_id.into_owned(),
                 username: self.username.into_owned(),
                 page_id: self.page_id.map(Cow::into_owned),
+                fb_user_id: self.fb_user_id.map(Cow::into_owned),
                 entitlements: Entitlements {
                     notifications: self.notifications != 0,
                 },
@@ -359,8 +362,9 @@ pub(crate) struct CommitRow {
     pub refresh_requested: i64,
     /// `(at, event JSON)`.
     pub events: Vec<(i64, String)>,
-    /// `(id, dedupe key, created at, notice JSON)`.
-    pub notices: Vec<(String, String, i64, String)>,
+    /// The transition's notices, as the lifecycle raised them (the commit enqueues one
+    /// copy per owner, [`Notice::for_owner`]).
+    pub notices: Vec<Notice>,
 }
 
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -396,18 +400,7 @@ impl CommitRow {
             episode: i64::from(s.episode),
             refresh_requested: i64::from(s.refresh_requested),
             events: t.events.iter().map(|e| (ms(e.at), json(&e.kind))).collect(),
-            notices: t
-                .notices
-                .iter()
-                .map(|n| {
-                    (
-                        n.id.to_string(),
-                        n.dedupe_key.clone(),
-                        ms(n.created_at),
-                        json(n),
-                    )
-                })
-                .collect(),
+            notices: t.notices.clone(),
             id,
         }
     }

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use lightwidget_core::{
-    Account, AccountId, Notice, OutboxEntry, StoreError, TokenEvent, TokenState, Transition,
+    Account, AccountId, Notice, OutboxEntry, OwnerId, StoreError, TokenEvent, TokenState,
+    Transition,
 };
+use sqlx::Row;
 use sqlx::any::AnyRow;
 use sqlx::error::DatabaseError;
 use sqlx::{Any, AnyPool};
@@ -48,6 +50,19 @@ pub(crate) struct Queries {
     pub counts: &'static str,
     pub stale_keys: &'static str,
     pub rewrite_token: &'static str,
+    pub find_by_fb_user: &'static str,
+    pub members: &'static str,
+    pub member_seq: &'static str,
+    pub member_insert: &'static str,
+    pub member_update: &'static str,
+    pub member_delete: &'static str,
+    pub delete_members: &'static str,
+    pub primary_update: &'static str,
+    pub lock_account: &'static str,
+    pub insert_owner_history: &'static str,
+    pub owner_last_seq: &'static str,
+    pub history_for: &'static str,
+    pub history_for_before: &'static str,
 }
 
 /// [`Queries`] of the dialect whose statements are in `queries/$dialect/`.
@@ -57,7 +72,10 @@ macro_rules! queries {
             delete_outbox, find, list_by_owner, update_account, commit_state,
             commit_state_token, exists, insert_history, insert_notice, release, extend_lease, history,
             history_before, outbox_get, ack_final, ack_retry, notices, prefs_get,
-            prefs_upsert, sweep_upsert, last_sweep, counts, stale_keys, rewrite_token)
+            prefs_upsert, sweep_upsert, last_sweep, counts, stale_keys, rewrite_token,
+            find_by_fb_user, members, member_seq, member_insert, member_update, member_delete,
+            delete_members, primary_update, lock_account, insert_owner_history, owner_last_seq,
+            history_for, history_for_before)
     };
     (@ $dialect:literal; $($name:ident),*) => {
         $crate::db::Queries {
@@ -200,14 +218,28 @@ impl Db {
         Ok(Ok(()))
     }
 
-    /// Enqueues the notices of account `id_s` (a repeated dedupe key is ignored).
+    /// Enqueues the notices of account `id_s`, one copy per owner (a repeated dedupe key
+    /// is ignored). Reads the owners only when there are notices.
     pub async fn insert_notices(
         &self,
         tx: &mut WriteTx,
         id_s: &str,
         notices: &[Notice],
     ) -> Result<(), StoreError> {
-        for n in notices {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let owners: Vec<OwnerId> = self
+            .q(self.sql.members)
+            .bind(id_s.to_owned())
+            .fetch_all(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0).map(OwnerId::new))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        for n in &lightwidget_core::lifecycle::fan_out(notices, &owners) {
             self.q(self.sql.insert_notice)
                 .bind(n.id.to_string())
                 .bind(n.dedupe_key.clone())
@@ -236,6 +268,27 @@ impl Db {
         } else {
             StoreError::UnknownAccount(id)
         })
+    }
+
+    /// Appends owner-specific history rows of `id` (notice outcomes, joins, leaves).
+    pub async fn write_owner_events(
+        &self,
+        tx: &mut WriteTx,
+        id: AccountId,
+        owner: &OwnerId,
+        events: &[TokenEvent],
+    ) -> Result<(), StoreError> {
+        for e in events {
+            self.q(self.sql.insert_owner_history)
+                .bind(id.to_string())
+                .bind(ms(e.at))
+                .bind(json(&e.kind))
+                .bind(owner.as_str().to_owned())
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// Appends history rows of `id`, in order.
@@ -284,7 +337,9 @@ pub(crate) fn bind_account_cols(
 ) -> Q {
     let (key, ct) = sealed.unzip();
     let q = bind_metadata(q.bind(id_s.to_owned()), a).bind(ct).bind(key);
-    bind_state_cols(q, s).bind(version)
+    bind_state_cols(q, s)
+        .bind(version)
+        .bind(a.fb_user_id.clone())
 }
 
 /// Owner, kind, user id, username, page and entitlements, in column order.

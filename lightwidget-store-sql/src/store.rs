@@ -8,16 +8,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lightwidget_core::{
-    Account, AccountId, AccountRecord, ConnectionKind, HistoryEntry, HistoryQuery, Notice,
-    NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences, StatusCounts, StoreError,
-    TokenEvent, TokenEventKind, TokenStore, Transition,
+    Account, AccountId, AccountRecord, ConnectionKind, Departure, Entitlements, HistoryEntry,
+    HistoryQuery, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId,
+    Preferences, StatusCounts, StoreError, TokenEvent, TokenEventKind, TokenStore, Transition,
 };
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use crate::builder::SqlStoreBuilder;
 use crate::codec::{corrupt, decode_account, decode_outbox, from_ms, json, lease_end, ms};
-use crate::db::{Db, Q, Queries, bind_account_cols};
+use crate::db::{Db, Q, Queries, WriteTx, bind_account_cols};
 use crate::dialect::{Backend, Dialect, Lease};
 use crate::{Encryption, Error, Keyring};
 
@@ -119,6 +120,73 @@ impl SqlStore {
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
         self.inner.db.err(e)
     }
+
+    /// Deletes an account with its token, members, history and notices, inside `tx`.
+    async fn delete_in(&self, tx: &mut WriteTx, id: AccountId) -> Result<bool, StoreError> {
+        let sql = self.sql();
+        let n = self
+            .q(sql.delete_account)
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        for q in [sql.delete_history, sql.delete_outbox, sql.delete_members] {
+            self.q(q)
+                .bind(id.to_string())
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Locks the account's row for the rest of `tx` (SQLite: the write lock is already
+    /// held) and returns its primary owner; unknown accounts are refused.
+    async fn lock_account(&self, tx: &mut WriteTx, id: AccountId) -> Result<String, StoreError> {
+        self.q(self.sql().lock_account)
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::UnknownAccount(id))?
+            .try_get(0)
+            .map_err(|e| self.err(e))
+    }
+
+    /// A `members.sql` row: owner, notifications, joined_at.
+    fn membership(&self, r: &AnyRow) -> Result<Membership, StoreError> {
+        Ok(Membership {
+            owner: OwnerId::new(r.try_get::<String, _>(0).map_err(|e| self.err(e))?),
+            entitlements: Entitlements {
+                notifications: r.try_get::<i64, _>(1).map_err(|e| self.err(e))? != 0,
+            },
+            joined_at: from_ms(r.try_get(2).map_err(|e| self.err(e))?),
+        })
+    }
+
+    /// History rows (seq, at, event, owner) of `id`.
+    fn history_rows(
+        &self,
+        id: AccountId,
+        rows: &[AnyRow],
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        rows.iter()
+            .map(|r| {
+                let kind: TokenEventKind =
+                    serde_json::from_str(&r.try_get::<String, _>(2).map_err(|e| self.err(e))?)
+                        .map_err(|e| corrupt(id, format!("history event: {e}")))?;
+                Ok(HistoryEntry {
+                    seq: r.try_get(0).map_err(|e| self.err(e))?,
+                    event: TokenEvent::new(from_ms(r.try_get(1).map_err(|e| self.err(e))?), kind),
+                    owner: r
+                        .try_get::<Option<String>, _>(3)
+                        .map_err(|e| self.err(e))?
+                        .map(OwnerId::new),
+                })
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -154,29 +222,30 @@ impl TokenStore for SqlStore {
             }
             return Err(self.err(e));
         }
+        // The first owner, seeing the whole history (joined_seq 0).
+        let joined_at = events
+            .first()
+            .map(|e| e.at)
+            .or(s.last_checked_at)
+            .unwrap_or(s.token.issued_at);
+        self.q(self.sql().member_insert)
+            .bind(id_s.clone())
+            .bind(a.owner.as_str().to_owned())
+            .bind(i64::from(a.entitlements.notifications))
+            .bind(ms(joined_at))
+            .bind(0i64)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?;
         self.inner.db.write_events(&mut tx, a.id, events).await?;
         tx.tx.commit().await.map_err(|e| self.err(e))
     }
 
     async fn delete(&self, id: AccountId) -> Result<bool, StoreError> {
         let mut tx = self.inner.db.begin().await?;
-        let sql = self.sql();
-        let n = self
-            .q(sql.delete_account)
-            .bind(id.to_string())
-            .execute(&mut *tx.tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .rows_affected();
-        for q in [sql.delete_history, sql.delete_outbox] {
-            self.q(q)
-                .bind(id.to_string())
-                .execute(&mut *tx.tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        }
+        let n = self.delete_in(&mut tx, id).await?;
         tx.tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(n > 0)
+        Ok(n)
     }
 
     async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
@@ -227,6 +296,7 @@ impl TokenStore for SqlStore {
             .bind(a.username.clone())
             .bind(a.page_id.clone())
             .bind(i64::from(a.entitlements.notifications))
+            .bind(a.fb_user_id.clone())
             .bind(a.id.to_string())
             .execute(&self.inner.db.pool)
             .await
@@ -234,7 +304,168 @@ impl TokenStore for SqlStore {
         if res.rows_affected() == 0 {
             return Err(StoreError::UnknownAccount(a.id));
         }
+        self.q(self.sql().member_update)
+            .bind(i64::from(a.entitlements.notifications))
+            .bind(a.id.to_string())
+            .bind(a.owner.as_str().to_owned())
+            .execute(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    async fn find_by_fb_user(&self, fb_user_id: &str) -> Result<Vec<AccountRecord>, StoreError> {
+        let rows = self
+            .q(self.sql().find_by_fb_user)
+            .bind(fb_user_id.to_owned())
+            .fetch_all(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| decode_account(r, &self.inner.db.enc))
+            .collect()
+    }
+
+    async fn owners(&self, id: AccountId) -> Result<Vec<Membership>, StoreError> {
+        let exists = self
+            .q(self.sql().exists)
+            .bind(id.to_string())
+            .fetch_optional(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        if exists.is_none() {
+            return Err(StoreError::UnknownAccount(id));
+        }
+        let rows = self
+            .q(self.sql().members)
+            .bind(id.to_string())
+            .fetch_all(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter().map(|r| self.membership(r)).collect()
+    }
+
+    async fn join(&self, id: AccountId, member: &Membership) -> Result<bool, StoreError> {
+        let sql = self.sql();
+        let id_s = id.to_string();
+        let owner = member.owner.as_str().to_owned();
+        let mut tx = self.inner.db.begin().await?;
+        // Joins and leaves of one account take its row lock, one after the other.
+        let primary = self.lock_account(&mut tx, id).await?;
+        let known = self
+            .q(sql.member_seq)
+            .bind(id_s.clone())
+            .bind(owner.clone())
+            .fetch_optional(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .is_some();
+        let notifications = i64::from(member.entitlements.notifications);
+        if known {
+            self.q(sql.member_update)
+                .bind(notifications)
+                .bind(id_s.clone())
+                .bind(owner.clone())
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            if primary == owner {
+                self.q(sql.primary_update)
+                    .bind(owner)
+                    .bind(notifications)
+                    .bind(id_s)
+                    .execute(&mut *tx.tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            tx.tx.commit().await.map_err(|e| self.err(e))?;
+            return Ok(false);
+        }
+        let event = TokenEvent::new(
+            member.joined_at,
+            TokenEventKind::Joined {
+                owner: member.owner.clone(),
+            },
+        );
+        self.inner
+            .db
+            .write_owner_events(&mut tx, id, &member.owner, &[event])
+            .await?;
+        let seq: Option<i64> = self
+            .q(sql.owner_last_seq)
+            .bind(id_s.clone())
+            .bind(owner.clone())
+            .fetch_one(&mut *tx.tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| self.err(e))?;
+        self.q(sql.member_insert)
+            .bind(id_s)
+            .bind(owner)
+            .bind(notifications)
+            .bind(ms(member.joined_at))
+            .bind(seq.unwrap_or(0))
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    async fn leave(
+        &self,
+        id: AccountId,
+        owner: &OwnerId,
+        at: DateTime<Utc>,
+    ) -> Result<Departure, StoreError> {
+        let sql = self.sql();
+        let id_s = id.to_string();
+        let mut tx = self.inner.db.begin().await?;
+        let primary = self.lock_account(&mut tx, id).await?;
+        let gone = self
+            .q(sql.member_delete)
+            .bind(id_s.clone())
+            .bind(owner.as_str().to_owned())
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        if gone == 0 {
+            return Ok(Departure::NotAMember);
+        }
+        let rest = self
+            .q(sql.members)
+            .bind(id_s.clone())
+            .fetch_all(&mut *tx.tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let Some(first) = rest.first() else {
+            self.delete_in(&mut tx, id).await?;
+            tx.tx.commit().await.map_err(|e| self.err(e))?;
+            return Ok(Departure::Deleted);
+        };
+        if primary == owner.as_str() {
+            let next = self.membership(first)?;
+            self.q(sql.primary_update)
+                .bind(next.owner.as_str().to_owned())
+                .bind(i64::from(next.entitlements.notifications))
+                .bind(id_s)
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        let event = TokenEvent::new(
+            at,
+            TokenEventKind::Left {
+                owner: owner.clone(),
+            },
+        );
+        self.inner
+            .db
+            .write_owner_events(&mut tx, id, owner, &[event])
+            .await?;
+        tx.tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Departure::Left)
     }
 
     async fn claim_due(
@@ -325,17 +556,44 @@ impl TokenStore for SqlStore {
             .fetch_all(&self.inner.db.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                let kind: TokenEventKind =
-                    serde_json::from_str(&r.try_get::<String, _>(2).map_err(|e| self.err(e))?)
-                        .map_err(|e| corrupt(id, format!("history event: {e}")))?;
-                Ok(HistoryEntry {
-                    seq: r.try_get(0).map_err(|e| self.err(e))?,
-                    event: TokenEvent::new(from_ms(r.try_get(1).map_err(|e| self.err(e))?), kind),
-                })
-            })
-            .collect()
+        self.history_rows(id, &rows)
+    }
+
+    async fn history_for(
+        &self,
+        id: AccountId,
+        owner: &OwnerId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let since: i64 = self
+            .q(self.sql().member_seq)
+            .bind(id.to_string())
+            .bind(owner.as_str().to_owned())
+            .fetch_optional(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::UnknownAccount(id))?
+            .try_get(0)
+            .map_err(|e| self.err(e))?;
+        let q = match query.before {
+            Some(b) => self
+                .q(self.sql().history_for_before)
+                .bind(id.to_string())
+                .bind(since)
+                .bind(owner.as_str().to_owned())
+                .bind(b),
+            None => self
+                .q(self.sql().history_for)
+                .bind(id.to_string())
+                .bind(since)
+                .bind(owner.as_str().to_owned()),
+        };
+        let rows = q
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        self.history_rows(id, &rows)
     }
 
     async fn take_outbox(
@@ -414,9 +672,15 @@ impl TokenStore for SqlStore {
             return Err(StoreError::Conflict(account));
         }
         if let Some(kind) = event {
+            // The notice's outcome is its owner's.
             self.inner
                 .db
-                .write_events(&mut tx, account, &[TokenEvent::new(now, kind)])
+                .write_owner_events(
+                    &mut tx,
+                    account,
+                    &entry.notice.owner,
+                    &[TokenEvent::new(now, kind)],
+                )
                 .await?;
         }
         tx.tx.commit().await.map_err(|e| self.err(e))

@@ -450,6 +450,18 @@ async fn insert_many_writes_every_record_in_one_transaction() {
     assert_eq!(store.count_by_status().await.unwrap().active, 50);
     let got = store.get(recs[17].account.id).await.unwrap().unwrap();
     assert_eq!(got.state.token.secret(), recs[17].state.token.secret());
+    // Each owner is their account's only member (shared accounts, #17).
+    let owners = store.owners(recs[17].account.id).await.unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].owner.as_str(), "o");
+    assert_eq!(
+        store
+            .list_by_owner(&lightwidget_core::OwnerId::new("o"))
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
     // A duplicate fails the whole batch and writes nothing.
     let batch = vec![record("o", "fresh", None), record("o", "bulk3", None)];
     assert!(store.insert_many(&batch).await.is_err());

@@ -204,9 +204,10 @@ pub(crate) async fn own_account(
         )
     };
     let id: AccountId = id.parse().map_err(|_| not_found())?;
-    match s.keeper.status(id).await {
-        Ok(r) if r.account.owner == user.owner => Ok(r),
-        Ok(_) | Err(Error::UnknownAccount(_)) => Err(not_found()),
+    // Membership decides (shared accounts): a non-member gets "unknown account".
+    match s.keeper.status_for(&user.owner, id).await {
+        Ok(r) => Ok(r),
+        Err(Error::UnknownAccount(_)) => Err(not_found()),
         Err(e) => Err(store_down(&e, Some(user))),
     }
 }
@@ -234,7 +235,8 @@ pub async fn refresh(
     }
 }
 
-/// `POST /accounts/{id}/disconnect`: removes the account, its token and history.
+/// `POST /accounts/{id}/disconnect`: the owner leaves the account; with its last owner the
+/// account, its token and history are removed.
 pub async fn disconnect(
     State(s): S,
     user: CurrentUser,
@@ -245,8 +247,9 @@ pub async fn disconnect(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    match s.keeper.delete_account(r.account.id).await {
-        Ok(()) => Redirect::to(&format!(
+    // The owner leaves; the account (and its token) goes only with its last owner.
+    match s.keeper.disconnect(&user.owner, r.account.id).await {
+        Ok(_) => Redirect::to(&format!(
             "/accounts?disconnected={}",
             super::views::urlencode(&r.account.username)
         ))
@@ -270,7 +273,7 @@ pub async fn my_token(State(s): S, user: CurrentUser) -> Response {
     for r in &reports {
         let history = s
             .keeper
-            .history(r.account.id, HistoryQuery::default())
+            .history_for(&user.owner, r.account.id, HistoryQuery::default())
             .await
             .unwrap_or_default();
         let rows: String = history.iter().map(history_row).collect();

@@ -21,8 +21,9 @@ pub struct DispatchReport {
 }
 
 impl Keeper {
-    /// Delivers due notices: gate on entitlement and preferences, deliver per recipient,
-    /// then ack. Deliver-then-ack: if the process dies between the two, the notice is
+    /// Delivers due notices: gate on the owner's membership, entitlement and
+    /// preferences, deliver per recipient, then ack. Each owner of a shared account has
+    /// their own copy of a notice (stores fan out on commit), decided on its own. Deliver-then-ack: if the process dies between the two, the notice is
     /// delivered again after its lease ends; channels carry the notice id so receivers
     /// can drop the duplicate.
     pub async fn dispatch_outbox(&self) -> Result<DispatchReport> {
@@ -110,12 +111,29 @@ impl Keeper {
             Ok(r) => r,
             Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
         };
+        // The notice's owner's membership: their entitlements decide their copy.
+        let member = match &record {
+            None => None,
+            Some(_) => match inner.store.owners(n.account_id).await {
+                Ok(ms) => ms.into_iter().find(|m| m.owner == n.owner),
+                Err(crate::StoreError::UnknownAccount(_)) => None,
+                Err(err) => {
+                    return retry(format!("store: {}", with_causes(&err)), e.delivered.clone());
+                }
+            },
+        };
         let prefs = match inner.store.preferences(&n.owner).await {
             Ok(p) => p,
             Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
         };
         let channels: Vec<&str> = inner.notifiers.iter().map(|x| x.channel()).collect();
-        let to = match lifecycle::notice_recipients(n, record.as_ref(), &prefs, &channels) {
+        let to = match lifecycle::notice_recipients(
+            n,
+            record.as_ref(),
+            member.as_ref(),
+            &prefs,
+            &channels,
+        ) {
             Ok(to) => to,
             Err(why) => {
                 return OutboxOutcome::Suppressed {

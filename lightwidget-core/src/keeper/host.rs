@@ -1,19 +1,26 @@
 use super::Keeper;
 use crate::lifecycle::{self, Observation};
 use crate::{
-    AccountId, ConnectionKind, Entitlements, Error, HistoryEntry, HistoryQuery, KeeperStats,
-    NewAccount, NoticeTopic, OwnerId, Preferences, ProviderError, Result, StatusReport, StoreError,
-    Token, Transition,
+    AccountId, ConnectionKind, Departure, Entitlements, Error, HistoryEntry, HistoryQuery,
+    KeeperStats, Membership, NewAccount, NoticeTopic, OwnerId, Preferences, ProviderError, Result,
+    StatusReport, StoreError, Token, Transition,
 };
 
 const MAX_CONFLICT_RETRIES: usize = 8;
 
 /// The host API: what a web app calls from its request handlers.
 impl Keeper {
-    /// Connects an account. If the same owner already connected this kind and
-    /// Instagram user id, this is a renewal: the account is reconnected (username, page
-    /// and entitlements updated) and its id returned. An account another owner holds is
-    /// never moved: [`Error::HeldByAnotherOwner`], which says nothing about that owner.
+    /// Connects an account, for `new.owner`. Accounts are shared: one token per (kind,
+    /// Instagram user id), any number of owners.
+    ///
+    /// - Nobody holds it yet: it is created with `new.owner` as its first member.
+    /// - Someone holds it (this owner or others): this is a renewal. `new.owner` **joins**
+    ///   (or, already a member, has their entitlements updated), the new token is
+    ///   installed for everyone, the username, page and Facebook user id are updated,
+    ///   and [`LifecycleHooks::on_renewed`](crate::LifecycleHooks::on_renewed) fires for
+    ///   every owner. The account never moves: the owners it had keep it, with their own
+    ///   entitlements, preferences and notices; nothing about them is revealed to the
+    ///   newcomer.
     ///
     /// Refused before anything is saved: an incomplete account
     /// ([`Error::InvalidAccount`]) or an unusable token ([`Error::InvalidToken`]: empty,
@@ -25,18 +32,37 @@ impl Keeper {
         token.validate(inner.clock.now())?;
         for _ in 0..MAX_CONFLICT_RETRIES {
             if let Some(existing) = inner.store.find(new.kind, &new.ig_user_id).await? {
-                if existing.account.owner != new.owner {
-                    return Err(Error::HeldByAnotherOwner {
-                        kind: new.kind,
-                        ig_user_id: new.ig_user_id,
-                    });
+                let id = existing.account.id;
+                let member =
+                    Membership::new(new.owner.clone(), new.entitlements, inner.clock.now());
+                match inner.store.join(id, &member).await {
+                    Ok(true) => {
+                        tracing::info!(account_id = %id, "owner joined a shared account");
+                    }
+                    Ok(false) => {}
+                    // Deleted meanwhile (its last owner left): connect afresh.
+                    Err(StoreError::UnknownAccount(_)) => continue,
+                    Err(e) => return Err(e.into()),
                 }
                 let mut account = new.clone().into_account();
-                account.id = existing.account.id;
-                return self
-                    .renew(existing.account.id, token, Some(account))
-                    .await
-                    .map(|t| t.account.id);
+                account.id = id;
+                // The account's entitlements mirror the primary owner's; anyone else's
+                // are on their membership only.
+                if existing.account.owner != new.owner {
+                    account.entitlements = existing.account.entitlements;
+                }
+                account.fb_user_id = new
+                    .fb_user_id
+                    .clone()
+                    .or(existing.account.fb_user_id.clone());
+                let t = self.renew(id, token, Some(account)).await?;
+                if t.account.fb_user_id != existing.account.fb_user_id {
+                    // Commits keep the stored Facebook user id; set it on its own.
+                    let mut a = self.get(id).await?.account;
+                    a.fb_user_id = t.account.fb_user_id.clone();
+                    inner.store.update_account(&a).await?;
+                }
+                return Ok(id);
             }
             let now = inner.clock.now();
             let account = new.clone().into_account();
@@ -50,7 +76,7 @@ impl Keeper {
                     self.wake();
                     return Ok(id);
                 }
-                // Lost a race with another connect: take the renewal path.
+                // Lost a race with another connect: take the renewal (join) path.
                 Err(StoreError::Duplicate { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -60,6 +86,42 @@ impl Keeper {
             ig_user_id: new.ig_user_id,
             attempts: MAX_CONFLICT_RETRIES,
         })
+    }
+
+    /// `owner` disconnects the account: they leave it. The others keep it (and its
+    /// token); when the last owner leaves, the token is wiped and the account deleted
+    /// with its history and notices ([`Departure::Deleted`]). An owner who is not a
+    /// member gets [`Error::UnknownAccount`] (nothing about the account is revealed).
+    pub async fn disconnect(&self, owner: &OwnerId, id: AccountId) -> Result<Departure> {
+        match self
+            .inner
+            .store
+            .leave(id, owner, self.inner.clock.now())
+            .await?
+        {
+            Departure::NotAMember => Err(Error::UnknownAccount(id)),
+            d => {
+                tracing::info!(account_id = %id, departure = ?d, "owner left an account");
+                Ok(d)
+            }
+        }
+    }
+
+    /// The owners of an account, in the order they joined (operators; a host shows an
+    /// owner only their own membership).
+    pub async fn owners(&self, id: AccountId) -> Result<Vec<Membership>> {
+        Ok(self.inner.store.owners(id).await?)
+    }
+
+    async fn membership(&self, owner: &OwnerId, id: AccountId) -> Result<Membership> {
+        match self.inner.store.owners(id).await {
+            Ok(ms) => ms
+                .into_iter()
+                .find(|m| &m.owner == owner)
+                .ok_or(Error::UnknownAccount(id)),
+            Err(StoreError::UnknownAccount(_)) => Err(Error::UnknownAccount(id)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Renewal by the owner: finds the account by connection kind and Instagram user id
@@ -143,8 +205,44 @@ impl Keeper {
         Ok(id)
     }
 
-    /// Deletes an account, its token, history and pending notices (the data-deletion
-    /// callback). Unknown accounts give [`Error::UnknownAccount`].
+    /// Facebook Login's deauthorize callback, whose `signed_request` names the
+    /// app-scoped Facebook user id (not the Instagram id): every account connected with
+    /// it ([`NewAccount::with_fb_user_id`]) is marked revoked, for all its owners, with
+    /// one notice per owner. Returns their ids (empty when none matches: the callback
+    /// answers the same either way).
+    pub async fn deauthorize_facebook_user(&self, fb_user_id: &str) -> Result<Vec<AccountId>> {
+        let mut out = Vec::new();
+        for rec in self.inner.store.find_by_fb_user(fb_user_id).await? {
+            let id = rec.account.id;
+            let t = match self.mutate(id, || Observation::Deauthorized).await {
+                Ok(t) => t,
+                Err(Error::UnknownAccount(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            self.call_hook(&t).await;
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    /// Facebook Login's data-deletion callback: deletes, for everyone, every account
+    /// connected with this app-scoped Facebook user id, with its token, history and
+    /// notices. Returns the ids deleted (for the status page the callback links to).
+    pub async fn delete_facebook_user(&self, fb_user_id: &str) -> Result<Vec<AccountId>> {
+        let mut out = Vec::new();
+        for rec in self.inner.store.find_by_fb_user(fb_user_id).await? {
+            if self.inner.store.delete(rec.account.id).await? {
+                tracing::info!(account_id = %rec.account.id, "account deleted (data deletion request)");
+                out.push(rec.account.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes an account for all its owners, with its token, history and pending
+    /// notices (the data-deletion callback, operators). An owner removing it from their
+    /// own list calls [`Keeper::disconnect`] instead. Unknown accounts give
+    /// [`Error::UnknownAccount`].
     pub async fn delete_account(&self, id: AccountId) -> Result<()> {
         if self.inner.store.delete(id).await? {
             tracing::info!(account_id = %id, "account deleted");
@@ -169,12 +267,24 @@ impl Keeper {
         self.status(id).await
     }
 
-    /// Status, reason, last successful check, expiry, data-access expiry, next action.
+    /// Status, reason, last successful check, expiry, data-access expiry, next action,
+    /// viewed as the primary owner (operators; a host page uses [`Keeper::status_for`]).
     pub async fn status(&self, id: AccountId) -> Result<StatusReport> {
         Ok(StatusReport::from(&self.get(id).await?))
     }
 
-    /// Statuses of all of an owner's accounts.
+    /// [`Keeper::status`] as `owner` sees it: their entitlements, `account.owner` set to
+    /// them. An owner who is not a member gets [`Error::UnknownAccount`], so a host can
+    /// use it to check an account id taken from a request belongs to the signed-in user.
+    pub async fn status_for(&self, owner: &OwnerId, id: AccountId) -> Result<StatusReport> {
+        let m = self.membership(owner, id).await?;
+        let mut r = StatusReport::from(&self.get(id).await?);
+        r.account.owner = m.owner;
+        r.account.entitlements = m.entitlements;
+        Ok(r)
+    }
+
+    /// Statuses of all accounts `owner` is a member of, each viewed as them.
     pub async fn statuses(&self, owner: &OwnerId) -> Result<Vec<StatusReport>> {
         Ok(self
             .inner
@@ -186,9 +296,45 @@ impl Keeper {
             .collect())
     }
 
-    /// History, newest first.
+    /// The whole history of an account, newest first: token events and every owner's
+    /// own events (notices, joins, leaves). For operators; what an owner is shown is
+    /// [`Keeper::history_for`].
     pub async fn history(&self, id: AccountId, query: HistoryQuery) -> Result<Vec<HistoryEntry>> {
         Ok(self.inner.store.history(id, query).await?)
+    }
+
+    /// History of a (possibly shared) account as `owner` sees it, newest first: the
+    /// token's events from when they joined, and their own events (the notices sent to
+    /// them, their joining); never another owner's. An owner who is not a member gets
+    /// [`Error::UnknownAccount`]. Use this for every page an owner sees.
+    pub async fn history_for(
+        &self,
+        owner: &OwnerId,
+        id: AccountId,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryEntry>> {
+        match self.inner.store.history_for(id, owner, query).await {
+            Err(StoreError::UnknownAccount(_)) => Err(Error::UnknownAccount(id)),
+            r => Ok(r?),
+        }
+    }
+
+    /// The notices raised for `owner` on an account (their copies only), oldest first,
+    /// with their delivery state. Non-members get [`Error::UnknownAccount`].
+    pub async fn notices_for(
+        &self,
+        owner: &OwnerId,
+        id: AccountId,
+    ) -> Result<Vec<(crate::Notice, crate::NoticeState)>> {
+        self.membership(owner, id).await?;
+        Ok(self
+            .inner
+            .store
+            .notices(id)
+            .await?
+            .into_iter()
+            .filter(|(n, _)| &n.owner == owner)
+            .collect())
     }
 
     /// The current token, for the host's own Graph calls (widget feeds).
@@ -224,11 +370,32 @@ impl Keeper {
         Ok(p)
     }
 
-    /// Sets the host's entitlement flags of an account.
+    /// Sets the host's entitlement flags of an account's primary owner (the member who
+    /// joined first). On shared accounts use [`Keeper::set_owner_entitlements`].
     pub async fn set_entitlements(&self, id: AccountId, e: Entitlements) -> Result<()> {
         let mut account = self.get(id).await?.account;
         account.entitlements = e;
         Ok(self.inner.store.update_account(&account).await?)
+    }
+
+    /// Sets one owner's entitlement flags on an account (their plan: whether their copy
+    /// of a notice is sent). Non-members get [`Error::UnknownAccount`].
+    pub async fn set_owner_entitlements(
+        &self,
+        owner: &OwnerId,
+        id: AccountId,
+        e: Entitlements,
+    ) -> Result<()> {
+        let mut m = self.membership(owner, id).await?;
+        m.entitlements = e;
+        self.inner.store.join(id, &m).await?;
+        let rec = self.get(id).await?;
+        if &rec.account.owner == owner && rec.account.entitlements != e {
+            let mut a = rec.account;
+            a.entitlements = e;
+            self.inner.store.update_account(&a).await?;
+        }
+        Ok(())
     }
 
     /// Counters and the last sweep time of this keeper.

@@ -177,13 +177,34 @@ impl Keeper {
     /// Calls the host callback of a committed transition: the one mapping from
     /// outcomes to hooks ([`Outcome::hook`](crate::Outcome::hook)), for the sweep and
     /// the host API alike.
+    ///
+    /// `on_renewed` and `on_expired` fire once per owner of the account, with the
+    /// account viewed as that owner (`account.owner`, their entitlements), so each
+    /// owner's widgets are bumped or marked; `on_refreshed` (every refresh, the token's
+    /// business) fires once, with the primary owner, and reads no memberships.
     async fn call_hook(&self, t: &Transition) {
         let hooks = &self.inner.hooks;
-        match t.outcome.hook() {
-            Some(Hook::Renewed) => hooks.on_renewed(&t.account).await,
-            Some(Hook::Refreshed) => hooks.on_refreshed(&t.account).await,
-            Some(Hook::Ended) => hooks.on_expired(&t.account, &t.state.status).await,
-            None => {}
+        let Some(hook) = t.outcome.hook() else {
+            return;
+        };
+        if hook == Hook::Refreshed {
+            hooks.on_refreshed(&t.account).await;
+            return;
+        }
+        let views = match self.inner.store.owners(t.account.id).await {
+            Ok(ms) if !ms.is_empty() => crate::lifecycle::owner_views(&t.account, &ms),
+            Ok(_) => vec![t.account.clone()],
+            Err(e) => {
+                tracing::warn!(account_id = %t.account.id, error = %e, "could not read the owners; hook called for the primary owner only");
+                vec![t.account.clone()]
+            }
+        };
+        for a in &views {
+            match hook {
+                Hook::Renewed => hooks.on_renewed(a).await,
+                Hook::Ended => hooks.on_expired(a, &t.state.status).await,
+                Hook::Refreshed => {}
+            }
         }
     }
 

@@ -29,8 +29,8 @@ mod rules;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
-pub use hooks::Hook;
-pub use notices::{Suppression, notice_recipients};
+pub use hooks::{Hook, owner_views};
+pub use notices::{Suppression, fan_out, notice_recipients};
 use rules::Ctx;
 
 use crate::{

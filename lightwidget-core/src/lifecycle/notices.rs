@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{AccountRecord, Notice, NoticeKind, NoticeTopic, Preferences, Recipient};
+use crate::{AccountRecord, Membership, Notice, NoticeKind, NoticeTopic, Preferences, Recipient};
 
 /// Why a queued notice is not sent. `Display` is the sentence recorded in history.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -10,7 +10,9 @@ use crate::{AccountRecord, Notice, NoticeKind, NoticeTopic, Preferences, Recipie
 pub enum Suppression {
     /// The account was deleted after the notice was queued.
     AccountGone,
-    /// The account's entitlements do not include notifications (free plan).
+    /// The notice's owner left the (shared) account after it was queued.
+    NotAMember,
+    /// The owner's entitlements on this account do not include notifications (free plan).
     NotEntitled,
     /// An "expired" or "revoked" notice whose account is active again: the owner
     /// renewed before the notice went out.
@@ -25,6 +27,7 @@ impl fmt::Display for Suppression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AccountGone => f.write_str("the account no longer exists"),
+            Self::NotAMember => f.write_str("the owner no longer holds the account"),
             Self::NotEntitled => f.write_str("the owner's plan does not include notifications"),
             Self::RenewedBeforeSending => {
                 f.write_str("the account was renewed before the notice went out")
@@ -38,11 +41,13 @@ impl fmt::Display for Suppression {
 }
 
 /// Who a queued notice goes to, or why it is not sent. Pure: the dispatcher reads the
-/// account (`None` if it is gone) and the owner's preferences, and passes the channels
-/// it has notifiers for.
+/// account (`None` if it is gone), the membership of the notice's owner (`None` if they
+/// left) and that owner's preferences, and passes the channels it has notifiers for.
 ///
-/// A notice goes out only if the account still exists, its entitlements include
-/// notifications, it is not an end-of-token notice for an account renewed meanwhile,
+/// On a shared account every owner has their own copy of a notice
+/// ([`Notice::for_owner`]); this decides one copy, by that owner's entitlements and
+/// preferences only. A notice goes out only if the account still exists, its owner is
+/// still a member, *their* entitlements include notifications, it is not an end-of-token notice for an account renewed meanwhile,
 /// the owner opted in to its topic, and one of the owner's recipients is on a
 /// configured channel. The recipients returned are exactly those.
 ///
@@ -52,34 +57,50 @@ impl fmt::Display for Suppression {
 /// use lightwidget_core::*;
 /// let now = Utc::now();
 /// let account = NewAccount::new("owner", ConnectionKind::Consumer, "1789", "paul")
-///     .with_entitlements(Entitlements { notifications: true })
 ///     .into_account();
+/// let member = Membership::new("owner", Entitlements { notifications: true }, now);
 /// let token = Token::new("IGAA", now).expiring_in(60 * 86_400);
 /// let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(7);
 /// let (record, _) = lifecycle::connect(account, token, now, &RefreshPolicy::default(), &mut rng);
 /// let t = lifecycle::apply(&record, Observation::Deauthorized, now, &RefreshPolicy::default(), &mut rng);
 /// let ended = AccountRecord { account: t.account.clone(), state: t.state.clone(), version: 1 };
+/// let notice = t.notices[0].for_owner(&member.owner);
 /// let prefs = Preferences::new("owner").with_recipient(Recipient::Email("o@example.com".into()));
 /// assert_eq!(
-///     notice_recipients(&t.notices[0], Some(&ended), &prefs, &["email"]),
+///     notice_recipients(&notice, Some(&ended), Some(&member), &prefs, &["email"]),
 ///     Err(Suppression::NotOptedIn(NoticeTopic::Revoked)),
 /// );
 /// let prefs = prefs.opt_in(NoticeTopic::Revoked);
-/// assert_eq!(notice_recipients(&t.notices[0], Some(&ended), &prefs, &["email"]).unwrap().len(), 1);
+/// assert_eq!(notice_recipients(&notice, Some(&ended), Some(&member), &prefs, &["email"]).unwrap().len(), 1);
+/// // The owner left the account meanwhile: their copy is not sent.
+/// assert_eq!(
+///     notice_recipients(&notice, Some(&ended), None, &prefs, &["email"]),
+///     Err(Suppression::NotAMember),
+/// );
+/// // Another owner on a free plan: their copy is not sent, this one's is.
+/// let free = Membership::new("client", Entitlements::default(), now);
+/// assert_eq!(
+///     notice_recipients(&t.notices[0].for_owner(&free.owner), Some(&ended), Some(&free), &prefs, &["email"]),
+///     Err(Suppression::NotEntitled),
+/// );
 /// // Renewed meanwhile: the "revoked" notice is not sent.
 /// assert_eq!(
-///     notice_recipients(&t.notices[0], Some(&record), &prefs, &["email"]),
+///     notice_recipients(&notice, Some(&record), Some(&member), &prefs, &["email"]),
 ///     Err(Suppression::RenewedBeforeSending),
 /// );
 /// ```
 pub fn notice_recipients<'p>(
     notice: &Notice,
     account: Option<&AccountRecord>,
+    member: Option<&Membership>,
     prefs: &'p Preferences,
     channels: &[&str],
 ) -> Result<Vec<&'p Recipient>, Suppression> {
     let record = account.ok_or(Suppression::AccountGone)?;
-    if !record.account.entitlements.notifications {
+    let member = member
+        .filter(|m| m.owner == notice.owner)
+        .ok_or(Suppression::NotAMember)?;
+    if !member.entitlements.notifications {
         return Err(Suppression::NotEntitled);
     }
     if matches!(
@@ -102,4 +123,24 @@ pub fn notice_recipients<'p>(
         return Err(Suppression::NoRecipient);
     }
     Ok(to)
+}
+
+/// The copies of a transition's notices for the owners of its account, one per notice and
+/// member, in order ([`Notice::for_owner`]): what a store enqueues on commit.
+///
+/// ```
+/// # use lightwidget_core::*;
+/// # let now = chrono::Utc::now();
+/// # let n = Notice { id: uuid::Uuid::now_v7(), dedupe_key: "k".into(), account_id: AccountId::new(),
+/// #     owner: OwnerId::new("a"), username: "u".into(), connection: ConnectionKind::Consumer,
+/// #     kind: NoticeKind::Revoked, created_at: now };
+/// let owners = [OwnerId::new("a"), OwnerId::new("b")];
+/// let copies = lightwidget_core::lifecycle::fan_out(&[n], &owners);
+/// assert_eq!(copies.iter().map(|c| c.owner.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+/// ```
+pub fn fan_out(notices: &[Notice], owners: &[crate::OwnerId]) -> Vec<Notice> {
+    notices
+        .iter()
+        .flat_map(|n| owners.iter().map(move |o| n.for_owner(o)))
+        .collect()
 }

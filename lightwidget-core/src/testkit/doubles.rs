@@ -358,6 +358,7 @@ impl Notifier for RecordingNotifier {
 #[derive(Debug, Default)]
 pub struct RecordingHooks {
     renewed: Mutex<Vec<AccountId>>,
+    renewed_for: Mutex<Vec<(AccountId, crate::OwnerId)>>,
     refreshed: Mutex<Vec<AccountId>>,
     expired: Mutex<Vec<AccountId>>,
 }
@@ -366,6 +367,11 @@ impl RecordingHooks {
     /// Accounts `on_renewed` was called for, in order.
     pub fn renewed(&self) -> Vec<AccountId> {
         lock(&self.renewed).clone()
+    }
+    /// `(account, owner)` of each `on_renewed` call, in order: one per owner of a
+    /// shared account.
+    pub fn renewed_for(&self) -> Vec<(AccountId, crate::OwnerId)> {
+        lock(&self.renewed_for).clone()
     }
     /// Accounts `on_refreshed` was called for, in order.
     pub fn refreshed(&self) -> Vec<AccountId> {
@@ -381,6 +387,7 @@ impl RecordingHooks {
 impl LifecycleHooks for RecordingHooks {
     async fn on_renewed(&self, account: &Account) {
         lock(&self.renewed).push(account.id);
+        lock(&self.renewed_for).push((account.id, account.owner.clone()));
     }
     async fn on_refreshed(&self, account: &Account) {
         lock(&self.refreshed).push(account.id);

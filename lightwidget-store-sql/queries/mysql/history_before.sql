@@ -1,1 +1,1 @@
-SELECT seq, at, event FROM lw_history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?
+SELECT seq, at, event, owner FROM lw_history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?

@@ -1,7 +1,10 @@
 -- The batched, fenced commit of a run of distinct accounts, in one statement: the rows as
 -- arrays ($1-$23, ACCOUNT_COLS order, the version being the expected one), the history of
 -- the batch ($24-$26: account, at, event) and its notices ($27-$31: id, dedupe key,
--- account, created at, body). A row whose version moved on (or that does not exist) is not
+-- account, created at, body), enqueued once per owner of the account (lw_members) as
+-- Notice::for_owner makes the copy: the owner's name on it, `<key>#<owner>` as dedupe key, an
+-- id derived from the notice's and the owner (md5 here; any stable unique id does). Only
+-- rows with notices read lw_members. A row whose version moved on (or that does not exist) is not
 -- updated, and its history and notices are not written. A NULL ciphertext keeps the stored
 -- token. Every column is written: PostgreSQL compares old and new values, so naming an
 -- unchanged indexed column costs nothing. Returns only the rows not written, with whether
@@ -34,10 +37,18 @@ WITH v AS (
 ), notices AS (
     INSERT INTO lw_outbox (id, dedupe_key, account_id, created_at, notice, state, attempts,
         delivered, next_attempt_at, version)
-    SELECT o.id, o.dedupe_key, o.account_id, o.created_at, o.notice, 'pending', 0, '[]', o.created_at, 0
-    FROM unnest($27::text[], $28::text[], $29::text[], $30::bigint[], $31::text[]) WITH ORDINALITY
-        AS o(id, dedupe_key, account_id, created_at, notice, n)
-    WHERE o.account_id IN (SELECT id FROM up) ORDER BY o.n
+    SELECT c.cid, c.ckey, c.account_id, c.created_at,
+        jsonb_set(jsonb_set(jsonb_set(c.notice::jsonb, '{id}', to_jsonb(c.cid)), '{dedupe_key}',
+            to_jsonb(c.ckey)), '{owner}', to_jsonb(c.owner))::text,
+        'pending', 0, '[]', c.created_at, 0
+    FROM (
+        SELECT md5(o.id || '#' || m.owner)::uuid::text AS cid, o.dedupe_key || '#' || m.owner AS ckey,
+            o.account_id, o.created_at, o.notice, m.owner, o.n, m.joined_seq
+        FROM unnest($27::text[], $28::text[], $29::text[], $30::bigint[], $31::text[]) WITH ORDINALITY
+            AS o(id, dedupe_key, account_id, created_at, notice, n)
+        JOIN lw_members m ON m.account_id = o.account_id
+        WHERE o.account_id IN (SELECT id FROM up)
+    ) c ORDER BY c.n, c.joined_seq, c.owner
     ON CONFLICT (dedupe_key) DO NOTHING
 )
 SELECT v.v_id, EXISTS (SELECT 1 FROM lw_accounts a WHERE a.id = v.v_id)

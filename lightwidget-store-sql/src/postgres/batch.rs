@@ -63,12 +63,13 @@ impl Arrays {
             self.h_at.push(at);
             self.h_event.push(event);
         }
-        for (nid, dedupe, created, body) in r.notices {
-            self.n_id.push(nid);
-            self.n_dedupe.push(dedupe);
+        // The lifecycle's notices; the statement enqueues one copy per owner.
+        for n in r.notices {
+            self.n_id.push(n.id.to_string());
+            self.n_dedupe.push(n.dedupe_key.clone());
             self.n_account.push(r.id.clone());
-            self.n_created.push(created);
-            self.n_body.push(body);
+            self.n_created.push(crate::codec::ms(n.created_at));
+            self.n_body.push(crate::codec::json(&n));
         }
         let (key, ct) = r.token.unzip();
         self.id.push(r.id);

@@ -3,15 +3,16 @@
 
 use std::sync::LazyLock;
 
-use lightwidget_core::StoreError;
+use lightwidget_core::{OwnerId, StoreError, lifecycle};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::thread::lite_err;
-use crate::codec::{CommitRow, corrupt};
+use crate::codec::{CommitRow, corrupt, json, ms};
 
 const PRIOR: &str = include_str!("../../queries/sqlite/commit_prior.sql");
 const INSERT_HISTORY: &str = include_str!("../../queries/sqlite/insert_history.sql");
 const INSERT_NOTICE: &str = include_str!("../../queries/sqlite/commit_notice.sql");
+const MEMBERS: &str = include_str!("../../queries/sqlite/members.sql");
 
 /// The eight commit statements, by [`Cols::index`].
 static COMMIT_SQL: LazyLock<Vec<String>> =
@@ -141,10 +142,24 @@ pub(super) fn commit(
                 history.execute((&r.id, at, event)).map_err(lite_err)?;
             }
             if !r.notices.is_empty() {
+                // One copy per owner; only commits with notices read the owners.
+                let owners: Vec<OwnerId> = tx
+                    .prepare_cached(MEMBERS)
+                    .map_err(lite_err)?
+                    .query_map([&r.id], |row| row.get::<_, String>(0).map(OwnerId::new))
+                    .map_err(lite_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(lite_err)?;
                 let mut notice = tx.prepare_cached(INSERT_NOTICE).map_err(lite_err)?;
-                for (nid, dedupe, created, body) in &r.notices {
+                for n in &lifecycle::fan_out(&r.notices, &owners) {
                     notice
-                        .execute((nid, dedupe, &r.id, created, body))
+                        .execute((
+                            n.id.to_string(),
+                            &n.dedupe_key,
+                            &r.id,
+                            ms(n.created_at),
+                            json(n),
+                        ))
                         .map_err(lite_err)?;
                 }
             }

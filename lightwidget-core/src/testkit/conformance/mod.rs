@@ -1,7 +1,8 @@
 //! The `TokenStore` conformance suite: every store runs the same checks, unchanged.
 //!
 //! [`run_all`] runs them all, each on a fresh store from a factory; each check is also
-//! public on its own (grouped here by concern: accounts, claims, commits, outbox).
+//! public on its own (grouped here by concern: accounts, claims, commits, outbox,
+//! owners of shared accounts).
 //! Each check panics with a message naming the rule that was broken.
 //!
 //! ```
@@ -16,6 +17,7 @@ mod accounts;
 mod claims;
 mod commits;
 mod outbox;
+mod owners;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ pub use accounts::*;
 pub use claims::*;
 pub use commits::*;
 pub use outbox::*;
+pub use owners::*;
 
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
@@ -55,4 +58,8 @@ where
     counts_and_updates(&make().await).await;
     unknown_accounts(&make().await).await;
     delete_removes_everything(&make().await).await;
+    owners_join_and_leave(&make().await).await;
+    concurrent_joins(Arc::new(make().await)).await;
+    notices_fan_out_per_owner(&make().await).await;
+    facebook_user_ids(&make().await).await;
 }

@@ -1,0 +1,1 @@
+SELECT owner FROM lw_accounts WHERE id = ? FOR UPDATE

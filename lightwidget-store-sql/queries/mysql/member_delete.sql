@@ -1,0 +1,1 @@
+DELETE FROM lw_members WHERE account_id = ? AND owner = ?

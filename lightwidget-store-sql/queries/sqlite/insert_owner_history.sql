@@ -1,0 +1,1 @@
+INSERT INTO lw_history (account_id, at, event, owner) VALUES (?, ?, ?, ?)

@@ -1,0 +1,1 @@
+UPDATE lw_members SET notifications = ? WHERE account_id = ? AND owner = ?

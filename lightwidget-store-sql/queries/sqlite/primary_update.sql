@@ -1,0 +1,2 @@
+-- A new primary owner (the previous one left): the earliest remaining member.
+UPDATE lw_accounts SET owner = ?, notifications = ? WHERE id = ?
