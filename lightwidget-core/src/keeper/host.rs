@@ -246,7 +246,11 @@ impl Keeper {
     }
 
     /// Read-apply-commit with optimistic retries.
-    async fn mutate(&self, id: AccountId, obs: impl Fn() -> Observation) -> Result<Transition> {
+    pub(super) async fn mutate(
+        &self,
+        id: AccountId,
+        obs: impl Fn() -> Observation,
+    ) -> Result<Transition> {
         let inner = &self.inner;
         for _ in 0..MAX_CONFLICT_RETRIES {
             let rec = self.get(id).await?;
