@@ -115,6 +115,10 @@ the Instagram app, then connect again"
         /// Meta's hint for when to retry.
         retry_after: Option<Duration>,
     },
+    /// The dialog came back with an error other than the person's refusal (Meta's
+    /// `error=server_error`, ...).
+    #[error("Instagram did not complete the login; start again")]
+    DialogFailed,
     /// The callback carries no code (a damaged or hand-made link).
     #[error("this login link is incomplete; start again")]
     Incomplete,
@@ -374,7 +378,8 @@ impl OAuth {
     }
 
     /// Completes a `kind` flow from the callback's query string (the state already
-    /// verified by the host): a refusal is [`FlowError::Cancelled`], a query without a
+    /// verified by the host): a refusal is [`FlowError::Cancelled`] (another dialog
+    /// error [`FlowError::DialogFailed`]), a query without a
     /// code [`FlowError::Incomplete`]; otherwise [`OAuth::exchange`].
     pub async fn complete(
         &self,
@@ -383,7 +388,12 @@ impl OAuth {
     ) -> Result<Authorized, FlowError> {
         let code = match Redirect::from_query(callback_query) {
             Ok(r) => r.code,
-            Err(Error::Denied { .. }) => return Err(FlowError::Cancelled),
+            Err(Error::Denied { reason, .. }) => {
+                return Err(match reason.as_str() {
+                    "user_denied" | "access_denied" => FlowError::Cancelled,
+                    _ => FlowError::DialogFailed,
+                });
+            }
             Err(_) => return Err(FlowError::Incomplete),
         };
         self.exchange(kind, &code).await
