@@ -94,7 +94,7 @@ impl SocialLogin {
         // (`NewAccount::with_fb_user_id`) once that storage lands; until then it only
         // derives the owner identity.
         let mut n = NewAccount::new(owner, self.kind, &self.ig_user_id, &self.username)
-            .with_entitlements(self.entitlements.clone());
+            .with_entitlements(self.entitlements);
         if let Some(p) = &self.page_id {
             n = n.with_page_id(p.clone());
         }
