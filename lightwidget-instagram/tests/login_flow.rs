@@ -348,6 +348,26 @@ async fn the_same_person_gets_the_same_owner_and_the_other_kind_another_connecti
         "{h:?}"
     );
     assert_eq!(first.other_kind, None);
+
+    // The same Instagram id connected with the other kind is another connection: the
+    // login does not touch it, and says it exists.
+    let other = s
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Business, &paul.id, "paul")
+                .with_page_id("page-x"),
+            Token::new("EAAGother", s.clock.now()),
+        )
+        .await
+        .unwrap();
+    let (third, _) = s.login(ConnectionKind::Consumer, &paul).await;
+    assert_eq!(third.account_id, first.account_id);
+    assert_eq!(third.other_kind, Some(ConnectionKind::Business));
+    assert_eq!(
+        s.history(other).await.len(),
+        1,
+        "the other connection untouched"
+    );
 }
 
 #[tokio::test]
