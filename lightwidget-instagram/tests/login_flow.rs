@@ -448,3 +448,77 @@ async fn login_with_a_new_token_adds_one_history_row_and_revives_a_broken_accoun
     .unwrap();
     assert_eq!(me.status().as_u16(), 400, "the old token stays broken");
 }
+
+#[tokio::test]
+async fn the_dialog_page_offers_who_logs_in_each_permission_allow_and_cancel() {
+    let s = setup().await;
+    let shop = s.sandbox.create_business_user("shop");
+    let mut url = s
+        .oauth
+        .authorize_url(ConnectionKind::Business, "st", Prompt::Default)
+        .unwrap();
+    url.query_pairs_mut()
+        .append_pair(dialog::PAGE, "show")
+        .append_pair(dialog::USER, &shop.id);
+    let page = s.http.get(url.clone()).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    for part in [
+        "@shop",
+        "grant_pages_show_list",
+        "dialog-allow",
+        "dialog-cancel",
+    ] {
+        assert!(html.contains(part), "{part} in {html}");
+    }
+    // What the form sends: the boxes left ticked, and the button pressed.
+    let submit = |extra: &[(&str, &str)]| {
+        let mut u = url.clone();
+        for (k, v) in extra {
+            u.query_pairs_mut().append_pair(k, v);
+        }
+        u
+    };
+    let back = |u: url::Url| async {
+        let r = s.http.get(u).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+        to.query().unwrap_or_default().to_owned()
+    };
+    let q = back(submit(&[
+        ("sandbox_decision", "allow"),
+        ("grant_instagram_basic", "1"),
+        ("grant_pages_read_engagement", "1"),
+    ]))
+    .await;
+    assert_eq!(
+        s.oauth
+            .complete(ConnectionKind::Business, &q)
+            .await
+            .unwrap_err(),
+        FlowError::PermissionsNotGranted {
+            missing: vec!["pages_show_list".into()]
+        }
+    );
+    let q = back(submit(&[("sandbox_decision", "cancel")])).await;
+    assert_eq!(
+        s.oauth
+            .complete(ConnectionKind::Business, &q)
+            .await
+            .unwrap_err(),
+        FlowError::Cancelled
+    );
+    let q = back(submit(&[
+        ("sandbox_decision", "allow"),
+        ("grant_instagram_basic", "1"),
+        ("grant_pages_show_list", "1"),
+        ("grant_pages_read_engagement", "1"),
+    ]))
+    .await;
+    let a = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    assert_eq!(a.username, "shop");
+}

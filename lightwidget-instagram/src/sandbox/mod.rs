@@ -48,6 +48,8 @@ pub mod dialog {
     pub const OUTCOME: &str = "sandbox_outcome";
     /// Permissions to untick (comma-separated).
     pub const UNTICK: &str = "sandbox_untick";
+    /// `show` for the dialog as a page.
+    pub const PAGE: &str = "sandbox_dialog";
 }
 
 /// Sandbox settings.

@@ -170,6 +170,10 @@ fn authorize(
     let Some(redirect) = q.get("redirect_uri").and_then(|r| url::Url::parse(r).ok()) else {
         return (StatusCode::BAD_REQUEST, "redirect_uri is required").into_response();
     };
+    let decided = q.get("sandbox_decision");
+    if q.get("sandbox_dialog").map(String::as_str) == Some("show") && decided.is_none() {
+        return dialog_page(s, q, business);
+    }
     let user = q.get("sandbox_user").cloned().or_else(|| {
         s.login_user
             .lock()
@@ -178,8 +182,17 @@ fn authorize(
     });
     // What the person does at the dialog: allow (default), cancel, or allow with some
     // permissions unticked.
-    let cancelled = q.get("sandbox_outcome").map(String::as_str) == Some("cancel");
-    let unticked = list(q.get("sandbox_untick"));
+    let cancelled = q.get("sandbox_outcome").map(String::as_str) == Some("cancel")
+        || decided.map(String::as_str) == Some("cancel");
+    let mut unticked = list(q.get("sandbox_untick"));
+    if decided.is_some() {
+        // The dialog page's boxes: a permission whose box was not ticked was unticked.
+        unticked.extend(
+            list(q.get("scope"))
+                .into_iter()
+                .filter(|sc| !q.contains_key(&format!("grant_{sc}"))),
+        );
+    }
     let mut to = redirect.clone();
     match user.filter(|_| !cancelled) {
         None => {
@@ -211,6 +224,80 @@ fn authorize(
         to.query_pairs_mut().append_pair("state", st);
     }
     Redirect::to(&format!("{to}{suffix}")).into_response()
+}
+
+fn esc(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The dialog as a page (`sandbox_dialog=show`): who logs in, the permissions asked for
+/// (each can be unticked), *Allow* and *Cancel*. The form comes back to the same
+/// endpoint with `sandbox_decision`.
+fn dialog_page(s: &SandboxState, q: &HashMap<String, String>, business: bool) -> Response {
+    let chosen = q.get("sandbox_user");
+    let mut users: Vec<_> = s
+        .users
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .filter(|u| u.handle.page_id.is_some() == business)
+        .map(|u| {
+            (
+                u.handle.id.clone(),
+                u.handle.username.clone(),
+                u.account_type,
+            )
+        })
+        .collect();
+    users.sort();
+    let options: String = users
+        .iter()
+        .map(|(id, name, ty)| {
+            format!(
+                "<option value=\"{}\"{}>@{} ({})</option>",
+                esc(id),
+                if chosen == Some(id) { " selected" } else { "" },
+                esc(name),
+                ty.to_ascii_lowercase()
+            )
+        })
+        .collect();
+    let hidden: String = q
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "sandbox_user" | "sandbox_decision") && !k.starts_with("grant_")
+        })
+        .map(|(k, v)| {
+            format!(
+                "<input type=hidden name=\"{}\" value=\"{}\">",
+                esc(k),
+                esc(v)
+            )
+        })
+        .collect();
+    let boxes: String = list(q.get("scope"))
+        .iter()
+        .map(|sc| {
+            format!(
+                "<label><input type=checkbox name=\"grant_{0}\" id=\"grant-{0}\" value=1 checked> {0}</label><br>",
+                esc(sc)
+            )
+        })
+        .collect();
+    let who = if business { "Facebook" } else { "Instagram" };
+    axum::response::Html(format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Log in with {who} (sandbox)</title></head>\
+<body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>Log in with {who}</h1>\
+<p>Graph API sandbox: this stands in for {who}'s dialog.</p><form method=get action=\"\">{hidden}\
+<p><label>Log in as <select name=sandbox_user id=sandbox-user>{options}</select></label></p>\
+<p>The app asks for:</p><p>{boxes}</p>\
+<p><button type=submit name=sandbox_decision value=allow id=dialog-allow>Allow</button> \
+<button type=submit name=sandbox_decision value=cancel id=dialog-cancel>Cancel</button></p></form></body></html>"
+    ))
+    .into_response()
 }
 
 /// A comma- or space-separated list (Meta accepts both for `scope`).
