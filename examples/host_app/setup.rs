@@ -179,6 +179,7 @@ async fn assemble(
         queue,
         sandbox: None,
         sandbox_login: Mutex::new(HashMap::new()),
+        sandbox_dialog: Default::default(),
         deletions: Mutex::new(HashMap::new()),
     }))
 }

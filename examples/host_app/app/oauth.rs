@@ -43,6 +43,9 @@ pub fn start_oauth_with(s: &AppState, purpose: StatePurpose, prompt: Prompt) -> 
             if let Some(id) = lock(&s.sandbox_login).get(&kind) {
                 u.query_pairs_mut().append_pair("sandbox_user", id);
             }
+            if s.sandbox.is_some() && s.sandbox_dialog.load(std::sync::atomic::Ordering::Relaxed) {
+                u.query_pairs_mut().append_pair("sandbox_dialog", "show");
+            }
             let cookie = s.binding_cookie().set_cookie(&issued.binding);
             (
                 AppendHeaders([(header::SET_COOKIE, cookie)]),

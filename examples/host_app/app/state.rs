@@ -64,6 +64,9 @@ pub struct AppState {
     pub sandbox: Option<Url>,
     /// Sandbox only: which sandbox user "logs in" at each kind's authorize dialog.
     pub sandbox_login: Mutex<HashMap<ConnectionKind, String>>,
+    /// Sandbox only: show the dialogs as pages (choose who logs in, untick a permission,
+    /// cancel) instead of allowing at once. On in the demo, off in the tests.
+    pub sandbox_dialog: std::sync::atomic::AtomicBool,
     /// Data-deletion requests received: confirmation code -> Instagram user id.
     pub deletions: Mutex<HashMap<String, String>>,
 }
