@@ -864,6 +864,7 @@ async fn an_email_users_account_is_renewed_by_its_instagram_login_and_stays_thei
     let st = site.keeper.status(id).await.unwrap();
     assert_eq!(st.last_checked_at, Some(site.clock.now()));
     assert_eq!(st.account.owner, owner("alice"), "never moved");
+    assert!(st.account.entitlements.notifications, "alice's plan kept");
     assert_eq!(
         site.keeper
             .history(id, HistoryQuery::default())

@@ -27,7 +27,8 @@ pub struct SocialLogin {
     /// The app-scoped Facebook user id (business, from `/me` with the user token). The
     /// business owner identity is derived from it when present.
     pub fb_user_id: Option<String>,
-    /// The host's entitlement flags for a new account.
+    /// The host's entitlement flags for a new account (a login never changes those of an
+    /// account already connected).
     pub entitlements: Entitlements,
 }
 
@@ -168,8 +169,13 @@ impl Keeper {
                 }
             };
             let id = existing.account.id;
-            let mut account = new.clone().into_account();
-            account.id = id;
+            // A login updates what Meta said (username, Page), never the host's
+            // entitlements of an account someone may already pay for.
+            let mut account = existing.account.clone();
+            account.username = login.username.clone();
+            if login.page_id.is_some() {
+                account.page_id = login.page_id.clone();
+            }
             // TODO(#17.1): when shared accounts land, a login by a new owner joins the
             // account here (the owner sees it on their own page).
             let t = self
