@@ -882,3 +882,30 @@ async fn an_email_users_account_is_renewed_by_its_instagram_login_and_stays_thei
         accounts.body
     );
 }
+
+/// Until shared accounts land (#17.1: a second owner's connect then *joins*), an account a
+/// social user holds is refused to an email user's connect, in words, never moved.
+#[tokio::test]
+async fn an_account_a_social_user_holds_is_not_taken_by_an_email_users_connect() {
+    let site = Site::start().await;
+    let paul = consumer_user(&site, "paul");
+    let mut b = Client::browser(&site);
+    let cb = login_callback(&site, &mut b, "instagram", &[]).await;
+    assert_eq!(b.get(cb).await.status, 303);
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let cb = authorized_callback(&site, &mut alice, "consumer").await;
+    let r = alice.get(cb).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body
+            .contains("already connected to another LightWidget account"),
+        "{}",
+        r.body
+    );
+    assert!(accounts_of(&site, "alice").await.is_empty());
+    assert_eq!(
+        accounts_of(&site, &format!("instagram:{}", paul.id)).await,
+        vec!["paul".to_owned()]
+    );
+}

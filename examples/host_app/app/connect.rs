@@ -10,7 +10,7 @@ use lightwidget::*;
 
 use super::session::{CurrentUser, Session};
 use super::state::{AppState, Jar};
-use super::views::{esc, message_page, store_down, urlencode};
+use super::views::{esc, layout, message_page, store_down, urlencode};
 
 /// The flow's failure in the person's words (nothing was saved). Meta's own error text
 /// goes to the log only.
@@ -69,12 +69,32 @@ Please start again."
                 .to_owned(),
         ),
     };
-    let title = if login {
-        "Not signed in"
-    } else {
-        "Not connected"
-    };
-    message_page(status, title, user, "warn", &msg)
+    if login {
+        let body = format!(
+            "<div class=\"msg warn\" id=message>{msg}</div><p><a class=btn href=\"/\">Back to the login page</a></p>"
+        );
+        return (status, layout("Not signed in", user, &body)).into_response();
+    }
+    message_page(status, "Not connected", user, "warn", &msg)
+}
+
+/// A connect the keeper refused: another owner holds the account (until accounts are
+/// shared), or the store is down.
+fn not_connected(e: &Error, user: Option<&CurrentUser>, username: &str) -> Response {
+    match e {
+        Error::HeldByAnotherOwner { .. } => message_page(
+            StatusCode::CONFLICT,
+            "Not connected",
+            user,
+            "warn",
+            &format!(
+                "@{} is already connected to another LightWidget account, so it was not connected \
+to yours. Its owner can keep it up to date; nothing was changed.",
+                esc(username)
+            ),
+        ),
+        e => store_down(e, user),
+    }
 }
 
 fn new_account(s: &AppState, owner: &OwnerId, a: &Authorized) -> NewAccount {
@@ -105,7 +125,7 @@ pub async fn finish(
             {
                 Ok(_) => Redirect::to(&format!("/accounts?connected={}", urlencode(&username)))
                     .into_response(),
-                Err(e) => store_down(&e, user),
+                Err(e) => not_connected(&e, user, &username),
             }
         }
         StatePurpose::Invitation { owner, .. } => {
@@ -126,7 +146,7 @@ pub async fn finish(
                         esc(owner.as_str())
                     ),
                 ),
-                Err(e) => store_down(&e, user),
+                Err(e) => not_connected(&e, user, &username),
             }
         }
         StatePurpose::Reconnect { kind } => renewed(s, user, kind, a).await,
