@@ -478,6 +478,161 @@ async fn host_app_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// The text of every history event name on the page, newest first.
+async fn event_names(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in c
+        .find_all(Locator::Css(".token .event-name"))
+        .await
+        .unwrap()
+    {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
+/// The seed's second kind of user: *Login with Instagram* lands on *My access token*
+/// (ACTIVE, the check time); the sandbox's break control ends the token and the widget
+/// preview finds out (NOT ACTIVE); *Update your access token* logs in again and comes
+/// back ACTIVE with one more history row. Then *Login with Facebook* is another user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver (apt-get install chromium chromium-driver); run with --include-ignored"]
+async fn login_with_instagram_in_a_real_browser() {
+    let Some(chromedriver) = find_chromedriver() else {
+        panic!(
+            "this test needs chromedriver and Chromium, which are not installed: \
+             apt-get install chromium chromium-driver"
+        );
+    };
+    let chromium = find_chromium();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = root.join("artifacts/screenshots");
+    std::fs::create_dir_all(&shots).expect("artifacts dir");
+    let tmp = std::env::temp_dir().join(format!("lw-social-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+
+    let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let opts = setup::Options {
+        public_url: base.clone(),
+        clock: Arc::new(clock.clone()),
+        db_path: tmp.join("host.db"),
+        entitled: vec![],
+    };
+    let (state, sandbox) = setup::with_sandbox(&opts).await.expect("app");
+    let paul = sandbox.create_consumer_user("paul");
+    let shop = sandbox.create_business_user("shop");
+    {
+        let mut login = state.sandbox_login.lock().unwrap();
+        login.insert(ConnectionKind::Consumer, paul.id.clone());
+        login.insert(ConnectionKind::Business, shop.id.clone());
+    }
+    let keeper = state.keeper.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app::app(state)).await });
+    let (_driver, wd) = start_driver(&chromedriver).await;
+    let c = browser(&wd, chromium.as_deref(), &tmp.join("profile")).await;
+    let url = |p: &str| base.join(p).unwrap().to_string();
+
+    // 1. The login page offers three ways in.
+    c.goto(base.as_str()).await.unwrap();
+    for way in ["#login-alice", "#login-instagram", "#login-facebook"] {
+        c.find(Locator::Css(way))
+            .await
+            .unwrap_or_else(|e| panic!("{way}: {e}"));
+    }
+    shot(&c, &shots, "20-login-three-ways").await;
+
+    // 2. Login with Instagram: My access token, ACTIVE, the check time in UTC.
+    click(&c, "#login-instagram").await;
+    wait_for_path(&c, "/my-token").await;
+    assert!(
+        text(&c, "#message")
+            .await
+            .contains("logged in with Instagram as @paul")
+    );
+    assert_eq!(text(&c, "#token-status").await, "ACTIVE");
+    let at = clock.now().format("%Y-%m-%d %H:%M UTC").to_string();
+    assert_eq!(text(&c, "#last-check").await, at);
+    assert!(text(&c, "header .who").await.contains("@paul"));
+    assert!(
+        text(&c, "#last-check-help")
+            .await
+            .contains("You log in to our website")
+    );
+    assert!(
+        c.find(Locator::Css("#update-token")).await.is_err(),
+        "no button while ACTIVE"
+    );
+    assert_eq!(event_names(&c).await, vec!["connected".to_owned()]);
+    shot(&c, &shots, "21-my-token-active").await;
+    let owner = OwnerId::new(format!("instagram:{}", paul.id));
+    let id = keeper.statuses(&owner).await.unwrap()[0].account.id;
+
+    // 3. The sandbox's break control ends the token; the widget preview finds out.
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}_sandbox/accounts/{}/break",
+            sandbox.base_url(),
+            paul.id
+        ))
+        .form(&[("reason", "password_changed")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{r:?}");
+    c.goto(&url(&format!("accounts/{id}/preview")))
+        .await
+        .unwrap();
+    let _ = text(&c, "#preview-error").await;
+    c.goto(&url("my-token")).await.unwrap();
+    assert_eq!(text(&c, "#token-status").await, "NOT ACTIVE");
+    assert!(text(&c, ".reason").await.contains("password was changed"));
+    let before = event_names(&c).await;
+    assert_eq!(
+        before.first().map(String::as_str),
+        Some("expired"),
+        "{before:?}"
+    );
+    shot(&c, &shots, "22-my-token-not-active").await;
+
+    // 4. Update your access token: the login flow again, ACTIVE with one more row.
+    clock.advance(TimeDelta::minutes(7));
+    click(&c, "#update-token").await;
+    wait_for_path(&c, "/my-token").await;
+    assert_eq!(text(&c, "#token-status").await, "ACTIVE");
+    let at = clock.now().format("%Y-%m-%d %H:%M UTC").to_string();
+    assert_eq!(text(&c, "#last-check").await, at);
+    let after = event_names(&c).await;
+    assert_eq!(after.len(), before.len() + 1, "{before:?} -> {after:?}");
+    assert_eq!(after[0], "reconnected", "{after:?}");
+    shot(&c, &shots, "23-my-token-updated").await;
+    assert_eq!(
+        keeper.statuses(&owner).await.unwrap().len(),
+        1,
+        "same owner, same account"
+    );
+
+    // 5. Login with Facebook is another user, with a connection of their own.
+    logout(&c, &base).await;
+    click(&c, "#login-facebook").await;
+    wait_for_path(&c, "/my-token").await;
+    assert!(
+        text(&c, "#message")
+            .await
+            .contains("logged in with Facebook as @shop")
+    );
+    assert_eq!(text(&c, "#token-status").await, "ACTIVE");
+    assert!(text(&c, ".token h2").await.contains("Business connection"));
+    shot(&c, &shots, "24-facebook-login").await;
+
+    c.close().await.unwrap();
+    server.abort();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// The callbacks and links that need no browser: Meta's deauthorize and data-deletion
 /// POSTs, the "other kind" hint, entitlement gating, single-use unsubscribe, forged state.
 #[tokio::test]

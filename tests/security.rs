@@ -816,3 +816,202 @@ async fn bad_email_big_bodies_and_unknown_ids_are_refused_cleanly() {
         assert!(r.status < 500, "POST {path}: {}", r.status);
     }
 }
+
+// ---------------------------------------------------------------- Log in with Instagram / Facebook
+
+/// Starts "Login with Instagram / Facebook" in `b` from the login page and goes through
+/// the sandbox dialog (with extra dialog parameters): the callback URL, not yet visited.
+async fn login_callback(site: &Site, b: &mut Client, way: &str, extra: &[(&str, &str)]) -> Url {
+    let csrf = b.get(site.url("")).await.csrf();
+    let r = b
+        .post(site.url(&format!("login/{way}")), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mut dialog: Url = r.location().parse().unwrap();
+    for (k, v) in extra {
+        dialog.query_pairs_mut().append_pair(k, v);
+    }
+    let d = b.get(dialog).await;
+    assert!((300..400).contains(&d.status), "{}", d.body);
+    let cb: Url = d.location().parse().unwrap();
+    assert!(cb.path().ends_with("/oauth/callback"), "{cb}");
+    cb
+}
+
+#[tokio::test]
+async fn a_social_session_comes_only_from_the_verified_login_callback() {
+    let site = Site::start().await;
+    let paul = consumer_user(&site, "paul");
+    let mut b = Client::browser(&site);
+    let cb = login_callback(&site, &mut b, "instagram", &[]).await;
+
+    // Someone else's browser arriving at this callback is not signed in as paul.
+    let mut other = Client::browser(&site);
+    let r = other.get(cb.clone()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("started in another browser"), "{}", r.body);
+    assert_eq!(
+        other.get(site.url("my-token")).await.status,
+        303,
+        "not signed in"
+    );
+
+    // The browser that started it is, as the connection Meta vouched for.
+    let r = b.get(cb.clone()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location().starts_with("/my-token"), "{}", r.location());
+    let page = b.get(site.url("my-token")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Signed in as <b>@paul</b>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("ACTIVE"));
+    let me = format!("instagram:{}", paul.id);
+    assert_eq!(accounts_of(&site, &me).await, vec!["paul".to_owned()]);
+
+    // A replay signs no one in and changes nothing.
+    let mut replayer = Client::browser(&site);
+    replayer.cookies = b.cookies.clone();
+    replayer.cookies.retain(|k, _| !k.contains("session"));
+    assert_eq!(replayer.get(cb).await.status, 400);
+    assert_eq!(replayer.get(site.url("my-token")).await.status, 303);
+
+    // Starting a login from another site's page is refused.
+    let mut evil = Client::cross_site();
+    let r = evil
+        .post(site.url("login/instagram"), &[("csrf", "x")])
+        .await;
+    assert_eq!(r.status, 403);
+    // An unknown way in is not found, and the email login cannot pose as a social user.
+    let csrf = b.csrf(&site).await;
+    assert_eq!(
+        b.post(site.url("login/myspace"), &[("csrf", &csrf)])
+            .await
+            .status,
+        404
+    );
+    let mut pose = Client::browser(&site);
+    let csrf = pose.get(site.url("")).await.csrf();
+    let r = pose
+        .post(site.url("login"), &[("csrf", &csrf), ("user", &me)])
+        .await;
+    assert_eq!(r.status, 400, "a ':' is not an email user name");
+}
+
+#[tokio::test]
+async fn login_failures_are_told_in_plain_words_and_sign_no_one_in() {
+    let site = Site::start().await;
+    let _paul = consumer_user(&site, "paul");
+    for (extra, expect) in [
+        (
+            vec![("sandbox_outcome", "cancel")],
+            "you chose not to allow access",
+        ),
+        (
+            vec![("sandbox_untick", "instagram_business_basic")],
+            "you did not allow <code>instagram_business_basic</code>",
+        ),
+    ] {
+        let mut b = Client::browser(&site);
+        let cb = login_callback(&site, &mut b, "instagram", &extra).await;
+        let r = b.get(cb).await;
+        assert!(r.body.contains(expect), "{}", r.body);
+        assert!(r.body.contains("Not signed in"), "{}", r.body);
+        assert_eq!(b.get(site.url("my-token")).await.status, 303);
+    }
+    let personal = site.sandbox.create_personal_user("holiday.pics");
+    site.sandbox_login_as(ConnectionKind::Consumer, &personal.id);
+    let mut b = Client::browser(&site);
+    let cb = login_callback(&site, &mut b, "instagram", &[]).await;
+    let r = b.get(cb).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("Meta no longer supports personal accounts")
+            && r.body.contains("2024-12-04")
+            && r.body.contains("Business or Creator"),
+        "{}",
+        r.body
+    );
+    assert!(
+        accounts_of(&site, &format!("instagram:{}", personal.id))
+            .await
+            .is_empty(),
+        "nothing saved"
+    );
+}
+
+#[tokio::test]
+async fn an_email_users_account_is_renewed_by_its_instagram_login_and_stays_theirs() {
+    let site = Site::start().await;
+    let _paul = consumer_user(&site, "paul");
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let cb = authorized_callback(&site, &mut alice, "consumer").await;
+    assert_eq!(alice.get(cb).await.status, 303);
+    let id = site.keeper.statuses(&owner("alice")).await.unwrap()[0]
+        .account
+        .id;
+    let rows = site
+        .keeper
+        .history(id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .len();
+
+    // Paul logs in with Instagram himself: the same account, renewed.
+    site.clock.advance(TimeDelta::hours(2));
+    let mut b = Client::browser(&site);
+    let cb = login_callback(&site, &mut b, "instagram", &[]).await;
+    assert_eq!(b.get(cb).await.status, 303);
+    let page = b.get(site.url("my-token")).await;
+    assert!(page.body.contains("@paul"), "{}", page.body);
+    let st = site.keeper.status(id).await.unwrap();
+    assert_eq!(st.last_checked_at, Some(site.clock.now()));
+    assert_eq!(st.account.owner, owner("alice"), "never moved");
+    assert!(st.account.entitlements.notifications, "alice's plan kept");
+    assert_eq!(
+        site.keeper
+            .history(id, HistoryQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        rows + 1,
+        "a new token: one history row"
+    );
+    // Paul's own pages show nothing of alice's.
+    let accounts = b.get(site.url("accounts")).await;
+    assert!(
+        accounts.body.contains("No Instagram account connected yet"),
+        "{}",
+        accounts.body
+    );
+}
+
+/// Until shared accounts land (#17.1: a second owner's connect then *joins*), an account a
+/// social user holds is refused to an email user's connect, in words, never moved.
+#[tokio::test]
+async fn an_account_a_social_user_holds_is_not_taken_by_an_email_users_connect() {
+    let site = Site::start().await;
+    let paul = consumer_user(&site, "paul");
+    let mut b = Client::browser(&site);
+    let cb = login_callback(&site, &mut b, "instagram", &[]).await;
+    assert_eq!(b.get(cb).await.status, 303);
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let cb = authorized_callback(&site, &mut alice, "consumer").await;
+    let r = alice.get(cb).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body
+            .contains("already connected to another LightWidget account"),
+        "{}",
+        r.body
+    );
+    assert!(accounts_of(&site, "alice").await.is_empty());
+    assert_eq!(
+        accounts_of(&site, &format!("instagram:{}", paul.id)).await,
+        vec!["paul".to_owned()]
+    );
+}

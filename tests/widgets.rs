@@ -146,7 +146,9 @@ async fn the_accounts_page_shows_failures_in_words_and_a_removed_permission_as_n
     assert!(page.body.contains("1 failed attempt"), "{}", page.body);
     assert!(page.body.contains("slow down"), "{}", page.body);
     assert!(
-        !page.body.contains(s.last_error.as_deref().unwrap_or("IGAA")),
+        !page
+            .body
+            .contains(s.last_error.as_deref().unwrap_or("IGAA")),
         "Graph's raw text is not shown"
     );
 

@@ -8,7 +8,10 @@
 //! ```
 //!
 //! By default it starts the Graph API sandbox in-process (test users `paul`, consumer,
-//! and `best.of.instagram`, business, "log in" at the authorize dialogs). To use the real
+//! `holiday.pics`, a personal account, and `best.of.instagram`, business, "log in" at the
+//! sandbox's dialog pages, where a permission can be unticked or the dialog cancelled).
+//! The login page has three ways in: the email stand-in (alice, bob), *Login with
+//! Instagram* and *Login with Facebook*. To use the real
 //! Graph API set `LIGHTWIDGET_CONSUMER_APP_ID`, `LIGHTWIDGET_CONSUMER_APP_SECRET`,
 //! `LIGHTWIDGET_CONSUMER_REDIRECT_URI` (and the same with `LIGHTWIDGET_BUSINESS_`), with
 //! redirect URIs `{LIGHTWIDGET_PUBLIC_URL}oauth/callback`.
@@ -61,6 +64,11 @@ async fn main() -> Result<(), setup::BoxError> {
         let (state, sandbox) = setup::with_sandbox(&opts).await?;
         let paul = sandbox.create_consumer_user("paul");
         let shop = sandbox.create_business_user("best.of.instagram");
+        // Chosen at the sandbox dialog: the personal account Meta no longer supports.
+        let _personal = sandbox.create_personal_user("holiday.pics");
+        state
+            .sandbox_dialog
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         {
             let mut login = state
                 .sandbox_login
@@ -71,7 +79,8 @@ async fn main() -> Result<(), setup::BoxError> {
         }
         println!("Graph API: sandbox at {}", sandbox.base_url());
         println!(
-            "  the authorize dialogs log in @paul (consumer) and @best.of.instagram (business)"
+            "  the authorize dialogs log in @paul (consumer) or @holiday.pics (personal) and \
+@best.of.instagram (business); untick a permission or cancel there to see the errors"
         );
         (state, Some(sandbox))
     };

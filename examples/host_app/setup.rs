@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use lightwidget::instagram::flow::OAuth;
 use lightwidget::instagram::sandbox::{Sandbox, SandboxConfig};
 use lightwidget::instagram::state::{MemoryNonceStore, StateSigner};
 use lightwidget::instagram::{FacebookLogin, GraphConfig, GraphProvider, InstagramLogin};
@@ -150,11 +151,16 @@ async fn assemble(
         .hooks(queue.clone())
         .worker_id("host-app")
         .build()?;
+    let oauth = OAuth::new(Some(consumer.clone()), Some(business.clone())).with_scopes(
+        ConnectionKind::Business,
+        &["instagram_basic", "pages_show_list", "business_management"],
+    );
     Ok(Arc::new(AppState {
         keeper,
         clock,
         consumer,
         business,
+        oauth,
         app_secrets,
         oauth_state: StateSigner::new(
             random_secret().into(),
@@ -173,6 +179,7 @@ async fn assemble(
         queue,
         sandbox: None,
         sandbox_login: Mutex::new(HashMap::new()),
+        sandbox_dialog: Default::default(),
         deletions: Mutex::new(HashMap::new()),
     }))
 }

@@ -38,6 +38,7 @@ pub struct FacebookLogin {
     dialog: Url,
     oauth: Url,
     accounts: Url,
+    me: Url,
     debug: Url,
     /// `graph.facebook.com/{version}/`, the root of the gateway's paths.
     pub(crate) graph_root: Url,
@@ -127,6 +128,9 @@ pub struct DebugToken {
     /// Granted permissions.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Granted permissions with their targets (`{scope, target_ids?}`).
+    #[serde(default)]
+    pub granular_scopes: Vec<GranularScope>,
     /// User id.
     #[serde(default)]
     pub user_id: Option<String>,
@@ -136,6 +140,24 @@ pub struct DebugToken {
     /// Why the token is invalid.
     #[serde(default)]
     pub error: Option<DebugTokenError>,
+}
+
+/// One entry of `debug_token`'s `granular_scopes`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct GranularScope {
+    /// The permission.
+    pub scope: String,
+    /// The objects it applies to; absent = all.
+    #[serde(default)]
+    pub target_ids: Option<Vec<String>>,
+}
+
+/// The Facebook user of a user token (`/me?fields=id`): the app-scoped user id.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct FacebookUser {
+    /// App-scoped Facebook user id (what Facebook Login's callbacks carry).
+    #[serde(deserialize_with = "crate::util::string_or_number")]
+    pub id: String,
 }
 
 /// The `error` object inside `debug_token` data.
@@ -153,6 +175,16 @@ pub struct DebugTokenError {
 }
 
 impl DebugToken {
+    /// Every permission granted: `scopes` and `granular_scopes` together.
+    pub fn granted(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.scopes.clone();
+        for g in &self.granular_scopes {
+            if !all.contains(&g.scope) {
+                all.push(g.scope.clone());
+            }
+        }
+        all
+    }
     /// `expires_at` as a time; `None` = never expires.
     pub fn expires(&self) -> Option<DateTime<Utc>> {
         (self.expires_at > 0)
@@ -208,6 +240,7 @@ impl FacebookLogin {
         let oauth = join(&cfg.urls.graph_facebook, format!("{v}/oauth/access_token"))?;
         let accounts = join(&cfg.urls.graph_facebook, format!("{v}/me/accounts"))?;
         let debug = join(&cfg.urls.graph_facebook, format!("{v}/debug_token"))?;
+        let me = join(&cfg.urls.graph_facebook, format!("{v}/me"))?;
         let graph_root = join(&cfg.urls.graph_facebook, format!("{v}/"))?;
         let app_token = SecretString::from(cfg.app_token());
         Ok(Self {
@@ -215,6 +248,7 @@ impl FacebookLogin {
             dialog,
             oauth,
             accounts,
+            me,
             debug,
             graph_root,
             app_token,
@@ -234,6 +268,17 @@ impl FacebookLogin {
         state: &str,
         reauthorize: bool,
     ) -> Result<Url, Error> {
+        self.authorize_url_with(scopes, state, reauthorize.then_some("reauthorize"))
+    }
+
+    /// The authorize URL with an `auth_type`: `reauthorize` (renew data access) or
+    /// `rerequest` (ask again for declined permissions).
+    pub fn authorize_url_with(
+        &self,
+        scopes: &[&str],
+        state: &str,
+        auth_type: Option<&str>,
+    ) -> Result<Url, Error> {
         let cfg = &self.http.cfg;
         let mut u = self.dialog.clone();
         {
@@ -243,8 +288,8 @@ impl FacebookLogin {
                 .append_pair("response_type", "code")
                 .append_pair("scope", &scopes.join(","))
                 .append_pair("state", state);
-            if reauthorize {
-                q.append_pair("auth_type", "reauthorize");
+            if let Some(t) = auth_type {
+                q.append_pair("auth_type", t);
             }
         }
         Ok(u)
@@ -292,6 +337,16 @@ impl FacebookLogin {
         ]);
         let d: Data<Vec<Page>> = self.http.send(req).await?;
         Ok(d.data)
+    }
+
+    /// The Facebook user of a user token: `GET /me?fields=id` (the app-scoped id).
+    pub async fn me(&self, user_token: &Token) -> Result<FacebookUser, ProviderError> {
+        let req = self
+            .http
+            .client
+            .get(self.me.clone())
+            .query(&[("fields", "id"), ("access_token", user_token.secret())]);
+        self.http.send(req).await
     }
 
     /// Inspects a token with the app token.

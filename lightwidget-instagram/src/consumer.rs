@@ -53,8 +53,11 @@ pub struct ShortLived {
     pub token: Token,
     /// Instagram-scoped user id.
     pub user_id: String,
-    /// Granted permissions.
+    /// Granted permissions (empty when the answer did not list them).
     pub permissions: Vec<String>,
+    /// Whether the answer listed the granted permissions (an empty list then means
+    /// none was granted).
+    pub permissions_listed: bool,
 }
 
 /// The `/me` profile.
@@ -66,6 +69,9 @@ pub struct Profile {
     /// Username.
     #[serde(default)]
     pub username: String,
+    /// `BUSINESS`, `MEDIA_CREATOR` or `PERSONAL`, when asked for ([`InstagramLogin::account`]).
+    #[serde(default)]
+    pub account_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,8 +79,13 @@ struct CodeItem {
     access_token: String,
     #[serde(deserialize_with = "crate::util::string_or_number")]
     user_id: String,
-    #[serde(default, deserialize_with = "crate::util::list_or_csv")]
-    permissions: Vec<String>,
+    #[serde(default, deserialize_with = "listed")]
+    permissions: Option<Vec<String>>,
+}
+
+/// A present `permissions` (list or comma-separated); absent stays `None`.
+fn listed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    crate::util::list_or_csv(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -156,7 +167,8 @@ impl InstagramLogin {
         Ok(ShortLived {
             token: Token::new(item.access_token, now).expiring_in(3600),
             user_id: item.user_id,
-            permissions: item.permissions,
+            permissions_listed: item.permissions.is_some(),
+            permissions: item.permissions.unwrap_or_default(),
         })
     }
 
@@ -211,6 +223,18 @@ impl InstagramLogin {
             .client
             .get(self.me.clone())
             .query(&[("fields", "id,username"), ("access_token", token.secret())]);
+        self.http.send(req).await
+    }
+}
+
+impl InstagramLogin {
+    /// The profile with its account type: `GET /me?fields=id,username,account_type`
+    /// (what a login checks: a `PERSONAL` account cannot be connected).
+    pub async fn account(&self, token: &Token) -> Result<Profile, ProviderError> {
+        let req = self.http.client.get(self.me.clone()).query(&[
+            ("fields", "id,username,account_type"),
+            ("access_token", token.secret()),
+        ]);
         self.http.send(req).await
     }
 }

@@ -1,6 +1,7 @@
 //! # lightwidget-instagram
 //!
-//! Graph API clients for both connection kinds — [`InstagramLogin`] (consumer) and
+//! The OAuth [`flow`]s of both connection kinds (authorize URL, code exchange, the
+//! checks before anything is saved), Graph API clients for both connection kinds — [`InstagramLogin`] (consumer) and
 //! [`FacebookLogin`] (business) — the [`GraphProvider`] the keeper uses, Graph error
 //! [`classify`]-cation, signed OAuth [`state`], [`signed_request`] verification, a CDN
 //! [`media`] expiry hint and (feature `sandbox`) a Graph API sandbox on loopback.
@@ -17,6 +18,7 @@ pub mod classify;
 mod config;
 pub mod consumer;
 mod error;
+pub mod flow;
 mod http;
 pub mod media;
 mod provider;

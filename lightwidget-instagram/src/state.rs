@@ -37,6 +37,13 @@ pub enum StatePurpose {
         /// The inviting developer.
         owner: OwnerId,
     },
+    /// "Log in with Instagram / Facebook": the person signs in to the host with the
+    /// connection itself. Who they are comes from Meta's answer to the code exchange
+    /// (see `Keeper::login`), never from the state or anything else the browser sends.
+    Login {
+        /// Kind: Instagram Login (consumer) or Facebook Login (business).
+        kind: ConnectionKind,
+    },
 }
 
 impl StatePurpose {
@@ -45,7 +52,8 @@ impl StatePurpose {
         match self {
             Self::Connect { kind, .. }
             | Self::Reconnect { kind }
-            | Self::Invitation { kind, .. } => *kind,
+            | Self::Invitation { kind, .. }
+            | Self::Login { kind } => *kind,
         }
     }
 }
@@ -531,6 +539,35 @@ mod tests {
         assert!(!m.use_once("d", t(200), t(1)));
         assert!(m.use_once("a", t(200), t(1)), "evicted nonce forgotten");
         assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn a_login_state_is_signed_single_use_expiring_and_bound_like_the_others() {
+        let signer = StateSigner::new("k".repeat(32).into(), Box::new(MemoryNonceStore::default()));
+        let login = StatePurpose::Login {
+            kind: ConnectionKind::Consumer,
+        };
+        let issued = signer.issue(&login, t(0));
+        let b = Some(issued.binding.expose_secret());
+        assert_eq!(
+            signer.verify(&issued.state, None, t(1)),
+            Err(StateError::WrongBrowser)
+        );
+        assert_eq!(signer.verify(&issued.state, b, t(1)), Ok(login.clone()));
+        assert_eq!(
+            signer.verify(&issued.state, b, t(2)),
+            Err(StateError::Replayed)
+        );
+        let late = signer.issue(&login, t(0));
+        assert_eq!(
+            signer.verify(&late.state, Some(late.binding.expose_secret()), t(16 * 60)),
+            Err(StateError::Expired)
+        );
+        // A login state is not a connect state for anyone.
+        let (body, _) = issued.state.split_once('.').unwrap();
+        let json = String::from_utf8(B64.decode(body).unwrap()).unwrap();
+        assert!(json.contains("\"p\":\"login\""), "{json}");
+        assert!(!json.contains("owner"), "{json}");
     }
 
     #[test]

@@ -258,37 +258,138 @@ pub async fn disconnect(
     }
 }
 
-/// `GET /my-token`: status and history of each account.
-pub async fn my_token(State(s): S, user: CurrentUser) -> Response {
-    let reports = match s.keeper.statuses(&user.owner).await {
-        Ok(r) => r,
-        Err(e) => return store_down(&e, Some(&user)),
+/// The seed's words on what moves the last successful check, and on the history.
+const LAST_CHECK_HELP: &str = "<div class=card id=last-check-help><h3>Last successful check date</h3>\
+<p>Date and time is given in UTC – Coordinated Universal Time. This date/time is updated when:</p><ul>\
+<li>You log in to our website</li>\
+<li>You generate preview, create widget or change settings of your widget</li>\
+<li>You manually refresh your access token and new token is generated</li>\
+<li>When we refresh your widget with latest pictures</li></ul>\
+<h3>Access token history</h3><p class=muted>When your access token expires or is updated, a new entry \
+appears in the history. Logging in with a token that did not change only updates the last check date.</p></div>";
+
+/// The `GET /my-token` query (flash messages after a login).
+#[derive(Deserialize)]
+pub struct MyTokenQuery {
+    /// Just logged in.
+    welcome: Option<String>,
+    /// The same Instagram account is also connected with this other kind.
+    also: Option<String>,
+}
+
+async fn token_card(
+    s: &AppState,
+    owner: &OwnerId,
+    r: &StatusReport,
+    update: Option<&str>,
+) -> String {
+    // Owner-scoped: token events since this owner joined, and only their own notices.
+    let history = s
+        .keeper
+        .history_for(owner, r.account.id, HistoryQuery::default())
+        .await
+        .unwrap_or_default();
+    let rows: String = history.iter().map(history_row).collect();
+    let rows = if rows.is_empty() {
+        "<tr><td colspan=3 class=muted>No entries yet: when your access token expires or is updated, \
+an entry appears here.</td></tr>"
+            .to_owned()
+    } else {
+        rows
     };
-    let mut body = String::new();
-    if reports.is_empty() {
-        body.push_str(
-            "<div class=card><p class=muted>No Instagram account connected yet.</p></div>",
-        );
-    }
-    for r in &reports {
-        let history = s
-            .keeper
-            .history_for(&user.owner, r.account.id, HistoryQuery::default())
-            .await
-            .unwrap_or_default();
-        let rows: String = history.iter().map(history_row).collect();
-        body.push_str(&format!(
-            "<div class=\"card token\"><h2>@{u} <span class=muted>{kl}</span></h2>\
-<table><tr><th>Access token status</th><td>{st}</td></tr><tr><th>Reason</th><td class=reason>{re}</td></tr>\
-<tr><th>Last successful check</th><td>{lc}</td></tr><tr><th>Expires</th><td>{ex}</td></tr></table>\
+    let button = match update {
+        Some(csrf) if !r.status.is_active() => format!(
+            "<p>{}</p>",
+            post_button(
+                "/my-token/update",
+                csrf,
+                "Update your access token",
+                "update-token",
+                ""
+            )
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "<div class=\"card token\"><h2>@{u} <span class=muted>{kl}</span></h2>\
+<h3>Access token status</h3>\
+<table><tr><th>Access token status</th><td id=token-status>{st}</td></tr><tr><th>Reason</th><td class=reason>{re}</td></tr>\
+<tr><th>Last successful check</th><td id=last-check>{lc}</td></tr><tr><th>Expires</th><td>{ex}</td></tr></table>{button}\
 <h3>Token history</h3><table class=history><tr><th>When</th><th>Event</th><th>Details</th></tr>{rows}</table></div>",
-            u = esc(&r.account.username),
-            kl = esc(r.account.kind.label()),
-            st = status_cell(r),
-            re = reason_text(r),
-            lc = utc(r.last_checked_at),
-            ex = expiry_text(r),
-        ));
+        u = esc(&r.account.username),
+        kl = esc(r.account.kind.label()),
+        st = status_cell(r),
+        re = reason_text(r),
+        lc = utc(r.last_checked_at),
+        ex = expiry_text(r),
+    )
+}
+
+/// `GET /my-token`: the access token status. A social user sees the connection they
+/// logged in with (and, when it is NOT ACTIVE, *Update your access token*); an email
+/// user sees each of their accounts.
+pub async fn my_token(State(s): S, user: CurrentUser, Query(q): Query<MyTokenQuery>) -> Response {
+    let mut body = String::new();
+    if let Some(id) = &user.social {
+        if q.welcome.is_some() {
+            body.push_str(&format!(
+                "<div class=\"msg info\" id=message>You are logged in with {} as @{}.</div>",
+                match id.kind {
+                    ConnectionKind::Consumer => "Instagram",
+                    ConnectionKind::Business => "Facebook",
+                },
+                esc(&id.username)
+            ));
+        }
+        if let Some(other) = q.also.as_deref().and_then(parse_kind) {
+            body.push_str(&format!(
+                "<div class=\"msg info\" id=other-kind>@{u} is also connected with a {o}. That is a \
+different connection with a token of its own: log in with {w} to see it.</div>",
+                u = esc(&id.username),
+                o = esc(other.label()),
+                w = match other {
+                    ConnectionKind::Consumer => "Instagram",
+                    ConnectionKind::Business => "Facebook",
+                },
+            ));
+        }
+        match s.keeper.status_for(&user.owner, id.account).await {
+            Ok(r) if r.account.kind == id.kind => {
+                body.push_str(&token_card(&s, &user.owner, &r, Some(&user.csrf)).await);
+            }
+            Ok(_) | Err(Error::UnknownAccount(_)) => body.push_str(
+                "<div class=card><p class=muted id=no-accounts>This connection was removed. Log out and \
+log in again with Instagram or Facebook to connect it again.</p></div>",
+            ),
+            Err(e) => return store_down(&e, Some(&user)),
+        }
+    } else {
+        let reports = match s.keeper.statuses(&user.owner).await {
+            Ok(r) => r,
+            Err(e) => return store_down(&e, Some(&user)),
+        };
+        if reports.is_empty() {
+            body.push_str(
+                "<div class=card><p class=muted>No Instagram account connected yet.</p></div>",
+            );
+        }
+        for r in &reports {
+            body.push_str(&token_card(&s, &user.owner, r, None).await);
+        }
     }
+    body.push_str(LAST_CHECK_HELP);
     layout("My access token", Some(&user), &body).into_response()
+}
+
+/// `POST /my-token/update`: *Update your access token* — the social user's login flow
+/// again (Facebook Login re-authorizes data access).
+pub async fn update_token(State(s): S, user: CurrentUser, _f: CsrfForm<PlainForm>) -> Response {
+    match &user.social {
+        Some(id) => start_oauth(
+            &s,
+            StatePurpose::Login { kind: id.kind },
+            id.kind == ConnectionKind::Business,
+        ),
+        None => Redirect::to("/accounts").into_response(),
+    }
 }

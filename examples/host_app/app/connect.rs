@@ -1,154 +1,125 @@
-//! After a verified callback: exchange the code for a long-lived token and connect,
-//! attach (invitation) or renew the account.
+//! After a verified callback: what the flow was for, done with the library's
+//! [`Authorized`] (the code exchange and its checks are `flow::OAuth`'s): connect, attach
+//! (invitation), renew, or log the person in with the connection itself.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use lightwidget::instagram::flow::{Authorized, FlowError};
 use lightwidget::instagram::state::StatePurpose;
 use lightwidget::*;
 
-use super::session::CurrentUser;
-use super::state::AppState;
-use super::views::{esc, message_page, store_down, urlencode};
+use super::session::{CurrentUser, Session};
+use super::state::{AppState, Jar};
+use super::views::{esc, layout, message_page, store_down, urlencode};
 
-/// What an OAuth dance yields.
-pub struct Connected {
-    ig_user_id: String,
-    username: String,
-    page_id: Option<String>,
-    token: Token,
-}
-
-/// Why an exchange failed, in the terms the person can act on. The Graph API's own
-/// error goes to the log only.
-pub enum ExchangeError {
-    /// The code was refused (wrong, used or expired): a client error.
-    Refused,
-    /// Facebook Login went through but no Page has an Instagram business account.
-    NoInstagramAccount,
-    /// Graph is down or throttling: try again later.
-    Unavailable,
-}
-
-/// The two error types the Graph clients return.
-trait GraphFailure: std::fmt::Display {
-    fn transient(&self) -> bool;
-}
-
-impl GraphFailure for lightwidget::instagram::Error {
-    fn transient(&self) -> bool {
-        self.is_transient()
+/// The flow's failure in the person's words (nothing was saved). Meta's own error text
+/// goes to the log only.
+pub fn flow_failed(e: &FlowError, user: Option<&CurrentUser>, login: bool) -> Response {
+    let (status, msg) = match e {
+        FlowError::Cancelled => (
+            StatusCode::OK,
+            "Nothing was changed: you chose not to allow access.".to_owned(),
+        ),
+        FlowError::DialogFailed => (
+            StatusCode::OK,
+            "Nothing was changed: Instagram did not complete the sign-in.".to_owned(),
+        ),
+        FlowError::PermissionsNotGranted { missing } => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Nothing was changed: you did not allow {}. LightWidget needs {} to show your \
+posts; start again and leave {} ticked.",
+                missing
+                    .iter()
+                    .map(|m| format!("<code>{}</code>", esc(m)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+                if missing.len() == 1 { "it" } else { "them" },
+            ),
+        ),
+        FlowError::PersonalAccount => (
+            StatusCode::BAD_REQUEST,
+            "This is a personal Instagram account. Meta no longer supports personal accounts since \
+the Basic Display API ended on 2024-12-04: switch to a professional (Business or Creator) account \
+in the Instagram app (Settings → Account type and tools), then connect again."
+                .to_owned(),
+        ),
+        FlowError::CodeUsed => (
+            StatusCode::BAD_REQUEST,
+            "Instagram did not accept this sign-in: the link was already used or has expired. \
+Please start again."
+                .to_owned(),
+        ),
+        FlowError::NoInstagramAccount => (
+            StatusCode::BAD_REQUEST,
+            "None of your Facebook Pages is linked to an Instagram business account.".to_owned(),
+        ),
+        FlowError::Unavailable { .. } => (
+            StatusCode::BAD_GATEWAY,
+            "Instagram is not answering right now. Please try again in a minute.".to_owned(),
+        ),
+        FlowError::Incomplete => (
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is incomplete. Nothing was connected.".to_owned(),
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            "Instagram refused this sign-in. Nothing was connected; please try again later."
+                .to_owned(),
+        ),
+    };
+    if login {
+        let body = format!(
+            "<div class=\"msg warn\" id=message>{msg}</div><p><a class=btn href=\"/\">Back to the login page</a></p>"
+        );
+        return (status, layout("Not signed in", user, &body)).into_response();
     }
+    message_page(status, "Not connected", user, "warn", &msg)
 }
 
-impl GraphFailure for ProviderError {
-    fn transient(&self) -> bool {
-        self.is_transient()
-    }
+/// A connect the keeper refused (the store is down, a token it cannot use). Another
+/// owner holding the account is not a refusal: the account is shared.
+fn not_connected(e: &Error, user: Option<&CurrentUser>, _username: &str) -> Response {
+    store_down(e, user)
 }
 
-fn graph_failed(e: impl GraphFailure) -> ExchangeError {
-    // The error never carries a token (the adapter's guarantee); it may carry Graph's text.
-    tracing::warn!(error = %e, "OAuth code exchange failed");
-    if e.transient() {
-        ExchangeError::Unavailable
-    } else {
-        ExchangeError::Refused
-    }
-}
-
-/// Code -> short-lived -> long-lived token, and who it belongs to.
-pub async fn exchange(
-    s: &AppState,
-    kind: ConnectionKind,
-    code: &str,
-) -> Result<Connected, ExchangeError> {
-    let now = s.clock.now();
-    match kind {
-        ConnectionKind::Consumer => {
-            let short = s
-                .consumer
-                .exchange_code(code, now)
-                .await
-                .map_err(graph_failed)?;
-            let long = s
-                .consumer
-                .exchange_long_lived(&short.token, now)
-                .await
-                .map_err(graph_failed)?;
-            let me = s.consumer.me(&long).await.map_err(graph_failed)?;
-            Ok(Connected {
-                ig_user_id: short.user_id,
-                username: me.username,
-                page_id: None,
-                token: long,
-            })
-        }
-        ConnectionKind::Business => {
-            let short = s
-                .business
-                .exchange_code(code, now)
-                .await
-                .map_err(graph_failed)?;
-            let long = s
-                .business
-                .exchange_long_lived(&short, now)
-                .await
-                .map_err(graph_failed)?;
-            let pages = s.business.pages(&long).await.map_err(graph_failed)?;
-            let (page, ig) = pages
-                .iter()
-                .find_map(|p| p.instagram_business_account.as_ref().map(|ig| (p, ig)))
-                .ok_or(ExchangeError::NoInstagramAccount)?;
-            let mut token = page.token(now);
-            if let Ok(d) = s.business.debug_token(&token).await {
-                token = token.with_data_access_expires_at(d.data_access_expires());
-            }
-            Ok(Connected {
-                ig_user_id: ig.id.clone(),
-                username: ig.username.clone(),
-                page_id: Some(page.id.clone()),
-                token,
-            })
-        }
-    }
-}
-
-fn new_account(s: &AppState, owner: &OwnerId, kind: ConnectionKind, c: &Connected) -> NewAccount {
-    let mut n = NewAccount::new(owner.clone(), kind, &c.ig_user_id, &c.username).with_entitlements(
+fn new_account(s: &AppState, owner: &OwnerId, a: &Authorized) -> NewAccount {
+    a.new_account(
+        owner.clone(),
         Entitlements {
             notifications: s.entitled.contains(owner.as_str()),
         },
-    );
-    if let Some(p) = &c.page_id {
-        n = n.with_page_id(p.clone());
-    }
-    n
+    )
 }
 
-/// Does what the verified `purpose` asked for with the new token.
+/// Does what the verified `purpose` asked for with the authorized connection. A login
+/// also answers with the new session in `jar`.
 pub async fn finish(
     s: &AppState,
     user: Option<&CurrentUser>,
+    jar: Jar,
     purpose: StatePurpose,
-    c: Connected,
+    a: Authorized,
 ) -> Response {
-    let kind = purpose.kind();
     match purpose {
         StatePurpose::Connect { owner, .. } => {
+            let username = a.username.clone();
             match s
                 .keeper
-                .connect(new_account(s, &owner, kind, &c), c.token)
+                .connect(new_account(s, &owner, &a), a.into_token())
                 .await
             {
-                Ok(_) => Redirect::to(&format!("/accounts?connected={}", urlencode(&c.username)))
+                Ok(_) => Redirect::to(&format!("/accounts?connected={}", urlencode(&username)))
                     .into_response(),
-                Err(e) => store_down(&e, user),
+                Err(e) => not_connected(&e, user, &username),
             }
         }
         StatePurpose::Invitation { owner, .. } => {
+            let username = a.username.clone();
             match s
                 .keeper
-                .connect(new_account(s, &owner, kind, &c), c.token)
+                .connect(new_account(s, &owner, &a), a.into_token())
                 .await
             {
                 Ok(_) => message_page(
@@ -158,14 +129,40 @@ pub async fn finish(
                     "info",
                     &format!(
                         "@{} is now connected to the LightWidget account of <b>{}</b>. You can close this page.",
-                        esc(&c.username),
+                        esc(&username),
                         esc(owner.as_str())
                     ),
                 ),
-                Err(e) => store_down(&e, user),
+                Err(e) => not_connected(&e, user, &username),
             }
         }
-        StatePurpose::Reconnect { .. } => renewed(s, user, kind, c).await,
+        StatePurpose::Reconnect { kind } => renewed(s, user, kind, a).await,
+        StatePurpose::Login { .. } => logged_in(s, jar, a).await,
+    }
+}
+
+/// "Log in with Instagram / Facebook": the keeper connects or renews the account and
+/// says who the person is; the session is created from that, and only from that.
+async fn logged_in(s: &AppState, jar: Jar, a: Authorized) -> Response {
+    let kind = a.kind;
+    let username = a.username.clone();
+    let login = a.social_login(Entitlements::default());
+    let owner = login.owner();
+    let login = login.with_entitlements(Entitlements {
+        notifications: s.entitled.contains(owner.as_str()),
+    });
+    match s.keeper.login(login, a.into_token()).await {
+        Ok(out) => {
+            let session = Session::signed_in_social(&out.owner, kind, out.account_id, &username);
+            let jar = session.store(jar, s);
+            let mut to = String::from("/my-token?welcome=1");
+            if let Some(other) = out.other_kind {
+                to.push_str("&also=");
+                to.push_str(other.as_str());
+            }
+            (jar, Redirect::to(&to)).into_response()
+        }
+        Err(e) => store_down(&e, None),
     }
 }
 
@@ -173,9 +170,11 @@ async fn renewed(
     s: &AppState,
     user: Option<&CurrentUser>,
     kind: ConnectionKind,
-    c: Connected,
+    a: Authorized,
 ) -> Response {
-    match s.keeper.reconnect(kind, &c.ig_user_id, c.token).await {
+    let username = a.username.clone();
+    let ig_user_id = a.ig_user_id.clone();
+    match s.keeper.reconnect(kind, &ig_user_id, a.into_token()).await {
         Ok(id) => {
             let label = s
                 .keeper
@@ -190,7 +189,7 @@ async fn renewed(
                 "info",
                 &format!(
                     "The access token of @{} is <span class=\"status ok\">{label}</span> again. Its widgets are refreshed first.",
-                    esc(&c.username)
+                    esc(&username)
                 ),
             )
         }
@@ -199,7 +198,7 @@ async fn renewed(
                 Some(other) => format!(
                     "@{} was not connected with a {}, but it is connected with a <b>{}</b>: \
 use the <a href=\"/access-token/{}\">{}</a> button instead.",
-                    esc(&c.username),
+                    esc(&username),
                     esc(kind.label()),
                     esc(other.label()),
                     other.as_str(),
@@ -208,7 +207,7 @@ use the <a href=\"/access-token/{}\">{}</a> button instead.",
                 None => format!(
                     "@{} has never been connected to LightWidget with a {}, so there is nothing to renew. \
 Log in and connect it from the Accounts page.",
-                    esc(&c.username),
+                    esc(&username),
                     esc(kind.label())
                 ),
             };

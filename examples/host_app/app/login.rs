@@ -1,12 +1,18 @@
-//! The login stand-in: `GET /` shows the form, `POST /login` signs in, `POST /logout`
-//! signs out. Replace [`login`]'s user check with the host's real authentication.
+//! The login page with its three ways in: the email login stand-in (`POST /login`;
+//! replace [`login`]'s user check with the host's real authentication), and *Login with
+//! Instagram* / *Login with Facebook* (`POST /login/{instagram|facebook}`, the library's
+//! login flow). `POST /logout` signs out.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use lightwidget::ConnectionKind;
+use lightwidget::instagram::state::StatePurpose;
 use serde::Deserialize;
+
+use super::oauth::start_oauth;
 
 use super::session::{CsrfForm, CsrfProtected, CurrentUser, Session, ensure_session, valid_user};
 use super::state::{AppState, Jar};
@@ -15,11 +21,7 @@ use super::views::{csrf_field, layout, message_page};
 /// `GET /`: the welcome page with the login form.
 pub async fn index(State(s): State<Arc<AppState>>, jar: Jar) -> Response {
     let (jar, session) = ensure_session(jar, &s);
-    let user = session.user.clone().map(|name| CurrentUser {
-        owner: lightwidget::OwnerId::new(name.as_str()),
-        name,
-        csrf: session.csrf.clone(),
-    });
+    let user = CurrentUser::from_session(session.clone());
     let body = format!(
         "<div class=card><p>This is the host app of the lightwidget example: it keeps the \
 Instagram access tokens of its users alive.</p>\
@@ -29,7 +31,13 @@ Instagram access tokens of its users alive.</p>\
 <p class=muted id=login-stand-in>This login is a <b>stand-in</b> for your site's own authentication \
 (no password here). In your app, sign people in the way you already do and create the session \
 after your check: see <code>examples/host_app/app/session.rs</code>.</p>\
-<p>Lost access? The <a href=\"/access-token\">access token page</a> renews a connection without logging in.</p></div>",
+<p>Lost access? The <a href=\"/access-token\">access token page</a> renews a connection without logging in.</p></div>\
+<div class=card id=social-login><p><b>Or log in with your Instagram account</b>: no password here, you log in on \
+Instagram or Facebook, and your connection is your LightWidget account.</p>\
+<form class=inline method=post action=\"/login/instagram\">{csrf}<button type=submit id=login-instagram>Login with Instagram</button></form> \
+<form class=inline method=post action=\"/login/facebook\">{csrf}<button type=submit class=alt id=login-facebook>Login with Facebook</button></form>\
+<p class=muted>Login with Instagram: professional (Business or Creator) accounts. Login with Facebook: the Facebook \
+Page linked to your Instagram business account. Afterwards, <b>My access token</b> shows your token's status.</p></div>",
         csrf = csrf_field(&session.csrf)
     );
     (jar, layout("Welcome", user.as_ref(), &body)).into_response()
@@ -68,6 +76,22 @@ pub async fn login(
     }
     let jar = Session::signed_in(&form.user).store(jar, &s);
     (jar, Redirect::to("/accounts")).into_response()
+}
+
+/// `POST /login/{instagram|facebook}`: "Log in with Instagram / Facebook" — the OAuth
+/// flow with a [`StatePurpose::Login`] state. Who the person is comes only from the
+/// verified callback (`connect::finish`), never from this request.
+pub async fn login_social(
+    State(s): State<Arc<AppState>>,
+    Path(way): Path<String>,
+    _form: CsrfForm<PlainForm>,
+) -> Response {
+    let kind = match way.as_str() {
+        "instagram" => ConnectionKind::Consumer,
+        "facebook" => ConnectionKind::Business,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    start_oauth(&s, StatePurpose::Login { kind }, false)
 }
 
 /// A form with only its CSRF token.

@@ -41,6 +41,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(login::index))
         .route("/app.css", get(views::stylesheet))
         .route("/login", post(login::login))
+        .route("/login/{way}", post(login::login_social))
         .route("/logout", post(login::logout))
         .route("/accounts", get(accounts::accounts))
         .route("/accounts/{id}/refresh", post(accounts::refresh))
@@ -50,6 +51,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/connect/{kind}", post(accounts::connect_start))
         .route("/invitations", post(accounts::create_invitation))
         .route("/my-token", get(accounts::my_token))
+        .route("/my-token/update", post(accounts::update_token))
         .route(
             "/settings",
             get(settings::settings).post(settings::save_settings),

@@ -10,37 +10,41 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
-use lightwidget::instagram::callback;
+use lightwidget::instagram::flow::{FlowError, Prompt};
 use lightwidget::instagram::state::{StateError, StatePurpose};
 use lightwidget::*;
 use serde::Deserialize;
 
-use super::connect::{Connected, ExchangeError, exchange, finish};
+use super::connect::{finish, flow_failed};
 use super::session::MaybeUser;
-use super::state::{AppState, lock};
+use super::state::{AppState, Jar, lock};
 use super::views::{esc, layout, message_page, parse_kind};
 
 type S = State<Arc<AppState>>;
 
 /// Redirects to the authorize dialog of `purpose`'s kind, with a fresh state, and
-/// stores the state's browser binding in the binding cookie.
+/// stores the state's browser binding in the binding cookie. `reauthorize` asks
+/// Facebook Login to renew data access.
 pub fn start_oauth(s: &AppState, purpose: StatePurpose, reauthorize: bool) -> Response {
+    let prompt = if reauthorize {
+        Prompt::Reauthorize
+    } else {
+        Prompt::Default
+    };
+    start_oauth_with(s, purpose, prompt)
+}
+
+/// [`start_oauth`] with the dialog's [`Prompt`].
+pub fn start_oauth_with(s: &AppState, purpose: StatePurpose, prompt: Prompt) -> Response {
     let kind = purpose.kind();
     let issued = s.oauth_state.issue(&purpose, s.clock.now());
-    let url = match kind {
-        ConnectionKind::Consumer => s
-            .consumer
-            .authorize_url(&["instagram_business_basic"], &issued.state),
-        ConnectionKind::Business => s.business.authorize_url(
-            &["instagram_basic", "pages_show_list", "business_management"],
-            &issued.state,
-            reauthorize,
-        ),
-    };
-    match url {
+    match s.oauth.authorize_url(kind, &issued.state, prompt) {
         Ok(mut u) => {
             if let Some(id) = lock(&s.sandbox_login).get(&kind) {
                 u.query_pairs_mut().append_pair("sandbox_user", id);
+            }
+            if s.sandbox.is_some() && s.sandbox_dialog.load(std::sync::atomic::Ordering::Relaxed) {
+                u.query_pairs_mut().append_pair("sandbox_dialog", "show");
             }
             let cookie = s.binding_cookie().set_cookie(&issued.binding);
             (
@@ -189,18 +193,11 @@ For your safety nothing was connected: start again from this browser."
     }
 }
 
-/// Our own words for the authorize dialog's `error` / `error_reason` (never reflected).
-fn denial_text(reason: &str) -> &'static str {
-    match reason {
-        "user_denied" | "access_denied" => "you chose not to allow access",
-        _ => "Instagram did not complete the sign-in",
-    }
-}
-
 /// `GET /oauth/callback`: verify state and binding, exchange the code, connect.
 pub async fn oauth_callback(
     State(s): S,
     MaybeUser(user): MaybeUser,
+    jar: Jar,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
     RawQuery(raw): RawQuery,
@@ -233,7 +230,7 @@ pub async fn oauth_callback(
     let clear = AppendHeaders([(header::SET_COOKIE, cookie.clear_cookie())]);
     (
         clear,
-        complete(&s, user.as_ref(), purpose, raw.as_deref()).await,
+        complete(&s, user.as_ref(), jar, purpose, raw.as_deref()).await,
     )
         .into_response()
 }
@@ -241,45 +238,28 @@ pub async fn oauth_callback(
 async fn complete(
     s: &AppState,
     user: Option<&super::session::CurrentUser>,
+    jar: Jar,
     purpose: StatePurpose,
     raw: Option<&str>,
 ) -> Response {
-    let refused = |status, msg: &str| message_page(status, "Not connected", user, "warn", msg);
-    let code = match callback::Redirect::from_query(raw.unwrap_or_default()) {
-        Ok(r) => r.code,
-        Err(lightwidget::instagram::Error::Denied { reason, .. }) => {
-            return refused(
-                StatusCode::OK,
-                &format!("Nothing was changed: {}.", denial_text(&reason)),
-            );
+    let login = matches!(purpose, StatePurpose::Login { .. });
+    match s
+        .oauth
+        .complete(purpose.kind(), raw.unwrap_or_default())
+        .await
+    {
+        Ok(a) => finish(s, user, jar, purpose, a).await,
+        Err(e) => {
+            if matches!(
+                e,
+                FlowError::CodeUsed | FlowError::Unavailable { .. } | FlowError::Refused { .. }
+            ) {
+                // Never a token here: the flow's errors carry none.
+                tracing::warn!(error = %e, detail = e.detail().unwrap_or_default(), "OAuth code exchange failed");
+            } else {
+                tracing::info!(error = %e, "OAuth flow ended without authorization");
+            }
+            flow_failed(&e, user, login)
         }
-        Err(_) => {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "This sign-in link is incomplete. Nothing was connected.",
-            );
-        }
-    };
-    let c: Connected = match exchange(s, purpose.kind(), &code).await {
-        Ok(c) => c,
-        Err(ExchangeError::Refused) => {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "Instagram did not accept this sign-in: the link was already used or has expired. Please start again.",
-            );
-        }
-        Err(ExchangeError::NoInstagramAccount) => {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "None of your Facebook Pages is linked to an Instagram business account.",
-            );
-        }
-        Err(ExchangeError::Unavailable) => {
-            return refused(
-                StatusCode::BAD_GATEWAY,
-                "Instagram is not answering right now. Please try again in a minute.",
-            );
-        }
-    };
-    finish(s, user, purpose, c).await
+    }
 }

@@ -7,10 +7,15 @@
 //! expiry. Anonymous visitors get one too (with no user) so that the login form itself
 //! carries a CSRF token; logging in replaces it, token and all (no session fixation).
 //!
-//! **The login is a stand-in** (`POST /login` accepts a user name, no password). A real
-//! host plugs its own authentication in at exactly one place: [`Session::signed_in`] is
-//! called by `login::login` after *its* check (password, SSO, ...); everything else only
-//! reads [`CurrentUser`].
+//! **The email login is a stand-in** (`POST /login` accepts a user name, no password). A
+//! real host plugs its own authentication in at exactly one place: [`Session::signed_in`]
+//! is called by `login::login` after *its* check (password, SSO, ...); everything else
+//! only reads [`CurrentUser`].
+//!
+//! **Log in with Instagram / Facebook** is real: [`Session::signed_in_social`] is called
+//! only from the verified OAuth callback, with the owner identity `Keeper::login`
+//! derived from Meta's answer (`instagram:<id>` / `facebook:<id>`), never from anything
+//! the browser sent. Email user names cannot contain `:`, so the two never collide.
 
 use std::sync::Arc;
 
@@ -20,7 +25,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::{TimeDelta, Utc};
-use lightwidget::OwnerId;
+use lightwidget::{AccountId, ConnectionKind, OwnerId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -42,11 +47,25 @@ pub fn cookie_name(s: &AppState) -> &'static str {
 /// What the session cookie holds (encrypted: the browser cannot read or change it).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {
-    /// The signed-in user; `None` for an anonymous visitor.
+    /// The signed-in user (their owner id); `None` for an anonymous visitor.
     pub user: Option<String>,
+    /// Set when they logged in with Instagram or Facebook: the connection they are.
+    #[serde(default)]
+    pub social: Option<SocialIdentity>,
     /// The per-session CSRF token every form carries.
     pub csrf: String,
     exp: i64,
+}
+
+/// Who a social user is: the connection they logged in with.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SocialIdentity {
+    /// Instagram Login (consumer) or Facebook Login (business).
+    pub kind: ConnectionKind,
+    /// The account they logged in with.
+    pub account: AccountId,
+    /// Its Instagram username (for display).
+    pub username: String,
 }
 
 fn random_token() -> String {
@@ -70,6 +89,7 @@ impl Session {
     pub fn anonymous() -> Self {
         Self {
             user: None,
+            social: None,
             csrf: random_token(),
             exp: (Utc::now() + SESSION_TTL).timestamp(),
         }
@@ -80,6 +100,25 @@ impl Session {
     pub fn signed_in(user: &str) -> Self {
         Self {
             user: Some(user.to_owned()),
+            ..Self::anonymous()
+        }
+    }
+
+    /// A new session for a person who logged in with Instagram or Facebook. Call it only
+    /// from the verified callback, with the owner `Keeper::login` returned.
+    pub fn signed_in_social(
+        owner: &OwnerId,
+        kind: ConnectionKind,
+        account: AccountId,
+        username: &str,
+    ) -> Self {
+        Self {
+            user: Some(owner.as_str().to_owned()),
+            social: Some(SocialIdentity {
+                kind,
+                account,
+                username: username.to_owned(),
+            }),
             ..Self::anonymous()
         }
     }
@@ -122,21 +161,29 @@ fn base_cookie(s: &AppState, value: String) -> Cookie<'static> {
 /// answers with a redirect to the login page (GET) or 403 (anything else).
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
-    /// The user name.
+    /// The name shown: the user name, or `@username` for a social user.
     pub name: String,
     /// The owner id the keeper knows them by.
     pub owner: OwnerId,
     /// Their session's CSRF token (for the forms on the page).
     pub csrf: String,
+    /// The connection a social user logged in with (`None` for email users).
+    pub social: Option<SocialIdentity>,
 }
 
 impl CurrentUser {
-    fn from_session(session: Session) -> Option<Self> {
-        let name = session.user?;
+    /// The user of a session, if it is signed in.
+    pub fn from_session(session: Session) -> Option<Self> {
+        let owner = session.user?;
+        let name = match &session.social {
+            Some(id) => format!("@{}", id.username),
+            None => owner.clone(),
+        };
         Some(Self {
-            owner: OwnerId::new(name.as_str()),
+            owner: OwnerId::new(owner),
             name,
             csrf: session.csrf,
+            social: session.social,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::extract::FromRef;
 use axum::http::HeaderValue;
 use axum_extra::extract::cookie::Key;
+use lightwidget::instagram::flow::OAuth;
 use lightwidget::instagram::state::{BindingCookie, StateSigner};
 use lightwidget::instagram::{FacebookLogin, InstagramLogin};
 use lightwidget::notify::{LinkSigner, MemoryUsedLinks};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub consumer: Arc<InstagramLogin>,
     /// Facebook Login client (business connections).
     pub business: Arc<FacebookLogin>,
+    /// The OAuth flows of both kinds (authorize URLs, code exchange and its checks).
+    pub oauth: OAuth,
     /// App secrets, to verify `signed_request` callbacks.
     pub app_secrets: AppSecrets,
     /// Signs the OAuth `state` (bound to the browser) and developer invitations.
@@ -61,6 +64,9 @@ pub struct AppState {
     pub sandbox: Option<Url>,
     /// Sandbox only: which sandbox user "logs in" at each kind's authorize dialog.
     pub sandbox_login: Mutex<HashMap<ConnectionKind, String>>,
+    /// Sandbox only: show the dialogs as pages (choose who logs in, untick a permission,
+    /// cancel) instead of allowing at once. On in the demo, off in the tests.
+    pub sandbox_dialog: std::sync::atomic::AtomicBool,
     /// Data-deletion requests received: confirmation code -> Instagram user id.
     pub deletions: Mutex<HashMap<String, String>>,
 }

@@ -26,7 +26,10 @@ const BREAKS: [(&str, &str); 5] = [
     ("checkpoint", "A security checkpoint"),
     ("app_removed", "The owner removed the app"),
     ("permission_removed", "A permission was removed"),
-    ("rate_limited", "Meta throttles the account (the token stays fine)"),
+    (
+        "rate_limited",
+        "Meta throttles the account (the token stays fine)",
+    ),
 ];
 
 fn media_row(m: &Media) -> String {

@@ -113,7 +113,7 @@ impl Keeper {
         Ok(self.inner.store.owners(id).await?)
     }
 
-    async fn membership(&self, owner: &OwnerId, id: AccountId) -> Result<Membership> {
+    pub(super) async fn membership(&self, owner: &OwnerId, id: AccountId) -> Result<Membership> {
         match self.inner.store.owners(id).await {
             Ok(ms) => ms
                 .into_iter()
@@ -417,7 +417,11 @@ impl Keeper {
     }
 
     /// Read-apply-commit with optimistic retries.
-    async fn mutate(&self, id: AccountId, obs: impl Fn() -> Observation) -> Result<Transition> {
+    pub(super) async fn mutate(
+        &self,
+        id: AccountId,
+        obs: impl Fn() -> Observation,
+    ) -> Result<Transition> {
         let inner = &self.inner;
         for _ in 0..MAX_CONFLICT_RETRIES {
             let rec = self.get(id).await?;

@@ -19,6 +19,7 @@ mod builder;
 mod dispatch;
 mod graph;
 mod host;
+mod login;
 mod stats;
 mod sweep;
 
@@ -34,6 +35,7 @@ pub use builder::KeeperBuilder;
 pub use dispatch::DispatchReport;
 pub use graph::GraphSession;
 pub use host::Health;
+pub use login::{LoginEffect, LoginOutcome, SocialLogin};
 pub use stats::KeeperStats;
 pub use sweep::SweepReport;
 

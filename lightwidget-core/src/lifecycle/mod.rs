@@ -63,6 +63,18 @@ pub enum Observation {
     },
     /// The host asked for a refresh as soon as possible.
     RefreshRequested,
+    /// The owner logged in to the host with Instagram or Facebook, and the login's OAuth
+    /// exchange produced `token` for this account. A login whose token is the one already
+    /// held (and working) only moves the last successful check: no history entry, no
+    /// hook. A new token, or a login that revives a token that was not active, is a
+    /// renewal exactly like [`Observation::Reconnected`].
+    LoggedIn {
+        /// The token the login obtained.
+        token: Token,
+        /// Updated account metadata (username, page), if any. Its id and owner are
+        /// ignored: a login never moves an account.
+        account: Option<Account>,
+    },
 }
 
 /// What happened, in one word (for counters and logs).
@@ -135,6 +147,8 @@ impl Transition {
 /// - A refresh that returns a token expiring *earlier* than the current one is not
 ///   allowed to replace it.
 /// - A reconnect never changes the account's owner.
+/// - A login moves the last successful check; it adds a history entry (and renews) only
+///   when its token differs from the one held, or the held one was not active.
 pub fn apply(
     record: &AccountRecord,
     obs: Observation,
@@ -159,6 +173,7 @@ pub(crate) fn apply_owned(
     let outcome = match obs {
         Observation::Reconnected { token, account } => cx.reconnected(token, account, rng),
         Observation::Deauthorized => cx.deauthorized(),
+        Observation::LoggedIn { token, account } => cx.logged_in(token, account, rng),
         // Nothing else changes a token that no longer works.
         _ if !cx.state.status.is_active() => Outcome::Unchanged,
         Observation::Refreshed(new) => cx.refreshed(new, rng),

@@ -85,6 +85,36 @@ impl<'a> Ctx<'a> {
         Outcome::Reconnected
     }
 
+    /// The owner logged in with Instagram / Facebook. The same working token: only the
+    /// last successful check moves (and what the login learnt about the token's expiry,
+    /// data access and scopes is adopted), no history entry. Anything else is a renewal.
+    pub(super) fn logged_in(
+        &mut self,
+        token: Token,
+        account: Option<Account>,
+        rng: &mut dyn RngCore,
+    ) -> Outcome {
+        if !self.state.status.is_active() || !token.same_value(&self.state.token) {
+            return self.reconnected(token, account, rng);
+        }
+        if let Some(mut a) = account {
+            a.id = self.account.id;
+            std::mem::swap(&mut a.owner, &mut self.account.owner);
+            self.account = a;
+        }
+        self.adopt(CheckInfo {
+            expires_at: match token.expires_at {
+                Some(at) => ReportedExpiry::At(at),
+                None => ReportedExpiry::Unknown,
+            },
+            data_access_expires_at: token.data_access_expires_at,
+            scopes: (!token.scopes.is_empty()).then(|| token.scopes.clone()),
+        });
+        self.succeed();
+        self.reschedule(rng);
+        Outcome::Checked
+    }
+
     /// The owner removed the app (once: a second callback changes nothing).
     pub(super) fn deauthorized(&mut self) -> Outcome {
         if matches!(self.state.status, TokenStatus::Revoked { .. }) {
@@ -369,5 +399,120 @@ impl<'a> Ctx<'a> {
     fn reschedule(&mut self, rng: &mut dyn RngCore) {
         self.warn_data_access();
         self.state.next_action_at = self.policy.schedule(&self.state, self.now, rng);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    use crate::lifecycle::{Observation, Outcome, apply};
+    use crate::{
+        AccountRecord, ConnectionKind, ExpiryReason, NewAccount, RefreshPolicy, Token,
+        TokenEventKind, TokenState, TokenStatus,
+    };
+
+    fn t0() -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    fn record(token: Token) -> AccountRecord {
+        let account = NewAccount::new("instagram:1789", ConnectionKind::Consumer, "1789", "paul")
+            .into_account();
+        AccountRecord {
+            account,
+            state: TokenState::connected(token, t0()),
+            version: 3,
+        }
+    }
+
+    fn login(
+        r: &AccountRecord,
+        token: Token,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> crate::Transition {
+        let mut rng = SmallRng::seed_from_u64(1);
+        apply(
+            r,
+            Observation::LoggedIn {
+                token,
+                account: None,
+            },
+            at,
+            &RefreshPolicy::default(),
+            &mut rng,
+        )
+    }
+
+    #[test]
+    fn a_login_with_the_token_already_held_only_moves_the_last_check() {
+        let held = Token::new("IGAAheld", t0()).expiring_in(60 * 86_400);
+        let r = record(held.clone());
+        let later = t0() + TimeDelta::days(3);
+        let t = login(&r, held, later);
+        assert_eq!(t.state.last_checked_at, Some(later), "last check moved");
+        assert!(t.events.is_empty(), "no history entry: {:?}", t.events);
+        assert!(t.notices.is_empty());
+        assert_eq!(t.outcome, Outcome::Checked);
+        assert_eq!(t.outcome.hook(), None, "no widget-first hook");
+        assert!(!t.token_changed);
+        assert_eq!(t.state.episode, r.state.episode);
+    }
+
+    #[test]
+    fn a_login_with_a_new_token_is_a_renewal_with_one_history_entry() {
+        let r = record(Token::new("IGAAold", t0()).expiring_in(60 * 86_400));
+        let later = t0() + TimeDelta::days(3);
+        let new = Token::new("IGAAnew", later).expiring_in(60 * 86_400);
+        let t = login(&r, new, later);
+        assert_eq!(t.state.last_checked_at, Some(later));
+        assert_eq!(t.events.len(), 1, "{:?}", t.events);
+        assert!(matches!(
+            t.events[0].kind,
+            TokenEventKind::Reconnected { .. }
+        ));
+        assert_eq!(t.outcome, Outcome::Reconnected);
+        assert!(t.token_changed);
+        assert!(t.state.token.same_value(&Token::new("IGAAnew", later)));
+    }
+
+    #[test]
+    fn a_login_that_revives_a_dead_token_is_a_renewal_even_with_the_same_value() {
+        let held = Token::new("EAAGpage", t0());
+        let mut r = record(held.clone());
+        r.state.status = TokenStatus::Expired {
+            reason: ExpiryReason::DataAccessExpired,
+            at: t0(),
+        };
+        let t = login(&r, held, t0() + TimeDelta::hours(1));
+        assert!(t.state.status.is_active());
+        assert_eq!(t.events.len(), 1);
+        assert_eq!(t.outcome, Outcome::Reconnected);
+    }
+
+    #[test]
+    fn a_login_never_changes_the_owner() {
+        let held = Token::new("IGAAheld", t0()).expiring_in(60 * 86_400);
+        let r = record(held.clone());
+        let mut other =
+            NewAccount::new("someone-else", ConnectionKind::Consumer, "1789", "paul.new")
+                .into_account();
+        other.id = crate::AccountId::new();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let t = apply(
+            &r,
+            Observation::LoggedIn {
+                token: held,
+                account: Some(other),
+            },
+            t0(),
+            &RefreshPolicy::default(),
+            &mut rng,
+        );
+        assert_eq!(t.account.owner, r.account.owner);
+        assert_eq!(t.account.id, r.account.id);
+        assert_eq!(t.account.username, "paul.new", "metadata updated");
     }
 }

@@ -219,7 +219,7 @@ pub(super) fn profile(
     );
     if consumer {
         full.insert("user_id".into(), json!(user.handle.id));
-        full.insert("account_type".into(), json!("BUSINESS"));
+        full.insert("account_type".into(), json!(user.account_type));
     } else {
         full.insert("ig_id".into(), json!(user.handle.id));
         full.insert(

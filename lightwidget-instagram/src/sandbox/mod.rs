@@ -1,7 +1,8 @@
 //! A Graph API sandbox: an in-process HTTP server on `127.0.0.1:0` that behaves like the
 //! endpoints lightwidget uses — real payload shapes, 60-day lifetimes on a controllable
 //! clock, the 24 h refresh rule, Page tokens that never expire, data-access expiry, an
-//! authorize dialog that redirects back with a code, scenarios (password change,
+//! authorize dialog that redirects back with a code (or with the person's refusal),
+//! scenarios (password change,
 //! checkpoint, app removal with a signed deauthorize callback, session invalidation,
 //! data access expiry) and fault injection (5xx, delays, malformed JSON, rate limits and
 //! usage headers).
@@ -32,6 +33,24 @@ use url::Url;
 
 pub use state::{Fault, Scenario, UserHandle};
 use state::{SandboxState, TokenKind};
+
+/// What the person does at the sandbox's authorize dialogs, as query parameters a test
+/// appends to the authorize URL: who logs in (`sandbox_user=<id>`, else the
+/// [`Sandbox::set_login_user`] user, else the dialog is refused), `sandbox_outcome=cancel`
+/// (the redirect carries `error=access_denied`), `sandbox_untick=<scope>,...` (allowed
+/// with those permissions unticked: the code exchange, `debug_token` and the tokens
+/// carry only what was granted). Logging in at a dialog heals a broken account for its
+/// new tokens; the tokens issued before stay broken.
+pub mod dialog {
+    /// Who logs in.
+    pub const USER: &str = "sandbox_user";
+    /// `cancel` to refuse.
+    pub const OUTCOME: &str = "sandbox_outcome";
+    /// Permissions to untick (comma-separated).
+    pub const UNTICK: &str = "sandbox_untick";
+    /// `show` for the dialog as a page.
+    pub const PAGE: &str = "sandbox_dialog";
+}
 
 /// Sandbox settings.
 #[derive(Clone)]
@@ -134,6 +153,13 @@ impl Sandbox {
     /// A test user with a Facebook Page linked to an Instagram business account.
     pub fn create_business_user(&self, username: &str) -> UserHandle {
         self.state.create_user(username, true)
+    }
+
+    /// A test user with a *personal* Instagram account (`account_type` `PERSONAL`): Meta
+    /// ended the Basic Display API on 2024-12-04, so such an account can no longer be
+    /// connected; the login flow refuses it.
+    pub fn create_personal_user(&self, username: &str) -> UserHandle {
+        self.state.create_user_of_type(username, false, "PERSONAL")
     }
 
     /// Mints a long-lived Instagram Login token issued `age` ago (60-day lifetime),

@@ -11,7 +11,7 @@ use axum::routing::get;
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
-use super::state::{Fault, SandboxState, TokenInfo, TokenKind};
+use super::state::{Fault, Grant, SandboxState, TokenInfo, TokenKind};
 
 type S = State<Arc<SandboxState>>;
 type Q = Query<HashMap<String, String>>;
@@ -119,7 +119,7 @@ pub(super) fn with_usage(s: &SandboxState, mut r: Response) -> Response {
 pub(super) fn valid(s: &SandboxState, token: Option<&String>) -> Result<TokenInfo, Response> {
     let info = token.and_then(|t| s.token(t)).ok_or_else(bad_token)?;
     let user = s.user(&info.user).ok_or_else(bad_token)?;
-    if let Some(sc) = user.scenario {
+    if let Some(sc) = info.dead.or(user.scenario) {
         let (c, sub, m) = sc.error();
         let mut r = graph_error(StatusCode::BAD_REQUEST, c, sub, m);
         if let super::Scenario::RateLimited { regain_minutes } = sc {
@@ -170,14 +170,31 @@ fn authorize(
     let Some(redirect) = q.get("redirect_uri").and_then(|r| url::Url::parse(r).ok()) else {
         return (StatusCode::BAD_REQUEST, "redirect_uri is required").into_response();
     };
+    let decided = q.get("sandbox_decision");
+    if q.get("sandbox_dialog").map(String::as_str) == Some("show") && decided.is_none() {
+        return dialog_page(s, q, business);
+    }
     let user = q.get("sandbox_user").cloned().or_else(|| {
         s.login_user
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     });
+    // What the person does at the dialog: allow (default), cancel, or allow with some
+    // permissions unticked.
+    let cancelled = q.get("sandbox_outcome").map(String::as_str) == Some("cancel")
+        || decided.map(String::as_str) == Some("cancel");
+    let mut unticked = list(q.get("sandbox_untick"));
+    if decided.is_some() {
+        // The dialog page's boxes: a permission whose box was not ticked was unticked.
+        unticked.extend(
+            list(q.get("scope"))
+                .into_iter()
+                .filter(|sc| !q.contains_key(&format!("grant_{sc}"))),
+        );
+    }
     let mut to = redirect.clone();
-    match user {
+    match user.filter(|_| !cancelled) {
         None => {
             to.query_pairs_mut()
                 .append_pair("error", "access_denied")
@@ -185,11 +202,21 @@ fn authorize(
                 .append_pair("error_description", "Permissions error");
         }
         Some(u) => {
+            // Logging in again is how a person fixes a broken session.
+            s.logged_in_again(&u);
+            let scopes = list(q.get("scope"))
+                .into_iter()
+                .filter(|sc| !unticked.contains(sc))
+                .collect();
             let code = SandboxState::random("AQ");
-            s.codes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(code.clone(), (u, business));
+            s.codes.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                code.clone(),
+                Grant {
+                    user: u,
+                    business,
+                    scopes,
+                },
+            );
             to.query_pairs_mut().append_pair("code", &code);
         }
     }
@@ -197,6 +224,92 @@ fn authorize(
         to.query_pairs_mut().append_pair("state", st);
     }
     Redirect::to(&format!("{to}{suffix}")).into_response()
+}
+
+fn esc(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The dialog as a page (`sandbox_dialog=show`): who logs in, the permissions asked for
+/// (each can be unticked), *Allow* and *Cancel*. The form comes back to the same
+/// endpoint with `sandbox_decision`.
+fn dialog_page(s: &SandboxState, q: &HashMap<String, String>, business: bool) -> Response {
+    let chosen = q.get("sandbox_user");
+    let mut users: Vec<_> = s
+        .users
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .filter(|u| u.handle.page_id.is_some() == business)
+        .map(|u| {
+            (
+                u.handle.id.clone(),
+                u.handle.username.clone(),
+                u.account_type,
+            )
+        })
+        .collect();
+    users.sort();
+    let options: String = users
+        .iter()
+        .map(|(id, name, ty)| {
+            format!(
+                "<option value=\"{}\"{}>@{} ({})</option>",
+                esc(id),
+                if chosen == Some(id) { " selected" } else { "" },
+                esc(name),
+                ty.to_ascii_lowercase()
+            )
+        })
+        .collect();
+    let hidden: String = q
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "sandbox_user" | "sandbox_decision") && !k.starts_with("grant_")
+        })
+        .map(|(k, v)| {
+            format!(
+                "<input type=hidden name=\"{}\" value=\"{}\">",
+                esc(k),
+                esc(v)
+            )
+        })
+        .collect();
+    let boxes: String = list(q.get("scope"))
+        .iter()
+        .map(|sc| {
+            format!(
+                "<label><input type=checkbox name=\"grant_{0}\" id=\"grant-{0}\" value=1 checked> {0}</label><br>",
+                esc(sc)
+            )
+        })
+        .collect();
+    let who = if business { "Facebook" } else { "Instagram" };
+    axum::response::Html(format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Log in with {who} (sandbox)</title></head>\
+<body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>Log in with {who}</h1>\
+<p>Graph API sandbox: this stands in for {who}'s dialog.</p><form method=get action=\"\">{hidden}\
+<p><label>Log in as <select name=sandbox_user id=sandbox-user>{options}</select></label></p>\
+<p>The app asks for:</p><p>{boxes}</p>\
+<p><button type=submit name=sandbox_decision value=allow id=dialog-allow>Allow</button> \
+<button type=submit name=sandbox_decision value=cancel id=dialog-cancel>Cancel</button></p></form></body></html>"
+    ))
+    .into_response()
+}
+
+/// A comma- or space-separated list (Meta accepts both for `scope`).
+fn list(v: Option<&String>) -> Vec<String> {
+    v.map(|v| {
+        v.split([',', ' '])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 async fn ig_code_exchange(State(s): S, Form(f): Form<HashMap<String, String>>) -> Response {
@@ -216,7 +329,12 @@ async fn ig_code_exchange(State(s): S, Form(f): Form<HashMap<String, String>>) -
     let taken = f
         .get("code")
         .and_then(|c| s.codes.lock().unwrap_or_else(|p| p.into_inner()).remove(c));
-    let Some((user, false)) = taken else {
+    let Some(Grant {
+        user,
+        business: false,
+        scopes,
+    }) = taken
+    else {
         return (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error_type": "OAuthException", "code": 400, "error_message": "Matching code was not found or was already used"})),
@@ -224,13 +342,16 @@ async fn ig_code_exchange(State(s): S, Form(f): Form<HashMap<String, String>>) -
             .into_response();
     };
     let now = s.now();
-    let t = s.mint(
+    let permissions = scopes.join(",");
+    let t = s.mint_with_scopes(
         &user,
         TokenKind::IgShort,
         now,
         Some(now + TimeDelta::hours(1)),
+        scopes,
     );
-    axum::Json(json!({"data": [{"access_token": t, "user_id": user, "permissions": "instagram_business_basic"}]})).into_response()
+    axum::Json(json!({"data": [{"access_token": t, "user_id": user, "permissions": permissions}]}))
+        .into_response()
 }
 
 async fn ig_exchange(State(s): S, Query(q): Q) -> Response {
@@ -261,11 +382,12 @@ async fn ig_exchange(State(s): S, Query(q): Q) -> Response {
         Err(r) => return r,
     };
     let now = s.now();
-    let t = s.mint(
+    let t = s.mint_with_scopes(
         &info.user,
         TokenKind::IgLong,
         now,
         Some(now + TimeDelta::days(60)),
+        info.scopes,
     );
     with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
 }
@@ -299,11 +421,12 @@ async fn ig_refresh(State(s): S, Query(q): Q) -> Response {
             "The access token is less than 24 hours old and cannot be refreshed yet",
         );
     }
-    let t = s.mint(
+    let t = s.mint_with_scopes(
         &info.user,
         TokenKind::IgLong,
         now,
         Some(now + TimeDelta::days(60)),
+        info.scopes,
     );
     with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
 }
@@ -335,6 +458,18 @@ async fn me_inner(s: &SandboxState, q: &HashMap<String, String>) -> Response {
         return r;
     }
     match valid(s, q.get("access_token")) {
+        // A Facebook user token's `/me` is the Facebook user (app-scoped id).
+        Ok(info) if matches!(info.kind, TokenKind::FbShort | TokenKind::FbLong) => {
+            let Some(user) = s.user(&info.user) else {
+                return bad_token();
+            };
+            let id = user.handle.fb_user_id.unwrap_or(user.handle.id);
+            with_usage(
+                s,
+                axum::Json(json!({"id": id, "name": format!("{} owner", user.handle.username)}))
+                    .into_response(),
+            )
+        }
         Ok(info) => super::feed::profile(s, &info, q, true),
         Err(r) => r,
     }
@@ -364,18 +499,24 @@ async fn fb_access_token(
             Ok(i) => i,
             Err(r) => return r,
         };
-        let t = s.mint(
+        let t = s.mint_with_scopes(
             &info.user,
             TokenKind::FbLong,
             now,
             Some(now + TimeDelta::days(60)),
+            info.scopes,
         );
         return axum::Json(token_json(&t, 60 * 86_400)).into_response();
     }
     let taken = q
         .get("code")
         .and_then(|c| s.codes.lock().unwrap_or_else(|p| p.into_inner()).remove(c));
-    let Some((user, true)) = taken else {
+    let Some(Grant {
+        user,
+        business: true,
+        scopes,
+    }) = taken
+    else {
         return graph_error(
             StatusCode::BAD_REQUEST,
             100,
@@ -383,11 +524,12 @@ async fn fb_access_token(
             "This authorization code has been used.",
         );
     };
-    let t = s.mint(
+    let t = s.mint_with_scopes(
         &user,
         TokenKind::FbShort,
         now,
         Some(now + TimeDelta::hours(1)),
+        scopes,
     );
     axum::Json(token_json(&t, 3600)).into_response()
 }
@@ -411,10 +553,30 @@ async fn fb_pages(
     let Some(page_id) = user.handle.page_id.clone() else {
         return axum::Json(json!({"data": []})).into_response();
     };
+    // Without pages_show_list, /me/accounts lists nothing.
+    if !info.scopes.iter().any(|s| s == "pages_show_list") {
+        return axum::Json(json!({"data": []})).into_response();
+    }
     let now = s.now();
-    // A Page token from a long-lived user token never expires; from a short one, 1 h.
-    let exp = (info.kind != TokenKind::FbLong).then(|| now + TimeDelta::hours(1));
-    let t = s.mint(&info.user, TokenKind::Page, now, exp);
+    // A Page token from a long-lived user token never expires (and Meta hands out the
+    // same one again while it works); from a short one, 1 h.
+    let t = if info.kind == TokenKind::FbLong {
+        let mut held = s.page_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        match held
+            .get(&info.user)
+            .filter(|t| s.token(t).is_some_and(|i| i.dead.is_none()))
+        {
+            Some(t) => t.clone(),
+            None => {
+                let t = s.mint_with_scopes(&info.user, TokenKind::Page, now, None, info.scopes);
+                held.insert(info.user.clone(), t.clone());
+                t
+            }
+        }
+    } else {
+        let exp = now + TimeDelta::hours(1);
+        s.mint_with_scopes(&info.user, TokenKind::Page, now, Some(exp), info.scopes)
+    };
     axum::Json(json!({"data": [{
         "id": page_id, "name": format!("{} Page", user.handle.username), "access_token": t,
         "instagram_business_account": {"id": user.handle.id, "username": user.handle.username}
@@ -459,12 +621,13 @@ async fn debug_token(
         "expires_at": info.expires_at.map_or(0, |e| e.timestamp()),
         "issued_at": info.issued_at.timestamp(),
         "is_valid": true,
-        "scopes": ["instagram_basic", "pages_show_list"],
+        "scopes": info.scopes.clone(),
+        "granular_scopes": info.scopes.iter().map(|s| json!({"scope": s})).collect::<Vec<_>>(),
         "user_id": info.user,
     });
     if let Err(r) = valid(&s, q.get("input_token")) {
         // Re-derive the error for the data.error object.
-        let (code, sub, msg) = match user.and_then(|u| u.scenario) {
+        let (code, sub, msg) = match info.dead.or(user.and_then(|u| u.scenario)) {
             Some(sc) => {
                 let (c, s2, m) = sc.error();
                 (c, s2, m.to_owned())

@@ -24,6 +24,10 @@ pub struct UserHandle {
     pub username: String,
     /// Facebook Page id (business users).
     pub page_id: Option<String>,
+    /// The app-scoped Facebook user id (business users): what `/me` answers for their
+    /// Facebook user token, and what Meta's Facebook Login callbacks carry. Differs from
+    /// `id`.
+    pub fb_user_id: Option<String>,
 }
 
 /// What has happened to a user's session.
@@ -142,6 +146,19 @@ pub(crate) struct TokenInfo {
     pub kind: TokenKind,
     pub issued_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The permissions the person granted at the dialog the token comes from.
+    pub scopes: Vec<String>,
+    /// Broken for good: the user logged in again after this scenario, which healed their
+    /// account but not the tokens issued before.
+    pub dead: Option<Scenario>,
+}
+
+/// An authorization code the dialog issued: who allowed what.
+#[derive(Clone, Debug)]
+pub(crate) struct Grant {
+    pub user: String,
+    pub business: bool,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,13 +170,18 @@ pub(crate) struct User {
     pub media_count: usize,
     /// When the user was created (the newest media's time).
     pub created_at: DateTime<Utc>,
+    /// `BUSINESS`, `MEDIA_CREATOR` or `PERSONAL` (what Instagram Login's `/me` says).
+    pub account_type: &'static str,
 }
 
 pub(crate) struct SandboxState {
     pub cfg: SandboxConfig,
     pub users: RwLock<HashMap<String, User>>,
     pub tokens: RwLock<HashMap<String, TokenInfo>>,
-    pub codes: Mutex<HashMap<String, (String, bool)>>,
+    pub codes: Mutex<HashMap<String, Grant>>,
+    /// A business user's current Page token (Meta hands out the same non-expiring Page
+    /// token again while it works).
+    pub page_tokens: Mutex<HashMap<String, String>>,
     pub login_user: Mutex<Option<String>>,
     pub faults: Mutex<VecDeque<Fault>>,
     pub app_usage: Mutex<Option<u32>>,
@@ -176,6 +198,7 @@ impl SandboxState {
             users: RwLock::default(),
             tokens: RwLock::default(),
             codes: Mutex::default(),
+            page_tokens: Mutex::default(),
             login_user: Mutex::default(),
             faults: Mutex::default(),
             app_usage: Mutex::default(),
@@ -216,9 +239,19 @@ impl SandboxState {
     }
 
     pub fn create_user(&self, username: &str, business: bool) -> UserHandle {
+        self.create_user_of_type(username, business, "BUSINESS")
+    }
+
+    pub fn create_user_of_type(
+        &self,
+        username: &str,
+        business: bool,
+        account_type: &'static str,
+    ) -> UserHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
         let handle = UserHandle {
             page_id: business.then(|| format!("page-{id}")),
+            fb_user_id: business.then(|| format!("10{}", &id[id.len().saturating_sub(10)..])),
             id: id.clone(),
             username: username.to_owned(),
         };
@@ -234,6 +267,7 @@ impl SandboxState {
                     data_access_expires_at: dae,
                     media_count: DEFAULT_MEDIA_COUNT,
                     created_at: self.now(),
+                    account_type,
                 },
             );
         handle
@@ -301,6 +335,21 @@ impl SandboxState {
         issued_at: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
     ) -> String {
+        let scopes = match kind {
+            TokenKind::IgShort | TokenKind::IgLong => vec!["instagram_business_basic".into()],
+            _ => vec!["instagram_basic".into(), "pages_show_list".into()],
+        };
+        self.mint_with_scopes(user, kind, issued_at, expires_at, scopes)
+    }
+
+    pub fn mint_with_scopes(
+        &self,
+        user: &str,
+        kind: TokenKind,
+        issued_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        scopes: Vec<String>,
+    ) -> String {
         let prefix = match kind {
             TokenKind::IgShort | TokenKind::IgLong => "IGAA",
             _ => "EAAG",
@@ -316,6 +365,8 @@ impl SandboxState {
                     kind,
                     issued_at,
                     expires_at,
+                    scopes,
+                    dead: None,
                 },
             );
         v
@@ -327,6 +378,32 @@ impl SandboxState {
             .unwrap_or_else(|p| p.into_inner())
             .get(v)
             .cloned()
+    }
+
+    /// The user logged in again at a dialog: a broken account (password changed, app
+    /// removed, ...) works again from now on, for the new tokens only; every token issued
+    /// before stays broken with the same error.
+    pub fn logged_in_again(&self, id: &str) {
+        let Some(scenario) = self.user(id).and_then(|u| u.scenario) else {
+            return;
+        };
+        if matches!(scenario, Scenario::RateLimited { .. }) {
+            return; // throttling is Meta's, not the session's: a login does not end it
+        }
+        for t in self
+            .tokens
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .values_mut()
+            .filter(|t| t.user == id)
+        {
+            t.dead.get_or_insert(scenario);
+        }
+        self.page_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.set_scenario(id, None);
     }
 
     /// POSTs Meta's signed deauthorize callback for `user` to `cb`; its HTTP status.
