@@ -943,7 +943,7 @@ async fn login_failures_are_told_in_plain_words_and_sign_no_one_in() {
 }
 
 #[tokio::test]
-async fn an_email_users_account_is_renewed_by_its_instagram_login_and_stays_theirs() {
+async fn an_email_users_account_is_shared_by_its_instagram_login_and_stays_theirs() {
     let site = Site::start().await;
     let _paul = consumer_user(&site, "paul");
     let mut alice = Client::browser(&site);
@@ -955,12 +955,12 @@ async fn an_email_users_account_is_renewed_by_its_instagram_login_and_stays_thei
         .id;
     let rows = site
         .keeper
-        .history(id, HistoryQuery::default())
+        .history_for(&owner("alice"), id, HistoryQuery::default())
         .await
         .unwrap()
         .len();
 
-    // Paul logs in with Instagram himself: the same account, renewed.
+    // Paul logs in with Instagram himself: the same account, now shared, renewed for both.
     site.clock.advance(TimeDelta::hours(2));
     let mut b = Client::browser(&site);
     let cb = login_callback(&site, &mut b, "instagram", &[]).await;
@@ -971,28 +971,38 @@ async fn an_email_users_account_is_renewed_by_its_instagram_login_and_stays_thei
     assert_eq!(st.last_checked_at, Some(site.clock.now()));
     assert_eq!(st.account.owner, owner("alice"), "never moved");
     assert!(st.account.entitlements.notifications, "alice's plan kept");
+    let paul = OwnerId::new(format!("instagram:{}", _paul.id));
+    let owners: Vec<_> = site
+        .keeper
+        .owners(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.owner)
+        .collect();
+    assert_eq!(
+        owners,
+        vec![owner("alice"), paul.clone()],
+        "joined, not moved"
+    );
     assert_eq!(
         site.keeper
-            .history(id, HistoryQuery::default())
+            .history_for(&owner("alice"), id, HistoryQuery::default())
             .await
             .unwrap()
             .len(),
         rows + 1,
-        "a new token: one history row"
+        "alice sees one new token row (the renewal), not paul's joining"
     );
     // Paul's own pages show nothing of alice's.
     let accounts = b.get(site.url("accounts")).await;
-    assert!(
-        accounts.body.contains("No Instagram account connected yet"),
-        "{}",
-        accounts.body
-    );
+    assert!(!accounts.body.contains("alice"), "{}", accounts.body);
 }
 
-/// Until shared accounts land (#17.1: a second owner's connect then *joins*), an account a
-/// social user holds is refused to an email user's connect, in words, never moved.
+/// A second owner's connect *joins* (#17.1): an email user connecting the account a
+/// social user holds shares it; the social user keeps it, nothing is moved.
 #[tokio::test]
-async fn an_account_a_social_user_holds_is_not_taken_by_an_email_users_connect() {
+async fn an_account_a_social_user_holds_is_shared_not_taken_by_an_email_users_connect() {
     let site = Site::start().await;
     let paul = consumer_user(&site, "paul");
     let mut b = Client::browser(&site);
@@ -1002,16 +1012,16 @@ async fn an_account_a_social_user_holds_is_not_taken_by_an_email_users_connect()
     alice.login(&site, "alice").await;
     let cb = authorized_callback(&site, &mut alice, "consumer").await;
     let r = alice.get(cb).await;
-    assert_eq!(r.status, 409, "{}", r.body);
-    assert!(
-        r.body
-            .contains("already connected to another LightWidget account"),
-        "{}",
-        r.body
-    );
-    assert!(accounts_of(&site, "alice").await.is_empty());
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(accounts_of(&site, "alice").await, vec!["paul".to_owned()]);
+    let social = format!("instagram:{}", paul.id);
+    assert_eq!(accounts_of(&site, &social).await, vec!["paul".to_owned()]);
+    let id = site.keeper.statuses(&owner(&social)).await.unwrap()[0]
+        .account
+        .id;
     assert_eq!(
-        accounts_of(&site, &format!("instagram:{}", paul.id)).await,
-        vec!["paul".to_owned()]
+        site.keeper.status(id).await.unwrap().account.owner,
+        owner(&social),
+        "the first owner stays the primary one"
     );
 }
