@@ -633,6 +633,163 @@ async fn login_with_instagram_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Shared ownership (#17): an agency (alice) and its client (bob) both connect the
+/// same Instagram account: one account, two owners. The client unticks a permission on
+/// Instagram: the keeper's next check shows NOT ACTIVE, with its own reason, on both
+/// owners' pages. The client renews with *Refresh token*: ACTIVE again for both, and
+/// each sees only their own events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver (apt-get install chromium chromium-driver); run with --include-ignored"]
+async fn shared_account_and_a_removed_permission_in_a_real_browser() {
+    let Some(chromedriver) = find_chromedriver() else {
+        panic!(
+            "this test needs chromedriver and Chromium, which are not installed: \
+             apt-get install chromium chromium-driver"
+        );
+    };
+    let chromium = find_chromium();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = root.join("artifacts/screenshots");
+    std::fs::create_dir_all(&shots).expect("artifacts dir");
+    let tmp = std::env::temp_dir().join(format!("lw-shared-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+
+    let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let opts = setup::Options {
+        public_url: base.clone(),
+        clock: Arc::new(clock.clone()),
+        db_path: tmp.join("host.db"),
+        entitled: vec!["alice".into()],
+    };
+    let (state, sandbox) = setup::with_sandbox(&opts).await.expect("app");
+    let paul = sandbox.create_consumer_user("paul.bakery");
+    state
+        .sandbox_login
+        .lock()
+        .unwrap()
+        .insert(ConnectionKind::Consumer, paul.id.clone());
+    let keeper = state.keeper.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app::app(state)).await });
+    let (_driver, wd) = start_driver(&chromedriver).await;
+    let c = browser(&wd, chromium.as_deref(), &tmp.join("profile")).await;
+    let url = |p: &str| base.join(p).unwrap().to_string();
+    let active = |row: &str| row.contains("ACTIVE") && !row.contains("NOT ACTIVE");
+
+    // 1. Two owners connect the same account: it is shared, never moved.
+    login(&c, &base, "alice").await;
+    click(&c, "#connect-consumer").await;
+    assert!(
+        text(&c, "#message")
+            .await
+            .contains("@paul.bakery is connected")
+    );
+    logout(&c, &base).await;
+    clock.advance(TimeDelta::minutes(5));
+    login(&c, &base, "bob").await;
+    click(&c, "#connect-consumer").await;
+    assert!(
+        text(&c, "#message")
+            .await
+            .contains("@paul.bakery is connected")
+    );
+    let row = row_of(&c, "paul.bakery").await;
+    assert!(active(&row), "{row}");
+    shot(&c, &shots, "30-shared-second-owner").await;
+    let alice = OwnerId::new("alice");
+    let bob = OwnerId::new("bob");
+    let id = keeper.statuses(&alice).await.unwrap()[0].account.id;
+    assert_eq!(
+        keeper.statuses(&bob).await.unwrap()[0].account.id,
+        id,
+        "one account"
+    );
+    let owners: Vec<OwnerId> = keeper
+        .owners(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.owner)
+        .collect();
+    assert_eq!(owners, vec![alice.clone(), bob.clone()]);
+
+    // 2. The client unticks a permission on Instagram; the next check ends the token.
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}_sandbox/accounts/{}/break",
+            sandbox.base_url(),
+            paul.id
+        ))
+        .form(&[("reason", "permission_removed")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{r:?}");
+    clock.advance(TimeDelta::hours(13));
+    keeper.sweep().await.unwrap();
+    let st = keeper.status(id).await.unwrap();
+    assert_eq!(st.status.reason(), Some(ExpiryReason::PermissionRemoved));
+    c.goto(&url("accounts")).await.unwrap();
+    let row = row_of(&c, "paul.bakery").await;
+    assert!(row.contains("NOT ACTIVE"), "{row}");
+    assert!(row.contains("permission"), "{row}");
+    shot(&c, &shots, "31-shared-permission-removed").await;
+
+    // 3. The client grants it again with Refresh token: ACTIVE for both owners.
+    sandbox.heal(&paul);
+    clock.advance(TimeDelta::minutes(3));
+    click(&c, "tr.account form button.refresh").await;
+    wait_for_path(&c, "/accounts").await;
+    let row = row_of(&c, "paul.bakery").await;
+    assert!(active(&row), "{row}");
+    logout(&c, &base).await;
+    login(&c, &base, "alice").await;
+    let row = row_of(&c, "paul.bakery").await;
+    assert!(active(&row), "renewed by bob, fixed for alice too: {row}");
+    shot(&c, &shots, "32-shared-renewed-for-both").await;
+
+    // Each owner sees the token's events, and only their own owner events.
+    c.goto(&url("my-token")).await.unwrap();
+    let events = event_names(&c).await;
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some("reconnected"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e == "expired"), "{events:?}");
+    let bobs_joined = keeper
+        .history_for(&bob, id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event.kind.name() == "joined")
+        .count();
+    let alices_joined = keeper
+        .history_for(&alice, id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event.kind.name() == "joined")
+        .count();
+    assert_eq!(
+        (alices_joined, bobs_joined),
+        (0, 1),
+        "bob's joining is his own event"
+    );
+    assert!(
+        !events.iter().any(|e| e == "joined"),
+        "alice does not see bob join: {events:?}"
+    );
+    shot(&c, &shots, "33-shared-history-alice").await;
+
+    c.close().await.unwrap();
+    server.abort();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// The callbacks and links that need no browser: Meta's deauthorize and data-deletion
 /// POSTs, the "other kind" hint, entitlement gating, single-use unsubscribe, forged state.
 #[tokio::test]
