@@ -48,6 +48,17 @@ pub fn media_url_expiry(url: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
 }
 
+/// The earlier of two optional times.
+pub(crate) fn earliest(
+    a: Option<DateTime<Utc>>,
+    b: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::media_url_expiry;
@@ -74,16 +85,5 @@ mod tests {
         ] {
             assert_eq!(t(none), None, "{none}");
         }
-    }
-}
-
-/// The earlier of two optional times.
-pub(crate) fn earliest(
-    a: Option<DateTime<Utc>>,
-    b: Option<DateTime<Utc>>,
-) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
