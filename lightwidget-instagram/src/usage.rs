@@ -2,7 +2,7 @@
 //!
 //! Meta reports two kinds of usage: the app's (`X-App-Usage`, one figure per app) and
 //! per business object (`X-Business-Use-Case-Usage`: one entry per Instagram account or
-//! Page, with `estimated_time_to_regain_access` in minutes). The [`Throttle`] keeps both:
+//! Page, with `estimated_time_to_regain_access` in minutes). The client's throttle keeps both:
 //! a pause for the whole app, and pauses per business object id, so one busy account
 //! holds back only its own calls. Each client (one per app) has one throttle, shared by
 //! the keeper's refreshes and checks and the gateway's calls (`Keeper::graph`).
