@@ -132,7 +132,7 @@ impl GraphConfig {
             connect_timeout: Duration::from_secs(5),
             max_body: 1 << 20,
             user_agent: concat!("lightwidget/", env!("CARGO_PKG_VERSION")).into(),
-            usage_threshold: 95,
+            usage_threshold: 90,
             default_throttle: Duration::from_secs(3600),
             clock: Arc::new(SystemClock),
         }
@@ -258,8 +258,10 @@ impl GraphConfigBuilder {
         self.user_agent = ua.into();
         self
     }
-    /// Usage percentage (`X-App-Usage`, `X-Business-Use-Case-Usage`) at which calls pause
-    /// (default 95).
+    /// The high-water mark: the usage percentage at which calls pause (default 90) — the
+    /// whole app's when `X-App-Usage` reaches it, one account's (its Instagram id or
+    /// Page) when its `X-Business-Use-Case-Usage` entry does. Shared by the keeper's
+    /// refreshes and checks and the gateway's calls made through this client.
     pub fn usage_threshold_percent(mut self, p: u32) -> Self {
         self.usage_threshold = p;
         self
@@ -369,7 +371,7 @@ mod tests {
             "https://graph.facebook.com/"
         );
         assert_eq!(c.max_body, 1 << 20);
-        assert_eq!(c.usage_threshold, 95);
+        assert_eq!(c.usage_threshold, 90);
         let base = Url::parse("http://127.0.0.1:9/").unwrap();
         let c = GraphConfig::builder("1", "s")
             .version("v26.0")

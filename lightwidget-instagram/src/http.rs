@@ -1,23 +1,20 @@
 //! The HTTP core shared by both clients: one keep-alive `reqwest::Client`, timeouts, a
 //! cap on body size, usage-header throttling, and classification of failures.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
-
 use lightwidget_core::ProviderError;
-use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::classify::{classify_response, parse_error};
-use crate::usage::usage_from_headers;
+use crate::usage::Throttle;
 use crate::{Error, GraphConfig};
 
 pub(crate) struct Http {
     pub(crate) client: reqwest::Client,
     pub(crate) cfg: GraphConfig,
-    throttled_until: Mutex<Option<DateTime<Utc>>>,
+    /// This app's usage throttle, shared by every call made through this client.
+    pub(crate) throttle: Throttle,
 }
 
 impl Http {
@@ -30,52 +27,12 @@ impl Http {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
+        let throttle = Throttle::new(cfg.usage_threshold, cfg.default_throttle, cfg.clock.clone());
         Ok(Self {
             client,
             cfg,
-            throttled_until: Mutex::new(None),
+            throttle,
         })
-    }
-
-    fn throttle_left(&self) -> Option<Duration> {
-        let g = self
-            .throttled_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let now = self.cfg.clock.now();
-        g.and_then(|t| (t - now).to_std().ok())
-            .filter(|d| !d.is_zero())
-    }
-
-    /// Records a throttle when usage is above the threshold; returns Meta's
-    /// regain time, if any.
-    fn note_usage(&self, headers: &HeaderMap) -> Option<Duration> {
-        let u = usage_from_headers(headers)?;
-        if u.max_percent < self.cfg.usage_threshold {
-            return u.regain;
-        }
-        let wait = u.regain.unwrap_or(self.cfg.default_throttle);
-        if self.pause(wait) {
-            tracing::warn!(
-                percent = u.max_percent,
-                wait_secs = wait.as_secs(),
-                "Graph API usage high: pausing calls"
-            );
-        }
-        Some(wait)
-    }
-
-    /// Pauses every call of this client for `wait`; `true` if it was not paused yet.
-    fn pause(&self, wait: Duration) -> bool {
-        let now = self.cfg.clock.now();
-        let until = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1));
-        let mut g = self
-            .throttled_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let was_paused = g.is_some_and(|t| t > now);
-        *g = Some(g.map_or(until, |t| t.max(until)));
-        !was_paused
     }
 
     /// Sends a request and decodes a JSON success body.
@@ -96,15 +53,12 @@ impl Http {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, Vec<u8>), ProviderError> {
-        if let Some(left) = self.throttle_left() {
-            return Err(ProviderError::RateLimited {
-                retry_after: Some(left),
-                message: "Graph API usage above the threshold: calls paused".into(),
-            });
+        if let Some(left) = self.throttle.left(&[]) {
+            return Err(paused(left));
         }
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
-        let regain = self.note_usage(resp.headers());
+        let regain = self.throttle.note(resp.headers());
         let body = read_capped(resp, self.cfg.max_body).await?;
         if (200..300).contains(&status) {
             return Ok((status, body));
@@ -114,11 +68,21 @@ impl Http {
         // so the whole client pauses (other limits are per user, Page or account).
         if let ProviderError::RateLimited { retry_after, .. } = &err
             && parse_error(&body).is_some_and(|e| e.code == 4)
-            && self.pause(retry_after.unwrap_or(self.cfg.default_throttle))
+            && self
+                .throttle
+                .pause_app(retry_after.unwrap_or(self.throttle.default_wait()))
         {
             tracing::warn!("Graph API app rate limit (code 4): pausing calls");
         }
         Err(err)
+    }
+}
+
+/// The error of a call refused because the app or account is paused.
+pub(crate) fn paused(left: Duration) -> ProviderError {
+    ProviderError::RateLimited {
+        retry_after: Some(left),
+        message: "Graph API usage at or above the high-water mark: calls paused".into(),
     }
 }
 

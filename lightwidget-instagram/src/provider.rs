@@ -8,6 +8,7 @@ use lightwidget_core::{
     TokenProvider,
 };
 
+use crate::http::{Http, paused};
 use crate::{FacebookLogin, InstagramLogin};
 
 /// Refreshes and checks tokens of both connection kinds:
@@ -94,9 +95,87 @@ impl GraphProvider {
     }
 }
 
+impl GraphProvider {
+    /// The HTTP client (and so the throttle) of the account's kind.
+    fn http(&self, kind: ConnectionKind) -> Result<&Http, ProviderError> {
+        Ok(match kind {
+            ConnectionKind::Consumer => &self.consumer()?.http,
+            ConnectionKind::Business => &self.business()?.http,
+        })
+    }
+
+    /// Runs one call for `account` under its app's throttle: refused without a request
+    /// while the app or the account (its Instagram id or Page, as
+    /// `X-Business-Use-Case-Usage` names them) is paused; an account-level rate limit
+    /// (any throttling code but the app-wide 4) pauses that account's calls — the
+    /// keeper's and the gateway's — for Meta's regain time (or the default).
+    async fn throttled<T>(
+        &self,
+        account: &Account,
+        call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let http = self.http(account.kind)?;
+        let scope = scope(account);
+        if let Some(left) = http.throttle.left(&scope) {
+            return Err(paused(left));
+        }
+        let r = call.await;
+        if let Err(ProviderError::RateLimited { retry_after, .. }) = &r
+            // An app-wide pause (code 4, `X-App-Usage`) already holds every account.
+            && http.throttle.left(&[]).is_none()
+        {
+            let wait = retry_after.unwrap_or(http.throttle.default_wait());
+            if http.throttle.pause_objects(&scope, wait) {
+                tracing::warn!(account_id = %account.id, wait_secs = wait.as_secs(), "Graph API rate limit for this account: pausing its calls");
+            }
+        }
+        r
+    }
+}
+
+/// The business object ids Meta may name an account's usage by.
+fn scope(a: &Account) -> Vec<&str> {
+    let mut ids = vec![a.ig_user_id.as_str()];
+    if let Some(p) = a.page_id.as_deref() {
+        ids.push(p);
+    }
+    ids
+}
+
 #[async_trait]
 impl TokenProvider for GraphProvider {
     async fn refresh(&self, account: &Account, token: &Token) -> Result<Token, ProviderError> {
+        self.throttled(account, self.refresh_unthrottled(account, token))
+            .await
+    }
+
+    async fn check(&self, account: &Account, token: &Token) -> Result<CheckInfo, ProviderError> {
+        self.throttled(account, self.check_unthrottled(account, token))
+            .await
+    }
+
+    /// The gateway's GET, on the host of the account's kind (graph.instagram.com for
+    /// consumer, graph.facebook.com for business), through the same client — and so the
+    /// same usage-header throttle, for the app and for the account — as `refresh` and
+    /// `check`.
+    async fn graph_get(
+        &self,
+        account: &Account,
+        token: &Token,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.throttled(account, self.get_unthrottled(account, token, path, query))
+            .await
+    }
+}
+
+impl GraphProvider {
+    async fn refresh_unthrottled(
+        &self,
+        account: &Account,
+        token: &Token,
+    ) -> Result<Token, ProviderError> {
         match account.kind {
             ConnectionKind::Consumer => self.consumer()?.refresh(token, self.clock.now()).await,
             ConnectionKind::Business => {
@@ -113,7 +192,11 @@ impl TokenProvider for GraphProvider {
         }
     }
 
-    async fn check(&self, account: &Account, token: &Token) -> Result<CheckInfo, ProviderError> {
+    async fn check_unthrottled(
+        &self,
+        account: &Account,
+        token: &Token,
+    ) -> Result<CheckInfo, ProviderError> {
         match account.kind {
             ConnectionKind::Consumer => {
                 self.consumer()?.me(token).await?;
@@ -123,10 +206,7 @@ impl TokenProvider for GraphProvider {
         }
     }
 
-    /// The gateway's GET, on the host of the account's kind (graph.instagram.com for
-    /// consumer, graph.facebook.com for business), through the same client — and so the
-    /// same usage-header throttle — as `refresh` and `check`.
-    async fn graph_get(
+    async fn get_unthrottled(
         &self,
         account: &Account,
         token: &Token,

@@ -318,13 +318,19 @@ async fn high_usage_pauses_calls_until_access_is_regained() {
                 .set_body_string(r#"{"id":"1","username":"u"}"#)
                 .insert_header("x-business-use-case-usage", r#"{"1784":[{"type":"instagram","call_count":97,"total_cputime":10,"total_time":12,"estimated_time_to_regain_access":30}]}"#),
         )
-        .expect(1)
+        .expect(2)
         .mount(&s)
         .await;
-    let c = InstagramLogin::new(cfg(&s)).unwrap();
-    c.me(&tok("IGAAu")).await.unwrap();
-    let e = c.me(&tok("IGAAu")).await.unwrap_err();
+    // The header names business object 1784: that account's calls pause, no other's.
+    let p = GraphProvider::new(Some(Arc::new(InstagramLogin::new(cfg(&s)).unwrap())), None);
+    let account = |ig: &str| -> Account {
+        NewAccount::new("o", ConnectionKind::Consumer, ig, "u").into_account()
+    };
+    let (busy, other) = (account("1784"), account("1999"));
+    p.check(&busy, &tok("IGAAu")).await.unwrap();
+    let e = p.check(&busy, &tok("IGAAu")).await.unwrap_err();
     assert!(e.is_rate_limited(), "{e:?}");
+    p.check(&other, &tok("IGAAv")).await.unwrap();
     let wait = e.retry_after().unwrap();
     assert!(
         wait > std::time::Duration::from_secs(29 * 60)

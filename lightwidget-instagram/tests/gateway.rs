@@ -393,7 +393,13 @@ async fn usage_above_the_high_water_mark_slows_the_keepers_next_sweep() {
     let s = setup().await;
     // 40 days old: due for a refresh now.
     let (_, id) = s.consumer("paul", 40).await;
-    s.sandbox.set_app_usage(Some(97));
+    let me0 = s.sandbox.requests("me");
+    // Under the high-water mark (90 %) nothing holds back.
+    s.sandbox.set_app_usage(Some(89));
+    s.keeper.graph(id).profile().await.unwrap();
+    s.keeper.graph(id).profile().await.unwrap();
+    assert_eq!(s.sandbox.requests("me") - me0, 2);
+    s.sandbox.set_app_usage(Some(90));
     // The widget's call succeeds and brings the usage header back...
     s.keeper.graph(id).profile().await.unwrap();
     s.sandbox.set_app_usage(None);
@@ -404,13 +410,174 @@ async fn usage_above_the_high_water_mark_slows_the_keepers_next_sweep() {
     assert_eq!(s.sandbox.requests("refresh"), 0);
     let st = s.keeper.status(id).await.unwrap();
     assert!(st.status.is_active());
-    assert!(
-        st.next_action_at.unwrap() > s.clock.now(),
-        "backed off: {st:?}"
-    );
-    // And the gateway says until when, instead of a raw 4xx.
+    // And the gateway says until when (X-App-Usage names no time: the client's
+    // default of 1 hour), instead of a raw 4xx, without sending the request.
     let e = s.keeper.graph(id).profile().await.unwrap_err();
-    assert!(e.throttled_until().unwrap() > s.clock.now(), "{e:?}");
+    let until = e.throttled_until().expect("throttled");
+    assert_eq!(until, s.clock.now() + TimeDelta::minutes(59), "{e:?}");
+    assert_eq!(s.sandbox.requests("me") - me0, 3, "no request sent");
+    assert!(
+        st.next_action_at.unwrap() >= until,
+        "the sweep's retry honours the pause: {st:?}"
+    );
+}
+
+#[tokio::test]
+async fn while_an_account_is_throttled_calls_return_throttled_until_t_without_a_request() {
+    let s = setup().await;
+    let (u, id) = s.consumer("paul", 3).await;
+    let (_, other) = s.consumer("anna", 3).await;
+    let g = s.keeper.graph(id);
+    // Meta throttles the account (80002, BUC: regain in 20 minutes).
+    s.sandbox.rate_limit(&u, 20);
+    let t = s.clock.now() + TimeDelta::minutes(20);
+    let e = g.media(None, None).await.unwrap_err();
+    assert_eq!(e.throttled_until(), Some(t), "{e:?}");
+    assert!(e.is_transient() && !e.is_token_dead());
+    assert_eq!(s.sandbox.requests("media_requests"), 1);
+    // Meta would answer again, but the pause holds until T: every call made meanwhile
+    // is refused without a request (each would extend Meta's block).
+    s.sandbox.heal(&u);
+    s.clock.advance(TimeDelta::minutes(5));
+    for _ in 0..3 {
+        let e = g.media(None, None).await.unwrap_err();
+        assert_eq!(e.throttled_until(), Some(t), "{e:?}");
+        assert!(e.to_string().contains("throttled until"), "{e}");
+    }
+    assert_eq!(
+        s.sandbox.requests("media_requests"),
+        1,
+        "no request while throttled"
+    );
+    // Another account of the same app is not held back.
+    s.keeper.graph(other).media(None, None).await.unwrap();
+    assert_eq!(s.sandbox.requests("media_requests"), 2);
+    // The keeper's own calls wait too: a throttled account due for a refresh is not
+    // refreshed, and its retry honours the pause.
+    let (carl, due) = s.consumer("carl", 40).await;
+    s.sandbox.rate_limit(&carl, 45);
+    let e = s.keeper.graph(due).profile().await.unwrap_err();
+    let t2 = e.throttled_until().unwrap();
+    assert_eq!(t2, s.clock.now() + TimeDelta::minutes(45));
+    s.sandbox.heal(&carl);
+    s.clock.advance(TimeDelta::minutes(1));
+    let r = s.keeper.sweep().await.unwrap();
+    assert_eq!((r.refreshed, r.retries), (0, 1), "{r:?}");
+    assert_eq!(s.sandbox.requests("refresh"), 0);
+    let st = s.keeper.status(due).await.unwrap();
+    assert!(st.status.is_active(), "{st:?}");
+    assert!(st.next_action_at.unwrap() >= t2, "{st:?} vs {t2}");
+    // After T, calls go through again.
+    s.clock.set(t + TimeDelta::seconds(1));
+    assert!(!g.media(None, None).await.unwrap().items.is_empty());
+    let after = s.store.get(id).await.unwrap().unwrap();
+    assert!(after.state.status.is_active());
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 0);
+}
+
+/// Per-business usage (`X-Business-Use-Case-Usage`) over real HTTP: an entry at the
+/// high-water mark on a gateway response pauses that account — its gateway calls and
+/// the keeper's next refresh — for `estimated_time_to_regain_access`, and no other.
+#[tokio::test]
+async fn business_use_case_usage_from_a_gateway_call_slows_that_accounts_next_sweep_only() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+    let now = clock.now();
+    let buc = r#"{"17841400000001":[{"type":"instagram","call_count":93,"total_cputime":10,"total_time":12,"estimated_time_to_regain_access":7}]}"#;
+    Mock::given(method("GET"))
+        .and(path("/v25.0/me/media"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-business-use-case-usage", buc)
+                .set_body_string(r#"{"data":[{"id":"1","media_type":"IMAGE"}]}"#),
+        )
+        .mount(&server)
+        .await;
+    for who in ["a", "b"] {
+        Mock::given(method("GET"))
+            .and(path("/refresh_access_token"))
+            .and(query_param("access_token", format!("IGAA-{who}")))
+            .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+                r#"{{"access_token":"IGAA-{who}-2","token_type":"bearer","expires_in":5184000}}"#
+            )))
+            .mount(&server)
+            .await;
+    }
+    let base = url::Url::parse(&server.uri()).unwrap();
+    let ig = InstagramLogin::new(
+        GraphConfig::builder("app", "app-secret")
+            .base_urls(BaseUrls::all(&base))
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let store = Arc::new(InMemoryStore::new());
+    let keeper = Keeper::builder(
+        store.clone(),
+        Arc::new(GraphProvider::new(Some(Arc::new(ig)), None).with_clock(Arc::new(clock.clone()))),
+    )
+    .clock(Arc::new(clock.clone()))
+    .rng_seed(3)
+    .build()
+    .unwrap();
+    let mut ids = Vec::new();
+    for (who, ig_id) in [("a", "17841400000001"), ("b", "17841400000002")] {
+        // 40 days old: both due for a refresh.
+        let t = Token::new(format!("IGAA-{who}"), now - TimeDelta::days(40))
+            .expiring_at(now + TimeDelta::days(20));
+        ids.push(
+            keeper
+                .connect(
+                    NewAccount::new("owner", ConnectionKind::Consumer, ig_id, who),
+                    t,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, b) = (ids[0], ids[1]);
+    // A widget reads account a's feed; the answer says a's usage is at 93 %.
+    assert_eq!(
+        keeper.graph(a).media(None, None).await.unwrap().items.len(),
+        1
+    );
+    let until = now + TimeDelta::minutes(7);
+    let e = keeper.graph(a).media(None, None).await.unwrap_err();
+    assert_eq!(e.throttled_until(), Some(until), "{e:?}");
+    // b's feed is not held back.
+    keeper.graph(b).media(None, None).await.unwrap();
+    // The keeper's next sweep refreshes b, and holds a back until its regain time.
+    clock.advance(TimeDelta::minutes(1));
+    let r = keeper.sweep().await.unwrap();
+    assert_eq!((r.refreshed, r.retries), (1, 1), "{r:?}");
+    let refreshes = |who: &str| {
+        let token = format!("access_token=IGAA-{who}");
+        let server = &server;
+        async move {
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|q| q.url.path() == "/refresh_access_token")
+                .filter(|q| q.url.query().unwrap_or("").contains(&token))
+                .count()
+        }
+    };
+    assert_eq!((refreshes("a").await, refreshes("b").await), (0, 1));
+    let sa = keeper.status(a).await.unwrap();
+    assert!(sa.status.is_active());
+    assert!(sa.next_action_at.unwrap() >= until, "{sa:?}");
+    assert_eq!(keeper.access_token(b).await.unwrap().secret(), "IGAA-b-2");
+    // Once the regain time has passed, a is refreshed.
+    clock.set(sa.next_action_at.unwrap());
+    let r = keeper.sweep().await.unwrap();
+    assert_eq!(r.refreshed, 1, "{r:?}");
+    assert_eq!(refreshes("a").await, 1);
+    assert_eq!(keeper.access_token(a).await.unwrap().secret(), "IGAA-a-2");
 }
 
 #[tokio::test]

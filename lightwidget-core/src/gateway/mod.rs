@@ -35,9 +35,16 @@ use chrono::{DateTime, Utc};
 /// assert!(media_url_expiry("https://example.com/x.jpg").is_none());
 /// ```
 pub fn media_url_expiry(url: &str) -> Option<DateTime<Utc>> {
-    let u = url::Url::parse(url).ok()?;
-    let oe = u.query_pairs().find(|(k, _)| k == "oe")?.1;
-    let secs = i64::from_str_radix(&oe, 16).ok()?;
+    // A scan of the query, not a URL parse: a feed page has dozens of these URLs, and a
+    // full parse of each was most of the gateway's own cost per call (BENCHMARKS.md).
+    // `oe` is plain hex, never percent-encoded.
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    let query = url.split_once('?')?.1;
+    let oe = query.split('&').find_map(|kv| kv.strip_prefix("oe="))?;
+    if oe.is_empty() || oe.len() > 16 || !oe.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let secs = i64::from_str_radix(oe, 16).ok()?;
     DateTime::from_timestamp(secs, 0)
 }
 
@@ -49,5 +56,34 @@ pub(crate) fn earliest(
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::media_url_expiry;
+
+    #[test]
+    fn oe_is_found_anywhere_in_the_query_and_only_there() {
+        let t = |u: &str| media_url_expiry(u).map(|t| t.timestamp());
+        assert_eq!(
+            t("https://x/a.jpg?_nc_ht=y&oe=6740A1B2&oh=z"),
+            Some(0x6740A1B2)
+        );
+        assert_eq!(t("https://x/a.jpg?oe=6740a1b2"), Some(0x6740A1B2));
+        assert_eq!(t("https://x/a.jpg?oe=6740A1B2#frag"), Some(0x6740A1B2));
+        for none in [
+            "https://x/a.jpg",
+            "https://x/oe=6740A1B2.jpg",
+            "https://x/a.jpg?xoe=6740A1B2",
+            "https://x/a.jpg?oe=",
+            "https://x/a.jpg?oe=zz",
+            "https://x/a.jpg?oe=-1",
+            "https://x/a.jpg?oe=%36%37",
+            "https://x/a.jpg?oe=FFFFFFFFFFFFFFFFFF",
+            "https://x/a.jpg#?oe=6740A1B2",
+        ] {
+            assert_eq!(t(none), None, "{none}");
+        }
     }
 }

@@ -3,8 +3,8 @@
 //! same lifecycle as the keeper's own calls.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
@@ -25,13 +25,18 @@ const REFRESH_WAIT: Duration = Duration::from_secs(30);
 const DEFAULT_THROTTLE: Duration = Duration::from_secs(300);
 /// Optimistic retries of an observation's commit.
 const MAX_CONFLICT_RETRIES: usize = 8;
+/// How long an account's record, read for a call, serves that account's next calls.
+const RECORD_TTL: Duration = Duration::from_secs(1);
 
 /// The keeper's gateway state: refreshes in flight (so a call waits for the token that
-/// ends up current) and the success observations already written per account.
+/// ends up current), the success observations already written per account, and the
+/// records recent calls read (so a busy widget reads the store about once a second, not
+/// on every call).
 pub(crate) struct GatewayState {
     observe_every: TimeDelta,
     refreshing: Mutex<HashMap<AccountId, watch::Sender<()>>>,
     observed: Mutex<HashMap<AccountId, DateTime<Utc>>>,
+    records: Mutex<HashMap<AccountId, (Arc<AccountRecord>, Instant)>>,
 }
 
 impl GatewayState {
@@ -40,7 +45,33 @@ impl GatewayState {
             observe_every: TimeDelta::from_std(observe_every).unwrap_or(TimeDelta::MAX),
             refreshing: Mutex::default(),
             observed: Mutex::default(),
+            records: Mutex::default(),
         }
+    }
+
+    /// A record of `id` read less than [`RECORD_TTL`] ago, if any.
+    fn recent(&self, id: AccountId) -> Option<Arc<AccountRecord>> {
+        let m = lock(&self.records);
+        m.get(&id)
+            .filter(|(_, at)| at.elapsed() < RECORD_TTL)
+            .map(|(r, _)| r.clone())
+    }
+
+    /// Keeps an active account's record for the next calls (a token that does not work
+    /// is never served from here: its calls read the store).
+    fn keep(&self, rec: Arc<AccountRecord>) {
+        if rec.state.status.is_active() {
+            let mut m = lock(&self.records);
+            if m.len() > 10_000 {
+                m.retain(|_, (_, at)| at.elapsed() < RECORD_TTL);
+            }
+            m.insert(rec.account.id, (rec, Instant::now()));
+        }
+    }
+
+    /// The account was written (or its token failed): its next call reads the store.
+    fn forget(&self, id: AccountId) {
+        lock(&self.records).remove(&id);
     }
 
     /// The sweep starts refreshing `id`: gateway calls for it wait until
@@ -52,14 +83,17 @@ impl GatewayState {
 
     /// The sweep committed (or gave up on) these accounts: waiting calls go on, with
     /// whatever token is current now.
+    /// Their records kept for calls are dropped too: the next call reads the store.
     pub(crate) fn refreshes_end(&self, ids: impl Iterator<Item = AccountId>) {
         let mut m = lock(&self.refreshing);
-        if m.is_empty() {
+        let mut r = lock(&self.records);
+        if m.is_empty() && r.is_empty() {
             return;
         }
         for id in ids {
             // Dropping the sender wakes every receiver.
             m.remove(&id);
+            r.remove(&id);
         }
     }
 
@@ -129,6 +163,13 @@ impl Keeper {
     /// refresh. If a token error comes back and the stored token changed meanwhile (a
     /// refresh by another keeper process, a reconnect), the call is made once more with
     /// the current token before anything is recorded.
+    ///
+    /// A call reuses the account's record read by a call of the last second, so a busy
+    /// widget reads the store about once a second, not on every call. The keeper's own
+    /// writes of the account (its sweeps, the gateway's observations) and any failed
+    /// call drop it at once; a token that does not work is never reused; a token error
+    /// is always checked against a fresh read. A write elsewhere (another process, the
+    /// host's `reconnect` or `disconnect`) is seen within that second.
     ///
     /// ```no_run
     /// # async fn demo(keeper: lightwidget_core::Keeper, id: lightwidget_core::AccountId)
@@ -351,16 +392,26 @@ impl GraphSession {
         let k = &self.keeper;
         let inner = &k.inner;
         inner.gateway.wait_for_refresh(self.id).await;
-        let mut rec = self.current().await?;
+        let mut rec = match inner.gateway.recent(self.id) {
+            Some(r) => r,
+            None => {
+                let r = Arc::new(self.current().await?);
+                inner.gateway.keep(r.clone());
+                r
+            }
+        };
         let mut req = request(&rec.account)?;
         let mut result = self.send(&rec, &req).await;
+        if result.is_err() {
+            inner.gateway.forget(self.id);
+        }
         if result.as_ref().is_err_and(|e| self.ends_token(e, &req)) {
             // The token may have been replaced since it was read: a refresh by another
             // keeper, a reconnect. Only the current token's answer counts.
             inner.gateway.wait_for_refresh(self.id).await;
             let now = self.current().await?;
             if !now.state.token.same_value(&rec.state.token) {
-                rec = now;
+                rec = Arc::new(now);
                 req = request(&rec.account)?;
                 result = self.send(&rec, &req).await;
             }
@@ -467,7 +518,11 @@ impl GraphSession {
             if t.is_noop() {
                 return Some(t.state.status);
             }
-            match inner.store.commit(&t).await {
+            let committed = inner.store.commit(&t).await;
+            if !matches!(committed, Err(StoreError::Conflict(_))) {
+                inner.gateway.forget(self.id);
+            }
+            match committed {
                 Ok(()) => {
                     inner.counters.count(t.outcome);
                     if !t.state.status.is_active() {

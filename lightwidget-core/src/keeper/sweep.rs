@@ -10,7 +10,9 @@ use super::Keeper;
 use super::stats::bump;
 use crate::error::with_causes;
 use crate::lifecycle::{self, Observation};
-use crate::{AccountId, AccountRecord, Action, Error, Outcome, Result, StoreError, Transition};
+use crate::{
+    AccountId, AccountRecord, Action, Error, Outcome, Result, StoreError, Token, Transition,
+};
 
 /// The leases a sweep holds: claimed accounts whose result is not committed yet, with
 /// the version their commit is fenced on. The heartbeat renews exactly these.
@@ -24,6 +26,9 @@ fn held_lock(h: &Held) -> std::sync::MutexGuard<'_, HashMap<AccountId, i64>> {
 const COMMIT_RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
 /// How long commits are still retried once shutdown has begun.
 const COMMIT_RETRY_AT_SHUTDOWN: Duration = Duration::from_secs(10);
+/// How many times a result fenced out by a concurrent write is worked out again on the
+/// fresh record before it is given up (each attempt is one read and one commit).
+const REDO_ATTEMPTS: usize = 4;
 
 /// What one sweep did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -62,7 +67,7 @@ impl Keeper {
             let held = held.clone();
             async move { k.heartbeat(held).await }
         });
-        let (commit_tx, commit_rx) = mpsc::channel::<Transition>(inner.batch_size * 2);
+        let (commit_tx, commit_rx) = mpsc::channel::<Done>(inner.batch_size * 2);
         let committer = tokio::spawn({
             let k = self.clone();
             let held = held.clone();
@@ -86,8 +91,8 @@ impl Keeper {
             );
             while let Some(processed) = calls.next().await {
                 match processed {
-                    Processed::Done(t) => {
-                        if commit_tx.send(t).await.is_err() {
+                    Processed::Done(done) => {
+                        if commit_tx.send(done).await.is_err() {
                             break; // the commit stage died: its error is reported below
                         }
                     }
@@ -206,7 +211,7 @@ impl Keeper {
 
     async fn commit_stage(
         &self,
-        mut rx: tokio::sync::mpsc::Receiver<Transition>,
+        mut rx: tokio::sync::mpsc::Receiver<Done>,
         held: Held,
     ) -> SweepReport {
         let mut report = SweepReport::default();
@@ -226,8 +231,9 @@ impl Keeper {
                     }
                 }
             }
-            let ts = std::mem::replace(&mut chunk, Vec::with_capacity(want));
-            self.record(&ts, &mut report).await;
+            let (ts, redos): (Vec<Transition>, Vec<Redo>) =
+                chunk.drain(..).map(|d| (d.transition, d.redo)).unzip();
+            self.record(&ts, &redos, &mut report).await;
             // Committed for good or given up: no lease left to renew.
             let mut h = held_lock(&held);
             for t in &ts {
@@ -237,15 +243,32 @@ impl Keeper {
         report
     }
 
-    async fn record(&self, transitions: &[Transition], report: &mut SweepReport) {
+    async fn record(&self, transitions: &[Transition], redos: &[Redo], report: &mut SweepReport) {
         if transitions.is_empty() {
             return;
         }
-        let results = self.commit_with_retry(transitions).await;
+        let mut results = self.commit_with_retry(transitions).await;
+        // A commit fenced out because the account was written meanwhile (a gateway call's
+        // last-check write, a host's `observe`, an expired lease taken over) is worked out
+        // again on the fresh record: a result obtained from the Graph API is not dropped
+        // while it can still be made durable.
+        let mut redone: Vec<Option<Transition>> = Vec::new();
+        for (i, r) in results.iter_mut().enumerate() {
+            if matches!(r, Err(StoreError::Conflict(_)))
+                && let Some(t) = self.redo(&transitions[i], &redos[i]).await
+            {
+                if redone.is_empty() {
+                    redone.resize_with(transitions.len(), || None);
+                }
+                redone[i] = Some(t);
+                *r = Ok(());
+            }
+        }
         self.inner
             .gateway
             .refreshes_end(transitions.iter().map(Transition::account_id));
-        for (t, r) in transitions.iter().zip(results) {
+        for (i, (t, r)) in transitions.iter().zip(results).enumerate() {
+            let t = redone.get(i).and_then(Option::as_ref).unwrap_or(t);
             match r {
                 Ok(()) => {
                     self.inner.counters.count(t.outcome);
@@ -279,6 +302,51 @@ impl Keeper {
                 }
             }
         }
+    }
+
+    /// Applies a fenced-out result's observation again to the account's fresh record and
+    /// commits that, fenced on the fresh version (a few times, if the account keeps
+    /// changing). Not when the token the provider call was made with is no longer the
+    /// stored one (a reconnect, another keeper's refresh committed first): the answer is
+    /// about a token that is gone. The lifecycle decides the rest (an account that ended
+    /// meanwhile is not revived by a late refresh). Returns the committed transition.
+    async fn redo(&self, stale: &Transition, redo: &Redo) -> Option<Transition> {
+        let inner = &self.inner;
+        let id = stale.account.id;
+        for _ in 0..REDO_ATTEMPTS {
+            let fresh = match inner.store.get(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(account_id = %id, error = %with_causes(&e), "could not re-read an account whose commit was fenced; this result is dropped and the account is worked again when due");
+                    return None;
+                }
+            };
+            if !fresh.state.token.same_value(&redo.used) {
+                tracing::debug!(account_id = %id, "commit fenced: the token was replaced meanwhile; this result is about the old one");
+                return None;
+            }
+            let now = inner.clock.now();
+            let t = self.with_rng(|rng| {
+                lifecycle::apply(&fresh, redo.obs.clone(), now, &inner.policy, rng)
+            });
+            if t.is_noop() {
+                return None;
+            }
+            match self.commit_with_retry(std::slice::from_ref(&t)).await.pop() {
+                Some(Ok(())) => {
+                    tracing::debug!(account_id = %id, outcome = ?t.outcome, "commit fenced: applied again to the account's fresh record");
+                    return Some(t);
+                }
+                Some(Err(StoreError::Conflict(_))) => continue,
+                Some(Err(e)) => {
+                    tracing::error!(account_id = %id, outcome = ?t.outcome, error = %with_causes(&e), "commit failed for good; this result is dropped and the account is worked again when due");
+                    return None;
+                }
+                None => return None,
+            }
+        }
+        None
     }
 
     /// Commits a batch. Transitions refused because the store is unavailable are retried
@@ -384,8 +452,16 @@ impl Keeper {
                 tracing::debug!(class = e.class(), error = %e, "provider call failed");
             }
             let now = inner.clock.now();
+            // Kept in case the commit is fenced out by a concurrent write (`redo`).
+            let redo = Redo {
+                used: rec.state.token.clone(),
+                obs: obs.clone(),
+            };
             let t = self.with_rng(|rng| lifecycle::apply_owned(rec, obs, now, &inner.policy, rng));
-            Processed::Done(t)
+            Processed::Done(Done {
+                transition: t,
+                redo,
+            })
         }
         .instrument(span)
         .await
@@ -405,9 +481,22 @@ impl Keeper {
 )]
 enum Processed {
     /// Worked on: the transition to commit.
-    Done(Transition),
+    Done(Done),
     /// Handed back unprocessed: shutdown began before its turn.
     Released(AccountId),
+}
+
+/// A worked account on its way to the commit stage.
+struct Done {
+    transition: Transition,
+    redo: Redo,
+}
+
+/// What it takes to work a result out again if its commit is fenced out: the token the
+/// provider call was made with, and what the call observed.
+struct Redo {
+    used: Token,
+    obs: Observation,
 }
 
 #[cfg(test)]
@@ -759,6 +848,147 @@ mod tests {
             causes.iter().all(|c| c.contains("reset by peer")),
             "{causes:?}"
         );
+    }
+
+    /// Holds its refresh and its gateway GET until the test lets each go, so a gateway
+    /// call can be made to land between a sweep's claim and its commit.
+    struct Held {
+        now: DateTime<Utc>,
+        refresh_started: tokio::sync::Notify,
+        release_refresh: tokio::sync::Notify,
+        get_started: tokio::sync::Notify,
+        release_get: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenProvider for Held {
+        async fn refresh(&self, _: &Account, _: &Token) -> Result<Token, ProviderError> {
+            self.refresh_started.notify_one();
+            self.release_refresh.notified().await;
+            Ok(Token::new("renewed", self.now).expiring_in(60 * 86_400))
+        }
+        async fn check(&self, _: &Account, _: &Token) -> Result<CheckInfo, ProviderError> {
+            Ok(CheckInfo::default())
+        }
+        async fn graph_get(
+            &self,
+            _: &Account,
+            _: &Token,
+            _: &str,
+            _: &[(String, String)],
+        ) -> Result<Vec<u8>, ProviderError> {
+            self.get_started.notify_one();
+            self.release_get.notified().await;
+            Ok(br#"{"id":"1","username":"u"}"#.to_vec())
+        }
+    }
+
+    /// The race of issue #18: a gateway success (its last-check write commits a new
+    /// version) lands between the sweep's claim and its commit. The sweep's commit is
+    /// fenced out; the refreshed token must still be stored, not dropped.
+    #[tokio::test]
+    async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_token() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let store = Arc::new(InMemoryStore::new());
+        let rec = due_record(1, now, 0);
+        let id = rec.account.id;
+        store.insert(&rec, &[]).await.unwrap();
+        let p = Arc::new(Held {
+            now,
+            refresh_started: Default::default(),
+            release_refresh: Default::default(),
+            get_started: Default::default(),
+            release_get: Default::default(),
+        });
+        let k = Keeper::builder(store.clone(), p.clone())
+            .clock(Arc::new(ManualClock::new(now)))
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        // The widget's call is on the wire (it read the record before the claim)...
+        let call = tokio::spawn({
+            let k = k.clone();
+            async move { k.graph(id).profile().await }
+        });
+        p.get_started.notified().await;
+        // ...the sweep claims the account and its refresh is on the wire...
+        let sweep = tokio::spawn({
+            let k = k.clone();
+            async move { k.sweep().await }
+        });
+        p.refresh_started.notified().await;
+        let claimed = store.get(id).await.unwrap().unwrap().version;
+        // ...the call's success lands and is written (the last check is 40 days old)...
+        p.release_get.notify_one();
+        assert_eq!(call.await.unwrap().unwrap().username, "u");
+        let between = store.get(id).await.unwrap().unwrap();
+        assert!(between.version > claimed, "the gateway wrote meanwhile");
+        assert_eq!(between.state.last_checked_at, Some(now));
+        // ...and then the refresh answers.
+        p.release_refresh.notify_one();
+        let r = sweep.await.unwrap().unwrap();
+        assert_eq!((r.refreshed, r.conflicts), (1, 0), "{r:?}");
+        let after = store.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            after.state.token.secret(),
+            "renewed",
+            "the refreshed token is stored"
+        );
+        assert!(after.state.status.is_active());
+        let history = store.history(id, HistoryQuery::default()).await.unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|e| matches!(e.event.kind, TokenEventKind::Refreshed { .. })),
+            "{history:?}"
+        );
+    }
+
+    /// A fenced-out result about a token that was replaced meanwhile (a reconnect) is
+    /// not applied to the new token.
+    #[tokio::test]
+    async fn a_fenced_result_about_a_replaced_token_is_not_applied() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let store = Arc::new(InMemoryStore::new());
+        let rec = due_record(1, now, 0);
+        let id = rec.account.id;
+        store.insert(&rec, &[]).await.unwrap();
+        let p = Arc::new(Held {
+            now,
+            refresh_started: Default::default(),
+            release_refresh: Default::default(),
+            get_started: Default::default(),
+            release_get: Default::default(),
+        });
+        let k = Keeper::builder(store.clone(), p.clone())
+            .clock(Arc::new(ManualClock::new(now)))
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        let sweep = tokio::spawn({
+            let k = k.clone();
+            async move { k.sweep().await }
+        });
+        p.refresh_started.notified().await;
+        // The owner reconnects while the refresh of the old token is on the wire.
+        let fresh = store.get(id).await.unwrap().unwrap();
+        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1);
+        let t = lifecycle::apply(
+            &fresh,
+            lifecycle::Observation::Reconnected {
+                token: Token::new("reconnected", now).expiring_in(60 * 86_400),
+                account: None,
+            },
+            now,
+            &RefreshPolicy::default(),
+            &mut rng,
+        );
+        store.commit(&t).await.unwrap();
+        p.release_refresh.notify_one();
+        let r = sweep.await.unwrap().unwrap();
+        assert_eq!((r.refreshed, r.conflicts), (0, 1), "{r:?}");
+        let after = store.get(id).await.unwrap().unwrap();
+        assert_eq!(after.state.token.secret(), "reconnected");
     }
 
     #[tokio::test]

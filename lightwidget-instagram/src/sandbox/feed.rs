@@ -322,6 +322,8 @@ fn media_list(
 
 /// `GET /{ver}/me/media` (Instagram Login).
 pub(super) async fn my_media(State(s): S, Path(ver): Path<String>, Query(q): Q) -> Response {
+    // Every media list request received, answered or refused (`media` counts the served).
+    s.hit("media_requests");
     if let Some(r) = fault(&s).await {
         return r;
     }
@@ -337,6 +339,7 @@ pub(super) async fn node_media(
     Path((ver, node)): Path<(String, String)>,
     Query(q): Q,
 ) -> Response {
+    s.hit("media_requests");
     if let Some(r) = fault(&s).await {
         return r;
     }
