@@ -758,3 +758,35 @@ async fn no_token_in_the_debug_of_any_session_response_or_error() {
     }
     assert!(!out.contains("IGAA") && !out.contains("EAAG"), "{out}");
 }
+
+#[tokio::test]
+async fn the_hosts_own_writes_reach_the_next_call_at_once() {
+    let s = setup().await;
+    let (u, id) = s.consumer("paul", 3).await;
+    s.keeper.graph(id).profile().await.unwrap();
+    // The owner renews: the very next call (well inside the record reuse window) uses
+    // the new token, not the record the last call read.
+    let renewed = s.sandbox.issue_consumer_token(&u, TimeDelta::zero());
+    s.keeper
+        .reconnect(ConnectionKind::Consumer, &u.id, renewed.clone())
+        .await
+        .unwrap();
+    s.keeper.graph(id).profile().await.unwrap();
+    assert!(
+        s.provider.used.lock().unwrap().last().map(String::as_str) == Some(renewed.secret()),
+        "the call after a reconnect used the new token"
+    );
+    // The owner removes the app: the next call is refused without a request.
+    s.keeper
+        .deauthorize(ConnectionKind::Consumer, &u.id)
+        .await
+        .unwrap();
+    let calls = s.provider.used.lock().unwrap().len();
+    let e = s.keeper.graph(id).profile().await.unwrap_err();
+    assert!(matches!(e, GatewayError::NotActive { .. }), "{e:?}");
+    assert_eq!(s.provider.used.lock().unwrap().len(), calls, "no request");
+    // Deleted: unknown at once.
+    s.keeper.delete_account(id).await.unwrap();
+    assert!(s.keeper.graph(id).profile().await.is_err());
+    assert_eq!(s.provider.used.lock().unwrap().len(), calls, "no request");
+}

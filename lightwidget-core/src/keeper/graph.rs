@@ -70,7 +70,7 @@ impl GatewayState {
     }
 
     /// The account was written (or its token failed): its next call reads the store.
-    fn forget(&self, id: AccountId) {
+    pub(crate) fn forget(&self, id: AccountId) {
         lock(&self.records).remove(&id);
     }
 

@@ -101,6 +101,7 @@ impl Keeper {
         {
             Departure::NotAMember => Err(Error::UnknownAccount(id)),
             d => {
+                self.inner.gateway.forget(id);
                 tracing::info!(account_id = %id, departure = ?d, "owner left an account");
                 Ok(d)
             }
@@ -232,6 +233,7 @@ impl Keeper {
         let mut out = Vec::new();
         for rec in self.inner.store.find_by_fb_user(fb_user_id).await? {
             if self.inner.store.delete(rec.account.id).await? {
+                self.inner.gateway.forget(rec.account.id);
                 tracing::info!(account_id = %rec.account.id, "account deleted (data deletion request)");
                 out.push(rec.account.id);
             }
@@ -245,6 +247,7 @@ impl Keeper {
     /// [`Error::UnknownAccount`].
     pub async fn delete_account(&self, id: AccountId) -> Result<()> {
         if self.inner.store.delete(id).await? {
+            self.inner.gateway.forget(id);
             tracing::info!(account_id = %id, "account deleted");
             Ok(())
         } else {
@@ -432,6 +435,8 @@ impl Keeper {
             }
             match inner.store.commit(&t).await {
                 Ok(()) => {
+                    // Gateway calls read the new state (a reconnect's token, a revocation).
+                    inner.gateway.forget(id);
                     inner.counters.count(t.outcome);
                     return Ok(t);
                 }
