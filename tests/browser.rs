@@ -814,11 +814,17 @@ async fn callbacks_and_links_over_http() {
     let shop_id = keeper
         .connect(
             NewAccount::new("alice", ConnectionKind::Business, &shop.id, "shop")
-                .with_page_id(shop.page_id.clone().unwrap()),
+                .with_page_id(shop.page_id.clone().unwrap())
+                .with_fb_user_id(shop.fb_user_id.clone().unwrap()),
             sandbox.issue_page_token(&shop),
         )
         .await
         .unwrap();
+    let shop_fb = shop.fb_user_id.clone().unwrap();
+    assert_ne!(
+        shop_fb, shop.id,
+        "Facebook Login's callbacks name another id"
+    );
     let paul_id = keeper
         .connect(
             NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
@@ -908,17 +914,30 @@ async fn callbacks_and_links_over_http() {
     assert_eq!(r.status(), 403);
     assert!(keeper.status(shop_id).await.unwrap().status.is_active());
 
-    // Data deletion: signed by the business app; answers Meta's JSON; status page works.
-    let sr = lightwidget::instagram::signed_request::sign(
-        &lightwidget::instagram::sandbox::SandboxConfig::default()
-            .business_app
-            .1,
-        &format!(
-            r#"{{"algorithm":"HMAC-SHA256","user_id":"{}","issued_at":{}}}"#,
-            shop.id,
-            clock.now().timestamp()
-        ),
-    );
+    // Data deletion: signed by the business app with the app-scoped Facebook user id (not
+    // the Instagram id); answers Meta's JSON; the status page says what was deleted.
+    let business_signed = |user_id: &str| {
+        lightwidget::instagram::signed_request::sign(
+            &lightwidget::instagram::sandbox::SandboxConfig::default()
+                .business_app
+                .1,
+            &format!(
+                r#"{{"algorithm":"HMAC-SHA256","user_id":"{}","issued_at":{}}}"#,
+                user_id,
+                clock.now().timestamp()
+            ),
+        )
+    };
+    // The Instagram id in a Facebook Login callback matches nothing: nothing is touched.
+    let r = http
+        .post(url("deauthorize"))
+        .form(&[("signed_request", business_signed(&shop.id).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(keeper.status(shop_id).await.unwrap().status.is_active());
+    let sr = business_signed(&shop_fb);
     let r = http
         .post(url("data-deletion"))
         .form(&[("signed_request", sr.as_str())])
@@ -939,8 +958,12 @@ async fn callbacks_and_links_over_http() {
         .await
         .unwrap();
     assert!(
-        page.contains(&code) && page.contains("was received"),
+        page.contains(&code) && page.contains("was received and carried out"),
         "{page}"
+    );
+    assert!(
+        page.contains("<b>@shop</b>") && page.contains("access token, history"),
+        "the status page reports what was deleted: {page}"
     );
     assert!(
         matches!(keeper.status(shop_id).await, Err(Error::UnknownAccount(_))),

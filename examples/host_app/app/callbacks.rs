@@ -111,15 +111,53 @@ fn verify_signed(s: &AppState, sr: &str) -> Option<(SignedRequest, ConnectionKin
     None
 }
 
+/// The accounts a verified callback names. Instagram Login's `signed_request` carries the
+/// Instagram-scoped user id; Facebook Login's carries the *app-scoped Facebook user id*
+/// (stored at connect: `NewAccount::with_fb_user_id`), never the Instagram id, so each
+/// kind is matched on its own id and a callback of one kind never touches the other's.
+async fn revoke_named(
+    s: &AppState,
+    kind: ConnectionKind,
+    user_id: &str,
+) -> Result<Vec<StatusReport>, Error> {
+    let ids = match kind {
+        ConnectionKind::Consumer => match s.keeper.deauthorize(kind, user_id).await {
+            Ok(id) => vec![id],
+            Err(Error::NotConnected { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        },
+        ConnectionKind::Business => s.keeper.deauthorize_facebook_user(user_id).await?,
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        match s.keeper.status(id).await {
+            Ok(r) => out.push(r),
+            Err(Error::UnknownAccount(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// `POST /deauthorize`: the person removed the app.
 pub async fn deauthorize(State(s): S, Form(f): Form<SignedForm>) -> StatusCode {
     let Some((req, kind)) = verify_signed(&s, &f.signed_request) else {
         return StatusCode::FORBIDDEN;
     };
-    match s.keeper.deauthorize(kind, &req.user_id).await {
-        Ok(_) | Err(Error::NotConnected { .. }) => StatusCode::OK,
+    match revoke_named(&s, kind, &req.user_id).await {
+        Ok(_) => StatusCode::OK,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
+}
+
+/// What a data-deletion request removed, for its status page (no token, no id Meta did
+/// not send).
+#[derive(Clone, Debug)]
+pub struct Deletion {
+    /// The connection kind of the app that sent it.
+    pub kind: ConnectionKind,
+    /// The usernames of the accounts deleted (empty: nothing was stored).
+    pub deleted: Vec<String>,
 }
 
 /// `POST /data-deletion`: revoke, delete, answer Meta's JSON.
@@ -127,19 +165,22 @@ pub async fn data_deletion(State(s): S, Form(f): Form<SignedForm>) -> Response {
     let Some((req, kind)) = verify_signed(&s, &f.signed_request) else {
         return StatusCode::FORBIDDEN.into_response();
     };
-    // Revoke first (so no keeper uses the token meanwhile), then delete the account, its
-    // token, history and pending notices. The host deletes its own widget data likewise.
-    match s.keeper.deauthorize(kind, &req.user_id).await {
-        Ok(id) => {
-            if s.keeper.delete_account(id).await.is_err() {
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
-            }
-        }
-        Err(Error::NotConnected { .. }) => {}
+    // Revoke first (so no keeper uses the token meanwhile), then delete the accounts, their
+    // tokens, history and pending notices, for every owner. The host deletes its own widget
+    // data likewise.
+    let revoked = match revoke_named(&s, kind, &req.user_id).await {
+        Ok(r) => r,
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let mut deleted = Vec::new();
+    for r in &revoked {
+        match s.keeper.delete_account(r.account.id).await {
+            Ok(()) | Err(Error::UnknownAccount(_)) => deleted.push(r.account.username.clone()),
+            Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        }
     }
     let code = uuid::Uuid::new_v4().simple().to_string();
-    lock(&s.deletions).insert(code.clone(), req.user_id);
+    lock(&s.deletions).insert(code.clone(), Deletion { kind, deleted });
     let mut url = s
         .public_url
         .join("data-deletion")
@@ -161,14 +202,27 @@ pub struct CodeQuery {
 
 /// `GET /data-deletion?code=`: the status page Meta links the person to.
 pub async fn data_deletion_status(State(s): S, Query(q): Query<CodeQuery>) -> Response {
-    let known = lock(&s.deletions).contains_key(&q.code);
-    let msg = if known {
-        format!(
-            "Deletion request <code>{}</code> was received: the connection is removed and its data is deleted within 30 days.",
-            esc(&q.code)
-        )
-    } else {
-        "We have no deletion request with this code.".into()
+    let found = lock(&s.deletions).get(&q.code).cloned();
+    let known = found.is_some();
+    let msg = match found {
+        Some(d) if d.deleted.is_empty() => format!(
+            "Deletion request <code>{}</code> was received. We held no data for this {}: \
+nothing needed deleting.",
+            esc(&q.code),
+            esc(d.kind.label())
+        ),
+        Some(d) => format!(
+            "Deletion request <code>{}</code> was received and carried out. Deleted: the {} of {}, \
+with its access token, history and pending notices.",
+            esc(&q.code),
+            esc(d.kind.label()),
+            d.deleted
+                .iter()
+                .map(|u| format!("<b>@{}</b>", esc(u)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "We have no deletion request with this code.".into(),
     };
     message_page(
         StatusCode::OK,

@@ -67,8 +67,8 @@ pub struct AppState {
     /// Sandbox only: show the dialogs as pages (choose who logs in, untick a permission,
     /// cancel) instead of allowing at once. On in the demo, off in the tests.
     pub sandbox_dialog: std::sync::atomic::AtomicBool,
-    /// Data-deletion requests received: confirmation code -> Instagram user id.
-    pub deletions: Mutex<HashMap<String, String>>,
+    /// Data-deletion requests received: confirmation code -> what was deleted.
+    pub deletions: Mutex<HashMap<String, super::callbacks::Deletion>>,
 }
 
 impl std::fmt::Debug for AppState {
