@@ -198,7 +198,7 @@ pub async fn choose_page(
         "<div class=card><p>Your Facebook login gives several Pages with an Instagram business \
 account. Choose the Instagram account to connect:</p>\
 <form method=post action=\"/connect/choose\" id=choose-form>\
-<input type=hidden name=csrf value=\"{c}\"><ul class=choices>{items}</ul>\
+<input type=hidden name=choice_token value=\"{c}\"><ul class=choices>{items}</ul>\
 <button type=submit class=btn id=choose>Connect this account</button></form></div>",
         c = esc(&csrf),
     );
@@ -209,7 +209,7 @@ account. Choose the Instagram account to connect:</p>\
 #[derive(Deserialize)]
 pub struct ChooseForm {
     #[serde(default)]
-    csrf: String,
+    choice_token: String,
     #[serde(default)]
     ig_user_id: String,
 }
@@ -228,7 +228,7 @@ pub async fn choose_submit(
     else {
         return (clear, gone(user.as_ref())).into_response();
     };
-    if !same(&held.csrf, &f.csrf) {
+    if !same(&held.csrf, &f.choice_token) {
         tracing::warn!("choice refused: CSRF token does not match the pending choice");
         return (clear, super::session::forbidden()).into_response();
     }

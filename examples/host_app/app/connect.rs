@@ -59,6 +59,24 @@ Please start again."
             StatusCode::BAD_GATEWAY,
             "Instagram is not answering right now. Please try again in a minute.".to_owned(),
         ),
+        FlowError::NotAmongPages { offered, .. } => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Nothing was changed: that Instagram account is not among the Pages of your \
+Facebook login ({}). Start again and choose one of them.",
+                offered
+                    .iter()
+                    .map(|u| format!("@{}", esc(u)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        FlowError::ChoiceNeeded { .. } => (
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed: your Facebook login gives several Instagram accounts and none \
+was chosen. Please start again and choose one."
+                .to_owned(),
+        ),
         FlowError::Incomplete => (
             StatusCode::BAD_REQUEST,
             "This sign-in link is incomplete. Nothing was connected.".to_owned(),
