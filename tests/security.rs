@@ -1050,7 +1050,10 @@ async fn connect_business(site: &Site, who: &str, u: &UserHandle) -> AccountId {
     site.keeper
         .connect(
             NewAccount::new(who, ConnectionKind::Business, &u.id, &u.username)
-                .with_page_id(u.page_id.clone().unwrap()),
+                .with_page_id(u.page_id.clone().unwrap())
+                .with_entitlements(Entitlements {
+                    notifications: true,
+                }),
             site.sandbox.issue_page_token(u),
         )
         .await
@@ -1298,4 +1301,104 @@ async fn the_access_token_page_renews_the_connected_accounts_among_the_pages_and
         "b not connected"
     );
     let _ = second;
+}
+
+#[tokio::test]
+async fn the_emailed_renewal_link_renews_its_own_account_and_rerequests_a_removed_permission() {
+    let site = Site::start().await;
+    let (first, second) = two_pages(&site, "a.shop", "b.shop");
+    let a_id = connect_business(&site, "alice", &first).await;
+    let b_id = connect_business(&site, "alice", &second).await;
+    let mut p = Preferences::new(owner("alice"));
+    p.topics = [NoticeTopic::PermissionRemoved].into_iter().collect();
+    site.keeper
+        .set_preferences(&p.with_recipient(Recipient::Email("alice@example.com".into())))
+        .await
+        .unwrap();
+    site.keeper
+        .observe(
+            b_id,
+            Err(ProviderError::Permission {
+                message: "(#10) Application does not have permission".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    site.keeper.sweep().await.unwrap();
+    site.keeper.dispatch_outbox().await.unwrap();
+    let mail = site
+        .state
+        .inbox
+        .of(&owner("alice"))
+        .into_iter()
+        .find(|m| m.subject.contains("b.shop") || m.text.contains("b.shop"))
+        .unwrap_or_else(|| {
+            panic!(
+                "a notice for @b.shop: {:?}",
+                site.state
+                    .inbox
+                    .of(&owner("alice"))
+                    .iter()
+                    .map(|m| &m.subject)
+                    .collect::<Vec<_>>()
+            )
+        });
+    let a_history = site
+        .keeper
+        .history(a_id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .len();
+    // No login needed: the link alone, in a fresh browser.
+    let mut b = Client::browser(&site);
+    let start = b.get(mail.renew.clone()).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let dialog: Url = start.location().parse().unwrap();
+    assert!(
+        dialog
+            .query_pairs()
+            .any(|(k, v)| k == "auth_type" && v == "rerequest"),
+        "{dialog}"
+    );
+    let back = b.get(dialog).await;
+    let done = b.follow(back, &site.base).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("@b.shop"), "{}", done.body);
+    assert!(site.keeper.status(b_id).await.unwrap().status.is_active());
+    assert_eq!(
+        site.keeper
+            .history(a_id, HistoryQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        a_history,
+        "A untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_facebook_login_with_several_pages_asks_which_account_to_log_in_with() {
+    let site = Site::start().await;
+    let (_first, second) = two_pages(&site, "a.shop", "b.shop");
+    let mut b = Client::browser(&site);
+    let cb = login_callback(&site, &mut b, "facebook", &[]).await;
+    let back = b.get(cb).await;
+    assert_eq!(back.location(), "/connect/choose", "{}", back.body);
+    let choice = b.get(site.url("connect/choose")).await;
+    let token = hidden(&choice, "choice_token");
+    let r = b
+        .post(
+            site.url("connect/choose"),
+            &[("choice_token", &token), ("ig_user_id", &second.id)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location().starts_with("/my-token"), "{}", r.location());
+    let page = b.get(site.url("my-token")).await;
+    assert!(
+        page.body.contains("as @b.shop") || page.body.contains("@b.shop"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("@a.shop"), "{}", page.body);
 }
