@@ -1402,3 +1402,40 @@ async fn a_facebook_login_with_several_pages_asks_which_account_to_log_in_with()
     );
     assert!(!page.body.contains("@a.shop"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn refresh_token_of_a_consumer_account_logged_in_as_someone_else_renews_nothing() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul");
+    let id = site
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    consumer_user(&site, "mallory.pics");
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let csrf = alice.csrf(&site).await;
+    let start = alice
+        .post(
+            site.url(&format!("accounts/{id}/refresh")),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let back = alice.get(start.location().as_str()).await;
+    let done = alice.follow(back, &site.base).await;
+    assert_eq!(done.status, 409, "{}", done.body);
+    assert!(
+        done.body.contains("as @mallory.pics, not @paul"),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        accounts_of(&site, "alice").await,
+        ["paul"],
+        "mallory not connected"
+    );
+}

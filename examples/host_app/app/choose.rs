@@ -244,6 +244,7 @@ pub async fn choose_submit(
 pub fn not_covered(
     e: &FlowError,
     target: &Target,
+    kind: lightwidget::ConnectionKind,
     user: Option<&super::session::CurrentUser>,
 ) -> Response {
     let offered = match e {
@@ -254,15 +255,15 @@ pub fn not_covered(
             .join(", "),
         _ => "no Instagram account".to_owned(),
     };
-    message_page(
-        StatusCode::CONFLICT,
-        "Nothing renewed",
-        user,
-        "warn",
-        &format!(
+    let u = esc(&target.username);
+    let msg = match kind {
+        lightwidget::ConnectionKind::Business => format!(
             "You logged in with a Facebook account whose Pages give {offered}, not @{u}. Nothing was \
-renewed: log in with the Facebook account that manages the Page of @{u}.",
-            u = esc(&target.username)
+renewed: log in with the Facebook account that manages the Page of @{u}."
         ),
-    )
+        lightwidget::ConnectionKind::Consumer => format!(
+            "You logged in on Instagram as {offered}, not @{u}. Nothing was renewed: log in as @{u}."
+        ),
+    };
+    message_page(StatusCode::CONFLICT, "Nothing renewed", user, "warn", &msg)
 }

@@ -305,7 +305,7 @@ async fn complete(
         Ok(a) => match target {
             Some(t) => match a.choose(&t.ig_user_id) {
                 Ok(chosen) => finish(s, user, jar, purpose, chosen).await,
-                Err(e) => not_covered(&e, &t, user),
+                Err(e) => not_covered(&e, &t, purpose.kind(), user),
             },
             // The access token page knows only the kind: renew the connected ones.
             None if a.needs_choice() && matches!(purpose, StatePurpose::Reconnect { .. }) => {
