@@ -29,6 +29,23 @@ use super::views::{esc, layout, message_page};
 /// How long a pending choice (and a renewal's target) is kept, in minutes.
 pub const PENDING_FOR: i64 = 10;
 
+/// The most entries each map keeps: past it, the one closest to expiring goes first (an
+/// attacker starting flows in a loop cannot grow the memory without bound).
+pub const MAX_PENDING: usize = 10_000;
+
+fn make_room<V>(m: &mut HashMap<String, V>, until: impl Fn(&V) -> DateTime<Utc>) {
+    while m.len() >= MAX_PENDING {
+        let Some(k) = m
+            .iter()
+            .min_by_key(|(_, v)| until(v))
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        m.remove(&k);
+    }
+}
+
 /// The account a renewal is for: the flow must come back with exactly this one.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -77,6 +94,7 @@ impl Pending {
     pub fn set_target(&self, binding: &str, target: Target, now: DateTime<Utc>) {
         let mut t = lock(&self.targets);
         t.retain(|_, (_, until)| *until > now);
+        make_room(&mut t, |(_, until)| *until);
         t.insert(
             binding.to_owned(),
             (target, now + TimeDelta::minutes(PENDING_FOR)),
@@ -93,6 +111,7 @@ impl Pending {
         let id = random_id();
         let mut h = lock(&self.held);
         h.retain(|_, e| e.until > now);
+        make_room(&mut h, |e| e.until);
         h.insert(
             id.clone(),
             Held {
@@ -266,4 +285,49 @@ renewed: log in with the Facebook account that manages the Page of @{u}."
         ),
     };
     message_page(StatusCode::CONFLICT, "Nothing renewed", user, "warn", &msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(n: usize) -> Target {
+        Target {
+            ig_user_id: n.to_string(),
+            username: format!("u{n}"),
+        }
+    }
+
+    #[test]
+    fn a_target_is_taken_once_and_not_after_it_expired() {
+        let p = Pending::default();
+        let now = Utc::now();
+        p.set_target("b1", target(1), now);
+        assert_eq!(p.take_target(Some("b1"), now).unwrap().ig_user_id, "1");
+        assert!(p.take_target(Some("b1"), now).is_none(), "single use");
+        p.set_target("b2", target(2), now);
+        let later = now + TimeDelta::minutes(PENDING_FOR) + TimeDelta::seconds(1);
+        assert!(p.take_target(Some("b2"), later).is_none(), "expired");
+        assert!(p.take_target(None, now).is_none(), "no binding, no target");
+    }
+
+    #[test]
+    fn the_maps_stay_bounded() {
+        let p = Pending::default();
+        let now = Utc::now();
+        for i in 0..MAX_PENDING + 5 {
+            p.set_target(
+                &format!("b{i}"),
+                target(i),
+                now + TimeDelta::milliseconds(i as i64),
+            );
+        }
+        assert_eq!(lock(&p.targets).len(), MAX_PENDING);
+        assert!(
+            p.take_target(Some("b0"), now).is_none(),
+            "the oldest went first"
+        );
+        let last = format!("b{}", MAX_PENDING + 4);
+        assert!(p.take_target(Some(&last), now).is_some());
+    }
 }
