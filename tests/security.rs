@@ -1025,3 +1025,453 @@ async fn an_account_a_social_user_holds_is_shared_not_taken_by_an_email_users_co
         "the first owner stays the primary one"
     );
 }
+
+// ---------------------------------------------------------------- #17.3 several Pages
+
+fn hidden(page: &Page, name: &str) -> String {
+    let key = format!("name={name} value=\"");
+    let at = page
+        .body
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in:\n{}", page.body));
+    let rest = &page.body[at + key.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// A Facebook user with two Pages (A's and B's Instagram business accounts); A's login.
+fn two_pages(site: &Site, a: &str, b: &str) -> (UserHandle, UserHandle) {
+    let first = site.sandbox.create_business_user(a);
+    let second = site.sandbox.add_business_page(&first, b);
+    site.sandbox_login_as(ConnectionKind::Business, &first.id);
+    (first, second)
+}
+
+async fn connect_business(site: &Site, who: &str, u: &UserHandle) -> AccountId {
+    site.keeper
+        .connect(
+            NewAccount::new(who, ConnectionKind::Business, &u.id, &u.username)
+                .with_page_id(u.page_id.clone().unwrap())
+                .with_entitlements(Entitlements {
+                    notifications: true,
+                }),
+            site.sandbox.issue_page_token(u),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn several_pages_get_a_choice_page_and_only_the_chosen_account_is_connected() {
+    let site = Site::start().await;
+    let (_first, second) = two_pages(&site, "first.shop", "second.shop");
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let cb = authorized_callback(&site, &mut alice, "business").await;
+    let back = alice.get(cb).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(back.location(), "/connect/choose");
+    assert!(accounts_of(&site, "alice").await.is_empty(), "nothing yet");
+    let choice = alice.get(site.url("connect/choose")).await;
+    assert_eq!(choice.status, 200, "{}", choice.body);
+    assert!(choice.body.contains("@first.shop") && choice.body.contains("@second.shop"));
+    assert!(choice.body.contains("second.shop Page"));
+    assert!(!choice.body.contains("EAAG"), "no token in the page");
+    for v in alice.cookies.values() {
+        assert!(!v.contains("EAAG"), "no token in a cookie");
+    }
+    let token = hidden(&choice, "choice_token");
+
+    // Another browser has no pending choice; a cross-site POST is refused.
+    let mut other = Client::browser(&site);
+    assert_eq!(other.get(site.url("connect/choose")).await.status, 400);
+    let mut evil = Client::cross_site();
+    evil.cookies = alice.cookies.clone();
+    let r = evil
+        .post(
+            site.url("connect/choose"),
+            &[("choice_token", &token), ("ig_user_id", &second.id)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(accounts_of(&site, "alice").await.is_empty());
+
+    // The chosen one, and only it, is connected.
+    let r = alice
+        .post(
+            site.url("connect/choose"),
+            &[("choice_token", &token), ("ig_user_id", &second.id)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.location().contains("connected=second.shop"),
+        "{}",
+        r.location()
+    );
+    assert_eq!(accounts_of(&site, "alice").await, ["second.shop"]);
+    // Single use.
+    let again = alice
+        .post(
+            site.url("connect/choose"),
+            &[("choice_token", &token), ("ig_user_id", &second.id)],
+        )
+        .await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert_eq!(accounts_of(&site, "alice").await, ["second.shop"]);
+}
+
+#[tokio::test]
+async fn a_choice_with_a_wrong_token_or_an_id_not_offered_connects_nothing() {
+    let site = Site::start().await;
+    let (first, _second) = two_pages(&site, "first.shop", "second.shop");
+    let stranger = site.sandbox.create_business_user("stranger");
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let cb = authorized_callback(&site, &mut alice, "business").await;
+    alice.get(cb).await;
+    let choice = alice.get(site.url("connect/choose")).await;
+    let token = hidden(&choice, "choice_token");
+    let r = alice
+        .post(
+            site.url("connect/choose"),
+            &[("choice_token", "forged"), ("ig_user_id", &first.id)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(accounts_of(&site, "alice").await.is_empty());
+
+    let cb = authorized_callback(&site, &mut alice, "business").await;
+    alice.get(cb).await;
+    let token2 = hidden(&alice.get(site.url("connect/choose")).await, "choice_token");
+    assert_ne!(token, token2);
+    let r = alice
+        .post(
+            site.url("connect/choose"),
+            &[("choice_token", &token2), ("ig_user_id", &stranger.id)],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("not among"), "{}", r.body);
+    assert!(accounts_of(&site, "alice").await.is_empty());
+}
+
+#[tokio::test]
+async fn refresh_token_renews_its_own_account_among_the_pages_and_rerequests_a_removed_permission()
+{
+    let site = Site::start().await;
+    let (first, second) = two_pages(&site, "a.shop", "b.shop");
+    let a_id = connect_business(&site, "alice", &first).await;
+    let b_id = connect_business(&site, "alice", &second).await;
+    // B lost a permission: NOT ACTIVE, PermissionRemoved.
+    let r = site
+        .keeper
+        .observe(
+            b_id,
+            Err(ProviderError::Permission {
+                message: "(#10) Application does not have permission".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status.reason(), Some(ExpiryReason::PermissionRemoved));
+    let a_history = site
+        .keeper
+        .history(a_id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .len();
+
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let csrf = alice.csrf(&site).await;
+    let start = alice
+        .post(
+            site.url(&format!("accounts/{b_id}/refresh")),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let dialog: Url = start.location().parse().unwrap();
+    assert!(
+        dialog
+            .query_pairs()
+            .any(|(k, v)| k == "auth_type" && v == "rerequest"),
+        "{dialog}"
+    );
+    let back = alice.get(dialog).await;
+    let done = alice.follow(back, &site.base).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        site.keeper.status(b_id).await.unwrap().status.is_active(),
+        "B renewed"
+    );
+    assert_eq!(
+        site.keeper
+            .history(a_id, HistoryQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        a_history,
+        "A untouched"
+    );
+    // A's Refresh token (ACTIVE) renews data access instead.
+    let csrf = alice.csrf(&site).await;
+    let a_start = alice
+        .post(
+            site.url(&format!("accounts/{a_id}/refresh")),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(
+        a_start.location().contains("auth_type=reauthorize"),
+        "{}",
+        a_start.location()
+    );
+}
+
+#[tokio::test]
+async fn a_renewal_whose_login_does_not_cover_the_account_renews_nothing_and_says_so() {
+    let site = Site::start().await;
+    let b = site.sandbox.create_business_user("b.shop");
+    let b_id = connect_business(&site, "alice", &b).await;
+    let (_c, _d) = two_pages(&site, "c.shop", "d.shop");
+    let before = site
+        .keeper
+        .history(b_id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .len();
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let csrf = alice.csrf(&site).await;
+    let start = alice
+        .post(
+            site.url(&format!("accounts/{b_id}/refresh")),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let back = alice.get(start.location().as_str()).await;
+    let done = alice.follow(back, &site.base).await;
+    assert_eq!(done.status, 409, "{}", done.body);
+    assert!(
+        done.body.contains("Nothing was renewed")
+            && done.body.contains("@c.shop")
+            && done.body.contains("@b.shop"),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        accounts_of(&site, "alice").await,
+        ["b.shop"],
+        "nothing connected"
+    );
+    assert_eq!(
+        site.keeper
+            .history(b_id, HistoryQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        before,
+        "nothing renewed"
+    );
+}
+
+#[tokio::test]
+async fn the_access_token_page_renews_the_connected_accounts_among_the_pages_and_says_which() {
+    let site = Site::start().await;
+    let (first, second) = two_pages(&site, "a.shop", "b.shop");
+    let a_id = connect_business(&site, "alice", &first).await;
+    site.sandbox.password_changed(&first);
+    let mut anon = Client::browser(&site);
+    let start = anon.get(site.url("access-token/business")).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let back = anon.get(start.location().as_str()).await;
+    let done = anon.follow(back, &site.base).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("<li>@a.shop</li></ul>"), "{}", done.body);
+    assert!(
+        done.body.contains("id=not-connected><li>@b.shop"),
+        "{}",
+        done.body
+    );
+    assert!(site.keeper.status(a_id).await.unwrap().status.is_active());
+    assert_eq!(
+        accounts_of(&site, "alice").await,
+        ["a.shop"],
+        "b not connected"
+    );
+    let _ = second;
+}
+
+#[tokio::test]
+async fn the_emailed_renewal_link_renews_its_own_account_and_rerequests_a_removed_permission() {
+    let site = Site::start().await;
+    let (first, second) = two_pages(&site, "a.shop", "b.shop");
+    let a_id = connect_business(&site, "alice", &first).await;
+    let b_id = connect_business(&site, "alice", &second).await;
+    let mut p = Preferences::new(owner("alice"));
+    p.topics = [NoticeTopic::PermissionRemoved].into_iter().collect();
+    site.keeper
+        .set_preferences(&p.with_recipient(Recipient::Email("alice@example.com".into())))
+        .await
+        .unwrap();
+    site.keeper
+        .observe(
+            b_id,
+            Err(ProviderError::Permission {
+                message: "(#10) Application does not have permission".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    site.keeper.sweep().await.unwrap();
+    site.keeper.dispatch_outbox().await.unwrap();
+    let mail = site
+        .state
+        .inbox
+        .of(&owner("alice"))
+        .into_iter()
+        .find(|m| m.subject.contains("b.shop") || m.text.contains("b.shop"))
+        .unwrap_or_else(|| {
+            panic!(
+                "a notice for @b.shop: {:?}",
+                site.state
+                    .inbox
+                    .of(&owner("alice"))
+                    .iter()
+                    .map(|m| &m.subject)
+                    .collect::<Vec<_>>()
+            )
+        });
+    let a_history = site
+        .keeper
+        .history(a_id, HistoryQuery::default())
+        .await
+        .unwrap()
+        .len();
+    // No login needed: the link alone, in a fresh browser.
+    let mut b = Client::browser(&site);
+    let start = b.get(mail.renew.clone()).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let dialog: Url = start.location().parse().unwrap();
+    assert!(
+        dialog
+            .query_pairs()
+            .any(|(k, v)| k == "auth_type" && v == "rerequest"),
+        "{dialog}"
+    );
+    let back = b.get(dialog).await;
+    let done = b.follow(back, &site.base).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("@b.shop"), "{}", done.body);
+    assert!(site.keeper.status(b_id).await.unwrap().status.is_active());
+    assert_eq!(
+        site.keeper
+            .history(a_id, HistoryQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        a_history,
+        "A untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_facebook_login_with_several_pages_asks_which_account_to_log_in_with() {
+    let site = Site::start().await;
+    let (_first, second) = two_pages(&site, "a.shop", "b.shop");
+    let mut b = Client::browser(&site);
+    let cb = login_callback(&site, &mut b, "facebook", &[]).await;
+    let back = b.get(cb).await;
+    assert_eq!(back.location(), "/connect/choose", "{}", back.body);
+    let choice = b.get(site.url("connect/choose")).await;
+    let token = hidden(&choice, "choice_token");
+    let r = b
+        .post(
+            site.url("connect/choose"),
+            &[("choice_token", &token), ("ig_user_id", &second.id)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location().starts_with("/my-token"), "{}", r.location());
+    let page = b.get(site.url("my-token")).await;
+    assert!(
+        page.body.contains("as @b.shop") || page.body.contains("@b.shop"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("@a.shop"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn refresh_token_of_a_consumer_account_logged_in_as_someone_else_renews_nothing() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul");
+    let id = site
+        .keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    consumer_user(&site, "mallory.pics");
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let csrf = alice.csrf(&site).await;
+    let start = alice
+        .post(
+            site.url(&format!("accounts/{id}/refresh")),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let back = alice.get(start.location().as_str()).await;
+    let done = alice.follow(back, &site.base).await;
+    assert_eq!(done.status, 409, "{}", done.body);
+    assert!(
+        done.body.contains("as @mallory.pics, not @paul"),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        accounts_of(&site, "alice").await,
+        ["paul"],
+        "mallory not connected"
+    );
+}
+
+/// #17.4 end to end: a business connect through the OAuth flow stores the app-scoped
+/// Facebook user id, and Facebook Login's deauthorize callback, which names only that id,
+/// revokes the account.
+#[tokio::test]
+async fn a_business_connect_stores_the_facebook_user_id_its_callbacks_name() {
+    let site = Site::start().await;
+    let shop = site.sandbox.create_business_user("fb.shop");
+    site.sandbox_login_as(ConnectionKind::Business, &shop.id);
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let cb = authorized_callback(&site, &mut alice, "business").await;
+    assert_eq!(alice.get(cb).await.status, 303);
+    let st = site.keeper.statuses(&owner("alice")).await.unwrap();
+    let fb = shop.fb_user_id.clone().unwrap();
+    assert_ne!(fb, shop.id);
+    assert_eq!(st[0].account.fb_user_id.as_deref(), Some(fb.as_str()));
+    let sr = lightwidget::instagram::signed_request::sign(
+        &lightwidget::instagram::sandbox::SandboxConfig::default()
+            .business_app
+            .1,
+        &format!(
+            r#"{{"algorithm":"HMAC-SHA256","user_id":"{fb}","issued_at":{}}}"#,
+            site.clock.now().timestamp()
+        ),
+    );
+    let r = reqwest::Client::new()
+        .post(site.url("deauthorize"))
+        .form(&[("signed_request", sr)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let st = site.keeper.status(st[0].account.id).await.unwrap();
+    assert_eq!(st.status.as_str(), "revoked");
+}

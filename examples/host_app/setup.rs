@@ -180,6 +180,7 @@ async fn assemble(
         sandbox: None,
         sandbox_login: Mutex::new(HashMap::new()),
         sandbox_dialog: Default::default(),
+        pending: Default::default(),
         deletions: Mutex::new(HashMap::new()),
     }))
 }

@@ -8,8 +8,23 @@
 //!   `permissions`) → long-lived token → `/me?fields=id,username,account_type`.
 //! - Facebook Login (business): code → short-lived user token → long-lived user token →
 //!   `debug_token` (granted `scopes` / `granular_scopes`) → `/me?fields=id` (the
-//!   app-scoped Facebook user id) → `/me/accounts` (the first Page with an Instagram
-//!   business account) → its Page token (never expires) and its data-access expiry.
+//!   app-scoped Facebook user id) → `/me/accounts` (**every** Page with an Instagram
+//!   business account: the [choices](Authorized::choices)) → each one's Page token
+//!   (never expires) and data-access expiry.
+//!
+//! ## Several Pages: the person chooses, never the first
+//!
+//! A Facebook Login token can give several Pages, each linked to its own Instagram
+//! business account. With exactly one, it is selected. With more than one,
+//! [`Authorized::needs_choice`] is true and nothing is selected: the account fields are
+//! empty and [`Authorized::token`], [`into_token`](Authorized::into_token),
+//! [`new_account`](Authorized::new_account) and
+//! [`social_login`](Authorized::social_login) answer [`FlowError::ChoiceNeeded`]. The
+//! host lists [`Authorized::choices`] (no token in them) and calls
+//! [`Authorized::choose`] with the Instagram id the person picked. A **renewal** knows
+//! its account: it calls `choose(account_ig_user_id)` whatever the number of Pages, and
+//! [`FlowError::NotAmongPages`] means the login does not cover that account (renew
+//! nothing, never another account).
 //!
 //! The host verifies the `state` with [`StateSigner`](crate::state::StateSigner) first
 //! (its purpose says what the flow was for), then calls [`OAuth::complete`]. What
@@ -38,7 +53,7 @@
 //! let location = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
 //! let authorized = oauth.complete(ConnectionKind::Consumer, location.query().unwrap()).await.unwrap();
 //! assert_eq!(authorized.username, "paul");
-//! assert!(!format!("{authorized:?}").contains(authorized.token().secret()));
+//! assert!(!format!("{authorized:?}").contains(authorized.token().unwrap().secret()));
 //! // A code works once.
 //! let again = oauth.complete(ConnectionKind::Consumer, location.query().unwrap()).await;
 //! assert!(matches!(again, Err(FlowError::CodeUsed)));
@@ -125,6 +140,27 @@ the Instagram app, then connect again"
     /// This connection kind is not configured on this site.
     #[error("{} is not configured on this site", .0.label())]
     NotConfigured(ConnectionKind),
+    /// The Facebook login gives several Pages with an Instagram business account and
+    /// none was chosen yet: ask the person ([`Authorized::choices`],
+    /// [`Authorized::choose`]).
+    #[error("this Facebook login gives several Instagram accounts: choose one")]
+    ChoiceNeeded {
+        /// The usernames offered.
+        offered: Vec<String>,
+    },
+    /// The Instagram account asked for (chosen, or being renewed) is not among the Pages
+    /// this login gives: nothing was chosen or renewed.
+    #[error(
+        "the Instagram account {ig_user_id} is not among the Pages this Facebook login gives ({}); \
+log in with the Facebook account that manages its Page: nothing was changed",
+        if offered.is_empty() { "none".to_owned() } else { offered.iter().map(|u| format!("@{u}")).collect::<Vec<_>>().join(", ") }
+    )]
+    NotAmongPages {
+        /// The Instagram user id asked for.
+        ig_user_id: String,
+        /// The usernames this login offers.
+        offered: Vec<String>,
+    },
     /// Meta refused for another reason (misconfiguration: app secret, redirect URI).
     /// The detail, for the log only, never carries a token.
     #[error("Meta refused the login; the site's Instagram app may be misconfigured")]
@@ -204,7 +240,26 @@ pub struct Authorized {
     pub fb_user_id: Option<String>,
     /// The permissions the person granted.
     pub granted: Vec<String>,
-    token: Token,
+    /// The selected connection's token; `None` while a choice is needed.
+    token: Option<Token>,
+    /// Facebook Login: every Page with an Instagram business account, with its Page
+    /// token (empty for Instagram Login).
+    pages: Vec<(PageChoice, Token)>,
+}
+
+/// One Facebook Page with an Instagram business account that a Facebook login gives:
+/// what a host shows when the person must choose. No token in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageChoice {
+    /// The Facebook Page id.
+    pub page_id: String,
+    /// The Page's name.
+    pub page_name: String,
+    /// The Instagram business account id.
+    pub ig_user_id: String,
+    /// Its Instagram username.
+    pub username: String,
 }
 
 impl std::fmt::Debug for Authorized {
@@ -217,35 +272,110 @@ impl std::fmt::Debug for Authorized {
             .field("page_id", &self.page_id)
             .field("fb_user_id", &self.fb_user_id)
             .field("granted", &self.granted)
-            .field("token", &"[REDACTED]")
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "choices",
+                &self.pages.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
 impl Authorized {
-    /// The long-lived token (Page token for business).
-    pub fn token(&self) -> &Token {
-        &self.token
+    fn choice_needed(&self) -> FlowError {
+        FlowError::ChoiceNeeded {
+            offered: self.pages.iter().map(|(c, _)| c.username.clone()).collect(),
+        }
     }
 
-    /// The token, taken.
-    pub fn into_token(self) -> Token {
-        self.token
+    /// Whether the person must choose among several Pages first (see the
+    /// [module docs](self)): then the account fields are empty and the token is not
+    /// available.
+    pub fn needs_choice(&self) -> bool {
+        self.token.is_none()
     }
 
-    /// The account to `Keeper::connect` for `owner`.
-    pub fn new_account(&self, owner: OwnerId, entitlements: Entitlements) -> NewAccount {
-        // TODO(#17.4): `.with_fb_user_id(..)` once NewAccount carries it.
+    /// Facebook Login: every Page with an Instagram business account this login gives,
+    /// in Meta's order (empty for Instagram Login).
+    pub fn choices(&self) -> Vec<PageChoice> {
+        self.pages.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// The connection of the Instagram account `ig_user_id`: for Facebook Login, the
+    /// Page whose Instagram business account it is, with that Page's own token; for
+    /// Instagram Login, this connection if it is that account. Any other id is
+    /// [`FlowError::NotAmongPages`] (nothing chosen).
+    pub fn choose(&self, ig_user_id: &str) -> Result<Authorized, FlowError> {
+        let not_among = || FlowError::NotAmongPages {
+            ig_user_id: ig_user_id.to_owned(),
+            offered: if self.pages.is_empty() {
+                vec![self.username.clone()]
+            } else {
+                self.pages.iter().map(|(c, _)| c.username.clone()).collect()
+            },
+        };
+        if self.pages.is_empty() {
+            return if self.token.is_some() && self.ig_user_id == ig_user_id {
+                Ok(self.clone())
+            } else {
+                Err(not_among())
+            };
+        }
+        let (c, t) = self
+            .pages
+            .iter()
+            .find(|(c, _)| c.ig_user_id == ig_user_id)
+            .ok_or_else(not_among)?;
+        let mut a = self.clone();
+        a.ig_user_id = c.ig_user_id.clone();
+        a.username = c.username.clone();
+        a.page_id = Some(c.page_id.clone());
+        a.token = Some(t.clone());
+        Ok(a)
+    }
+
+    /// The long-lived token (the chosen Page's token for business);
+    /// [`FlowError::ChoiceNeeded`] while none is chosen.
+    pub fn token(&self) -> Result<&Token, FlowError> {
+        self.token.as_ref().ok_or_else(|| self.choice_needed())
+    }
+
+    /// The token, taken; [`FlowError::ChoiceNeeded`] while none is chosen.
+    pub fn into_token(self) -> Result<Token, FlowError> {
+        match self.token {
+            Some(t) => Ok(t),
+            None => Err(self.choice_needed()),
+        }
+    }
+
+    /// The account to `Keeper::connect` for `owner`; [`FlowError::ChoiceNeeded`] while
+    /// none is chosen.
+    pub fn new_account(
+        &self,
+        owner: OwnerId,
+        entitlements: Entitlements,
+    ) -> Result<NewAccount, FlowError> {
+        if self.needs_choice() {
+            return Err(self.choice_needed());
+        }
         let mut n = NewAccount::new(owner, self.kind, &self.ig_user_id, &self.username)
             .with_entitlements(entitlements);
         if let Some(p) = &self.page_id {
             n = n.with_page_id(p.clone());
         }
-        n
+        // What Facebook Login's deauthorize and data-deletion callbacks name.
+        if let Some(fb) = &self.fb_user_id {
+            n = n.with_fb_user_id(fb.clone());
+        }
+        Ok(n)
     }
 
-    /// What `Keeper::login` takes for "Log in with Instagram / Facebook".
-    pub fn social_login(&self, entitlements: Entitlements) -> SocialLogin {
+    /// What `Keeper::login` takes for "Log in with Instagram / Facebook";
+    /// [`FlowError::ChoiceNeeded`] while none is chosen.
+    pub fn social_login(&self, entitlements: Entitlements) -> Result<SocialLogin, FlowError> {
+        if self.needs_choice() {
+            return Err(self.choice_needed());
+        }
         let mut l = SocialLogin::new(self.kind, &self.ig_user_id, &self.username)
             .with_entitlements(entitlements);
         if let Some(p) = &self.page_id {
@@ -254,7 +384,7 @@ impl Authorized {
         if let Some(fb) = &self.fb_user_id {
             l = l.with_fb_user_id(fb.clone());
         }
-        l
+        Ok(l)
     }
 }
 
@@ -448,7 +578,8 @@ impl OAuth {
             page_id: None,
             fb_user_id: None,
             granted,
-            token,
+            token: Some(token),
+            pages: Vec::new(),
         })
     }
 
@@ -468,28 +599,49 @@ impl OAuth {
         }
         let fb_user = fb.me(&user_token).await.map_err(graph)?;
         let pages = fb.pages(&user_token).await.map_err(graph)?;
-        let (page, ig) = pages
-            .iter()
-            .find_map(|p| p.instagram_business_account.as_ref().map(|ig| (p, ig)))
-            .ok_or(FlowError::NoInstagramAccount)?;
-        let mut token = page.token(now);
-        // Best effort: the data-access expiry (the keeper's checks learn it otherwise).
-        if let Ok(d) = fb.debug_token(&token).await {
-            token = token.with_data_access_expires_at(d.data_access_expires());
+        let mut choices = Vec::new();
+        for page in &pages {
+            let Some(ig) = &page.instagram_business_account else {
+                continue;
+            };
+            let mut token = page.token(now);
+            // Best effort: the data-access expiry (the keeper's checks learn it otherwise).
+            if let Ok(d) = fb.debug_token(&token).await {
+                token = token.with_data_access_expires_at(d.data_access_expires());
+            }
+            if !granted.is_empty() {
+                token = token.with_scopes(granted.clone());
+            }
+            let choice = PageChoice {
+                page_id: page.id.clone(),
+                page_name: page.name.clone(),
+                ig_user_id: ig.id.clone(),
+                username: ig.username.clone(),
+            };
+            // The same Instagram account twice (two Pages): one choice.
+            if !choices
+                .iter()
+                .any(|(c, _): &(PageChoice, Token)| c.ig_user_id == choice.ig_user_id)
+            {
+                choices.push((choice, token));
+            }
         }
-        if !granted.is_empty() {
-            token = token.with_scopes(granted.clone());
-        }
-        Ok(Authorized {
+        let unchosen = Authorized {
             kind: ConnectionKind::Business,
-            ig_user_id: ig.id.clone(),
-            username: ig.username.clone(),
+            ig_user_id: String::new(),
+            username: String::new(),
             account_type: None,
-            page_id: Some(page.id.clone()),
+            page_id: None,
             fb_user_id: Some(fb_user.id).filter(|id| !id.is_empty()),
             granted,
-            token,
-        })
+            token: None,
+            pages: choices,
+        };
+        match unchosen.pages.as_slice() {
+            [] => Err(FlowError::NoInstagramAccount),
+            [(only, _)] => unchosen.choose(&only.ig_user_id.clone()),
+            _ => Ok(unchosen),
+        }
     }
 }
 

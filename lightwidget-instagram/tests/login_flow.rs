@@ -80,10 +80,13 @@ impl Setup {
     async fn login(&self, kind: ConnectionKind, user: &UserHandle) -> (LoginOutcome, Token) {
         let q = self.dialog(kind, user, &[]).await;
         let a = self.oauth.complete(kind, &q).await.expect("authorized");
-        let token = a.token().clone();
+        let token = a.token().unwrap().clone();
         let out = self
             .keeper
-            .login(a.social_login(Entitlements::default()), a.into_token())
+            .login(
+                a.social_login(Entitlements::default()).unwrap(),
+                a.into_token().unwrap(),
+            )
             .await
             .expect("logged in");
         (out, token)
@@ -111,10 +114,10 @@ async fn allow_instagram_login_yields_the_account_and_a_long_lived_token() {
     assert_eq!(a.username, "paul");
     assert_eq!(a.account_type.as_deref(), Some("BUSINESS"));
     assert_eq!(a.granted, vec!["instagram_business_basic".to_owned()]);
-    let exp = a.token().expires_at.expect("a 60-day token");
+    let exp = a.token().unwrap().expires_at.expect("a 60-day token");
     assert_eq!(exp - s.clock.now(), TimeDelta::days(60));
     let shown = format!("{a:?}");
-    assert!(!shown.contains(a.token().secret()), "{shown}");
+    assert!(!shown.contains(a.token().unwrap().secret()), "{shown}");
     assert!(shown.contains("REDACTED"));
 }
 
@@ -133,12 +136,19 @@ async fn allow_facebook_login_yields_the_page_token_and_the_app_scoped_user_id()
     let fb = shop.fb_user_id.clone().expect("a Facebook user id");
     assert_ne!(fb, shop.id, "the two ids differ, as at Meta");
     assert_eq!(a.fb_user_id.as_deref(), Some(fb.as_str()));
-    assert_eq!(a.token().expires_at, None, "Page tokens never expire");
-    assert!(a.token().data_access_expires_at.is_some());
+    assert_eq!(
+        a.token().unwrap().expires_at,
+        None,
+        "Page tokens never expire"
+    );
+    assert!(a.token().unwrap().data_access_expires_at.is_some());
     assert!(a.granted.contains(&"pages_show_list".to_owned()));
     // The owner identity comes from Meta's ids, not from anything the browser sent.
     assert_eq!(
-        a.social_login(Entitlements::default()).owner().as_str(),
+        a.social_login(Entitlements::default())
+            .unwrap()
+            .owner()
+            .as_str(),
         format!("facebook:{fb}")
     );
 }
@@ -521,4 +531,226 @@ async fn the_dialog_page_offers_who_logs_in_each_permission_allow_and_cancel() {
         .await
         .unwrap();
     assert_eq!(a.username, "shop");
+}
+
+/// Reads `/{ig_user_id}?fields=id,username` with `token`: the account's username, or
+/// `None` when the token does not read that account.
+async fn reads(s: &Setup, ig_user_id: &str, token: &Token) -> Option<String> {
+    let mut u = s.sandbox.base_url();
+    u.set_path(&format!("v25.0/{ig_user_id}"));
+    u.query_pairs_mut()
+        .append_pair("fields", "id,username")
+        .append_pair("access_token", token.secret());
+    let r = s.http.get(u).send().await.unwrap();
+    if !r.status().is_success() {
+        return None;
+    }
+    let v: serde_json::Value = r.json().await.unwrap();
+    (v["id"] == ig_user_id).then(|| v["username"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn a_facebook_login_with_two_pages_lists_both_and_takes_neither_until_chosen() {
+    let s = setup().await;
+    let first = s.sandbox.create_business_user("first.shop");
+    let second = s.sandbox.add_business_page(&first, "second.shop");
+    assert_eq!(second.fb_user_id, first.fb_user_id, "one Facebook user");
+    let q = s.dialog(ConnectionKind::Business, &first, &[]).await;
+    let a = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    assert!(a.needs_choice());
+    let choices = a.choices();
+    let ids: Vec<&str> = choices.iter().map(|c| c.ig_user_id.as_str()).collect();
+    assert_eq!(ids, [first.id.as_str(), second.id.as_str()]);
+    assert_eq!(choices[1].username, "second.shop");
+    assert_eq!(choices[1].page_id, second.page_id.clone().unwrap());
+    assert_eq!(choices[1].page_name, "second.shop Page");
+    // Nothing is taken silently: no token, no account, no login until chosen.
+    assert!(a.ig_user_id.is_empty() && a.page_id.is_none());
+    assert!(matches!(a.token(), Err(FlowError::ChoiceNeeded { .. })));
+    assert!(matches!(
+        a.new_account(OwnerId::new("o"), Entitlements::default()),
+        Err(FlowError::ChoiceNeeded { .. })
+    ));
+    assert!(matches!(
+        a.social_login(Entitlements::default()),
+        Err(FlowError::ChoiceNeeded { .. })
+    ));
+    assert!(matches!(
+        a.clone().into_token(),
+        Err(FlowError::ChoiceNeeded { .. })
+    ));
+    // Debug shows the choices, never a Page token.
+    let chosen = a.choose(&second.id).unwrap();
+    let shown = format!("{a:?} {chosen:?}");
+    assert!(shown.contains("second.shop"), "{shown}");
+    assert!(!shown.contains(chosen.token().unwrap().secret()), "{shown}");
+
+    // The chosen token reads the chosen account, and only it.
+    assert!(!chosen.needs_choice());
+    assert_eq!(chosen.ig_user_id, second.id);
+    assert_eq!(chosen.username, "second.shop");
+    assert_eq!(chosen.page_id, second.page_id);
+    assert_eq!(chosen.fb_user_id, first.fb_user_id);
+    let t = chosen.token().unwrap().clone();
+    assert_eq!(t.expires_at, None);
+    assert!(t.data_access_expires_at.is_some());
+    assert_eq!(
+        reads(&s, &second.id, &t).await.as_deref(),
+        Some("second.shop")
+    );
+    assert_eq!(reads(&s, &first.id, &t).await, None);
+    let other = a.choose(&first.id).unwrap();
+    assert_eq!(
+        reads(&s, &first.id, other.token().unwrap())
+            .await
+            .as_deref(),
+        Some("first.shop")
+    );
+
+    // An id that is not one of them is refused, in words naming what was offered.
+    let stranger = s.sandbox.create_business_user("stranger");
+    let e = a.choose(&stranger.id).unwrap_err();
+    assert!(
+        matches!(&e, FlowError::NotAmongPages { ig_user_id, .. } if *ig_user_id == stranger.id)
+    );
+    let m = e.to_string();
+    assert!(
+        m.contains("@first.shop")
+            && m.contains("@second.shop")
+            && m.contains("nothing was changed"),
+        "{m}"
+    );
+
+    // Connecting the chosen one connects that account only.
+    let owner = OwnerId::new("owner@example.com");
+    let id = s
+        .keeper
+        .connect(
+            chosen
+                .new_account(owner.clone(), Entitlements::default())
+                .unwrap(),
+            chosen.into_token().unwrap(),
+        )
+        .await
+        .unwrap();
+    let all = s.keeper.statuses(&owner).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].account.id, id);
+    assert_eq!(all[0].account.ig_user_id, second.id);
+}
+
+#[tokio::test]
+async fn a_single_page_is_selected_and_choose_accepts_only_its_account() {
+    let s = setup().await;
+    let shop = s.sandbox.create_business_user("shop");
+    let q = s.dialog(ConnectionKind::Business, &shop, &[]).await;
+    let a = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    assert!(!a.needs_choice());
+    assert_eq!(a.choices().len(), 1);
+    assert_eq!(a.choose(&shop.id).unwrap().ig_user_id, shop.id);
+    assert!(matches!(
+        a.choose("17841400000000999"),
+        Err(FlowError::NotAmongPages { .. })
+    ));
+    // Instagram Login: choose checks the one account.
+    let paul = s.sandbox.create_consumer_user("paul");
+    let q = s.dialog(ConnectionKind::Consumer, &paul, &[]).await;
+    let c = s
+        .oauth
+        .complete(ConnectionKind::Consumer, &q)
+        .await
+        .unwrap();
+    assert!(c.choices().is_empty() && !c.needs_choice());
+    assert_eq!(c.choose(&paul.id).unwrap().ig_user_id, paul.id);
+    assert!(matches!(
+        c.choose(&shop.id),
+        Err(FlowError::NotAmongPages { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_renewal_finds_its_account_among_the_pages_and_never_renews_another() {
+    let s = setup().await;
+    let a_user = s.sandbox.create_business_user("a.shop");
+    let b_user = s.sandbox.add_business_page(&a_user, "b.shop");
+    let owner = OwnerId::new("owner@example.com");
+    // Both connected earlier, each with its own Page token.
+    let mut ids = Vec::new();
+    for u in [&a_user, &b_user] {
+        let n = NewAccount::new(owner.clone(), ConnectionKind::Business, &u.id, &u.username)
+            .with_page_id(u.page_id.clone().unwrap());
+        ids.push(
+            s.keeper
+                .connect(n, s.sandbox.issue_page_token(u))
+                .await
+                .unwrap(),
+        );
+    }
+    let before_a = s.history(ids[0]).await.len();
+    // B's token is broken; the person renews B with a login that covers A and B.
+    s.sandbox.password_changed(&b_user);
+    let q = s.dialog(ConnectionKind::Business, &a_user, &[]).await;
+    let login = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    assert!(login.needs_choice());
+    let renewal = login.choose(&b_user.id).unwrap();
+    let token = renewal.token().unwrap().clone();
+    let ig = renewal.ig_user_id.clone();
+    let renewed = s
+        .keeper
+        .reconnect(ConnectionKind::Business, &ig, renewal.into_token().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(renewed, ids[1], "B was renewed");
+    assert_eq!(
+        reads(&s, &b_user.id, &token).await.as_deref(),
+        Some("b.shop")
+    );
+    assert_eq!(s.history(ids[0]).await.len(), before_a, "A untouched");
+
+    // A login that does not cover B renews nothing and says so.
+    let c_user = s.sandbox.create_business_user("c.shop");
+    let q = s.dialog(ConnectionKind::Business, &c_user, &[]).await;
+    let other = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    let e = other.choose(&b_user.id).unwrap_err();
+    assert!(matches!(e, FlowError::NotAmongPages { .. }));
+    assert!(e.to_string().contains("@c.shop"), "{e}");
+}
+
+#[tokio::test]
+async fn the_rerequest_prompt_asks_with_auth_type_rerequest() {
+    let s = setup().await;
+    let url = s
+        .oauth
+        .authorize_url(ConnectionKind::Business, "st", Prompt::Rerequest)
+        .unwrap();
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "auth_type" && v == "rerequest"),
+        "{url}"
+    );
+    let url = s
+        .oauth
+        .authorize_url(ConnectionKind::Business, "st", Prompt::Reauthorize)
+        .unwrap();
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "auth_type" && v == "reauthorize"),
+        "{url}"
+    );
 }

@@ -11,7 +11,7 @@ use lightwidget::*;
 use serde::Deserialize;
 
 use super::login::PlainForm;
-use super::oauth::start_oauth;
+use super::oauth::{start_oauth, start_renewal_of};
 use super::session::{CsrfForm, CurrentUser};
 use super::state::AppState;
 use super::views::{
@@ -220,17 +220,16 @@ pub async fn refresh(
     _f: CsrfForm<PlainForm>,
 ) -> Response {
     match own_account(&s, &user, &id).await {
-        Ok(r) => {
-            let kind = r.account.kind;
-            start_oauth(
-                &s,
-                StatePurpose::Connect {
-                    kind,
-                    owner: user.owner,
-                },
-                kind == ConnectionKind::Business,
-            )
-        }
+        // Exactly this account is renewed (never another Page of the login), asking
+        // again for a removed permission when that is why it stopped.
+        Ok(r) => start_renewal_of(
+            &s,
+            StatePurpose::Connect {
+                kind: r.account.kind,
+                owner: user.owner.clone(),
+            },
+            &r,
+        ),
         Err(resp) => resp,
     }
 }
@@ -385,11 +384,14 @@ log in again with Instagram or Facebook to connect it again.</p></div>",
 /// again (Facebook Login re-authorizes data access).
 pub async fn update_token(State(s): S, user: CurrentUser, _f: CsrfForm<PlainForm>) -> Response {
     match &user.social {
-        Some(id) => start_oauth(
-            &s,
-            StatePurpose::Login { kind: id.kind },
-            id.kind == ConnectionKind::Business,
-        ),
+        Some(id) => match s.keeper.status_for(&user.owner, id.account).await {
+            Ok(r) => start_renewal_of(&s, StatePurpose::Login { kind: id.kind }, &r),
+            Err(_) => start_oauth(
+                &s,
+                StatePurpose::Login { kind: id.kind },
+                id.kind == ConnectionKind::Business,
+            ),
+        },
         None => Redirect::to("/accounts").into_response(),
     }
 }

@@ -59,6 +59,24 @@ Please start again."
             StatusCode::BAD_GATEWAY,
             "Instagram is not answering right now. Please try again in a minute.".to_owned(),
         ),
+        FlowError::NotAmongPages { offered, .. } => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Nothing was changed: that Instagram account is not among the Pages of your \
+Facebook login ({}). Start again and choose one of them.",
+                offered
+                    .iter()
+                    .map(|u| format!("@{}", esc(u)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        FlowError::ChoiceNeeded { .. } => (
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed: your Facebook login gives several Instagram accounts and none \
+was chosen. Please start again and choose one."
+                .to_owned(),
+        ),
         FlowError::Incomplete => (
             StatusCode::BAD_REQUEST,
             "This sign-in link is incomplete. Nothing was connected.".to_owned(),
@@ -84,13 +102,20 @@ fn not_connected(e: &Error, user: Option<&CurrentUser>, _username: &str) -> Resp
     store_down(e, user)
 }
 
-fn new_account(s: &AppState, owner: &OwnerId, a: &Authorized) -> NewAccount {
-    a.new_account(
+/// The account and token to connect for `owner` (a chosen connection: the callback and
+/// the choice page never pass an unchosen one).
+fn new_account(
+    s: &AppState,
+    owner: &OwnerId,
+    a: Authorized,
+) -> Result<(NewAccount, Token), FlowError> {
+    let n = a.new_account(
         owner.clone(),
         Entitlements {
             notifications: s.entitled.contains(owner.as_str()),
         },
-    )
+    )?;
+    Ok((n, a.into_token()?))
 }
 
 /// Does what the verified `purpose` asked for with the authorized connection. A login
@@ -105,11 +130,11 @@ pub async fn finish(
     match purpose {
         StatePurpose::Connect { owner, .. } => {
             let username = a.username.clone();
-            match s
-                .keeper
-                .connect(new_account(s, &owner, &a), a.into_token())
-                .await
-            {
+            let (n, t) = match new_account(s, &owner, a) {
+                Ok(x) => x,
+                Err(e) => return flow_failed(&e, user, false),
+            };
+            match s.keeper.connect(n, t).await {
                 Ok(_) => Redirect::to(&format!("/accounts?connected={}", urlencode(&username)))
                     .into_response(),
                 Err(e) => not_connected(&e, user, &username),
@@ -117,11 +142,11 @@ pub async fn finish(
         }
         StatePurpose::Invitation { owner, .. } => {
             let username = a.username.clone();
-            match s
-                .keeper
-                .connect(new_account(s, &owner, &a), a.into_token())
-                .await
-            {
+            let (n, t) = match new_account(s, &owner, a) {
+                Ok(x) => x,
+                Err(e) => return flow_failed(&e, user, false),
+            };
+            match s.keeper.connect(n, t).await {
                 Ok(_) => message_page(
                     StatusCode::OK,
                     "Connected",
@@ -146,12 +171,19 @@ pub async fn finish(
 async fn logged_in(s: &AppState, jar: Jar, a: Authorized) -> Response {
     let kind = a.kind;
     let username = a.username.clone();
-    let login = a.social_login(Entitlements::default());
+    let login = match a.social_login(Entitlements::default()) {
+        Ok(l) => l,
+        Err(e) => return flow_failed(&e, None, true),
+    };
     let owner = login.owner();
     let login = login.with_entitlements(Entitlements {
         notifications: s.entitled.contains(owner.as_str()),
     });
-    match s.keeper.login(login, a.into_token()).await {
+    let token = match a.into_token() {
+        Ok(t) => t,
+        Err(e) => return flow_failed(&e, None, true),
+    };
+    match s.keeper.login(login, token).await {
         Ok(out) => {
             let session = Session::signed_in_social(&out.owner, kind, out.account_id, &username);
             let jar = session.store(jar, s);
@@ -174,7 +206,11 @@ async fn renewed(
 ) -> Response {
     let username = a.username.clone();
     let ig_user_id = a.ig_user_id.clone();
-    match s.keeper.reconnect(kind, &ig_user_id, a.into_token()).await {
+    let token = match a.into_token() {
+        Ok(t) => t,
+        Err(e) => return flow_failed(&e, user, false),
+    };
+    match s.keeper.reconnect(kind, &ig_user_id, token).await {
         Ok(id) => {
             let label = s
                 .keeper
@@ -221,4 +257,61 @@ Log in and connect it from the Accounts page.",
         }
         Err(e) => store_down(&e, user),
     }
+}
+
+/// The access token page's business renewal when the login gives several Pages: it
+/// knows only the kind, so every connected account among the choices is renewed, each
+/// with its own Page token, and the page says which (the others are left alone).
+pub async fn renew_all(s: &AppState, user: Option<&CurrentUser>, a: Authorized) -> Response {
+    let mut renewed = Vec::new();
+    let mut skipped = Vec::new();
+    for c in a.choices() {
+        let token = match a.choose(&c.ig_user_id).and_then(Authorized::into_token) {
+            Ok(t) => t,
+            Err(_) => continue,
+        };
+        match s.keeper.reconnect(a.kind, &c.ig_user_id, token).await {
+            Ok(_) => renewed.push(c.username),
+            Err(Error::NotConnected { .. }) => skipped.push(c.username),
+            Err(e) => return store_down(&e, user),
+        }
+    }
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|u| format!("<li>@{}</li>", esc(u)))
+            .collect::<String>()
+    };
+    if renewed.is_empty() {
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "Nothing to renew",
+            user,
+            "warn",
+            &format!(
+                "None of the Instagram accounts of your Pages is connected to LightWidget with a {}, \
+so nothing was renewed:<ul id=not-connected>{}</ul>Log in and connect one from the Accounts page.",
+                esc(a.kind.label()),
+                list(&skipped)
+            ),
+        );
+    }
+    let rest = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p>Not connected to LightWidget, so left alone:</p><ul id=not-connected>{}</ul>",
+            list(&skipped)
+        )
+    };
+    message_page(
+        StatusCode::OK,
+        "Connection renewed",
+        user,
+        "info",
+        &format!(
+            "Renewed (the access token is <span class=\"status ok\">ACTIVE</span> again and its \
+widgets are refreshed first):<ul id=renewed>{}</ul>{rest}",
+            list(&renewed)
+        ),
+    )
 }

@@ -5,7 +5,7 @@
 //!   and the CSRF-checked [`session::CsrfForm`]; [`login`] is the login stand-in.
 //! - [`security`]: the cross-site POST check, the body cap, the security headers.
 //! - [`accounts`], [`settings`]: the signed-in pages; [`oauth`] and [`connect`]: the
-//!   OAuth flows; [`callbacks`]: unsubscribe and Meta's callbacks.
+//!   OAuth flows, [`choose`] the choice among several Pages; [`callbacks`]: unsubscribe and Meta's callbacks.
 //! - [`widgets`]: the widget preview through the Graph gateway (and the sandbox's break
 //!   control).
 //! - [`views`]: layout and formatters; [`standins`]: the widget queue and the mailbox.
@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod callbacks;
+pub mod choose;
 pub mod connect;
 pub mod login;
 pub mod oauth;
@@ -48,6 +49,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/accounts/{id}/disconnect", post(accounts::disconnect))
         .route("/accounts/{id}/preview", get(widgets::preview))
         .route("/accounts/{id}/sandbox-break", post(widgets::sandbox_break))
+        .route(
+            "/connect/choose",
+            get(choose::choose_page).post(choose::choose_submit),
+        )
         .route("/connect/{kind}", post(accounts::connect_start))
         .route("/invitations", post(accounts::create_invitation))
         .route("/my-token", get(accounts::my_token))

@@ -15,10 +15,11 @@ use lightwidget::instagram::state::{StateError, StatePurpose};
 use lightwidget::*;
 use serde::Deserialize;
 
-use super::connect::{finish, flow_failed};
+use super::choose::{Target, ask, not_covered};
+use super::connect::{finish, flow_failed, renew_all};
 use super::session::MaybeUser;
 use super::state::{AppState, Jar, lock};
-use super::views::{esc, layout, message_page, parse_kind};
+use super::views::{esc, layout, message_page, parse_kind, store_down};
 
 type S = State<Arc<AppState>>;
 
@@ -36,10 +37,51 @@ pub fn start_oauth(s: &AppState, purpose: StatePurpose, reauthorize: bool) -> Re
 
 /// [`start_oauth`] with the dialog's [`Prompt`].
 pub fn start_oauth_with(s: &AppState, purpose: StatePurpose, prompt: Prompt) -> Response {
+    start_renewal(s, purpose, prompt, None)
+}
+
+/// How a renewal of the account in `r` asks: a business account whose token ended
+/// because a permission was removed re-asks for it (`auth_type=rerequest`); another
+/// business account renews data access (`auth_type=reauthorize`); Instagram Login has
+/// no such option.
+pub fn renewal_prompt(r: &StatusReport) -> Prompt {
+    match r.account.kind {
+        ConnectionKind::Business if r.status.reason() == Some(ExpiryReason::PermissionRemoved) => {
+            Prompt::Rerequest
+        }
+        ConnectionKind::Business => Prompt::Reauthorize,
+        ConnectionKind::Consumer => Prompt::Default,
+    }
+}
+
+/// The flow of a renewal of the account in `r` (the Accounts page's Refresh token
+/// button, the emailed link, *Update your access token*): it asks with
+/// [`renewal_prompt`], and the callback takes exactly this account among the Pages of
+/// the login (never another one).
+pub fn start_renewal_of(s: &AppState, purpose: StatePurpose, r: &StatusReport) -> Response {
+    let target = Target {
+        ig_user_id: r.account.ig_user_id.clone(),
+        username: r.account.username.clone(),
+    };
+    start_renewal(s, purpose, renewal_prompt(r), Some(target))
+}
+
+/// [`start_oauth_with`], remembering (server-side, bound to this browser's flow) the
+/// account a renewal is for.
+pub fn start_renewal(
+    s: &AppState,
+    purpose: StatePurpose,
+    prompt: Prompt,
+    target: Option<Target>,
+) -> Response {
     let kind = purpose.kind();
     let issued = s.oauth_state.issue(&purpose, s.clock.now());
     match s.oauth.authorize_url(kind, &issued.state, prompt) {
         Ok(mut u) => {
+            if let Some(t) = target {
+                s.pending
+                    .set_target(issued.binding.expose_secret(), t, s.clock.now());
+            }
             if let Some(id) = lock(&s.sandbox_login).get(&kind) {
                 u.query_pairs_mut().append_pair("sandbox_user", id);
             }
@@ -106,11 +148,20 @@ impl TokenQuery {
 /// `GET /renew?token=`: the emailed renewal link.
 pub async fn renew_link(State(s): S, Query(q): Query<TokenQuery>) -> Response {
     match s.links.verify_renewal(q.token(), s.clock.now()) {
-        Ok(l) => start_oauth(
-            &s,
-            StatePurpose::Reconnect { kind: l.kind },
-            l.kind == ConnectionKind::Business,
-        ),
+        // The link names its account: renew exactly that one, asking as its state needs.
+        Ok(l) => match s.keeper.status_for(&l.owner, l.account).await {
+            Ok(r) if r.account.kind == l.kind => {
+                start_renewal_of(&s, StatePurpose::Reconnect { kind: l.kind }, &r)
+            }
+            Ok(_) | Err(Error::UnknownAccount(_)) => message_page(
+                StatusCode::NOT_FOUND,
+                "Nothing to renew",
+                None,
+                "warn",
+                "The account of this link is no longer connected. Log in and connect it from the Accounts page.",
+            ),
+            Err(e) => store_down(&e, None),
+        },
         Err(e) => message_page(
             StatusCode::BAD_REQUEST,
             "Link not valid",
@@ -227,10 +278,11 @@ pub async fn oauth_callback(
             return refused(StatusCode::BAD_REQUEST, state_refused(&e));
         }
     };
+    let target = s.pending.take_target(binding, s.clock.now());
     let clear = AppendHeaders([(header::SET_COOKIE, cookie.clear_cookie())]);
     (
         clear,
-        complete(&s, user.as_ref(), jar, purpose, raw.as_deref()).await,
+        complete(&s, user.as_ref(), jar, purpose, target, raw.as_deref()).await,
     )
         .into_response()
 }
@@ -240,6 +292,7 @@ async fn complete(
     user: Option<&super::session::CurrentUser>,
     jar: Jar,
     purpose: StatePurpose,
+    target: Option<Target>,
     raw: Option<&str>,
 ) -> Response {
     let login = matches!(purpose, StatePurpose::Login { .. });
@@ -248,7 +301,19 @@ async fn complete(
         .complete(purpose.kind(), raw.unwrap_or_default())
         .await
     {
-        Ok(a) => finish(s, user, jar, purpose, a).await,
+        // A renewal takes its own account among the Pages, or renews nothing.
+        Ok(a) => match target {
+            Some(t) => match a.choose(&t.ig_user_id) {
+                Ok(chosen) => finish(s, user, jar, purpose, chosen).await,
+                Err(e) => not_covered(&e, &t, purpose.kind(), user),
+            },
+            // The access token page knows only the kind: renew the connected ones.
+            None if a.needs_choice() && matches!(purpose, StatePurpose::Reconnect { .. }) => {
+                renew_all(s, user, a).await
+            }
+            None if a.needs_choice() => ask(s, purpose, a),
+            None => finish(s, user, jar, purpose, a).await,
+        },
         Err(e) => {
             if matches!(
                 e,

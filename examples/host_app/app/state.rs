@@ -67,6 +67,8 @@ pub struct AppState {
     /// Sandbox only: show the dialogs as pages (choose who logs in, untick a permission,
     /// cancel) instead of allowing at once. On in the demo, off in the tests.
     pub sandbox_dialog: std::sync::atomic::AtomicBool,
+    /// Pending Page choices and renewal targets, server-side (see [`super::choose`]).
+    pub pending: super::choose::Pending,
     /// Data-deletion requests received: confirmation code -> what was deleted.
     pub deletions: Mutex<HashMap<String, super::callbacks::Deletion>>,
 }

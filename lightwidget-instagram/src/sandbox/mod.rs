@@ -155,6 +155,14 @@ impl Sandbox {
         self.state.create_user(username, true)
     }
 
+    /// Gives the Facebook user of `owner` (a business user) another Page, linked to a
+    /// new Instagram business account `username`: `/me/accounts` with their token then
+    /// lists both Pages, each with a Page token that reads its own account only. The
+    /// handle is the new account's (its `fb_user_id` is `owner`'s).
+    pub fn add_business_page(&self, owner: &UserHandle, username: &str) -> UserHandle {
+        self.state.add_business_page(owner, username)
+    }
+
     /// A test user with a *personal* Instagram account (`account_type` `PERSONAL`): Meta
     /// ended the Basic Display API on 2024-12-04, so such an account can no longer be
     /// connected; the login flow refuses it.

@@ -550,38 +550,50 @@ async fn fb_pages(
     let Some(user) = s.user(&info.user) else {
         return bad_token();
     };
-    let Some(page_id) = user.handle.page_id.clone() else {
+    if user.handle.page_id.is_none() {
         return axum::Json(json!({"data": []})).into_response();
-    };
+    }
     // Without pages_show_list, /me/accounts lists nothing.
     if !info.scopes.iter().any(|s| s == "pages_show_list") {
         return axum::Json(json!({"data": []})).into_response();
     }
     let now = s.now();
-    // A Page token from a long-lived user token never expires (and Meta hands out the
-    // same one again while it works); from a short one, 1 h.
-    let t = if info.kind == TokenKind::FbLong {
-        let mut held = s.page_tokens.lock().unwrap_or_else(|p| p.into_inner());
-        match held
-            .get(&info.user)
-            .filter(|t| s.token(t).is_some_and(|i| i.dead.is_none()))
-        {
-            Some(t) => t.clone(),
-            None => {
-                let t = s.mint_with_scopes(&info.user, TokenKind::Page, now, None, info.scopes);
-                held.insert(info.user.clone(), t.clone());
-                t
+    let mut data = Vec::new();
+    // Every Page of the Facebook user, each with a Page token for its own Instagram
+    // business account only.
+    for ig in s.pages_of(&info.user) {
+        let Some(page_user) = s.user(&ig) else {
+            continue;
+        };
+        let Some(page_id) = page_user.handle.page_id.clone() else {
+            continue;
+        };
+        // A Page token from a long-lived user token never expires (and Meta hands out
+        // the same one again while it works); from a short one, 1 h.
+        let t = if info.kind == TokenKind::FbLong {
+            let mut held = s.page_tokens.lock().unwrap_or_else(|p| p.into_inner());
+            match held
+                .get(&ig)
+                .filter(|t| s.token(t).is_some_and(|i| i.dead.is_none()))
+            {
+                Some(t) => t.clone(),
+                None => {
+                    let t =
+                        s.mint_with_scopes(&ig, TokenKind::Page, now, None, info.scopes.clone());
+                    held.insert(ig.clone(), t.clone());
+                    t
+                }
             }
-        }
-    } else {
-        let exp = now + TimeDelta::hours(1);
-        s.mint_with_scopes(&info.user, TokenKind::Page, now, Some(exp), info.scopes)
-    };
-    axum::Json(json!({"data": [{
-        "id": page_id, "name": format!("{} Page", user.handle.username), "access_token": t,
-        "instagram_business_account": {"id": user.handle.id, "username": user.handle.username}
-    }]}))
-    .into_response()
+        } else {
+            let exp = now + TimeDelta::hours(1);
+            s.mint_with_scopes(&ig, TokenKind::Page, now, Some(exp), info.scopes.clone())
+        };
+        data.push(json!({
+            "id": page_id, "name": format!("{} Page", page_user.handle.username), "access_token": t,
+            "instagram_business_account": {"id": page_user.handle.id, "username": page_user.handle.username}
+        }));
+    }
+    axum::Json(json!({ "data": data })).into_response()
 }
 
 async fn debug_token(

@@ -183,6 +183,9 @@ pub(crate) struct SandboxState {
     /// token again while it works).
     pub page_tokens: Mutex<HashMap<String, String>>,
     pub login_user: Mutex<Option<String>>,
+    /// A Facebook user's further Pages: the Instagram id of the user who logs in → the
+    /// Instagram ids of the other business accounts their Pages are linked to.
+    pub extra_pages: Mutex<HashMap<String, Vec<String>>>,
     pub faults: Mutex<VecDeque<Fault>>,
     pub app_usage: Mutex<Option<u32>>,
     /// `http://127.0.0.1:PORT/`, once bound (for CDN and paging URLs).
@@ -200,6 +203,7 @@ impl SandboxState {
             codes: Mutex::default(),
             page_tokens: Mutex::default(),
             login_user: Mutex::default(),
+            extra_pages: Mutex::default(),
             faults: Mutex::default(),
             app_usage: Mutex::default(),
             base: std::sync::OnceLock::new(),
@@ -271,6 +275,43 @@ impl SandboxState {
                 },
             );
         handle
+    }
+
+    /// Gives `owner`'s Facebook user another Page, linked to a new Instagram business
+    /// account `username` (same Facebook user id as `owner`).
+    pub fn add_business_page(&self, owner: &UserHandle, username: &str) -> UserHandle {
+        let mut h = self.create_user(username, true);
+        h.fb_user_id = owner.fb_user_id.clone();
+        if let Some(u) = self
+            .users
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&h.id)
+        {
+            u.handle = h.clone();
+        }
+        self.extra_pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(owner.id.clone())
+            .or_default()
+            .push(h.id.clone());
+        h
+    }
+
+    /// The Instagram ids whose Pages the Facebook user of `id` manages: their own, then
+    /// the others in the order they were added.
+    pub fn pages_of(&self, id: &str) -> Vec<String> {
+        let mut all = vec![id.to_owned()];
+        if let Some(more) = self
+            .extra_pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            all.extend(more.iter().cloned());
+        }
+        all
     }
 
     pub fn user(&self, id: &str) -> Option<User> {
@@ -382,8 +423,15 @@ impl SandboxState {
 
     /// The user logged in again at a dialog: a broken account (password changed, app
     /// removed, ...) works again from now on, for the new tokens only; every token issued
-    /// before stays broken with the same error.
+    /// before stays broken with the same error. A Facebook user's login heals every
+    /// account their Pages are linked to.
     pub fn logged_in_again(&self, id: &str) {
+        for ig in self.pages_of(id) {
+            self.logged_in_again_one(&ig);
+        }
+    }
+
+    fn logged_in_again_one(&self, id: &str) {
         let Some(scenario) = self.user(id).and_then(|u| u.scenario) else {
             return;
         };
