@@ -205,35 +205,75 @@ async fn logout(c: &Client, base: &url::Url) {
     let _ = text(c, "#login-form").await;
 }
 
+/// What every browser test starts from: chromedriver and Chromium found (or a failure
+/// saying what to install), the screenshot and temp directories, and the app on
+/// 127.0.0.1:0 with the sandbox, on a manual clock (not serving yet).
+struct Browse {
+    chromedriver: PathBuf,
+    chromium: Option<PathBuf>,
+    shots: PathBuf,
+    tmp: PathBuf,
+    clock: ManualClock,
+    listener: tokio::net::TcpListener,
+    base: url::Url,
+    state: Arc<app::state::AppState>,
+    sandbox: lightwidget::instagram::sandbox::Sandbox,
+}
+
+impl Browse {
+    async fn prepare(prefix: &str, entitled: Vec<String>) -> Self {
+        let Some(chromedriver) = find_chromedriver() else {
+            panic!(
+                "this test needs chromedriver and Chromium, which are not installed: \
+                 apt-get install chromium chromium-driver"
+            );
+        };
+        let chromium = find_chromium();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let shots = root.join("artifacts/screenshots");
+        std::fs::create_dir_all(&shots).expect("artifacts dir");
+        let tmp = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&tmp).expect("temp dir");
+        let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let opts = setup::Options {
+            public_url: base.clone(),
+            clock: Arc::new(clock.clone()),
+            db_path: tmp.join("host.db"),
+            entitled,
+        };
+        let (state, sandbox) = setup::with_sandbox(&opts).await.expect("app");
+        Self {
+            chromedriver,
+            chromium,
+            shots,
+            tmp,
+            clock,
+            listener,
+            base,
+            state,
+            sandbox,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and chromedriver (apt-get install chromium chromium-driver); run with --include-ignored"]
 async fn host_app_in_a_real_browser() {
-    let Some(chromedriver) = find_chromedriver() else {
-        panic!(
-            "this test needs chromedriver and Chromium, which are not installed: \
-             apt-get install chromium chromium-driver"
-        );
-    };
-    let chromium = find_chromium();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shots = root.join("artifacts/screenshots");
-    std::fs::create_dir_all(&shots).expect("artifacts dir");
-    let tmp = std::env::temp_dir().join(format!("lw-browser-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&tmp).expect("temp dir");
-
-    // The app on 127.0.0.1:0 with the sandbox, on a manual clock.
-    let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
-    let opts = setup::Options {
-        public_url: base.clone(),
-        clock: Arc::new(clock.clone()),
-        db_path: tmp.join("host.db"),
-        entitled: vec!["alice".into()],
-    };
-    let (state, sandbox) = setup::with_sandbox(&opts).await.expect("app");
+    let Browse {
+        chromedriver,
+        chromium,
+        shots,
+        tmp,
+        clock,
+        listener,
+        base,
+        state,
+        sandbox,
+    } = Browse::prepare("lw-browser", vec!["alice".into()]).await;
     let paul = sandbox.create_consumer_user("paul");
     state
         .sandbox_login
@@ -498,31 +538,17 @@ async fn event_names(c: &Client) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and chromedriver (apt-get install chromium chromium-driver); run with --include-ignored"]
 async fn login_with_instagram_in_a_real_browser() {
-    let Some(chromedriver) = find_chromedriver() else {
-        panic!(
-            "this test needs chromedriver and Chromium, which are not installed: \
-             apt-get install chromium chromium-driver"
-        );
-    };
-    let chromium = find_chromium();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shots = root.join("artifacts/screenshots");
-    std::fs::create_dir_all(&shots).expect("artifacts dir");
-    let tmp = std::env::temp_dir().join(format!("lw-social-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&tmp).expect("temp dir");
-
-    let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
-    let opts = setup::Options {
-        public_url: base.clone(),
-        clock: Arc::new(clock.clone()),
-        db_path: tmp.join("host.db"),
-        entitled: vec![],
-    };
-    let (state, sandbox) = setup::with_sandbox(&opts).await.expect("app");
+    let Browse {
+        chromedriver,
+        chromium,
+        shots,
+        tmp,
+        clock,
+        listener,
+        base,
+        state,
+        sandbox,
+    } = Browse::prepare("lw-social", vec![]).await;
     let paul = sandbox.create_consumer_user("paul");
     let shop = sandbox.create_business_user("shop");
     {
@@ -641,31 +667,17 @@ async fn login_with_instagram_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium and chromedriver (apt-get install chromium chromium-driver); run with --include-ignored"]
 async fn shared_account_and_a_removed_permission_in_a_real_browser() {
-    let Some(chromedriver) = find_chromedriver() else {
-        panic!(
-            "this test needs chromedriver and Chromium, which are not installed: \
-             apt-get install chromium chromium-driver"
-        );
-    };
-    let chromium = find_chromium();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shots = root.join("artifacts/screenshots");
-    std::fs::create_dir_all(&shots).expect("artifacts dir");
-    let tmp = std::env::temp_dir().join(format!("lw-shared-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&tmp).expect("temp dir");
-
-    let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base: url::Url = format!("http://{}/", listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
-    let opts = setup::Options {
-        public_url: base.clone(),
-        clock: Arc::new(clock.clone()),
-        db_path: tmp.join("host.db"),
-        entitled: vec!["alice".into()],
-    };
-    let (state, sandbox) = setup::with_sandbox(&opts).await.expect("app");
+    let Browse {
+        chromedriver,
+        chromium,
+        shots,
+        tmp,
+        clock,
+        listener,
+        base,
+        state,
+        sandbox,
+    } = Browse::prepare("lw-shared", vec!["alice".into()]).await;
     let paul = sandbox.create_consumer_user("paul.bakery");
     state
         .sandbox_login
