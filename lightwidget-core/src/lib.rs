@@ -70,8 +70,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
 pub use keeper::{
-    DispatchReport, GraphSession, Health, Keeper, KeeperBuilder, KeeperStats, LoginEffect,
-    LoginOutcome, SocialLogin, SweepReport,
+    ConnectOptions, ConnectOutcome, DispatchReport, GraphSession, Health, Keeper, KeeperBuilder,
+    KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
 };
 pub use lifecycle::{Observation, Outcome, Suppression, Transition};
 pub use memory::InMemoryStore;

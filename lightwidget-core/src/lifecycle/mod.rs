@@ -22,6 +22,7 @@
 //! assert_eq!(t.notices.len(), 1);
 //! ```
 
+mod freshness;
 mod hooks;
 mod notices;
 mod rules;
@@ -29,6 +30,7 @@ mod rules;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
+pub use freshness::{Freshness, IssuedAt, freshness};
 pub use hooks::{Hook, owner_views};
 pub use notices::{Suppression, fan_out, notice_recipients};
 use rules::Ctx;

@@ -62,4 +62,6 @@ where
     concurrent_joins(Arc::new(make().await)).await;
     notices_fan_out_per_owner(&make().await).await;
     facebook_user_ids(&make().await).await;
+    // Lookup by username (#29.4).
+    usernames(&make().await).await;
 }
