@@ -65,12 +65,9 @@ fn any_purpose() -> impl Strategy<Value = StatePurpose> {
 }
 
 fn signer(ttl: TimeDelta, invitation_ttl: TimeDelta) -> StateSigner {
-    StateSigner::new(
-        "k".repeat(32).into(),
-        Box::new(MemoryNonceStore::default()),
-    )
-    .with_ttl(ttl)
-    .with_invitation_ttl(invitation_ttl)
+    StateSigner::new("k".repeat(32).into(), Box::new(MemoryNonceStore::default()))
+        .with_ttl(ttl)
+        .with_invitation_ttl(invitation_ttl)
 }
 
 #[test]

@@ -79,7 +79,10 @@ fn a_multibyte_signature_value_is_malformed_not_a_panic() {
         Err(WebhookSignatureError::Stale)
     );
     // Uppercase hex still verifies.
-    let h = sign_webhook("s", t, b"{}").to_uppercase().replace("T=", "t=").replace("V1=", "v1=");
+    let h = sign_webhook("s", t, b"{}")
+        .to_uppercase()
+        .replace("T=", "t=")
+        .replace("V1=", "v1=");
     assert!(verify_webhook_signature("s", &h, b"{}", now, Duration::from_secs(300)).is_ok());
 }
 
