@@ -278,3 +278,78 @@ async fn the_hint_finds_the_other_kind_by_username_not_only_by_id() {
         Err(Error::NotConnected { hint: None, .. })
     ));
 }
+
+mod props {
+    use chrono::{DateTime, Utc};
+    use lightwidget_core::lifecycle::{Freshness, IssuedAt, freshness};
+    use lightwidget_core::*;
+    use proptest::prelude::*;
+
+    fn any_instant() -> impl Strategy<Value = DateTime<Utc>> {
+        let lo = DateTime::<Utc>::MIN_UTC.timestamp();
+        let hi = DateTime::<Utc>::MAX_UTC.timestamp();
+        prop_oneof![
+            Just(DateTime::<Utc>::MIN_UTC),
+            Just(DateTime::<Utc>::MAX_UTC),
+            (lo..=hi).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap()),
+        ]
+    }
+
+    fn any_token() -> impl Strategy<Value = Token> {
+        (
+            "[A-Za-z]{1,3}",
+            any_instant(),
+            proptest::option::of(any_instant()),
+        )
+            .prop_map(|(v, issued, exp)| {
+                let t = Token::new(format!("IGAA{v}"), issued);
+                match exp {
+                    Some(at) => t.expiring_at(at),
+                    None => t,
+                }
+            })
+    }
+
+    proptest! {
+        /// Any dates: a verdict, never a panic; with known issue times "older" is exactly
+        /// "issued before", and the same value is always `Same`.
+        #[test]
+        fn freshness_is_total_and_follows_its_definition(held in any_token(), given in any_token()) {
+            let known = freshness(&held, &given, IssuedAt::Known);
+            let unknown = freshness(&held, &given, IssuedAt::Unknown);
+            if held.same_value(&given) {
+                prop_assert_eq!(known, Freshness::Same);
+                prop_assert_eq!(unknown, Freshness::Same);
+            } else {
+                prop_assert_eq!(known == Freshness::Older, given.issued_at < held.issued_at);
+                prop_assert_eq!(
+                    unknown == Freshness::Newer,
+                    matches!((given.expires_at, held.expires_at), (Some(g), Some(h)) if g > h)
+                );
+            }
+        }
+
+        /// Connect with any dates and options: an id, or a typed refusal.
+        #[test]
+        fn connect_with_any_dates_never_panics(
+            first in any_token(),
+            second in any_token(),
+            force in any::<bool>(),
+            unknown in any::<bool>(),
+        ) {
+            let w = super::world();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let opts = ConnectOptions::default().force(force).issued_at_unknown(unknown);
+                let a = NewAccount::new("o", ConnectionKind::Consumer, "1", "shop");
+                let _ = w.keeper.connect_with(a.clone(), first, opts).await;
+                match w.keeper.connect_with(a, second, opts).await {
+                    Ok(_)
+                    | Err(Error::StaleToken { .. })
+                    | Err(Error::InvalidToken(_)) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            });
+        }
+    }
+}
