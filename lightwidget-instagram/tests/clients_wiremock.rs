@@ -534,7 +534,10 @@ async fn pages_follow_the_cursor_on_the_configured_host_and_stop_on_a_repeat() {
         let data: Vec<String> = pages.iter().map(|n| page(*n)).collect();
         let next = if more {
             // Graph's next URL carries the token; this one points at another host.
-            format!(r#","next":"{}/{v}/me/accounts?access_token=EAAlong&after={after}""#, elsewhere.uri())
+            format!(
+                r#","next":"{}/{v}/me/accounts?access_token=EAAlong&after={after}""#,
+                elsewhere.uri()
+            )
         } else {
             String::new()
         };
