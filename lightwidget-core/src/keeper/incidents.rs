@@ -343,7 +343,7 @@ impl Keeper {
                 .filter_map(|((kind, ik), o)| {
                     let a = st.windows.entry(*kind).or_default().assess(now, &policy);
                     let quiet = match ik {
-                        IncidentKind::AccountWave => !a.wave(&policy),
+                        IncidentKind::AccountWave => a.account_failing == 0,
                         IncidentKind::AppWide => a.app_failing == 0,
                     };
                     let old = now.signed_duration_since(o.incident.opened_at) >= window;

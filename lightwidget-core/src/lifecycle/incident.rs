@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | transient, throttled | 1, 2, 4, 17, 32, 341, 613, 5xx, `is_transient` | [`Verdict::Apply`]: back off as usual |
 //! | the account's own | 190/102 with a subcode (458-467, 492), the app removed by the user | [`Verdict::Apply`]: the token ends at once, even in a wave (the wave is one operator alert) |
-//! | ambiguous | 3, 10, 200-299 (the owner's permission *or* the app's capability) | [`Verdict::Suspect`]: held, re-checked after `confirm_after`; ends only if it still fails and the app is not failing as a whole |
+//! | ambiguous | 3, 10, 200-299 (the owner's permission *or* the app's capability) | [`Verdict::Suspect`]: held, re-checked after `confirm_after`; ends only if it still fails, the app is not failing as a whole, and at least `min_accounts` accounts were seen in the window (or the whole window has passed) |
 //! | the app's | "Error validating application", other configuration errors | held while an incident is open, else backs off (never ends a token) |
 //!
 //! An incident opens when, within `window`, at least `min_accounts` distinct accounts of
@@ -30,7 +30,9 @@ use crate::{AccountId, ExpiryReason, Hold, IncidentId, ProviderError};
 /// Settings of incident detection. [`Default`] documents the defaults.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct IncidentPolicy {
-    /// Failures within this window are compared (default 15 min).
+    /// Failures within this window are compared (default 1 h: accounts come due spread
+    /// over the check interval's jitter, so a shorter window sees too few of them on a
+    /// small app). An ambiguous failure waits at most this long for its verdict.
     pub window: Duration,
     /// Fewest distinct failing accounts that make an incident (default 3).
     pub min_accounts: usize,
@@ -53,7 +55,7 @@ pub struct IncidentPolicy {
 impl Default for IncidentPolicy {
     fn default() -> Self {
         Self {
-            window: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(60 * 60),
             min_accounts: 3,
             min_share: 0.5,
             confirm_after: Duration::from_secs(3 * 60),
@@ -211,6 +213,11 @@ pub enum Verdict {
 
 /// Judges one failure of an account (see the module's table).
 ///
+/// An ambiguous failure is confirmed (ends its token) when it fails again at least
+/// `confirm_after` after the first failure with at least `min_accounts` accounts seen in
+/// the window, or when a whole `window` has passed since: with fewer accounts the keeper
+/// cannot tell one broken account from a broken app any sooner.
+///
 /// `open` is the app's open app-wide incident, `hold` the account's current hold,
 /// `assessment` the app's window including this failure.
 pub fn judge(
@@ -239,7 +246,11 @@ pub fn judge(
                 _ => now,
             };
             let confirm = TimeDelta::from_std(policy.confirm_after).unwrap_or(TimeDelta::MAX);
-            if now.signed_duration_since(since) >= confirm {
+            let longest = TimeDelta::from_std(policy.window).unwrap_or(TimeDelta::MAX);
+            let waited = now.signed_duration_since(since);
+            // Confirmed once the re-check fails again with enough other accounts seen
+            // to tell one from all; with too few seen, once the whole window has passed.
+            if (waited >= confirm && assessment.seen >= policy.min_accounts) || waited >= longest {
                 Verdict::Apply
             } else {
                 Verdict::Suspect {
@@ -427,7 +438,7 @@ mod tests {
             w.record(t0() + TimeDelta::minutes(1), *id, None);
         }
         assert!(!w.assess(t0() + TimeDelta::minutes(1), &p).app_wide(&p));
-        let later = t0() + TimeDelta::minutes(17);
+        let later = t0() + TimeDelta::minutes(62);
         assert_eq!(w.assess(later, &p), Assessment::default());
     }
 
