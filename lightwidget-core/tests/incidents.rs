@@ -40,8 +40,9 @@ impl Alerts {
 
 fn app_error() -> ProviderError {
     ProviderError::Permission {
-        message: "Graph error 3: (#3) Application does not have the capability to make this API call."
-            .into(),
+        message:
+            "Graph error 3: (#3) Application does not have the capability to make this API call."
+                .into(),
     }
 }
 
@@ -55,7 +56,9 @@ async fn connect_many(w: &World, n: usize) -> Vec<(String, AccountId)> {
     let mut out = Vec::new();
     for i in 0..n {
         let user = format!("shop{i}");
-        let id = w.connect(&format!("owner{i}"), &user, TimeDelta::days(1)).await;
+        let id = w
+            .connect(&format!("owner{i}"), &user, TimeDelta::days(1))
+            .await;
         w.opt_in(&format!("owner{i}")).await;
         out.push((user, id));
     }
@@ -87,9 +90,22 @@ async fn an_app_wide_error_ends_no_token_tells_no_owner_and_alerts_once_per_chan
     w.run_for(TimeDelta::hours(14), TimeDelta::minutes(5)).await;
 
     assert_eq!(ended(&w, &accounts).await, 0, "no token ended");
-    assert!(w.notifier.sent().is_empty(), "no owner told: {:?}", w.notifier.sent());
-    assert_eq!(alerts.count(IncidentChange::Opened), 1, "{:?}", alerts.changes());
-    assert!(alerts.count(IncidentChange::Updated) <= 5, "{:?}", alerts.changes());
+    assert!(
+        w.notifier.sent().is_empty(),
+        "no owner told: {:?}",
+        w.notifier.sent()
+    );
+    assert_eq!(
+        alerts.count(IncidentChange::Opened),
+        1,
+        "{:?}",
+        alerts.changes()
+    );
+    assert!(
+        alerts.count(IncidentChange::Updated) <= 5,
+        "{:?}",
+        alerts.changes()
+    );
     let open = w.keeper.incidents(true, 10).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].kind, IncidentKind::AppWide);
@@ -109,13 +125,24 @@ async fn an_app_wide_error_ends_no_token_tells_no_owner_and_alerts_once_per_chan
         "{}",
         owner_view.headline()
     );
-    assert!(w.keeper.health(std::time::Duration::from_secs(3600)).await.unwrap().incidents.len() == 1);
+    assert!(
+        w.keeper
+            .health(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .incidents
+            .len()
+            == 1
+    );
 
     // While it lasts, calls back off to a few probes.
     let calls_before = w.graph.checks();
     w.run_for(TimeDelta::hours(2), TimeDelta::minutes(5)).await;
     let probes = w.graph.checks() - calls_before;
-    assert!(probes <= 3 * 24 + 3, "2 h of incident: at most 3 probes per 5 min, got {probes}");
+    assert!(
+        probes <= 3 * 24 + 3,
+        "2 h of incident: at most 3 probes per 5 min, got {probes}"
+    );
     assert!(probes > 0, "probes are made");
     assert_eq!(ended(&w, &accounts).await, 0);
 
@@ -125,17 +152,30 @@ async fn an_app_wide_error_ends_no_token_tells_no_owner_and_alerts_once_per_chan
     }
     let healed_at = w.clock.now();
     w.run_for(TimeDelta::hours(1), TimeDelta::minutes(5)).await;
-    assert_eq!(alerts.count(IncidentChange::Resolved), 1, "{:?}", alerts.changes());
+    assert_eq!(
+        alerts.count(IncidentChange::Resolved),
+        1,
+        "{:?}",
+        alerts.changes()
+    );
     assert!(w.keeper.incidents(true, 10).await.unwrap().is_empty());
     for (_, id) in &accounts {
         let s = w.keeper.status(*id).await.unwrap();
         assert!(s.status.is_active());
         assert_eq!(s.hold, None, "{s:?}");
-        assert!(s.verified_at.is_some_and(|v| v > healed_at), "re-verified: {s:?}");
+        assert!(
+            s.verified_at.is_some_and(|v| v > healed_at),
+            "re-verified: {s:?}"
+        );
     }
     assert!(w.notifier.sent().is_empty(), "still no owner told");
-    assert_eq!(w.keeper.stats().incident_alerts as usize, alerts.changes().len());
-    let resolved_at = w.keeper.incidents(false, 1).await.unwrap()[0].resolved_at.unwrap();
+    assert_eq!(
+        w.keeper.stats().incident_alerts as usize,
+        alerts.changes().len()
+    );
+    let resolved_at = w.keeper.incidents(false, 1).await.unwrap()[0]
+        .resolved_at
+        .unwrap();
     eprintln!(
         "figures: 40 accounts; ended 0; owner notices 0; alerts {:?}; Graph calls in 2 h of incident {probes}; resolved {} min after Graph healed",
         alerts.changes(),
@@ -159,7 +199,11 @@ async fn one_accounts_removed_permission_still_ends_it_after_a_confirming_rechec
     );
     w.run_for(TimeDelta::hours(14), TimeDelta::minutes(1)).await;
     let s = w.keeper.status(*id).await.unwrap();
-    assert_eq!(s.status.reason(), Some(ExpiryReason::PermissionRemoved), "{s:?}");
+    assert_eq!(
+        s.status.reason(),
+        Some(ExpiryReason::PermissionRemoved),
+        "{s:?}"
+    );
     assert_eq!(ended(&w, &accounts).await, 1);
     assert_eq!(w.notifier.sent().len(), 1, "its owner is told once");
     assert!(alerts.changes().is_empty(), "{:?}", alerts.changes());
@@ -189,10 +233,18 @@ async fn a_wave_of_account_errors_ends_every_token_and_is_one_alert() {
         .into_iter()
         .filter(|c| c.1 == IncidentChange::Opened)
         .collect();
-    assert_eq!(opened, vec![(IncidentKind::AccountWave, IncidentChange::Opened)]);
+    assert_eq!(
+        opened,
+        vec![(IncidentKind::AccountWave, IncidentChange::Opened)]
+    );
     // The wave passes: one resolution.
     w.run_for(TimeDelta::hours(1), TimeDelta::minutes(5)).await;
-    assert_eq!(alerts.count(IncidentChange::Resolved), 1, "{:?}", alerts.changes());
+    assert_eq!(
+        alerts.count(IncidentChange::Resolved),
+        1,
+        "{:?}",
+        alerts.changes()
+    );
 }
 
 /// A restart during an incident keeps it: the new keeper holds the accounts of the
@@ -220,9 +272,17 @@ async fn an_incident_survives_a_restart() {
         second.sweep().await.unwrap();
         second.dispatch_outbox().await.unwrap();
     }
-    assert_eq!(ended(&w, &accounts).await, 0, "the restarted keeper ends nothing");
+    assert_eq!(
+        ended(&w, &accounts).await,
+        0,
+        "the restarted keeper ends nothing"
+    );
     assert!(w.notifier.sent().is_empty());
-    assert_eq!(again.count(IncidentChange::Opened), 0, "not announced twice");
+    assert_eq!(
+        again.count(IncidentChange::Opened),
+        0,
+        "not announced twice"
+    );
     assert_eq!(second.incidents(true, 10).await.unwrap().len(), 1);
 }
 
@@ -241,7 +301,8 @@ async fn a_status_without_recent_confirmation_says_not_verified_since() {
             message: "HTTP 503".into(),
         },
     );
-    w.run_for(TimeDelta::hours(25), TimeDelta::minutes(30)).await;
+    w.run_for(TimeDelta::hours(25), TimeDelta::minutes(30))
+        .await;
     let s = w.keeper.status(id).await.unwrap();
     assert!(s.status.is_active());
     assert!(s.unverified, "{s:?}");
