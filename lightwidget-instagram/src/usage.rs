@@ -245,9 +245,12 @@ impl Unit {
         }
     }
 
+    /// Meta's stop: its time supersedes the pace of the usage read (once it is over,
+    /// the next answer tells the usage again).
     fn stop_until(&mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         let fresh = self.stopped(now).is_none();
         self.stop = Some(self.stop.map_or(until, |t| t.max(until)));
+        self.reading = None;
         fresh
     }
 }
@@ -507,7 +510,9 @@ impl Throttle {
                     );
                 }
             }
-            if b.percent >= self.high_water {
+            if b.regain.is_some() {
+                // Stopped for Meta's time, not paced.
+            } else if b.percent >= self.high_water {
                 let e = st.objects.entry(b.id.clone()).or_default();
                 if e.reading(now).is_none() {
                     tracing::warn!(
@@ -815,15 +820,9 @@ mod tests {
             Duration::from_secs(420)
         );
         clock.advance(TimeDelta::minutes(7));
-        // No longer stopped, but paced at its last reading (100 %: one call per 432 s
-        // of its 24-hour window, the slowest pace).
-        let e = t.admit(&["1784"]).unwrap_err();
-        assert!(e.to_string().contains("usage at 100 %"), "{e}");
-        let e = left(e);
-        assert!(
-            e > Duration::from_secs(431) && e <= Duration::from_secs(432),
-            "{e:?}"
-        );
+        // Meta's time supersedes the pace: once it is over, the next call goes at once
+        // and its answer tells the usage again.
+        assert_eq!(t.admit(&["1784"]).unwrap(), Duration::ZERO);
         // Its usage falls: it goes at once.
         t.note(&headers(&[(
             "x-business-use-case-usage",
