@@ -77,11 +77,12 @@ impl Http {
                 message,
             } => {
                 // Meta throttles: stop for its time (or the default), since every
-                // further call would only extend the block. Code 4 is the app-wide
-                // limit: the whole client stops; the others (17, 32, 613, 80000-80014,
-                // 429) hold back the account the call was for.
+                // further call would only extend the block. Code 4 (and an HTTP 429
+                // without a Graph error) is the app-wide limit: the whole client
+                // stops; the others (17, 32, 368, 613, 80000-80014) hold back the
+                // account the call was for.
                 let wait = retry_after.unwrap_or(self.throttle.default_wait());
-                if parse_error(&body).is_some_and(|e| e.code == 4) {
+                if parse_error(&body).map_or(status == 429, |e| e.code == 4) {
                     if self.throttle.stop_app(wait) {
                         tracing::warn!(
                             wait_secs = wait.as_secs(),
