@@ -156,7 +156,10 @@ impl Keeper {
     /// - **rate limits** return [`GatewayError::Throttled`] with the time calls may
     ///   resume, and **transient failures** [`GatewayError::Transient`]; neither is
     ///   recorded. The provider's usage-header throttle is the one the keeper's sweeps
-    ///   use, so a busy widget above the high-water mark slows the sweeps too.
+    ///   use: above the high-water mark it spaces the calls of the app (or of one
+    ///   account) in proportion to the usage, a call waiting a few seconds at most for
+    ///   its slot and otherwise returning `Throttled` with the slot's time; only Meta's
+    ///   own throttle stops calls, for Meta's time. A busy widget slows the sweeps too.
     ///
     /// A call made while the keeper is refreshing this account waits for the refresh to
     /// be committed and uses the token that ends up current; a call never triggers a
