@@ -474,12 +474,20 @@ impl Throttle {
                 let ours = st.calls.count(now);
                 let s = spacing(p, self.high_water, APP_WINDOW, self.app_allowance(p, ours));
                 telemetry::graph_spacing(self.kind, s.unwrap_or_default());
-                if was.is_none_or(|w| w.percent != p) {
+                let spacing_ms = s.unwrap_or_default().as_millis() as u64;
+                if was.is_none() {
                     tracing::warn!(
                         kind = self.kind.as_str(),
                         percent = p,
-                        spacing_ms = s.unwrap_or_default().as_millis() as u64,
+                        spacing_ms,
                         "Graph API app usage at or above the high-water mark: pacing this app's calls"
+                    );
+                } else if was.is_some_and(|w| w.percent != p) {
+                    tracing::debug!(
+                        kind = self.kind.as_str(),
+                        percent = p,
+                        spacing_ms,
+                        "Graph API app usage changed: new pace"
                     );
                 }
             } else {
