@@ -362,13 +362,20 @@ async fn a_removed_permission_ends_the_token_after_its_confirming_recheck_never_
     assert!(!e.is_token_dead(), "{e:?}");
     let st = s.keeper.status(id).await.unwrap();
     assert!(st.status.is_active());
-    assert!(matches!(st.hold, Some(lightwidget_core::Hold::Suspect { .. })), "{st:?}");
+    assert!(
+        matches!(st.hold, Some(lightwidget_core::Hold::Suspect { .. })),
+        "{st:?}"
+    );
     assert_eq!(s.store.notices(id).await.unwrap().len(), 0);
     // The keeper's re-check confirms it is this account's own: it ends, one notice.
     s.clock.advance(TimeDelta::minutes(61));
     s.keeper.sweep().await.unwrap();
     let st = s.keeper.status(id).await.unwrap();
-    assert_eq!(st.status.reason(), Some(ExpiryReason::PermissionRemoved), "{st:?}");
+    assert_eq!(
+        st.status.reason(),
+        Some(ExpiryReason::PermissionRemoved),
+        "{st:?}"
+    );
     assert_eq!(s.store.notices(id).await.unwrap().len(), 1);
     let e = g.profile().await.unwrap_err();
     assert!(e.is_token_dead(), "{e:?}");
