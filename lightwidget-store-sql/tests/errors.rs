@@ -1,8 +1,12 @@
-//! Driver errors classified per backend, provoked on the real servers: lock-wait timeouts,
-//! deadlocks and serialization failures come back as transient
+//! Driver errors classified per backend by class, provoked on the real servers: lock-wait
+//! and statement timeouts, deadlocks, serialization failures, refused and terminated
+//! connections, a database not accepting connections, too many connections, read-only
+//! during a failover, a locked user, SQLite busy — each comes back as transient
 //! ([`StoreError::Unavailable`]), so the keeper retries them instead of giving up.
 //! MariaDB's are told apart by error number (sqlx's `code()` is the SQLSTATE there,
-//! `HY000` for a lock-wait timeout), PostgreSQL's by SQLSTATE.
+//! `HY000` for a lock-wait timeout), PostgreSQL's by SQLSTATE. The full tables, and the
+//! classes no server here can be made to produce, are unit-tested in the crate
+//! (`classify.rs`).
 
 mod support;
 
