@@ -296,7 +296,7 @@ mod tests {
             assert!(!s.is_empty(), "{}", mig.version);
         }
         let init = m.iter().find(|x| x.version == 1).unwrap();
-        let n = split_statements(&init.sql).len();
+        let n = split_statements(init.sql.as_str()).len();
         assert!(n >= 10, "0001 has its tables and indexes: {n}");
     }
 }
