@@ -21,6 +21,8 @@
 //! | `lightwidget_sweep_accounts` | gauge | | accounts claimed by the last sweep |
 //! | `lightwidget_last_sweep_timestamp_seconds` | gauge | | unix time of this keeper's last sweep |
 //! | `lightwidget_accounts` | gauge | `status` | accounts by status (`active`, `expired`, `revoked`), set by `Keeper::health` |
+//! | `lightwidget_incidents_open` | gauge | | open app-wide incidents (accounts held, owners not told), set every sweep |
+//! | `lightwidget_incident_alerts_total` | counter | `kind`, `incident`, `change` | operator alerts (`app_wide` / `account_wave`; `opened`, `updated`, `resolved`) |
 //!
 //! `lightwidget-instagram` (feature `metrics`) adds `lightwidget_graph_app_usage_percent`
 //! (gauge, `kind`: the highest `X-App-Usage` / `X-Business-Use-Case-Usage` figure seen).
@@ -40,6 +42,7 @@ pub(crate) fn reason_label(r: &ExpiryReason) -> &'static str {
         ExpiryReason::SessionInvalidated => "session_invalidated",
         ExpiryReason::AppRemoved => "app_removed",
         ExpiryReason::DataAccessExpired => "data_access_expired",
+        ExpiryReason::PermissionRemoved => "permission_removed",
         _ => "unknown",
     }
 }
@@ -113,6 +116,18 @@ mod imp {
             metrics::gauge!("lightwidget_accounts", "status" => status).set(n as f64);
         }
     }
+
+    pub(crate) fn incidents_open(n: usize) {
+        metrics::gauge!("lightwidget_incidents_open").set(n as f64);
+    }
+
+    pub(crate) fn incident_alert(
+        kind: ConnectionKind,
+        incident: &'static str,
+        change: &'static str,
+    ) {
+        metrics::counter!("lightwidget_incident_alerts_total", "kind" => kind.as_str(), "incident" => incident, "change" => change).increment(1);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -147,6 +162,10 @@ mod imp {
     pub(crate) fn sweep_done(_: usize, _: chrono::DateTime<chrono::Utc>) {}
     #[inline(always)]
     pub(crate) fn accounts(_: u64, _: u64, _: u64) {}
+    #[inline(always)]
+    pub(crate) fn incidents_open(_: usize) {}
+    #[inline(always)]
+    pub(crate) fn incident_alert(_: ConnectionKind, _: &'static str, _: &'static str) {}
 }
 
 pub(crate) use imp::*;

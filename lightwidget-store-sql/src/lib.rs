@@ -52,6 +52,7 @@ mod codec;
 mod crypto;
 mod db;
 mod dialect;
+mod incidents;
 mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;

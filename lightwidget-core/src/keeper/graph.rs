@@ -13,8 +13,8 @@ use super::Keeper;
 use crate::gateway::{GatewayError, Media, MediaPage, Profile, earliest};
 use crate::lifecycle::{self, Observation};
 use crate::{
-    Account, AccountId, AccountRecord, ConnectionKind, Error, ExpiryReason, ProviderError,
-    StoreError, Token, TokenStatus, Transition,
+    Account, AccountId, AccountRecord, ConnectionKind, Error, ProviderError, StoreError, Token,
+    TokenStatus, Transition,
 };
 
 /// Fields of a media item, and of an album's children.
@@ -426,17 +426,20 @@ impl GraphSession {
                 Ok(value)
             }
             Err(e) if self.ends_token(&e, &req) => {
-                let e = match e {
-                    ProviderError::Permission { message } => ProviderError::Expired {
-                        reason: ExpiryReason::PermissionRemoved,
-                        message,
-                    },
-                    e => e,
-                };
-                let status = match self.observe(&rec.state.token, Err(e)).await {
+                let status = match self.observe(&rec.state.token, Err(e.clone())).await {
                     Some(s) => s,
                     None => self.current_status().await?,
                 };
+                if status.is_active() {
+                    // Held, not ended (an ambiguous error awaiting its confirming
+                    // re-check, an app-wide incident): the call failed, the token stands.
+                    return Err(GatewayError::from_provider(
+                        self.id,
+                        e,
+                        now,
+                        DEFAULT_THROTTLE,
+                    ));
+                }
                 Err(GatewayError::NotActive {
                     account: self.id,
                     status,
@@ -500,6 +503,7 @@ impl GraphSession {
     ) -> Option<TokenStatus> {
         let k = &self.keeper;
         let inner = &k.inner;
+        let mut obs = None;
         for _ in 0..MAX_CONFLICT_RETRIES {
             let rec = match self.read().await {
                 Ok(r) => r,
@@ -512,7 +516,13 @@ impl GraphSession {
                 return Some(rec.state.status);
             }
             let now = inner.clock.now();
-            let obs = Observation::HostReported(result.clone());
+            // Judged once (it counts in the app's incident window), applied to each re-read.
+            if obs.is_none() {
+                obs = Some(k.reported(&rec, result.clone()).await);
+            }
+            let obs = obs
+                .clone()
+                .unwrap_or(Observation::HostReported(result.clone()));
             let t: Transition =
                 k.with_rng(|rng| lifecycle::apply(&rec, obs, now, &inner.policy, rng));
             if t.is_noop() {

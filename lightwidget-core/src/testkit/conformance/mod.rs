@@ -16,6 +16,7 @@
 mod accounts;
 mod claims;
 mod commits;
+mod incidents;
 mod outbox;
 mod owners;
 
@@ -27,6 +28,7 @@ use crate::TokenStore;
 pub use accounts::*;
 pub use claims::*;
 pub use commits::*;
+pub use incidents::*;
 pub use outbox::*;
 pub use owners::*;
 
@@ -62,4 +64,6 @@ where
     concurrent_joins(Arc::new(make().await)).await;
     notices_fan_out_per_owner(&make().await).await;
     facebook_user_ids(&make().await).await;
+    incidents_open_once_and_resolve_once(&make().await).await;
+    held_accounts_are_released(&make().await).await;
 }
