@@ -951,6 +951,7 @@ mod tests {
     ) -> (SweepReport, u64, usize, std::time::Duration) {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         let mut first = Some((1..=n).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
         s.expect_claim_due()
             .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
