@@ -86,7 +86,16 @@ async fn mysql(conn: &mut AnyConnection, m: &Migrator) -> Result<(), Error> {
         }
     }
     complete_interrupted(conn, m).await?;
-    m.run(&mut *conn).await.map_err(Error::Migrate)
+    run_on(m, conn).await
+}
+
+/// Runs `m` on `conn` (whose lock the caller holds). `Migrator::run` on a connection
+/// makes the caller's future fail to be `Send` for every lifetime (its `Acquire` bound;
+/// the caller may be spawned), so this calls what it calls.
+async fn run_on(m: &Migrator, conn: &mut AnyConnection) -> Result<(), Error> {
+    m.run_direct(None, conn, false)
+        .await
+        .map_err(Error::Migrate)
 }
 
 /// MySQL / MariaDB error numbers that say a statement of a migration was already done:
@@ -194,7 +203,7 @@ async fn sqlite(conn: &mut AnyConnection, m: &Migrator) -> Result<(), Error> {
             Err(e) => return Err(migrate_err(e)),
         }
     };
-    m.run(&mut *tx).await.map_err(Error::Migrate)?;
+    run_on(m, &mut tx).await?;
     tx.commit().await.map_err(migrate_err)
 }
 

@@ -405,11 +405,13 @@ impl Keeper {
     ) -> std::result::Result<Option<AccountRecord>, StoreError> {
         let mut retry = Backoff::new(self.retry_bound());
         loop {
-            match self.inner.store.get(id).await {
-                Err(e) if Self::retriable(&e, id, held) && retry.again(self).await => {
-                    tracing::warn!(account_id = %id, error = %with_causes(&e), "store unavailable; re-reading the account again");
-                }
+            let e = match self.inner.store.get(id).await {
+                Err(e) if Self::retriable(&e, id, held) => e,
                 other => return other,
+            };
+            tracing::warn!(account_id = %id, error = %with_causes(&e), "store unavailable; re-reading the account again");
+            if !retry.again(self).await {
+                return Err(e);
             }
         }
     }
