@@ -24,8 +24,13 @@
 //! | `lightwidget_incidents_open` | gauge | | open app-wide incidents (accounts held, owners not told), set every sweep |
 //! | `lightwidget_incident_alerts_total` | counter | `kind`, `incident`, `change` | operator alerts (`app_wide` / `account_wave`; `opened`, `updated`, `resolved`) |
 //!
-//! `lightwidget-instagram` (feature `metrics`) adds `lightwidget_graph_app_usage_percent`
-//! (gauge, `kind`: the highest `X-App-Usage` / `X-Business-Use-Case-Usage` figure seen).
+//! | `lightwidget_graph_usage_percent` | gauge | `kind`, `scope` | the usage Meta last reported: `scope="app"` the app's `X-App-Usage` (its highest counter), `scope="account"` the highest `X-Business-Use-Case-Usage` entry of the last answer that had one |
+//! | `lightwidget_graph_call_spacing_seconds` | gauge | `kind` | the spacing of the app's calls now (0 below the high-water mark) |
+//! | `lightwidget_graph_pauses_total` | counter | `kind`, `scope`, `result` | calls held back by the throttle: `waited` (for its paced slot), `refused` (slot too far, or Meta's stop), `stopped` (Meta throttled: a stop began) |
+//! | `lightwidget_graph_pause_seconds` | histogram | `kind`, `scope`, `result` | the length of those pauses: the wait, the time left when refused, or the stop's length |
+//!
+//! The `lightwidget_graph_*` usage figures are recorded by the Graph API clients of
+//! `lightwidget-instagram` through [`graph_usage`], [`graph_spacing`] and [`graph_pause`].
 //! The keeper daemon adds `lightwidget_last_sweep_age_seconds` and `lightwidget_store_up`
 //! at scrape time.
 
@@ -186,4 +191,43 @@ pub(crate) fn since(name: &'static str, start: Option<std::time::Instant>) {
     if let Some(s) = start {
         duration(name, s.elapsed());
     }
+}
+
+/// Records the usage Meta reported in a Graph API answer (`scope` `"app"` for
+/// `X-App-Usage`, `"account"` for `X-Business-Use-Case-Usage`) as the gauge
+/// `lightwidget_graph_usage_percent`. For Graph API clients; a no-op without the
+/// `metrics` feature.
+pub fn graph_usage(kind: ConnectionKind, scope: &'static str, percent: u32) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("lightwidget_graph_usage_percent", "kind" => kind.as_str(), "scope" => scope)
+        .set(f64::from(percent));
+    #[cfg(not(feature = "metrics"))]
+    let _ = (kind, scope, percent);
+}
+
+/// Records the spacing of the app's calls now (zero when not paced) as the gauge
+/// `lightwidget_graph_call_spacing_seconds`. For Graph API clients; a no-op without the
+/// `metrics` feature.
+pub fn graph_spacing(kind: ConnectionKind, spacing: Duration) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("lightwidget_graph_call_spacing_seconds", "kind" => kind.as_str())
+        .set(spacing.as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = (kind, spacing);
+}
+
+/// Records a call the usage throttle held back (`result`: `"waited"`, `"refused"`,
+/// `"stopped"`; `scope`: `"app"` or `"account"`) and for how long, as
+/// `lightwidget_graph_pauses_total` and `lightwidget_graph_pause_seconds`. For
+/// Graph API clients; a no-op without the `metrics` feature.
+pub fn graph_pause(kind: ConnectionKind, scope: &'static str, result: &'static str, d: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("lightwidget_graph_pauses_total", "kind" => kind.as_str(), "scope" => scope, "result" => result)
+            .increment(1);
+        metrics::histogram!("lightwidget_graph_pause_seconds", "kind" => kind.as_str(), "scope" => scope, "result" => result)
+            .record(d.as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (kind, scope, result, d);
 }

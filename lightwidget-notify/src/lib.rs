@@ -2,7 +2,8 @@
 //!
 //! Notice channels for the keeper's outbox: email over SMTP ([`EmailNotifier`]), `.eml`
 //! files for local development ([`EmlFileNotifier`]), signed JSON webhooks
-//! ([`WebhookNotifier`]), and the signed, expiring renewal and one-click unsubscribe
+//! ([`WebhookNotifier`]), operator alerts of app-wide incidents (`WebhookAlerts`,
+//! `EmailAlerts`), and the signed, expiring renewal and one-click unsubscribe
 //! links ([`LinkSigner`]) they carry. Emails have plain-text and HTML parts and RFC 8058
 //! `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
 //!
@@ -29,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod alerts;
 mod links;
 mod templates;
 
@@ -39,6 +41,10 @@ mod email;
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 mod webhook;
 
+#[cfg(feature = "email")]
+pub use alerts::EmailAlerts;
+#[cfg(feature = "webhook")]
+pub use alerts::WebhookAlerts;
 #[cfg(feature = "email")]
 pub use email::{EmailContent, EmailNotifier, EmlFileNotifier, SmtpTls};
 pub use links::{LinkError, LinkSigner, MemoryUsedLinks, RenewalLink, UnsubscribeLink, UsedLinks};

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
 use super::Keeper;
-use crate::gateway::{GatewayError, Media, MediaPage, Profile, earliest};
+use crate::gateway::{GatewayError, Media, MediaList, MediaPage, Profile, earliest};
 use crate::lifecycle::{self, Observation};
 use crate::{
     Account, AccountId, AccountRecord, ConnectionKind, Error, ProviderError, StoreError, Token,
@@ -156,7 +156,10 @@ impl Keeper {
     /// - **rate limits** return [`GatewayError::Throttled`] with the time calls may
     ///   resume, and **transient failures** [`GatewayError::Transient`]; neither is
     ///   recorded. The provider's usage-header throttle is the one the keeper's sweeps
-    ///   use, so a busy widget above the high-water mark slows the sweeps too.
+    ///   use: above the high-water mark it spaces the calls of the app (or of one
+    ///   account) in proportion to the usage, a call waiting a few seconds at most for
+    ///   its slot and otherwise returning `Throttled` with the slot's time; only Meta's
+    ///   own throttle stops calls, for Meta's time. A busy widget slows the sweeps too.
     ///
     /// A call made while the keeper is refreshing this account waits for the refresh to
     /// be committed and uses the token that ends up current; a call never triggers a
@@ -286,22 +289,73 @@ impl GraphSession {
 
     /// Every media item, walking the pages (`limit` per page) until the last, or until
     /// `max_items` are read.
+    ///
+    /// A page that cannot be read after the first (throttled for longer than the
+    /// client waits, a temporary failure, the token ended) does not lose the pages
+    /// read: the [`MediaList`] returned has them, with the cursor to continue from
+    /// ([`all_media_from`](Self::all_media_from)) and the error that stopped the walk.
+    /// Only a failure of the first page is an `Err`.
+    ///
+    /// ```no_run
+    /// # async fn demo(graph: lightwidget_core::GraphSession)
+    /// # -> Result<(), lightwidget_core::gateway::GatewayError> {
+    /// let list = graph.all_media(Some(25), 500).await?;
+    /// show(&list.items);
+    /// if let (Some(after), Some(why)) = (&list.after, &list.stopped) {
+    ///     // e.g. throttled: continue at `why.throttled_until()` from `after`.
+    ///     let rest = graph.all_media_from(Some(after), Some(25), 500).await?;
+    /// }
+    /// # fn show(_: &[lightwidget_core::gateway::Media]) {}
+    /// # Ok(()) }
+    /// ```
     pub async fn all_media(
         &self,
         limit: Option<u32>,
         max_items: usize,
-    ) -> Result<Vec<Media>, GatewayError> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
+    ) -> Result<MediaList, GatewayError> {
+        self.all_media_from(None, limit, max_items).await
+    }
+
+    /// [`all_media`](Self::all_media) starting at the page of cursor `after` (`None`:
+    /// the first page), such as the [`MediaList::after`] of a walk that stopped early.
+    pub async fn all_media_from(
+        &self,
+        after: Option<&str>,
+        limit: Option<u32>,
+        max_items: usize,
+    ) -> Result<MediaList, GatewayError> {
+        let mut list = MediaList {
+            items: Vec::new(),
+            after: None,
+            stopped: None,
+            url_expires_at: None,
+        };
+        let mut after: Option<String> = after.map(str::to_owned);
+        let mut first = true;
         loop {
-            let page = self.media(after.as_deref(), limit).await?;
-            out.extend(page.items);
+            let page = match self.media(after.as_deref(), limit).await {
+                Ok(p) => p,
+                Err(e) if first => return Err(e),
+                Err(e) => {
+                    tracing::info!(account_id = %self.id, items = list.items.len(), error = %e, "gateway: media walk stopped early; returning the pages read");
+                    list.after = after;
+                    list.stopped = Some(e);
+                    break;
+                }
+            };
+            first = false;
+            list.items.extend(page.items);
             after = page.after;
-            if after.is_none() || out.len() >= max_items {
-                out.truncate(max_items);
-                return Ok(out);
+            if after.is_none() || list.items.len() >= max_items {
+                list.items.truncate(max_items);
+                break;
             }
         }
+        list.url_expires_at = list
+            .items
+            .iter()
+            .fold(None, |acc, m| earliest(acc, m.url_expires_at));
+        Ok(list)
     }
 
     /// One media item (with an album's children).
