@@ -999,6 +999,51 @@ mod tests {
         }
     }
 
+    /// A result fenced out by a concurrent write is worked out again on the fresh record;
+    /// when re-reading that record fails for a while (the store went down meanwhile), the
+    /// re-read is retried like a commit instead of dropping the result.
+    #[tokio::test(start_paused = true)]
+    async fn a_fenced_result_survives_a_re_read_that_fails_for_a_while() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let rec = due_record(1, now, 1);
+        let id = rec.account.id;
+        let mut fresh = rec.clone();
+        fresh.version = 2;
+        let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
+        let mut first = Some(vec![rec]);
+        s.expect_claim_due()
+            .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+        let commits = std::sync::atomic::AtomicUsize::new(0);
+        s.expect_commit_many().returning(move |ts| {
+            if commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                vec![Err(StoreError::Conflict(id))]
+            } else {
+                assert_eq!(ts[0].expected_version, 2, "fenced on the fresh version");
+                vec![Ok(())]
+            }
+        });
+        let started = tokio::time::Instant::now();
+        s.expect_get().returning(move |_| {
+            if started.elapsed() < std::time::Duration::from_secs(5) {
+                Err(down())
+            } else {
+                Ok(Some(fresh.clone()))
+            }
+        });
+        s.expect_extend_leases()
+            .returning(|leases, _| Ok(leases.iter().map(|_| true).collect()));
+        s.expect_record_sweep().returning(|_, _| Ok(()));
+        let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        let r = k.sweep().await.unwrap();
+        assert_eq!(r.refreshed, 1, "{r:?}");
+        assert_eq!(k.stats().store_errors, 0);
+    }
+
     /// A commit error whose class is not known (neither unavailable nor permanent) is
     /// retried while the lease is held, not dropped.
     #[tokio::test(start_paused = true)]
