@@ -224,6 +224,20 @@ pub trait TokenStore: Send + Sync + 'static {
         incident: IncidentId,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    // ---- Lookup by username (#29.4: the renewal hint across connection kinds) ----
+
+    /// Accounts of `kind` whose username is `username`, compared ignoring ASCII case
+    /// (Instagram usernames are ASCII and case-insensitive), oldest first. The one thing
+    /// both flows report for the same Instagram account is its username: Instagram
+    /// Login names the Instagram-scoped user id, Facebook Login the Instagram business
+    /// account id, and Meta does not promise they are equal. Used on the renewal error
+    /// path only (no index needed).
+    async fn find_by_username(
+        &self,
+        kind: ConnectionKind,
+        username: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError>;
 }
 
 /// Where a notice is in its delivery.

@@ -63,6 +63,8 @@ pub(crate) struct Queries {
     pub owner_last_seq: &'static str,
     pub history_for: &'static str,
     pub history_for_before: &'static str,
+    // Lookup by username (#29.4).
+    pub find_by_username: &'static str,
 }
 
 /// [`Queries`] of the dialect whose statements are in `queries/$dialect/`.
@@ -75,7 +77,9 @@ macro_rules! queries {
             prefs_upsert, sweep_upsert, last_sweep, counts, stale_keys, rewrite_token,
             find_by_fb_user, members, member_seq, member_insert, member_update, member_delete,
             delete_members, primary_update, lock_account, insert_owner_history, owner_last_seq,
-            history_for, history_for_before)
+            history_for, history_for_before,
+            // Lookup by username (#29.4).
+            find_by_username)
     };
     (@ $dialect:literal; $($name:ident),*) => {
         $crate::db::Queries {

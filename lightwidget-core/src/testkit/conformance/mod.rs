@@ -66,4 +66,6 @@ where
     facebook_user_ids(&make().await).await;
     incidents_open_once_and_resolve_once(&make().await).await;
     held_accounts_are_released(&make().await).await;
+    // Lookup by username (#29.4).
+    usernames(&make().await).await;
 }
