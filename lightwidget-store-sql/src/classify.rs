@@ -149,6 +149,7 @@ pub(crate) fn mysql(e: &dyn DatabaseError) -> Class {
 }
 
 /// [`mysql`] for one error number.
+#[cfg_attr(not(any(feature = "mysql", test)), allow(dead_code))]
 pub(crate) fn mysql_number(n: u16) -> Class {
     match n {
         1040
