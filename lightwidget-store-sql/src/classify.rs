@@ -102,12 +102,14 @@ pub(crate) fn store_error(
 /// | `57P04`, `3D000`, `3F000` | database dropped, database or schema does not exist | permanent |
 /// | `0A…`, `21…`, `22…`, `23…`, `42…`, `XX…` | not supported, cardinality, data exception, integrity constraint, syntax or undefined object, internal error (corruption) | permanent |
 /// | anything else | | unknown |
+#[cfg_attr(not(any(feature = "postgres", test)), allow(dead_code))]
 pub(crate) fn postgres(e: &dyn DatabaseError) -> Class {
     e.code()
         .map_or(Class::Unknown, |c| postgres_sqlstate(c.as_ref()))
 }
 
 /// [`postgres`] for one SQLSTATE.
+#[cfg_attr(not(any(feature = "postgres", test)), allow(dead_code))]
 pub(crate) fn postgres_sqlstate(code: &str) -> Class {
     match code {
         "40001" | "40P01" | "40003" | "53000" | "53100" | "53200" | "53300" | "53400" | "55000"
@@ -139,6 +141,7 @@ pub(crate) fn postgres_sqlstate(code: &str) -> Class {
 /// | 1044, 1045, 1142, 1143 | access denied (database, user, command, column) | unknown |
 /// | 1048, 1049, 1050, 1054, 1060–1062, 1064, 1091, 1118, 1136, 1146, 1153, 1264, 1265, 1292, 1364, 1366, 1406, 1451, 1452 | bad NULL, unknown database, table exists, unknown column, duplicate column / key / entry, syntax, cannot drop, row too large, column count, no such table, packet too large, out of range, truncated, incorrect value, no default, data too long, foreign key | permanent |
 /// | anything else | | unknown |
+#[cfg_attr(not(any(feature = "mysql", test)), allow(dead_code))]
 pub(crate) fn mysql(e: &dyn DatabaseError) -> Class {
     #[cfg(feature = "mysql")]
     if let Some(m) = e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
@@ -149,6 +152,7 @@ pub(crate) fn mysql(e: &dyn DatabaseError) -> Class {
 }
 
 /// [`mysql`] for one error number.
+#[cfg_attr(not(any(feature = "mysql", test)), allow(dead_code))]
 pub(crate) fn mysql_number(n: u16) -> Class {
     match n {
         1040
@@ -217,6 +221,7 @@ pub(crate) fn mysql_number(n: u16) -> Class {
 /// | 264 `READONLY_RECOVERY`, 520 `READONLY_CANTLOCK`, 776 `READONLY_ROLLBACK` | read-only until another connection recovers or releases | transient |
 /// | 1 `ERROR`, 11 `CORRUPT`, 18 `TOOBIG`, 19 `CONSTRAINT…`, 20 `MISMATCH`, 21 `MISUSE`, 25 `RANGE`, 26 `NOTADB` | SQL error (no such table, syntax), corruption, too big, constraint, type mismatch, misuse, range, not a database | permanent |
 /// | anything else (8 `READONLY` file permissions, 10 `IOERR…`, 23 `AUTH`, …) | | unknown |
+#[cfg_attr(not(any(feature = "sqlite", test)), allow(dead_code))]
 pub(crate) fn sqlite(e: &dyn DatabaseError) -> Class {
     e.code()
         .and_then(|c| c.parse::<i32>().ok())
@@ -224,6 +229,7 @@ pub(crate) fn sqlite(e: &dyn DatabaseError) -> Class {
 }
 
 /// [`sqlite`] for one extended result code.
+#[cfg_attr(not(any(feature = "sqlite", test)), allow(dead_code))]
 pub(crate) fn sqlite_code(code: i32) -> Class {
     match code {
         264 | 520 | 776 => Class::Transient,
