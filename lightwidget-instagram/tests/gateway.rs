@@ -423,7 +423,7 @@ async fn usage_above_the_high_water_mark_paces_the_widget_and_the_sweep_without_
     let t0 = std::time::Instant::now();
     s.keeper.graph(id).profile().await.unwrap();
     s.keeper.graph(id).profile().await.unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     assert_eq!(s.sandbox.requests("me") - me0, 2);
     s.sandbox.set_app_usage(Some(95));
     // The widget's call succeeds and brings the usage header back...
@@ -436,7 +436,7 @@ async fn usage_above_the_high_water_mark_paces_the_widget_and_the_sweep_without_
     assert_eq!(s.sandbox.requests("refresh"), 1);
     let waited = t1.elapsed();
     assert!(
-        waited >= Duration::from_millis(3400) && waited < Duration::from_millis(4500),
+        waited >= Duration::from_millis(3400) && waited < Duration::from_millis(5500),
         "the sweep waited {waited:?}"
     );
     // Two widget calls at once: the first waits 3.6 s for the next slot and goes; the
