@@ -30,7 +30,9 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 
 pub use hooks::{Hook, owner_views};
-pub use notices::{Suppression, fan_out, notice_recipients};
+pub use notices::{
+    Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,
+};
 use rules::Ctx;
 
 use crate::{

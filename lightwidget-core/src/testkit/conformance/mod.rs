@@ -2,7 +2,7 @@
 //!
 //! [`run_all`] runs them all, each on a fresh store from a factory; each check is also
 //! public on its own (grouped here by concern: accounts, claims, commits, outbox,
-//! owners of shared accounts).
+//! owners of shared accounts, used links).
 //! Each check panics with a message naming the rule that was broken.
 //!
 //! ```
@@ -18,6 +18,7 @@ mod claims;
 mod commits;
 mod outbox;
 mod owners;
+mod used_links;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use claims::*;
 pub use commits::*;
 pub use outbox::*;
 pub use owners::*;
+pub use used_links::*;
 
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
@@ -62,4 +64,7 @@ where
     concurrent_joins(Arc::new(make().await)).await;
     notices_fan_out_per_owner(&make().await).await;
     facebook_user_ids(&make().await).await;
+    // Used single-use links.
+    used_links_work_once(&make().await).await;
+    used_links_concurrent_first_use(Arc::new(make().await)).await;
 }
