@@ -63,6 +63,9 @@ pub(crate) struct Queries {
     pub owner_last_seq: &'static str,
     pub history_for: &'static str,
     pub history_for_before: &'static str,
+    // Used single-use links.
+    pub used_link_insert: &'static str,
+    pub used_links_prune: &'static str,
 }
 
 /// [`Queries`] of the dialect whose statements are in `queries/$dialect/`.
@@ -75,7 +78,9 @@ macro_rules! queries {
             prefs_upsert, sweep_upsert, last_sweep, counts, stale_keys, rewrite_token,
             find_by_fb_user, members, member_seq, member_insert, member_update, member_delete,
             delete_members, primary_update, lock_account, insert_owner_history, owner_last_seq,
-            history_for, history_for_before)
+            history_for, history_for_before,
+            // Used single-use links.
+            used_link_insert, used_links_prune)
     };
     (@ $dialect:literal; $($name:ident),*) => {
         $crate::db::Queries {
