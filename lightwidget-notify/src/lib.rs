@@ -2,8 +2,9 @@
 //!
 //! Notice channels for the keeper's outbox: email over SMTP ([`EmailNotifier`]), `.eml`
 //! files for local development ([`EmlFileNotifier`]), signed JSON webhooks
-//! ([`WebhookNotifier`]), and the signed, expiring renewal and one-click unsubscribe
-//! links ([`LinkSigner`]) they carry. Emails have plain-text and HTML parts and RFC 8058
+//! ([`WebhookNotifier`]), and the signed links they carry ([`LinkSigner`]): renewal
+//! links that expire, and one-click unsubscribe links for the topic of their email,
+//! which never expire and work once. Emails have plain-text and HTML parts and RFC 8058
 //! `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
 //!
 //! ```
@@ -41,7 +42,7 @@ mod webhook;
 
 #[cfg(feature = "email")]
 pub use email::{EmailContent, EmailNotifier, EmlFileNotifier, SmtpTls};
-pub use links::{LinkError, LinkSigner, MemoryUsedLinks, RenewalLink, UnsubscribeLink, UsedLinks};
+pub use links::{LinkError, LinkSigner, RenewalLink, UnsubscribeLink};
 pub use templates::{DefaultTemplates, Links, Templates, escape_html};
 #[cfg(feature = "webhook")]
 pub use webhook::{WebhookNotifier, WebhookSignatureError, sign_webhook, verify_webhook_signature};
