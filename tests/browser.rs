@@ -335,7 +335,7 @@ async fn host_app_in_a_real_browser() {
     // 3. Settings: opt in to expired token notifications, the seeds' one checkbox, which
     // covers every break; the extra topics are warnings. Also one warning.
     c.goto(&url("settings")).await.unwrap();
-    let form = text(&c, "form").await;
+    let form = text(&c, "form[action=\"/settings\"]").await;
     assert!(form.contains("Expired token notifications"), "{form}");
     let explained = text(&c, "#expired-explained").await;
     for words in ["stops working", "password was changed", "app was removed", "permission"] {
