@@ -338,12 +338,19 @@ async fn host_app_in_a_real_browser() {
     let form = text(&c, "form[action=\"/settings\"]").await;
     assert!(form.contains("Expired token notifications"), "{form}");
     let explained = text(&c, "#expired-explained").await;
-    for words in ["stops working", "password was changed", "app was removed", "permission"] {
+    for words in [
+        "stops working",
+        "password was changed",
+        "app was removed",
+        "permission",
+    ] {
         assert!(explained.contains(words), "{words}: {explained}");
     }
     assert!(
         c.find(Locator::Css("#topic-revoked")).await.is_err()
-            && c.find(Locator::Css("#topic-permission-removed")).await.is_err(),
+            && c.find(Locator::Css("#topic-permission-removed"))
+                .await
+                .is_err(),
         "breaks have no boxes of their own"
     );
     let cb = c
@@ -531,11 +538,17 @@ async fn host_app_in_a_real_browser() {
     shot(&c, &shots, "12-unsubscribe-confirm").await;
     click(&c, "#unsubscribe").await;
     let msg = text(&c, "#message").await;
-    assert!(msg.contains("You will no longer get expired token emails"), "{msg}");
+    assert!(
+        msg.contains("You will no longer get expired token emails"),
+        "{msg}"
+    );
     shot(&c, &shots, "13-unsubscribed").await;
     let prefs = keeper.preferences(&OwnerId::new("alice")).await.unwrap();
     assert!(!prefs.wants(NoticeTopic::Expired));
-    assert!(prefs.wants(NoticeTopic::ExpiringSoon), "the warning stays on");
+    assert!(
+        prefs.wants(NoticeTopic::ExpiringSoon),
+        "the warning stays on"
+    );
     c.goto(&url("settings")).await.unwrap();
     let cb = c
         .find(Locator::Css("#expired-notifications"))
@@ -550,8 +563,9 @@ async fn host_app_in_a_real_browser() {
     click(&c, "#unsubscribe").await;
     let msg = text(&c, "#message").await;
     assert!(
-        msg.contains("This link was already used, and you turned expired token emails back on since")
-            && msg.contains("Nothing changed"),
+        msg.contains(
+            "This link was already used, and you turned expired token emails back on since"
+        ) && msg.contains("Nothing changed"),
         "{msg}"
     );
     shot(&c, &shots, "14-unsubscribe-link-used").await;
@@ -694,7 +708,13 @@ async fn login_with_instagram_in_a_real_browser() {
     // An entitled social user saves Settings unchanged: no address is made up from
     // "@paul" (which is none), so the form is valid as it comes.
     keeper
-        .set_owner_entitlements(&owner, id, Entitlements { notifications: true })
+        .set_owner_entitlements(
+            &owner,
+            id,
+            Entitlements {
+                notifications: true,
+            },
+        )
         .await
         .unwrap();
     c.goto(&url("settings")).await.unwrap();
@@ -829,7 +849,10 @@ async fn shared_account_and_a_removed_permission_in_a_real_browser() {
     login(&c, &base, "alice").await;
     c.goto(&url("inbox")).await.unwrap();
     let subject = text(&c, ".mail .subject").await;
-    assert!(subject.contains("@paul.bakery lost a permission"), "{subject}");
+    assert!(
+        subject.contains("@paul.bakery lost a permission"),
+        "{subject}"
+    );
     let mail = text(&c, ".mail").await;
     assert!(
         mail.contains("you turned on expired token notifications"),
@@ -1096,8 +1119,14 @@ async fn callbacks_and_links_over_http() {
             .await
             .unwrap();
         assert!(body.contains("id=unsubscribe>"), "{body}");
-        assert!(body.contains("Unsubscribe from expired token emails"), "{body}");
-        assert!(body.contains("id=unsubscribe-all"), "the page offers all: {body}");
+        assert!(
+            body.contains("Unsubscribe from expired token emails"),
+            "{body}"
+        );
+        assert!(
+            body.contains("id=unsubscribe-all"),
+            "the page offers all: {body}"
+        );
     }
     assert_eq!(
         keeper.preferences(&alice).await.unwrap().topics,
@@ -1146,15 +1175,23 @@ async fn callbacks_and_links_over_http() {
         .unwrap();
     let body = post(link).await;
     assert!(
-        body.contains("This link was already used, and you turned expired token emails back on since")
-            && body.contains("Nothing changed: you still get them"),
+        body.contains(
+            "This link was already used, and you turned expired token emails back on since"
+        ) && body.contains("Nothing changed: you still get them"),
         "{body}"
     );
-    assert!(keeper.preferences(&alice).await.unwrap().wants(NoticeTopic::Expired));
+    assert!(
+        keeper
+            .preferences(&alice)
+            .await
+            .unwrap()
+            .wants(NoticeTopic::Expired)
+    );
     // "Unsubscribe from all" on the page of a fresh link.
-    let link = app_state
-        .links
-        .unsubscribe_url(&alice, Some(NoticeTopic::ExpiringSoon), clock.now());
+    let link =
+        app_state
+            .links
+            .unsubscribe_url(&alice, Some(NoticeTopic::ExpiringSoon), clock.now());
     let mut all = link.clone();
     all.query_pairs_mut().append_pair("all", "1");
     let body = post(all).await;

@@ -82,7 +82,10 @@ async fn the_expired_box_alone_covers_every_break() {
     w.run_for(TimeDelta::days(2), hours(1)).await;
 
     for id in [password, deauthorized, permission, app_removed, lapsed] {
-        assert_eq!(w.keeper.status(id).await.unwrap().status.label(), "NOT ACTIVE");
+        assert_eq!(
+            w.keeper.status(id).await.unwrap().status.label(),
+            "NOT ACTIVE"
+        );
     }
     let sent = w.notifier.sent();
     let mut got: Vec<(AccountId, NoticeKind)> =
@@ -112,7 +115,10 @@ async fn the_expired_box_alone_covers_every_break() {
     ];
     want.sort_by_key(|(id, _)| *id);
     assert_eq!(got, want, "one email per break, none for the warning");
-    assert!(sent.iter().all(|(n, _)| n.kind.topic() == NoticeTopic::Expired));
+    assert!(
+        sent.iter()
+            .all(|(n, _)| n.kind.topic() == NoticeTopic::Expired)
+    );
 }
 
 /// Preferences saved when breaks had topics of their own (`revoked`,
@@ -162,7 +168,11 @@ async fn an_unsubscribe_link_turns_off_its_topic_once() {
         .unwrap();
     assert_eq!(did, Unsubscribed::TurnedOff([NoticeTopic::Expired].into()));
     let p = w.keeper.preferences(&o).await.unwrap();
-    assert_eq!(p.topics, [NoticeTopic::ExpiringSoon].into(), "the other topic stays on");
+    assert_eq!(
+        p.topics,
+        [NoticeTopic::ExpiringSoon].into(),
+        "the other topic stays on"
+    );
 
     // Used again while still off: nothing changed.
     assert_eq!(
@@ -188,7 +198,13 @@ async fn an_unsubscribe_link_turns_off_its_topic_once() {
             on_now: [NoticeTopic::Expired].into()
         }
     );
-    assert!(w.keeper.preferences(&o).await.unwrap().wants(NoticeTopic::Expired));
+    assert!(
+        w.keeper
+            .preferences(&o)
+            .await
+            .unwrap()
+            .wants(NoticeTopic::Expired)
+    );
 
     // A fresh link for everything turns off what is on; another finds nothing to do.
     assert_eq!(
@@ -200,7 +216,9 @@ async fn an_unsubscribe_link_turns_off_its_topic_once() {
         Unsubscribed::AlreadyOff
     );
     assert!(matches!(
-        w.keeper.unsubscribe(&"x".repeat(MAX_LINK_ID_LEN + 1), &o, None).await,
+        w.keeper
+            .unsubscribe(&"x".repeat(MAX_LINK_ID_LEN + 1), &o, None)
+            .await,
         Err(Error::InvalidInput(_))
     ));
 }

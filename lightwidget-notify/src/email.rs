@@ -63,7 +63,9 @@ impl EmailContent {
         let links = Links {
             renew: self.links.renewal_url(n, now),
             // The topic of this email, not every topic: the page offers "all".
-            unsubscribe: self.links.unsubscribe_url(&n.owner, Some(n.kind.topic()), now),
+            unsubscribe: self
+                .links
+                .unsubscribe_url(&n.owner, Some(n.kind.topic()), now),
         };
         let to: Mailbox = to
             .parse()

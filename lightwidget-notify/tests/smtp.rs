@@ -109,7 +109,11 @@ async fn the_expiry_email_arrives_with_both_parts_headers_and_working_links() {
     );
     let u = links.verify_unsubscribe(&unsub, Utc::now()).unwrap();
     assert_eq!(u.owner.as_str(), "owner-1");
-    assert_eq!(u.topic, Some(NoticeTopic::Expired), "the email's own topic, not all");
+    assert_eq!(
+        u.topic,
+        Some(NoticeTopic::Expired),
+        "the email's own topic, not all"
+    );
     let renew = token_after(&body, "https://host.example/renew?token=");
     let r = links.verify_renewal(&renew, Utc::now()).unwrap();
     assert_eq!(
@@ -193,7 +197,10 @@ fn links_refuse_tampering_expiry_and_wrong_purpose() {
     assert_eq!(u.topic, Some(NoticeTopic::Expired));
     // Each link has its own id (what the store records to make it single-use).
     let again = tok(s.unsubscribe_url(&n.owner, Some(NoticeTopic::Expired), now));
-    assert_ne!(s.verify_unsubscribe(&again, now).unwrap().link_id, u.link_id);
+    assert_ne!(
+        s.verify_unsubscribe(&again, now).unwrap().link_id,
+        u.link_id
+    );
     assert!(!format!("{s:?}").contains("link-secret"));
 }
 
@@ -210,10 +217,7 @@ fn unsubscribe_links_work_for_as_long_as_the_email_may_be_read() {
         .into_owned();
     let later = now + TimeDelta::days(3650);
     assert_eq!(
-        s.verify_unsubscribe(&token, later)
-            .unwrap()
-            .owner
-            .as_str(),
+        s.verify_unsubscribe(&token, later).unwrap().owner.as_str(),
         "owner-1"
     );
     // Renewal links still expire.
@@ -270,27 +274,43 @@ fn each_email_unsubscribes_from_its_own_topic_and_names_its_break() {
     let at = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
     let cases = [
         (
-            NoticeKind::Expired { reason: ExpiryReason::PasswordChanged },
+            NoticeKind::Expired {
+                reason: ExpiryReason::PasswordChanged,
+            },
             NoticeTopic::Expired,
             "password was changed",
         ),
-        (NoticeKind::Revoked, NoticeTopic::Expired, "The app was removed"),
         (
-            NoticeKind::Expired { reason: ExpiryReason::AppRemoved },
+            NoticeKind::Revoked,
             NoticeTopic::Expired,
             "The app was removed",
         ),
         (
-            NoticeKind::Expired { reason: ExpiryReason::PermissionRemoved },
+            NoticeKind::Expired {
+                reason: ExpiryReason::AppRemoved,
+            },
+            NoticeTopic::Expired,
+            "The app was removed",
+        ),
+        (
+            NoticeKind::Expired {
+                reason: ExpiryReason::PermissionRemoved,
+            },
             NoticeTopic::Expired,
             "A permission your widget needs was removed",
         ),
         (
-            NoticeKind::Expired { reason: ExpiryReason::LifetimeEnded },
+            NoticeKind::Expired {
+                reason: ExpiryReason::LifetimeEnded,
+            },
             NoticeTopic::Expired,
             "end of its lifetime",
         ),
-        (NoticeKind::ExpiringSoon { at }, NoticeTopic::ExpiringSoon, "expires on 2026-05-01"),
+        (
+            NoticeKind::ExpiringSoon { at },
+            NoticeTopic::ExpiringSoon,
+            "expires on 2026-05-01",
+        ),
         (
             NoticeKind::DataAccessExpiring { at },
             NoticeTopic::DataAccessExpiring,
@@ -301,7 +321,10 @@ fn each_email_unsubscribes_from_its_own_topic_and_names_its_break() {
         let n = Notice { kind, ..notice() };
         let raw = String::from_utf8(content.message(&n, "paul@example.com").unwrap().formatted())
             .unwrap();
-        let header = token_after(&raw, "List-Unsubscribe: <https://host.example/unsubscribe?token=");
+        let header = token_after(
+            &raw,
+            "List-Unsubscribe: <https://host.example/unsubscribe?token=",
+        );
         let link = links.verify_unsubscribe(&header, Utc::now()).unwrap();
         assert_eq!(link.topic, Some(topic), "{kind:?}");
         let body = qp(&raw);
@@ -310,7 +333,13 @@ fn each_email_unsubscribes_from_its_own_topic_and_names_its_break() {
             body.contains(&format!("you turned on {} notifications", topic.label())),
             "{kind:?}: {body}"
         );
-        let footer = token_after(&body, "Unsubscribe with one click: https://host.example/unsubscribe?token=");
-        assert_eq!(links.verify_unsubscribe(&footer, Utc::now()).unwrap().topic, Some(topic));
+        let footer = token_after(
+            &body,
+            "Unsubscribe with one click: https://host.example/unsubscribe?token=",
+        );
+        assert_eq!(
+            links.verify_unsubscribe(&footer, Utc::now()).unwrap().topic,
+            Some(topic)
+        );
     }
 }

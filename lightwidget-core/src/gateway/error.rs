@@ -27,7 +27,10 @@ pub enum GatewayError {
     /// The account's token does not work (expired, revoked, or a permission the widget
     /// needs was removed) — found by this call or known before it (then no request was
     /// sent). Show the account as NOT ACTIVE; only the owner can fix it by reconnecting.
-    #[error("account {account} is NOT ACTIVE: {}; the owner must reconnect", why_not_active(status))]
+    #[error(
+        "account {account} is NOT ACTIVE: {}; the owner must reconnect",
+        why_not_active(status)
+    )]
     NotActive {
         /// The account.
         account: AccountId,

@@ -22,6 +22,9 @@ impl Keeper {
     ///   entitlements, preferences and notices; nothing about them is revealed to the
     ///   newcomer.
     ///
+    /// A connect counts as a successful check: the account's last successful check is
+    /// the time of the connect (a renewal's likewise).
+    ///
     /// Refused before anything is saved: an incomplete account
     /// ([`Error::InvalidAccount`]) or an unusable token ([`Error::InvalidToken`]: empty,
     /// over [`Token::MAX_LEN`], whitespace, control or non-ASCII characters, already

@@ -71,7 +71,7 @@ impl fmt::Display for Suppression {
 /// let prefs = Preferences::new("owner").with_recipient(Recipient::Email("o@example.com".into()));
 /// assert_eq!(
 ///     notice_recipients(&notice, Some(&ended), Some(&member), &prefs, &["email"]),
-///     Err(Suppression::NotOptedIn(NoticeTopic::Revoked)),
+///     Err(Suppression::NotOptedIn(NoticeTopic::Expired)),
 /// );
 /// // The app removed is a break: the *Expired token notifications* topic covers it.
 /// let prefs = prefs.opt_in(NoticeTopic::Expired);

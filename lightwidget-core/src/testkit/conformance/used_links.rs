@@ -43,7 +43,10 @@ pub async fn used_links_work_once<S: TokenStore + ?Sized>(s: &S) {
             .is_err(),
         "an over-long id is refused, not truncated"
     );
-    assert!(s.mark_link_used("", t0()).await.is_err(), "an empty id is refused");
+    assert!(
+        s.mark_link_used("", t0()).await.is_err(),
+        "an empty id is refused"
+    );
 
     // Pruning: only the links used before the cut-off (t0 + 5 s) go.
     assert_eq!(s.prune_used_links(t0() + secs(5)).await.unwrap(), 2);
