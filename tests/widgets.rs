@@ -174,7 +174,9 @@ async fn the_accounts_page_shows_failures_in_words_and_a_removed_permission_as_n
     let inbox = alice.get(site.url("inbox")).await;
     assert!(inbox.body.contains("lost a permission"), "{}", inbox.body);
     assert!(
-        inbox.body.contains("permission removed notifications"),
+        inbox
+            .body
+            .contains("you turned on expired token notifications"),
         "{}",
         inbox.body
     );

@@ -94,7 +94,11 @@ pub async fn unsubscribe(State(s): S, Query(q): Query<UnsubscribeQuery>) -> Resp
         Ok(l) => l,
         Err(e) => return link_refused(&e),
     };
-    let scope = if q.all.is_some() { None } else { l.topic };
+    let scope = if q.all.as_deref() == Some("1") {
+        None
+    } else {
+        l.topic
+    };
     let did = match s.keeper.unsubscribe(&l.link_id, &l.owner, scope).await {
         Ok(did) => did,
         Err(e) => return store_down(&e, None),
