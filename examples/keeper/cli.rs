@@ -85,6 +85,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// App-wide incidents (failures that hit many accounts at once): the open ones, or
+    /// the last 100 with --all.
+    Incidents {
+        /// Resolved ones too.
+        #[arg(long)]
+        all: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// History of an account, newest first.
     History {
         /// Account id.

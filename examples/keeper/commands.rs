@@ -152,6 +152,30 @@ pub async fn one_shot(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
         }
         Command::Preferences { .. } => preferences(keeper, cmd).await?,
         Command::Import { file, format } => crate::import::run(keeper, &file, format).await?,
+        Command::Incidents { all, json } => {
+            let list = keeper.incidents(!all, 100).await?;
+            if json {
+                println!("{}", to_json(&list)?);
+            } else if list.is_empty() {
+                println!("no {}incidents", if all { "" } else { "open " });
+            } else {
+                for i in list {
+                    println!(
+                        "{}  {:<8} {:<12} opened {}  {}  {} account(s)  {}",
+                        i.id,
+                        i.connection,
+                        i.kind.as_str(),
+                        i.opened_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        match i.resolved_at {
+                            Some(at) => format!("resolved {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+                            None => "OPEN".to_owned(),
+                        },
+                        i.accounts,
+                        i.error
+                    );
+                }
+            }
+        }
         Command::Demo { .. } | Command::Run { .. } => unreachable!("handled in main"),
     }
     Ok(())
@@ -180,6 +204,17 @@ async fn status(
                     "ok"
                 }
             );
+            for i in &h.incidents {
+                println!(
+                    "INCIDENT {} ({} app, {}) open since {}: {} account(s); {}",
+                    i.id,
+                    i.connection,
+                    i.kind.as_str(),
+                    i.opened_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    i.accounts,
+                    i.error
+                );
+            }
             return Ok(());
         }
     };
@@ -193,7 +228,7 @@ async fn status(
             r.account.id,
             r.account.username,
             r.account.kind,
-            r.status.label(),
+            r.headline(),
             r.status.reason().map(|x| x.code()).unwrap_or_default(),
             when(r.last_checked_at, "%Y-%m-%d %H:%M UTC"),
             when(r.expires_at, "%Y-%m-%d"),

@@ -3,8 +3,10 @@
 //! - `GET /metrics`: Prometheus text exposition, rendered by `metrics-exporter-prometheus`
 //!   (the `metrics` facade's exporter, so the library's own metrics land here too);
 //! - `GET /healthz`: 200 while the process serves requests;
-//! - `GET /readyz`: 200 when the store answers and some keeper's last sweep is younger
-//!   than [`ready_max_age`] (and not dated in the future); 503 with the reason otherwise.
+//! - `GET /readyz`: 200 when the store answers, some keeper's last sweep is younger
+//!   than [`ready_max_age`] (and not dated in the future) and no app-wide incident is
+//!   open; 503 with the reason otherwise (an open incident: the keeper works, Graph or
+//!   the app does not, and accounts are held).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -88,6 +90,7 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
                 metrics::gauge!("lightwidget_last_sweep_age_seconds").set(age);
             }
             metrics::gauge!("lightwidget_store_up").set(1.0);
+            metrics::gauge!("lightwidget_incidents_open").set(h.incidents.len() as f64);
         }
         Err(e) => {
             tracing::warn!(error = %e, "store unreachable while scraping");
@@ -130,10 +133,31 @@ async fn readyz(State(app): State<App>) -> (StatusCode, String) {
                     ),
                 )
             } else {
-                (
-                    StatusCode::OK,
-                    format!("ready: last sweep {}s ago by {worker}\n", age.as_secs()),
-                )
+                match app.keeper.incidents(true, 10).await {
+                    Ok(open) if !open.is_empty() => {
+                        let i = &open[0];
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "not ready: {} incident {} on the {} app open since {} ({} account(s) held): {}\n",
+                                i.kind.as_str(),
+                                i.id,
+                                i.connection,
+                                i.opened_at.to_rfc3339(),
+                                i.accounts,
+                                i.error
+                            ),
+                        )
+                    }
+                    Err(e) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("not ready: store unreachable ({e})\n"),
+                    ),
+                    Ok(_) => (
+                        StatusCode::OK,
+                        format!("ready: last sweep {}s ago by {worker}\n", age.as_secs()),
+                    ),
+                }
             }
         }
     }

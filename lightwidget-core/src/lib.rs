@@ -46,6 +46,7 @@ mod clock;
 mod error;
 pub mod gateway;
 mod history;
+mod incident;
 mod keeper;
 pub mod lifecycle;
 mod memory;
@@ -69,6 +70,7 @@ pub use account::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
+pub use incident::{Hold, Incident, IncidentAlert, IncidentChange, IncidentId, IncidentKind};
 pub use keeper::{
     DispatchReport, GraphSession, Health, Keeper, KeeperBuilder, KeeperStats, LoginEffect,
     LoginOutcome, SocialLogin, SweepReport,
@@ -80,8 +82,8 @@ pub use notice::{
 };
 pub use policy::{Action, RefreshPolicy, RefreshPolicyBuilder, RefreshWindow};
 pub use ports::{
-    CheckInfo, LifecycleHooks, MAX_LINK_ID_LEN, NoHooks, NoticeState, Notifier, ReportedExpiry,
-    StatusCounts, TokenProvider, TokenStore, check_link_id,
+    CheckInfo, LifecycleHooks, MAX_LINK_ID_LEN, NoHooks, NoticeState, Notifier, OperatorAlerts,
+    ReportedExpiry, StatusCounts, TokenProvider, TokenStore, check_link_id,
 };
 pub use scopes::RequiredScopes;
 pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};

@@ -45,6 +45,8 @@ struct Inner {
     dedupe: HashMap<String, Uuid>,
     prefs: HashMap<OwnerId, Preferences>,
     sweep: Option<(String, DateTime<Utc>)>,
+    /// App-wide incidents, in the order they were opened.
+    incidents: Vec<crate::Incident>,
     /// Used single-use links: link id → first use.
     used_links: HashMap<String, DateTime<Utc>>,
 }
@@ -657,6 +659,81 @@ impl TokenStore for InMemoryStore {
             }
         }
         Ok(c)
+    }
+
+    // ------------------------------------------------------------ incidents
+
+    async fn open_incident(
+        &self,
+        incident: &crate::Incident,
+    ) -> Result<(crate::Incident, bool), StoreError> {
+        let mut g = self.lock();
+        if let Some(open) = g
+            .incidents
+            .iter()
+            .find(|i| i.is_open() && i.connection == incident.connection && i.kind == incident.kind)
+        {
+            return Ok((open.clone(), false));
+        }
+        g.incidents.push(incident.clone());
+        Ok((incident.clone(), true))
+    }
+
+    async fn update_incident(&self, incident: &crate::Incident) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        match g
+            .incidents
+            .iter_mut()
+            .find(|i| i.id == incident.id && i.is_open())
+        {
+            Some(i) => {
+                i.accounts = incident.accounts;
+                i.updated_at = incident.updated_at;
+                i.resolved_at = incident.resolved_at;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn incidents(
+        &self,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<crate::Incident>, StoreError> {
+        let g = self.lock();
+        Ok(g.incidents
+            .iter()
+            .rev()
+            .filter(|i| !open_only || i.is_open())
+            .take(if open_only { usize::MAX } else { limit })
+            .cloned()
+            .collect())
+    }
+
+    async fn release_held(
+        &self,
+        incident: crate::IncidentId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let g = &mut *g;
+        let mut n = 0;
+        for (id, row) in g.rows.iter_mut() {
+            let st = &mut row.record.state;
+            if st.status.is_active()
+                && st.hold.and_then(|h| h.incident()) == Some(incident)
+                && st.next_action_at.is_none_or(|t| t > at)
+            {
+                if let Some(old) = st.next_action_at {
+                    g.due.remove(&(old, *id));
+                }
+                st.next_action_at = Some(at);
+                g.due.insert((at, *id));
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     // ------------------------------------------------------------------ used links

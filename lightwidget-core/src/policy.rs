@@ -247,6 +247,13 @@ impl RefreshPolicy {
         self.check_interval.to_std().unwrap_or_default()
     }
 
+    /// How long an active token may go without a confirmation from Graph before its
+    /// status says "not verified since …": twice the check interval (24 h by default),
+    /// so one late or failed check is not enough.
+    pub fn unverified_after(&self) -> std::time::Duration {
+        self.check_interval().saturating_mul(2)
+    }
+
     /// The minimum token age before a refresh.
     pub fn min_token_age(&self) -> TimeDelta {
         self.min_token_age

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use crate::{
     Account, AccountId, AccountRecord, ConnectionKind, DeliveryError, Departure, HistoryEntry,
-    HistoryQuery, Membership, Notice, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
-    ProviderError, Recipient, StoreError, Token, TokenEvent, TokenStatus, Transition,
+    HistoryQuery, Incident, IncidentAlert, IncidentId, Membership, Notice, OutboxEntry,
+    OutboxOutcome, OwnerId, Preferences, ProviderError, Recipient, StoreError, Token, TokenEvent,
+    TokenStatus, Transition,
 };
 
 /// Counts of accounts per status.
@@ -197,6 +198,31 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Counts accounts per status.
     async fn count_by_status(&self) -> Result<StatusCounts, StoreError>;
 
+    // ------------------------------------------------------------ incidents
+    // App-wide incidents (`crate::incident`): durable, so a restart during one keeps it,
+    // and shared by every keeper on the store.
+
+    /// Opens `incident` unless an incident of the same app and kind is open already.
+    /// Returns the open one (this or the existing) and whether this call opened it (only
+    /// the opener alerts, so several keepers opening at once raise one alert).
+    async fn open_incident(&self, incident: &Incident) -> Result<(Incident, bool), StoreError>;
+
+    /// Writes an incident's count, `updated_at` and `resolved_at`. Returns `false`
+    /// (writing nothing) when it is already resolved or unknown: a resolution is
+    /// written once, by one keeper.
+    async fn update_incident(&self, incident: &Incident) -> Result<bool, StoreError>;
+
+    /// Incidents, newest first: only the open ones, or up to `limit` of all.
+    async fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError>;
+
+    /// Makes every active account held by `incident` due at `at` (it resolved: they are
+    /// re-verified at once). Returns how many. Does not bump versions or touch leases.
+    async fn release_held(
+        &self,
+        incident: IncidentId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
     // ------------------------------------------------------------------ used links
     // Single-use links (one-click unsubscribe), remembered durably so a used link stays
     // used across restarts and keepers. No default: remembering in memory only would
@@ -324,6 +350,15 @@ pub trait Notifier: Send + Sync + 'static {
     /// Delivers one notice to one recipient. Should be idempotent on `notice.id` where the
     /// channel allows (a retry after a crash may deliver again).
     async fn deliver(&self, notice: &Notice, to: &Recipient) -> Result<(), DeliveryError>;
+}
+
+/// Delivers operator alerts: one per change of an app-wide incident (opened, updated,
+/// resolved). Owners are never told about incidents; operators are, here, besides the
+/// log line (ERROR on open) and the metrics.
+#[async_trait]
+pub trait OperatorAlerts: Send + Sync + 'static {
+    /// Delivers one alert. The keeper retries a failed delivery a few times, then logs it.
+    async fn alert(&self, alert: &IncidentAlert) -> Result<(), DeliveryError>;
 }
 
 /// Callbacks into the host. All have empty defaults.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Account, Token, TokenStatus};
+use crate::{Account, Hold, Token, TokenStatus};
 
 /// Failure bookkeeping between attempts. Transient failures live here, not in history.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug, Default)]
@@ -47,6 +47,13 @@ pub struct TokenState {
     pub episode: u32,
     /// The host asked for a refresh as soon as the token is old enough.
     pub refresh_requested: bool,
+    /// When Graph last confirmed the token works (a refresh, a check, a gateway or host
+    /// call that succeeded, an OAuth exchange). Unlike `last_checked_at` it is not set
+    /// by an import of a token nobody has tried yet. `None` = never confirmed.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Why the account is held in its last known state instead of being ended (an
+    /// ambiguous error waiting for its confirming re-check, an app-wide incident).
+    pub hold: Option<Hold>,
 }
 
 impl TokenState {
@@ -61,6 +68,8 @@ impl TokenState {
             warnings: Warnings::default(),
             episode: 0,
             refresh_requested: false,
+            verified_at: Some(now),
+            hold: None,
         }
     }
 }
@@ -96,6 +105,56 @@ pub struct StatusReport {
     pub failures: u32,
     /// Last classified failure.
     pub last_error: Option<String>,
+    /// When Graph last confirmed the token ([`TokenState::verified_at`]).
+    #[serde(default)]
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Set when no confirmation is newer than [`RefreshPolicy::unverified_after`]
+    /// (the keeper was down, every check failed transiently, an incident holds it): a
+    /// page then says "not verified since …" instead of a bare ACTIVE. Filled in by the
+    /// keeper's status calls (it needs the time); `false` from a bare record.
+    ///
+    /// [`RefreshPolicy::unverified_after`]: crate::RefreshPolicy::unverified_after
+    #[serde(default)]
+    pub unverified: bool,
+    /// Why the account is held in its last known state, if it is (the problem is on the
+    /// platform's side: the page says so, and since when).
+    #[serde(default)]
+    pub hold: Option<Hold>,
+}
+
+impl StatusReport {
+    /// Sets [`unverified`](Self::unverified): no confirmation newer than `bound` before
+    /// `now` while the token is active.
+    pub fn judged(mut self, now: DateTime<Utc>, bound: std::time::Duration) -> Self {
+        let bound = chrono::TimeDelta::from_std(bound).unwrap_or(chrono::TimeDelta::MAX);
+        self.unverified = self.status.is_active()
+            && self
+                .verified_at
+                .is_none_or(|v| now.signed_duration_since(v) > bound);
+        self
+    }
+
+    /// The status line a page shows: `ACTIVE`, `NOT ACTIVE`, or `ACTIVE (not verified
+    /// since <UTC time>)` / `ACTIVE (not verified yet)`, with the platform-side hold named.
+    pub fn headline(&self) -> String {
+        let mut s = self.status.label().to_owned();
+        if self.unverified {
+            match self.verified_at {
+                Some(v) => s.push_str(&format!(
+                    " (not verified since {})",
+                    v.format("%Y-%m-%d %H:%M UTC")
+                )),
+                None => s.push_str(" (not verified yet)"),
+            }
+        }
+        if let Some(Hold::Incident { since, .. }) = self.hold {
+            s.push_str(&format!(
+                "; a problem on Instagram's / Facebook's side since {}: nothing to do on your side",
+                since.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        s
+    }
 }
 
 impl From<&AccountRecord> for StatusReport {
@@ -109,6 +168,9 @@ impl From<&AccountRecord> for StatusReport {
             next_action_at: r.state.next_action_at,
             failures: r.state.retry.failures,
             last_error: r.state.retry.last_error.clone(),
+            verified_at: r.state.verified_at,
+            unverified: false,
+            hold: r.state.hold,
         }
     }
 }

@@ -21,9 +21,16 @@
 //! | `lightwidget_sweep_accounts` | gauge | | accounts claimed by the last sweep |
 //! | `lightwidget_last_sweep_timestamp_seconds` | gauge | | unix time of this keeper's last sweep |
 //! | `lightwidget_accounts` | gauge | `status` | accounts by status (`active`, `expired`, `revoked`), set by `Keeper::health` |
+//! | `lightwidget_incidents_open` | gauge | | open app-wide incidents (accounts held, owners not told), set every sweep |
+//! | `lightwidget_incident_alerts_total` | counter | `kind`, `incident`, `change` | operator alerts (`app_wide` / `account_wave`; `opened`, `updated`, `resolved`) |
 //!
-//! `lightwidget-instagram` (feature `metrics`) adds `lightwidget_graph_app_usage_percent`
-//! (gauge, `kind`: the highest `X-App-Usage` / `X-Business-Use-Case-Usage` figure seen).
+//! | `lightwidget_graph_usage_percent` | gauge | `kind`, `scope` | the usage Meta last reported: `scope="app"` the app's `X-App-Usage` (its highest counter), `scope="account"` the highest `X-Business-Use-Case-Usage` entry of the last answer that had one |
+//! | `lightwidget_graph_call_spacing_seconds` | gauge | `kind` | the spacing of the app's calls now (0 below the high-water mark) |
+//! | `lightwidget_graph_pauses_total` | counter | `kind`, `scope`, `result` | calls held back by the throttle: `waited` (for its paced slot), `refused` (slot too far, or Meta's stop), `stopped` (Meta throttled: a stop began) |
+//! | `lightwidget_graph_pause_seconds` | histogram | `kind`, `scope`, `result` | the length of those pauses: the wait, the time left when refused, or the stop's length |
+//!
+//! The `lightwidget_graph_*` usage figures are recorded by the Graph API clients of
+//! `lightwidget-instagram` through [`graph_usage`], [`graph_spacing`] and [`graph_pause`].
 //! The keeper daemon adds `lightwidget_last_sweep_age_seconds` and `lightwidget_store_up`
 //! at scrape time.
 
@@ -40,6 +47,7 @@ pub(crate) fn reason_label(r: &ExpiryReason) -> &'static str {
         ExpiryReason::SessionInvalidated => "session_invalidated",
         ExpiryReason::AppRemoved => "app_removed",
         ExpiryReason::DataAccessExpired => "data_access_expired",
+        ExpiryReason::PermissionRemoved => "permission_removed",
         _ => "unknown",
     }
 }
@@ -113,6 +121,18 @@ mod imp {
             metrics::gauge!("lightwidget_accounts", "status" => status).set(n as f64);
         }
     }
+
+    pub(crate) fn incidents_open(n: usize) {
+        metrics::gauge!("lightwidget_incidents_open").set(n as f64);
+    }
+
+    pub(crate) fn incident_alert(
+        kind: ConnectionKind,
+        incident: &'static str,
+        change: &'static str,
+    ) {
+        metrics::counter!("lightwidget_incident_alerts_total", "kind" => kind.as_str(), "incident" => incident, "change" => change).increment(1);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -147,6 +167,10 @@ mod imp {
     pub(crate) fn sweep_done(_: usize, _: chrono::DateTime<chrono::Utc>) {}
     #[inline(always)]
     pub(crate) fn accounts(_: u64, _: u64, _: u64) {}
+    #[inline(always)]
+    pub(crate) fn incidents_open(_: usize) {}
+    #[inline(always)]
+    pub(crate) fn incident_alert(_: ConnectionKind, _: &'static str, _: &'static str) {}
 }
 
 pub(crate) use imp::*;
@@ -167,4 +191,43 @@ pub(crate) fn since(name: &'static str, start: Option<std::time::Instant>) {
     if let Some(s) = start {
         duration(name, s.elapsed());
     }
+}
+
+/// Records the usage Meta reported in a Graph API answer (`scope` `"app"` for
+/// `X-App-Usage`, `"account"` for `X-Business-Use-Case-Usage`) as the gauge
+/// `lightwidget_graph_usage_percent`. For Graph API clients; a no-op without the
+/// `metrics` feature.
+pub fn graph_usage(kind: ConnectionKind, scope: &'static str, percent: u32) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("lightwidget_graph_usage_percent", "kind" => kind.as_str(), "scope" => scope)
+        .set(f64::from(percent));
+    #[cfg(not(feature = "metrics"))]
+    let _ = (kind, scope, percent);
+}
+
+/// Records the spacing of the app's calls now (zero when not paced) as the gauge
+/// `lightwidget_graph_call_spacing_seconds`. For Graph API clients; a no-op without the
+/// `metrics` feature.
+pub fn graph_spacing(kind: ConnectionKind, spacing: Duration) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("lightwidget_graph_call_spacing_seconds", "kind" => kind.as_str())
+        .set(spacing.as_secs_f64());
+    #[cfg(not(feature = "metrics"))]
+    let _ = (kind, spacing);
+}
+
+/// Records a call the usage throttle held back (`result`: `"waited"`, `"refused"`,
+/// `"stopped"`; `scope`: `"app"` or `"account"`) and for how long, as
+/// `lightwidget_graph_pauses_total` and `lightwidget_graph_pause_seconds`. For
+/// Graph API clients; a no-op without the `metrics` feature.
+pub fn graph_pause(kind: ConnectionKind, scope: &'static str, result: &'static str, d: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("lightwidget_graph_pauses_total", "kind" => kind.as_str(), "scope" => scope, "result" => result)
+            .increment(1);
+        metrics::histogram!("lightwidget_graph_pause_seconds", "kind" => kind.as_str(), "scope" => scope, "result" => result)
+            .record(d.as_secs_f64());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (kind, scope, result, d);
 }

@@ -244,7 +244,7 @@ impl FacebookLogin {
         let graph_root = join(&cfg.urls.graph_facebook, format!("{v}/"))?;
         let app_token = SecretString::from(cfg.app_token());
         Ok(Self {
-            http: Http::new(cfg)?,
+            http: Http::new(cfg, lightwidget_core::ConnectionKind::Business)?,
             dialog,
             oauth,
             accounts,

@@ -119,6 +119,10 @@ pub fn classify(e: &GraphError, retry_after: Option<Duration>) -> ProviderError 
             retry_after,
             message: describe(e),
         },
+        // Ambiguous: the owner's removed permission *or* the app's lost capability or
+        // permission (app review, development mode, restrictions) answer with these
+        // codes. The keeper holds the account until it can tell one from all of them
+        // (`lightwidget_core::lifecycle::incident`).
         (3 | 10 | 200..=299, _) => ProviderError::Permission {
             message: describe(e),
         },
@@ -131,7 +135,18 @@ pub fn classify(e: &GraphError, retry_after: Option<Duration>) -> ProviderError 
 /// Code 190/102 without a subcode: the message text tells the reason.
 fn by_message(e: &GraphError) -> ProviderError {
     let msg = e.message.to_ascii_lowercase();
-    if msg.contains("changed their password") || msg.contains("changed the password") {
+    if msg.contains("error validating application")
+        || msg.contains("application has been deleted")
+        || msg.contains("app has been deleted")
+        || msg.contains("invalid client_id")
+    {
+        // The *app* cannot be validated (deleted, disabled, wrong id or secret): every
+        // token of the app fails the same way and none of them is at fault. Never an
+        // expiry: app-level, counted towards an app-wide incident.
+        ProviderError::Fatal {
+            message: describe(e),
+        }
+    } else if msg.contains("changed their password") || msg.contains("changed the password") {
         expired(ExpiryReason::PasswordChanged, e)
     } else if msg.contains("has not authorized application") {
         ProviderError::Revoked {

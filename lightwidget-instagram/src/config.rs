@@ -104,6 +104,8 @@ pub struct GraphConfig {
     pub(crate) user_agent: String,
     pub(crate) usage_threshold: u32,
     pub(crate) default_throttle: Duration,
+    pub(crate) usage_allowance: u32,
+    pub(crate) usage_max_wait: Duration,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -134,6 +136,8 @@ impl GraphConfig {
             user_agent: concat!("lightwidget/", env!("CARGO_PKG_VERSION")).into(),
             usage_threshold: 90,
             default_throttle: Duration::from_secs(3600),
+            usage_allowance: 20_000,
+            usage_max_wait: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
         }
     }
@@ -211,6 +215,8 @@ pub struct GraphConfigBuilder {
     user_agent: String,
     usage_threshold: u32,
     default_throttle: Duration,
+    usage_allowance: u32,
+    usage_max_wait: Duration,
     clock: Arc<dyn Clock>,
 }
 
@@ -258,21 +264,41 @@ impl GraphConfigBuilder {
         self.user_agent = ua.into();
         self
     }
-    /// The high-water mark: the usage percentage at which calls pause (default 90) — the
-    /// whole app's when `X-App-Usage` reaches it, one account's (its Instagram id or
-    /// Page) when its `X-Business-Use-Case-Usage` entry does. Shared by the keeper's
-    /// refreshes and checks and the gateway's calls made through this client.
+    /// The high-water mark: the usage percentage from which calls are paced (default
+    /// 90) — the whole app's when `X-App-Usage` reaches it, one account's (its Instagram
+    /// id or Page) when its `X-Business-Use-Case-Usage` entry does. Shared by the
+    /// keeper's refreshes and checks and the gateway's calls made through this client.
+    /// See [`usage::spacing`](crate::usage::spacing) for the pace.
     pub fn usage_threshold_percent(mut self, p: u32) -> Self {
         self.usage_threshold = p;
         self
     }
-    /// Pause when throttled and Meta gives no time (default 1 h).
+    /// The calls the app is assumed to be allowed per usage window, from which the
+    /// pace above the high-water mark is computed (default 20 000: Meta allows an app
+    /// 200 calls per hour per daily active user; this is 100 users). The client raises
+    /// it when its own calls prove the app's allowance larger. A larger value paces
+    /// less. See [`usage::spacing`](crate::usage::spacing).
+    pub fn usage_allowance(mut self, calls_per_window: u32) -> Self {
+        self.usage_allowance = calls_per_window;
+        self
+    }
+    /// The longest a paced call waits for its slot (default 5 s); a call whose slot is
+    /// further away is refused at once with a `RateLimited` error carrying the time
+    /// left, so a widget is never held longer than this.
+    pub fn usage_max_wait(mut self, d: Duration) -> Self {
+        self.usage_max_wait = d;
+        self
+    }
+    /// The stop when Meta throttles (a throttling error code, HTTP 429) without saying
+    /// for how long — no `estimated_time_to_regain_access`, no `Retry-After` (default
+    /// 1 h, Meta's usage window).
     pub fn default_throttle(mut self, d: Duration) -> Self {
         self.default_throttle = d;
         self
     }
 
-    /// The clock used for throttling pauses (simulations share a `ManualClock`).
+    /// The clock of Meta's throttle stops (simulations share a `ManualClock`); the
+    /// spacing of paced calls is real time.
     pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
         self.clock = c;
         self
@@ -311,6 +337,8 @@ impl GraphConfigBuilder {
             user_agent: self.user_agent,
             usage_threshold: self.usage_threshold,
             default_throttle: self.default_throttle,
+            usage_allowance: self.usage_allowance,
+            usage_max_wait: self.usage_max_wait,
             clock: self.clock,
         })
     }

@@ -117,7 +117,7 @@ impl InstagramLogin {
         let me = join(&u.graph_instagram, &format!("{}/me", cfg.version))?;
         let graph_root = join(&u.graph_instagram, &format!("{}/", cfg.version))?;
         Ok(Self {
-            http: Http::new(cfg)?,
+            http: Http::new(cfg, lightwidget_core::ConnectionKind::Consumer)?,
             authorize,
             code,
             exchange,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lightwidget_core::ProviderError;
+use lightwidget_core::{ConnectionKind, ProviderError};
 use serde::de::DeserializeOwned;
 
 use crate::classify::{classify_response, parse_error};
@@ -18,7 +18,7 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn new(cfg: GraphConfig) -> Result<Self, Error> {
+    pub(crate) fn new(cfg: GraphConfig, kind: ConnectionKind) -> Result<Self, Error> {
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
@@ -27,7 +27,7 @@ impl Http {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {}", e.without_url())))?;
-        let throttle = Throttle::new(cfg.usage_threshold, cfg.default_throttle, cfg.clock.clone());
+        let throttle = Throttle::new(&cfg, kind);
         Ok(Self {
             client,
             cfg,
@@ -48,42 +48,88 @@ impl Http {
     }
 
     /// Sends a request and returns the status and body of a success (2xx); failures
-    /// classified, usage headers noted, the throttle honoured.
+    /// classified, usage headers noted, the throttle honoured: the call waits for its
+    /// slot (at most the client's `usage_max_wait`) or is refused without a request.
+    ///
+    /// The business objects the call is for (an account's Instagram id and Page) are
+    /// the ones [`for_account`] set around it; none for calls outside an account's.
     pub(crate) async fn send_raw(
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, Vec<u8>), ProviderError> {
-        if let Some(left) = self.throttle.left(&[]) {
-            return Err(paused(left));
+        let scope = CALL_SCOPE.try_with(Clone::clone).unwrap_or_default();
+        let ids: Vec<&str> = scope.iter().map(String::as_str).collect();
+        let wait = self.throttle.admit(&ids)?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
-        let regain = self.throttle.note(resp.headers());
+        let retry_after = retry_after_header(resp.headers());
+        let regain = self.throttle.note(resp.headers()).or(retry_after);
         let body = read_capped(resp, self.cfg.max_body).await?;
         if (200..300).contains(&status) {
             return Ok((status, body));
         }
-        let err = classify_response(status, &body, regain);
-        // Code 4 is the app-wide limit: every further call would only extend the block,
-        // so the whole client pauses (other limits are per user, Page or account).
-        if let ProviderError::RateLimited { retry_after, .. } = &err
-            && parse_error(&body).is_some_and(|e| e.code == 4)
-            && self
-                .throttle
-                .pause_app(retry_after.unwrap_or(self.throttle.default_wait()))
-        {
-            tracing::warn!("Graph API app rate limit (code 4): pausing calls");
+        match classify_response(status, &body, regain) {
+            ProviderError::RateLimited {
+                retry_after,
+                message,
+            } => {
+                // Meta throttles: stop for its time (or the default), since every
+                // further call would only extend the block. Code 4 (and an HTTP 429
+                // without a Graph error) is the app-wide limit: the whole client
+                // stops; the others (17, 32, 368, 613, 80000-80014) hold back the
+                // account the call was for.
+                let wait = retry_after.unwrap_or(self.throttle.default_wait());
+                if parse_error(&body).map_or(status == 429, |e| e.code == 4) {
+                    if self.throttle.stop_app(wait) {
+                        tracing::warn!(
+                            wait_secs = wait.as_secs(),
+                            "Graph API app rate limit (code 4): stopping this app's calls"
+                        );
+                    }
+                } else if !self.throttle.app_stopped()
+                    && !ids.is_empty()
+                    && self.throttle.stop_objects(&ids, wait)
+                {
+                    tracing::warn!(
+                        wait_secs = wait.as_secs(),
+                        "Graph API rate limit for this account: stopping its calls"
+                    );
+                }
+                Err(ProviderError::RateLimited {
+                    retry_after: Some(wait),
+                    message,
+                })
+            }
+            err => Err(err),
         }
-        Err(err)
     }
 }
 
-/// The error of a call refused because the app or account is paused.
-pub(crate) fn paused(left: Duration) -> ProviderError {
-    ProviderError::RateLimited {
-        retry_after: Some(left),
-        message: "Graph API usage at or above the high-water mark: calls paused".into(),
-    }
+tokio::task_local! {
+    /// The business objects (an account's Instagram id, its Page) of the calls made
+    /// inside [`for_account`].
+    static CALL_SCOPE: Vec<String>;
+}
+
+/// Runs `call` with its requests counted against these business objects' usage (and
+/// held back by their pace and stops) as well as the app's.
+pub(crate) async fn for_account<F: std::future::Future>(ids: Vec<String>, call: F) -> F::Output {
+    CALL_SCOPE.scope(ids, call).await
+}
+
+/// `Retry-After` in seconds (an HTTP date is not worth the parse here: Meta sends none).
+fn retry_after_header(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    h.get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
 }
 
 /// Transport failures are transient, and never carry the URL (it holds tokens). A

@@ -8,7 +8,7 @@ use lightwidget_core::{
     TokenProvider,
 };
 
-use crate::http::{Http, paused};
+use crate::http::{Http, for_account};
 use crate::{FacebookLogin, InstagramLogin};
 
 /// Refreshes and checks tokens of both connection kinds:
@@ -104,32 +104,22 @@ impl GraphProvider {
         })
     }
 
-    /// Runs one call for `account` under its app's throttle: refused without a request
-    /// while the app or the account (its Instagram id or Page, as
-    /// `X-Business-Use-Case-Usage` names them) is paused; an account-level rate limit
-    /// (any throttling code but the app-wide 4) pauses that account's calls — the
-    /// keeper's and the gateway's — for Meta's regain time (or the default).
+    /// Runs one call for `account` under its app's throttle, for the app and for the
+    /// account (its Instagram id or Page, as `X-Business-Use-Case-Usage` names them):
+    /// paced while the usage of either is at or above the high-water mark (the call
+    /// waits for its slot, or is refused with the time left when the slot is further
+    /// than `usage_max_wait`), refused without a request while Meta throttles either.
+    /// An account-level rate limit (any throttling code but the app-wide 4) stops that
+    /// account's calls — the keeper's and the gateway's — for Meta's regain time (or
+    /// the default). See [`usage`](crate::usage).
     async fn throttled<T>(
         &self,
         account: &Account,
         call: impl std::future::Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
-        let http = self.http(account.kind)?;
-        let scope = scope(account);
-        if let Some(left) = http.throttle.left(&scope) {
-            return Err(paused(left));
-        }
-        let r = call.await;
-        if let Err(ProviderError::RateLimited { retry_after, .. }) = &r
-            // An app-wide pause (code 4, `X-App-Usage`) already holds every account.
-            && http.throttle.left(&[]).is_none()
-        {
-            let wait = retry_after.unwrap_or(http.throttle.default_wait());
-            if http.throttle.pause_objects(&scope, wait) {
-                tracing::warn!(account_id = %account.id, wait_secs = wait.as_secs(), "Graph API rate limit for this account: pausing its calls");
-            }
-        }
-        r
+        self.http(account.kind)?;
+        let ids = scope(account).into_iter().map(str::to_owned).collect();
+        for_account(ids, call).await
     }
 }
 

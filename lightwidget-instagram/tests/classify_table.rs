@@ -50,6 +50,10 @@ fn every_row_of_the_table() {
         (400, graph(190, None, "Error validating access token: Session has expired on Friday, 05-Apr-24 09:00:00 PDT."), Want::Expired(LifetimeEnded)),
         (400, graph(190, None, "Error validating access token: The session is invalid because the user logged out."), Want::Expired(SessionInvalidated)),
         (400, graph(102, None, "Session key invalid or no longer valid"), Want::Expired(SessionInvalidated)),
+        // The app, not the token: never an expiry (app-level, an incident if it is everyone's).
+        (400, graph(190, None, "Error validating application. Application has been deleted."), Want::Fatal),
+        (400, graph(190, None, "Error validating application. Invalid application ID."), Want::Fatal),
+        (400, graph(3, None, "(#3) Application does not have the capability to make this API call."), Want::Permission),
         (500, graph(1, None, "An unknown error occurred"), Want::Transient),
         (503, graph(2, None, "Service temporarily unavailable"), Want::Transient),
         (400, graph(4, None, "(#4) Application request limit reached"), Want::RateLimited),

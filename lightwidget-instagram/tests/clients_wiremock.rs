@@ -2,12 +2,14 @@
 //! form; both response shapes; failures classified; no secret in Debug.
 
 use chrono::{TimeZone, Utc};
+use lightwidget_core::ManualClock;
 use lightwidget_core::{
     Account, ConnectionKind, ExpiryReason, NewAccount, ProviderError, ReportedExpiry, Token,
     TokenProvider,
 };
 use lightwidget_instagram::*;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use wiremock::matchers::{body_string, body_string_contains, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -381,49 +383,252 @@ async fn refresh_is_not_asked_for_young_or_expired_tokens() {
     assert_eq!(t.secret(), "IGAAnew");
 }
 
+/// A `/me` that reports the app's usage the test sets, and records when each request
+/// arrived.
+#[derive(Clone)]
+struct AppUsage {
+    percent: Arc<Mutex<u32>>,
+    arrived: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl AppUsage {
+    async fn mount(s: &MockServer, percent: u32) -> Self {
+        let u = Self {
+            percent: Arc::new(Mutex::new(percent)),
+            arrived: Arc::default(),
+        };
+        Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
+            .respond_with(u.clone())
+            .mount(s)
+            .await;
+        u
+    }
+    fn set(&self, p: u32) {
+        *self.percent.lock().unwrap() = p;
+    }
+    fn count(&self) -> usize {
+        self.arrived.lock().unwrap().len()
+    }
+    /// The gaps between the requests that arrived after the first `from`.
+    fn gaps(&self, from: usize) -> Vec<Duration> {
+        let a = self.arrived.lock().unwrap();
+        a[from..].windows(2).map(|w| w[1] - w[0]).collect()
+    }
+}
+
+impl wiremock::Respond for AppUsage {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.arrived.lock().unwrap().push(Instant::now());
+        let p = *self.percent.lock().unwrap();
+        ResponseTemplate::new(200)
+            .set_body_string(r#"{"id":"1","username":"u"}"#)
+            .insert_header(
+                "x-app-usage",
+                format!(r#"{{"call_count":{p},"total_cputime":3,"total_time":4}}"#),
+            )
+    }
+}
+
+/// The issue's case: `X-App-Usage` at 95 %, default settings. Calls still go out, 3.6 s
+/// apart (the budget left, 5 % of 20 000 calls, spread over the hour); a caller waits at
+/// most 5 s for its slot, and a call whose slot is further is refused with the time of
+/// its slot — seconds, not the hour every call of the app used to be refused for.
 #[tokio::test]
-async fn app_usage_above_threshold_pauses_for_the_default_hour() {
+async fn at_95_percent_app_usage_calls_go_out_spaced_and_none_is_refused_for_an_hour() {
+    let s = MockServer::start().await;
+    let usage = AppUsage::mount(&s, 80).await;
+    let c = Arc::new(InstagramLogin::new(cfg(&s)).unwrap());
+    // 80 % is under the 90 % mark: calls go at once.
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        c.me(&tok("IGAAa")).await.unwrap();
+    }
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    usage.set(95);
+    c.me(&tok("IGAAa")).await.unwrap();
+    // One caller, back to back for 8 s: every call goes out, 3.6 s apart.
+    let from = usage.count() - 1;
+    let t1 = Instant::now();
+    let mut refused = 0;
+    while t1.elapsed() < Duration::from_secs(8) {
+        if c.me(&tok("IGAAa")).await.is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 0);
+    let gaps = usage.gaps(from);
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+    for g in &gaps {
+        assert!(
+            *g >= Duration::from_millis(3550) && *g < Duration::from_millis(4000),
+            "{gaps:?}"
+        );
+    }
+    // Ten callers at once: one waits for the next slot and goes; the others' slots are
+    // more than 5 s away, so they are refused at once, without a request, with the
+    // time of the slot: about 7 s.
+    let before = usage.count();
+    let t2 = Instant::now();
+    let calls = (0..10).map(|_| {
+        let c = c.clone();
+        tokio::spawn(async move { c.me(&tok("IGAAa")).await })
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut waits = Vec::new();
+    let mut ok = 0;
+    for r in results {
+        match r.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(e.is_rate_limited(), "{e:?}");
+                waits.push(e.retry_after().unwrap());
+            }
+        }
+    }
+    assert_eq!((ok, waits.len()), (1, 9), "{waits:?}");
+    assert!(t2.elapsed() < Duration::from_secs(5), "{:?}", t2.elapsed());
+    let longest = waits.iter().max().unwrap();
+    assert!(
+        *longest > Duration::from_secs(5) && *longest <= Duration::from_millis(7200),
+        "{waits:?}"
+    );
+    assert_eq!(usage.count() - before, 1, "refused calls sent nothing");
+    println!(
+        "at 95 %: gaps {gaps:?}; of 10 concurrent calls {ok} went, {} refused for at most {longest:?}",
+        waits.len()
+    );
+}
+
+/// Usage is read again on each answer: as it falls, the spacing shrinks (1.8 s at 99 %,
+/// 0.36 s at 95 %, 0.18 s at 90 % with an allowance of 200 000 calls an hour), and below
+/// the mark calls go at once.
+#[tokio::test]
+async fn as_usage_falls_the_spacing_shrinks_and_below_the_mark_it_is_gone() {
+    let s = MockServer::start().await;
+    let usage = AppUsage::mount(&s, 99).await;
+    let base = url::Url::parse(&s.uri()).unwrap();
+    let c = InstagramLogin::new(
+        GraphConfig::builder("app-1", "shh-app-secret")
+            .base_urls(BaseUrls::all(&base))
+            .usage_allowance(200_000)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut at = Vec::new();
+    for next in [99, 95, 95, 90, 90, 80, 80] {
+        c.me(&tok("IGAAa")).await.unwrap();
+        usage.set(next);
+        at.push(usage.count());
+    }
+    c.me(&tok("IGAAa")).await.unwrap();
+    let gaps = usage.gaps(0);
+    // Request k+1 goes at the pace of the usage request k's answer reported.
+    let ms = |g: Duration| g.as_millis() as u64;
+    let want = [1800, 1800, 360, 360, 180, 180, 0];
+    for (g, w) in gaps.iter().zip(want) {
+        assert!(
+            ms(*g) + 20 >= w && ms(*g) < w + 150,
+            "gaps {gaps:?}, want {want:?}"
+        );
+    }
+}
+
+/// Meta's own throttle (code 4 with HTTP 429's `Retry-After`, usage at 100 %) stops the
+/// app for exactly Meta's time: no request before it, calls again after it.
+#[tokio::test]
+async fn at_100_percent_code_4_stops_the_app_for_metas_time() {
     let s = MockServer::start().await;
     Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
-        .and(query_param("access_token", "IGAAlow"))
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(r#"{"id":"1","username":"u"}"#)
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "120")
                 .insert_header(
                     "x-app-usage",
-                    r#"{"call_count":80,"total_cputime":5,"total_time":7}"#,
+                    r#"{"call_count":100,"total_cputime":40,"total_time":50}"#,
+                )
+                .set_body_string(
+                    r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","is_transient":true,"code":4}}"#,
                 ),
         )
-        .expect(2)
+        .up_to_n_times(1)
+        .with_priority(1)
         .mount(&s)
         .await;
+    let usage = AppUsage::mount(&s, 70).await;
+    let clock = ManualClock::new(now());
+    let base = url::Url::parse(&s.uri()).unwrap();
+    let c = InstagramLogin::new(
+        GraphConfig::builder("app-1", "shh-app-secret")
+            .base_urls(BaseUrls::all(&base))
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let e = c.me(&tok("IGAAone")).await.unwrap_err();
+    assert!(e.is_rate_limited(), "{e:?}");
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    clock.advance(chrono::TimeDelta::seconds(100));
+    for t in ["IGAAone", "IGAAtwo"] {
+        let e = c.me(&tok(t)).await.unwrap_err();
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(20)), "{e:?}");
+        assert!(e.to_string().contains("calls stopped until"), "{e}");
+    }
+    assert_eq!(usage.count(), 0, "no request while Meta throttles");
+    clock.advance(chrono::TimeDelta::seconds(21));
+    c.me(&tok("IGAAtwo")).await.unwrap();
+    assert_eq!(usage.count(), 1);
+}
+
+/// `X-Business-Use-Case-Usage` at 95 % for one account paces that account only (one
+/// call per 86.4 s: 5 % of 20 000 calls over its 24-hour window); the next call of it is
+/// refused for that slot, not for an hour, while the other account and the app go on.
+#[tokio::test]
+async fn business_usage_paces_only_that_account() {
+    let s = MockServer::start().await;
     Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
-        .and(query_param("access_token", "IGAAhigh"))
+        .and(query_param("access_token", "IGAAbusy"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_string(r#"{"id":"1","username":"u"}"#)
+                .set_body_string(r#"{"id":"1784","username":"busy"}"#)
                 .insert_header(
-                    "x-app-usage",
-                    r#"{"call_count":12,"total_cputime":96,"total_time":40}"#,
+                    "x-business-use-case-usage",
+                    r#"{"1784":[{"type":"instagram","call_count":95,"total_cputime":10,"total_time":12,"estimated_time_to_regain_access":0}]}"#,
                 ),
         )
         .expect(1)
         .mount(&s)
         .await;
-    let c = InstagramLogin::new(cfg(&s)).unwrap();
-    // 80 % is under the 95 % threshold: calls go on.
-    c.me(&tok("IGAAlow")).await.unwrap();
-    c.me(&tok("IGAAlow")).await.unwrap();
-    // 96 % CPU time: this call succeeds, the next ones pause for the default hour.
-    c.me(&tok("IGAAhigh")).await.unwrap();
-    let e = c.me(&tok("IGAAlow")).await.unwrap_err();
-    assert!(e.is_rate_limited(), "{e:?}");
+    Mock::given(path(format!("/{DEFAULT_GRAPH_VERSION}/me")))
+        .and(query_param("access_token", "IGAAcalm"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"id":"1999","username":"calm"}"#),
+        )
+        .expect(5)
+        .mount(&s)
+        .await;
+    let c = Arc::new(InstagramLogin::new(cfg(&s)).unwrap());
+    let p = GraphProvider::new(Some(c.clone()), None);
+    let account = |ig: &str| -> Account {
+        NewAccount::new("o", ConnectionKind::Consumer, ig, "u").into_account()
+    };
+    let (busy, calm) = (account("1784"), account("1999"));
+    p.check(&busy, &tok("IGAAbusy")).await.unwrap();
+    let e = p.check(&busy, &tok("IGAAbusy")).await.unwrap_err();
     let wait = e.retry_after().unwrap();
     assert!(
-        wait > std::time::Duration::from_secs(59 * 60)
-            && wait <= std::time::Duration::from_secs(3600),
-        "{wait:?}"
+        wait > Duration::from_secs(86) && wait <= Duration::from_millis(86_400),
+        "{wait:?} {e}"
     );
+    assert!(e.to_string().contains("account usage at 95 %"), "{e}");
+    let t = Instant::now();
+    for _ in 0..4 {
+        p.check(&calm, &tok("IGAAcalm")).await.unwrap();
+    }
+    // Calls outside any account (the app's own) are not held back either.
+    c.me(&tok("IGAAcalm")).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
 }
 
 #[tokio::test]

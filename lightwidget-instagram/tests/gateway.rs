@@ -183,11 +183,13 @@ async fn profile_media_paging_albums_and_items_for_both_kinds() {
         dedup.dedup();
         assert_eq!(dedup.len(), 30);
         let all = g.all_media(Some(7), 1000).await.unwrap();
+        assert!(all.is_complete() && all.after.is_none(), "{all:?}");
+        let all = all.items;
         assert_eq!(
             all.iter().map(|m| &m.id).collect::<Vec<_>>(),
             seen.iter().collect::<Vec<_>>()
         );
-        assert_eq!(g.all_media(Some(7), 10).await.unwrap().len(), 10);
+        assert_eq!(g.all_media(Some(7), 10).await.unwrap().items.len(), 10);
 
         // Albums carry their children; every item its CDN expiry.
         let album = all
@@ -404,37 +406,154 @@ async fn transient_errors_and_account_rate_limits_record_nothing() {
     assert_eq!(s.store.notices(id).await.unwrap().len(), 0);
 }
 
+/// `X-App-Usage` at 95 % (above the 90 % mark, under Meta's 100 %): the widget's calls
+/// and the keeper's sweep still go out, spaced 3.6 s apart (the default pace, see
+/// `usage::spacing`); a call whose slot is more than 5 s away is refused with the time of
+/// its slot — seconds, never the hour it used to be.
 #[tokio::test]
-async fn usage_above_the_high_water_mark_slows_the_keepers_next_sweep() {
+async fn usage_above_the_high_water_mark_paces_the_widget_and_the_sweep_without_stopping_them() {
     let s = setup().await;
     // 40 days old: due for a refresh now.
     let (_, id) = s.consumer("paul", 40).await;
     let me0 = s.sandbox.requests("me");
     // Under the high-water mark (90 %) nothing holds back.
     s.sandbox.set_app_usage(Some(89));
+    let t0 = std::time::Instant::now();
     s.keeper.graph(id).profile().await.unwrap();
     s.keeper.graph(id).profile().await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
     assert_eq!(s.sandbox.requests("me") - me0, 2);
-    s.sandbox.set_app_usage(Some(90));
+    s.sandbox.set_app_usage(Some(95));
     // The widget's call succeeds and brings the usage header back...
     s.keeper.graph(id).profile().await.unwrap();
-    s.sandbox.set_app_usage(None);
-    // ...so the keeper's sweep holds back on the same app: no refresh request is sent.
+    // ...so the keeper's sweep on the same app waits for its slot, and refreshes.
+    let t1 = std::time::Instant::now();
     s.clock.advance(TimeDelta::minutes(1));
     let r = s.keeper.sweep().await.unwrap();
-    assert_eq!((r.refreshed, r.retries), (0, 1), "{r:?}");
-    assert_eq!(s.sandbox.requests("refresh"), 0);
+    assert_eq!((r.refreshed, r.retries), (1, 0), "{r:?}");
+    assert_eq!(s.sandbox.requests("refresh"), 1);
+    let waited = t1.elapsed();
+    assert!(
+        waited >= Duration::from_millis(3400) && waited < Duration::from_millis(4500),
+        "the sweep waited {waited:?}"
+    );
+    // Two widget calls at once: the first waits 3.6 s for the next slot and goes; the
+    // second's slot is 7.2 s away, more than a caller is held (5 s): it is refused
+    // without a request, until that slot.
+    let me1 = s.sandbox.requests("me");
+    let g = s.keeper.graph(id);
+    let g2 = s.keeper.graph(id);
+    let t2 = std::time::Instant::now();
+    let (a, b) = tokio::join!(g.profile(), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        g2.profile().await
+    });
+    a.unwrap();
+    assert!(
+        t2.elapsed() >= Duration::from_millis(3400),
+        "{:?}",
+        t2.elapsed()
+    );
+    let e = b.unwrap_err();
+    let left = e.throttled_until().expect("throttled") - s.clock.now();
+    assert!(
+        left > TimeDelta::seconds(5) && left <= TimeDelta::milliseconds(7200),
+        "refused for {left} ({e})"
+    );
+    assert!(e.to_string().contains("usage at 95 %"), "{e}");
+    assert_eq!(
+        s.sandbox.requests("me") - me1,
+        1,
+        "the refused call sent nothing"
+    );
+    // At 99 % a call goes every 18 s: the next one is refused for under 18 s.
+    s.sandbox.set_app_usage(Some(99));
+    tokio::time::sleep(Duration::from_millis(3700)).await;
+    s.keeper.graph(id).profile().await.unwrap();
+    let e = s.keeper.graph(id).profile().await.unwrap_err();
+    let left = e.throttled_until().expect("throttled") - s.clock.now();
+    assert!(
+        left > TimeDelta::seconds(17) && left <= TimeDelta::seconds(18),
+        "{left} {e}"
+    );
     let st = s.keeper.status(id).await.unwrap();
     assert!(st.status.is_active());
-    // And the gateway says until when (X-App-Usage names no time: the client's
-    // default of 1 hour), instead of a raw 4xx, without sending the request.
-    let e = s.keeper.graph(id).profile().await.unwrap_err();
-    let until = e.throttled_until().expect("throttled");
-    assert_eq!(until, s.clock.now() + TimeDelta::minutes(59), "{e:?}");
-    assert_eq!(s.sandbox.requests("me") - me0, 3, "no request sent");
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 0);
+}
+
+/// A walk of the feed whose third page is throttled (80002, regain in 20 minutes)
+/// returns the two pages read, the cursor of the third, and the throttle with its time;
+/// continuing from the cursor after that time reads the rest, nothing lost or twice.
+#[tokio::test]
+async fn all_media_returns_the_pages_read_and_the_continuation_when_a_later_page_is_throttled() {
+    let s = setup().await;
+    let (_, id) = s.consumer("paul", 3).await;
+    let g = s.keeper.graph(id);
+    let full = g.all_media(Some(7), 1000).await.unwrap();
+    assert!(full.is_complete(), "{full:?}");
+    assert_eq!(full.items.len(), 30);
+    let before = s.sandbox.requests("media_requests");
+    // Pages 1 and 2 answer; page 3 is throttled.
+    s.sandbox.inject(Fault::Delay(Duration::ZERO), 2);
+    s.sandbox.inject(
+        Fault::RateLimit {
+            code: 80002,
+            regain_minutes: 20,
+        },
+        1,
+    );
+    let part = g.all_media(Some(7), 1000).await.unwrap();
+    assert!(!part.is_complete());
+    assert_eq!(s.sandbox.requests("media_requests") - before, 3);
+    assert_eq!(part.items.len(), 14, "two pages of 7 kept");
+    assert_eq!(
+        part.items.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        full.items[..14].iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    let until = part
+        .stopped
+        .as_ref()
+        .and_then(|e| e.throttled_until())
+        .expect("stopped by the throttle");
+    assert_eq!(until, s.clock.now() + TimeDelta::minutes(20));
+    let after = part.after.clone().expect("a continuation");
+    assert!(part.url_expires_at.is_some());
+    // Before that time the continuation is refused without a request (an Err: it read
+    // nothing)...
+    let e = g
+        .all_media_from(Some(&after), Some(7), 1000)
+        .await
+        .unwrap_err();
+    assert_eq!(e.throttled_until(), Some(until));
+    assert_eq!(s.sandbox.requests("media_requests") - before, 3);
+    // ...after it, the continuation reads exactly the rest.
+    s.clock.set(until + TimeDelta::seconds(1));
+    let rest = g.all_media_from(Some(&after), Some(7), 1000).await.unwrap();
+    assert!(rest.is_complete(), "{rest:?}");
+    let ids: Vec<_> = part
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|m| &m.id)
+        .collect();
+    assert_eq!(ids, full.items.iter().map(|m| &m.id).collect::<Vec<_>>());
+    // The first page failing is an error (nothing was read).
+    s.sandbox.inject(
+        Fault::RateLimit {
+            code: 80002,
+            regain_minutes: 1,
+        },
+        1,
+    );
+    let (_, other) = s.consumer("anna", 3).await;
     assert!(
-        st.next_action_at.unwrap() >= until,
-        "the sweep's retry honours the pause: {st:?}"
+        s.keeper
+            .graph(other)
+            .all_media(Some(7), 1000)
+            .await
+            .unwrap_err()
+            .throttled_until()
+            .is_some()
     );
 }
 

@@ -173,19 +173,62 @@ impl<'r> RawAccount<'r> {
                     notifications: self.notifications != 0,
                 },
             },
-            state: TokenState {
-                token,
-                status,
-                last_checked_at: self.last_checked_at.map(from_ms),
-                next_action_at: self.next_action_at.map(from_ms),
-                retry: parse::<RetryState>(id, "retry state", &self.retry)?,
-                warnings: parse::<Warnings>(id, "warnings", &self.warnings)?,
-                episode: u32::try_from(self.episode).unwrap_or(u32::MAX),
-                refresh_requested: self.refresh_requested != 0,
+            state: {
+                let retry = parse::<RetryColumnIn>(id, "retry state", &self.retry)?;
+                let last_checked_at = self.last_checked_at.map(from_ms);
+                TokenState {
+                    token,
+                    status,
+                    last_checked_at,
+                    next_action_at: self.next_action_at.map(from_ms),
+                    retry: retry.retry,
+                    warnings: parse::<Warnings>(id, "warnings", &self.warnings)?,
+                    episode: u32::try_from(self.episode).unwrap_or(u32::MAX),
+                    refresh_requested: self.refresh_requested != 0,
+                    verified_at: retry.verified_at.or(last_checked_at),
+                    hold: retry.hold,
+                }
             },
             version: self.version,
         })
     }
+}
+
+/// The `retry` column holds, besides the retry bookkeeping, when Graph last confirmed the
+/// token and why it is held (if it is): JSON, so rows written before these existed read
+/// as "confirmed at the last successful check" and "not held".
+#[derive(serde::Serialize)]
+struct RetryColumnOut<'a> {
+    #[serde(flatten)]
+    retry: &'a RetryState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hold: Option<&'a lightwidget_core::Hold>,
+}
+
+#[derive(serde::Deserialize)]
+struct RetryColumnIn {
+    #[serde(flatten)]
+    retry: RetryState,
+    #[serde(default)]
+    verified_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    hold: Option<lightwidget_core::Hold>,
+}
+
+/// The `retry` column of a state.
+pub(crate) fn retry_column(s: &TokenState) -> String {
+    json(&RetryColumnOut {
+        retry: &s.retry,
+        verified_at: s.verified_at,
+        hold: s.hold.as_ref(),
+    })
+}
+
+/// The `LIKE` pattern of the `retry` column of accounts held by `incident`.
+pub(crate) fn held_by_pattern(incident: lightwidget_core::IncidentId) -> String {
+    format!("%\"incident\":\"{incident}\"%")
 }
 
 fn parse<T: serde::de::DeserializeOwned>(
@@ -395,7 +438,7 @@ impl CommitRow {
             status_at,
             last_checked_at: s.last_checked_at.map(ms),
             next_action_at: s.next_action_at.map(ms),
-            retry: json(&s.retry),
+            retry: retry_column(s),
             warnings: json(&s.warnings),
             episode: i64::from(s.episode),
             refresh_requested: i64::from(s.refresh_requested),

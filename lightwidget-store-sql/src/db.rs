@@ -370,7 +370,7 @@ pub(crate) fn bind_state_cols(q: Q, s: &TokenState) -> Q {
         .bind(status_at)
         .bind(oms(s.last_checked_at))
         .bind(oms(s.next_action_at))
-        .bind(json(&s.retry))
+        .bind(crate::codec::retry_column(s))
         .bind(json(&s.warnings))
         .bind(i64::from(s.episode))
         .bind(i64::from(s.refresh_requested))

@@ -43,6 +43,7 @@ mod codec;
 mod crypto;
 mod db;
 mod dialect;
+mod incidents;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]

@@ -781,6 +781,38 @@ impl TokenStore for SqlStore {
         Ok(c)
     }
 
+    // ------------------------------------------------------------ incidents (incidents.rs)
+
+    async fn open_incident(
+        &self,
+        incident: &lightwidget_core::Incident,
+    ) -> Result<(lightwidget_core::Incident, bool), StoreError> {
+        self.open_incident_sql(incident).await
+    }
+
+    async fn update_incident(
+        &self,
+        incident: &lightwidget_core::Incident,
+    ) -> Result<bool, StoreError> {
+        self.update_incident_sql(incident).await
+    }
+
+    async fn incidents(
+        &self,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<lightwidget_core::Incident>, StoreError> {
+        self.incidents_sql(open_only, limit).await
+    }
+
+    async fn release_held(
+        &self,
+        incident: lightwidget_core::IncidentId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.release_held_sql(incident, at).await
+    }
+
     // ------------------------------------------------------------------ used links
 
     async fn mark_link_used(&self, link_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -97,7 +97,20 @@ pub fn utc(t: Option<DateTime<Utc>>) -> String {
 /// ACTIVE / NOT ACTIVE, coloured.
 pub fn status_cell(r: &StatusReport) -> String {
     let class = if r.status.is_active() { "ok" } else { "bad" };
-    format!("<span class=\"status {class}\">{}</span>", r.status.label())
+    let mut out = format!("<span class=\"status {class}\">{}</span>", r.status.label());
+    if r.unverified {
+        out.push_str(&format!(
+            "<br><span class=\"muted unverified\">not verified since {}</span>",
+            utc(r.verified_at)
+        ));
+    }
+    if let Some(lightwidget::Hold::Incident { since, .. }) = r.hold {
+        out.push_str(&format!(
+            "<br><span class=\"muted platform\">A problem on Instagram's side since {}: nothing to do on your side; we check again on our own</span>",
+            utc(Some(since))
+        ));
+    }
+    out
 }
 
 /// Why a token is not active.

@@ -37,9 +37,11 @@ pub enum GatewayError {
         /// Its status now.
         status: TokenStatus,
     },
-    /// Meta throttles this app or account (or usage is above the high-water mark): no
-    /// call before `until`. Calls made earlier are refused without a request, because
-    /// each one would extend Meta's block.
+    /// No call before `until`, and none was sent: either Meta throttles this app or
+    /// account (a throttling error or a regain time; calls before `until` would extend
+    /// its block), or usage above the high-water mark spaces the calls and this call's
+    /// slot is further away than the client waits (`until` is that slot, seconds away).
+    /// The message says which.
     #[error("account {account}: Graph API calls throttled until {until}: {message}")]
     Throttled {
         /// The account.

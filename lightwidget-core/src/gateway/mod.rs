@@ -1,6 +1,6 @@
 //! The gateway's vocabulary: what a widget reads from the Graph API through
 //! [`Keeper::graph`](crate::Keeper::graph) — the [`Profile`], [`Media`] items and
-//! [`MediaPage`]s — and its [`GatewayError`].
+//! [`MediaPage`]s, the [`MediaList`] of a whole feed — and its [`GatewayError`].
 //!
 //! None of these types can hold a token: the session attaches the token to the request
 //! itself, and any echo of it in a response (Graph's `paging.next` URLs carry it) is
@@ -20,7 +20,7 @@ mod error;
 pub(crate) mod types;
 
 pub use error::GatewayError;
-pub use types::{Media, MediaPage};
+pub use types::{Media, MediaList, MediaPage};
 pub use types::{MediaType, Profile};
 
 use chrono::{DateTime, Utc};

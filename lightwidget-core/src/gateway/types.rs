@@ -121,6 +121,34 @@ pub struct MediaPage {
     pub url_expires_at: Option<DateTime<Utc>>,
 }
 
+/// The media [`GraphSession::all_media`](crate::GraphSession::all_media) read: every
+/// page to the last (or to `max_items`) — or, when a later page could not be read
+/// (throttled, a temporary failure, the token ended), the pages read before it, where
+/// to continue, and why it stopped. Pages already read are never dropped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct MediaList {
+    /// The items read, newest first.
+    pub items: Vec<Media>,
+    /// When the walk stopped early: the cursor of the first page not read (pass it to
+    /// [`GraphSession::all_media_from`](crate::GraphSession::all_media_from) or
+    /// [`GraphSession::media`](crate::GraphSession::media)). `None` when complete.
+    pub after: Option<String>,
+    /// Why the walk stopped before the last page — for a throttle,
+    /// [`GatewayError::throttled_until`](crate::gateway::GatewayError::throttled_until)
+    /// says when to continue. `None` when complete.
+    pub stopped: Option<super::GatewayError>,
+    /// The earliest `url_expires_at` of the items.
+    pub url_expires_at: Option<DateTime<Utc>>,
+}
+
+impl MediaList {
+    /// Every page was read (to the last, or to `max_items`).
+    pub fn is_complete(&self) -> bool {
+        self.stopped.is_none()
+    }
+}
+
 /// Graph's list envelope.
 #[derive(Deserialize)]
 pub(crate) struct Listing<T> {

@@ -35,6 +35,8 @@ pub struct KeeperBuilder {
     notice_max_attempts: u32,
     notice_backoff: (Duration, Duration),
     graph_observe_interval: Duration,
+    incident_policy: crate::lifecycle::incident::IncidentPolicy,
+    operator_alerts: Option<Arc<dyn crate::OperatorAlerts>>,
 }
 
 impl std::fmt::Debug for KeeperBuilder {
@@ -76,7 +78,24 @@ impl KeeperBuilder {
             notice_max_attempts: 20,
             notice_backoff: (Duration::from_secs(30), Duration::from_secs(6 * 3600)),
             graph_observe_interval: Duration::from_secs(600),
+            incident_policy: crate::lifecycle::incident::IncidentPolicy::default(),
+            operator_alerts: None,
         }
+    }
+
+    /// How app-wide incidents are told from single broken tokens: window, share, count,
+    /// confirming re-check, probes (defaults in
+    /// [`IncidentPolicy`](crate::lifecycle::incident::IncidentPolicy)).
+    pub fn incident_policy(mut self, p: crate::lifecycle::incident::IncidentPolicy) -> Self {
+        self.incident_policy = p;
+        self
+    }
+
+    /// Where operator alerts go: one per incident change (opened, updated, resolved).
+    /// Without it, alerts are log lines (ERROR on open) and metrics only.
+    pub fn operator_alerts(mut self, a: Arc<dyn crate::OperatorAlerts>) -> Self {
+        self.operator_alerts = Some(a);
+        self
     }
 
     /// Adds a notice channel (one per channel name: `email`, `webhook`).
@@ -222,6 +241,7 @@ impl KeeperBuilder {
                 "notice backoff: initial must be > 0 and not exceed the cap",
             ));
         }
+        self.incident_policy.validate().map_err(config_err)?;
         let mut seen = std::collections::HashSet::new();
         for n in &self.notifiers {
             if !seen.insert(n.channel()) {
@@ -267,6 +287,10 @@ impl KeeperBuilder {
                 shutting_down: AtomicBool::new(false),
                 wake: Notify::new(),
                 gateway: super::graph::GatewayState::new(self.graph_observe_interval),
+                incidents: super::incidents::Monitor::new(
+                    self.incident_policy,
+                    self.operator_alerts,
+                ),
             }),
         })
     }

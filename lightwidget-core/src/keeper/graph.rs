@@ -10,11 +10,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
 use super::Keeper;
-use crate::gateway::{GatewayError, Media, MediaPage, Profile, earliest};
+use crate::gateway::{GatewayError, Media, MediaList, MediaPage, Profile, earliest};
 use crate::lifecycle::{self, Observation};
 use crate::{
-    Account, AccountId, AccountRecord, ConnectionKind, Error, ExpiryReason, ProviderError,
-    StoreError, Token, TokenStatus, Transition,
+    Account, AccountId, AccountRecord, ConnectionKind, Error, ProviderError, StoreError, Token,
+    TokenStatus, Transition,
 };
 
 /// Fields of a media item, and of an album's children.
@@ -158,7 +158,10 @@ impl Keeper {
     /// - **rate limits** return [`GatewayError::Throttled`] with the time calls may
     ///   resume, and **transient failures** [`GatewayError::Transient`]; neither is
     ///   recorded. The provider's usage-header throttle is the one the keeper's sweeps
-    ///   use, so a busy widget above the high-water mark slows the sweeps too.
+    ///   use: above the high-water mark it spaces the calls of the app (or of one
+    ///   account) in proportion to the usage, a call waiting a few seconds at most for
+    ///   its slot and otherwise returning `Throttled` with the slot's time; only Meta's
+    ///   own throttle stops calls, for Meta's time. A busy widget slows the sweeps too.
     ///
     /// A call made while the keeper is refreshing this account waits for the refresh to
     /// be committed and uses the token that ends up current; a call never triggers a
@@ -288,22 +291,73 @@ impl GraphSession {
 
     /// Every media item, walking the pages (`limit` per page) until the last, or until
     /// `max_items` are read.
+    ///
+    /// A page that cannot be read after the first (throttled for longer than the
+    /// client waits, a temporary failure, the token ended) does not lose the pages
+    /// read: the [`MediaList`] returned has them, with the cursor to continue from
+    /// ([`all_media_from`](Self::all_media_from)) and the error that stopped the walk.
+    /// Only a failure of the first page is an `Err`.
+    ///
+    /// ```no_run
+    /// # async fn demo(graph: lightwidget_core::GraphSession)
+    /// # -> Result<(), lightwidget_core::gateway::GatewayError> {
+    /// let list = graph.all_media(Some(25), 500).await?;
+    /// show(&list.items);
+    /// if let (Some(after), Some(why)) = (&list.after, &list.stopped) {
+    ///     // e.g. throttled: continue at `why.throttled_until()` from `after`.
+    ///     let rest = graph.all_media_from(Some(after), Some(25), 500).await?;
+    /// }
+    /// # fn show(_: &[lightwidget_core::gateway::Media]) {}
+    /// # Ok(()) }
+    /// ```
     pub async fn all_media(
         &self,
         limit: Option<u32>,
         max_items: usize,
-    ) -> Result<Vec<Media>, GatewayError> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
+    ) -> Result<MediaList, GatewayError> {
+        self.all_media_from(None, limit, max_items).await
+    }
+
+    /// [`all_media`](Self::all_media) starting at the page of cursor `after` (`None`:
+    /// the first page), such as the [`MediaList::after`] of a walk that stopped early.
+    pub async fn all_media_from(
+        &self,
+        after: Option<&str>,
+        limit: Option<u32>,
+        max_items: usize,
+    ) -> Result<MediaList, GatewayError> {
+        let mut list = MediaList {
+            items: Vec::new(),
+            after: None,
+            stopped: None,
+            url_expires_at: None,
+        };
+        let mut after: Option<String> = after.map(str::to_owned);
+        let mut first = true;
         loop {
-            let page = self.media(after.as_deref(), limit).await?;
-            out.extend(page.items);
+            let page = match self.media(after.as_deref(), limit).await {
+                Ok(p) => p,
+                Err(e) if first => return Err(e),
+                Err(e) => {
+                    tracing::info!(account_id = %self.id, items = list.items.len(), error = %e, "gateway: media walk stopped early; returning the pages read");
+                    list.after = after;
+                    list.stopped = Some(e);
+                    break;
+                }
+            };
+            first = false;
+            list.items.extend(page.items);
             after = page.after;
-            if after.is_none() || out.len() >= max_items {
-                out.truncate(max_items);
-                return Ok(out);
+            if after.is_none() || list.items.len() >= max_items {
+                list.items.truncate(max_items);
+                break;
             }
         }
+        list.url_expires_at = list
+            .items
+            .iter()
+            .fold(None, |acc, m| earliest(acc, m.url_expires_at));
+        Ok(list)
     }
 
     /// One media item (with an album's children).
@@ -428,17 +482,20 @@ impl GraphSession {
                 Ok(value)
             }
             Err(e) if self.ends_token(&e, &req) => {
-                let e = match e {
-                    ProviderError::Permission { message } => ProviderError::Expired {
-                        reason: ExpiryReason::PermissionRemoved,
-                        message,
-                    },
-                    e => e,
-                };
-                let status = match self.observe(&rec.state.token, Err(e)).await {
+                let status = match self.observe(&rec.state.token, Err(e.clone())).await {
                     Some(s) => s,
                     None => self.current_status().await?,
                 };
+                if status.is_active() {
+                    // Held, not ended (an ambiguous error awaiting its confirming
+                    // re-check, an app-wide incident): the call failed, the token stands.
+                    return Err(GatewayError::from_provider(
+                        self.id,
+                        e,
+                        now,
+                        DEFAULT_THROTTLE,
+                    ));
+                }
                 Err(GatewayError::NotActive {
                     account: self.id,
                     status,
@@ -502,6 +559,7 @@ impl GraphSession {
     ) -> Option<TokenStatus> {
         let k = &self.keeper;
         let inner = &k.inner;
+        let mut obs = None;
         for _ in 0..MAX_CONFLICT_RETRIES {
             let rec = match self.read().await {
                 Ok(r) => r,
@@ -514,7 +572,13 @@ impl GraphSession {
                 return Some(rec.state.status);
             }
             let now = inner.clock.now();
-            let obs = Observation::HostReported(result.clone());
+            // Judged once (it counts in the app's incident window), applied to each re-read.
+            if obs.is_none() {
+                obs = Some(k.reported(&rec, result.clone()).await);
+            }
+            let obs = obs
+                .clone()
+                .unwrap_or(Observation::HostReported(result.clone()));
             let t: Transition =
                 k.with_rng(|rng| lifecycle::apply(&rec, obs, now, &inner.policy, rng));
             if t.is_noop() {

@@ -181,9 +181,13 @@ impl Keeper {
     }
 
     /// The host reports the result of its own feed call with this account's token:
-    /// success records a successful check; an expiry error expires the token at once, and
-    /// so does a permission error (codes 10, 200-299: the owner removed a permission the
-    /// feed needs; [`ExpiryReason::PermissionRemoved`](crate::ExpiryReason::PermissionRemoved)).
+    /// success records a successful check; an expiry error expires the token at once. A
+    /// permission error (codes 3, 10, 200-299) is ambiguous — the owner's removed
+    /// permission or the app's lost capability — so it holds the account until a
+    /// confirming re-check, and ends it
+    /// ([`ExpiryReason::PermissionRemoved`](crate::ExpiryReason::PermissionRemoved)) only
+    /// if the app is not failing as a whole (see
+    /// [`lifecycle::incident`](crate::lifecycle::incident)).
     /// Transient errors are ignored (they are the host's to retry). Report only calls the
     /// widget needs: a permission error from an optional call (insights, say) is not the
     /// token's end. [`Keeper::graph`] does all of this for you.
@@ -192,9 +196,9 @@ impl Keeper {
         id: AccountId,
         result: std::result::Result<(), ProviderError>,
     ) -> Result<StatusReport> {
-        let t = self
-            .mutate(id, || Observation::HostReported(result.clone()))
-            .await?;
+        let rec = self.get(id).await?;
+        let obs = self.reported(&rec, result.clone()).await;
+        let t = self.mutate(id, || obs.clone()).await?;
         crate::telemetry::reported_call(t.account.kind, &result);
         self.call_hook(&t).await;
         self.status(id).await
@@ -276,7 +280,13 @@ impl Keeper {
     /// Status, reason, last successful check, expiry, data-access expiry, next action,
     /// viewed as the primary owner (operators; a host page uses [`Keeper::status_for`]).
     pub async fn status(&self, id: AccountId) -> Result<StatusReport> {
-        Ok(StatusReport::from(&self.get(id).await?))
+        Ok(self.report(&self.get(id).await?))
+    }
+
+    /// The status report of a record, judged against the clock: `unverified` when Graph
+    /// has not confirmed the token for [`RefreshPolicy::unverified_after`](crate::RefreshPolicy::unverified_after).
+    fn report(&self, rec: &crate::AccountRecord) -> StatusReport {
+        StatusReport::from(rec).judged(self.inner.clock.now(), self.inner.policy.unverified_after())
     }
 
     /// [`Keeper::status`] as `owner` sees it: their entitlements, `account.owner` set to
@@ -284,7 +294,7 @@ impl Keeper {
     /// use it to check an account id taken from a request belongs to the signed-in user.
     pub async fn status_for(&self, owner: &OwnerId, id: AccountId) -> Result<StatusReport> {
         let m = self.membership(owner, id).await?;
-        let mut r = StatusReport::from(&self.get(id).await?);
+        let mut r = self.report(&self.get(id).await?);
         r.account.owner = m.owner;
         r.account.entitlements = m.entitlements;
         Ok(r)
@@ -298,7 +308,7 @@ impl Keeper {
             .list_by_owner(owner)
             .await?
             .iter()
-            .map(StatusReport::from)
+            .map(|r| self.report(r))
             .collect())
     }
 
@@ -496,7 +506,7 @@ impl Keeper {
 /// The keeper's health, for a host's `/healthz` or an alert rule: the scheduler that
 /// silently stopped is the most common way tokens die (peers: WP-Cron, Laravel
 /// scheduler, Heroku add-ons).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Health {
     /// The last sweep of any keeper sharing the store.
     pub last_sweep_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -505,6 +515,9 @@ pub struct Health {
     pub stale: bool,
     /// Accounts per status.
     pub counts: crate::StatusCounts,
+    /// Open app-wide incidents (accounts held, owners not told): the keeper works, the
+    /// platform or the app does not. A daemon's readiness reports them.
+    pub incidents: Vec<crate::Incident>,
 }
 
 impl Health {
@@ -523,7 +536,9 @@ impl Keeper {
         let max_age = chrono::TimeDelta::from_std(max_age).unwrap_or(chrono::TimeDelta::MAX);
         let counts = self.inner.store.count_by_status().await?;
         crate::telemetry::accounts(counts.active, counts.expired, counts.revoked);
+        let incidents = self.inner.store.incidents(true, usize::MAX).await?;
         Ok(Health {
+            incidents,
             last_sweep_at: last,
             // A sweep dated in the future (a keeper's clock is wrong) is not a sign of life.
             stale: last.is_none_or(|at| {

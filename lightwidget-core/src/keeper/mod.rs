@@ -19,6 +19,7 @@ mod builder;
 mod dispatch;
 mod graph;
 mod host;
+mod incidents;
 mod login;
 mod stats;
 mod sweep;
@@ -85,6 +86,7 @@ pub(crate) struct Inner {
     shutting_down: AtomicBool,
     wake: Notify,
     gateway: graph::GatewayState,
+    incidents: incidents::Monitor,
 }
 
 impl Keeper {

@@ -34,6 +34,11 @@ pub struct KeeperStats {
     pub notice_retries: u64,
     /// Sweeps completed.
     pub sweeps: u64,
+    /// Accounts held instead of ended (an ambiguous failure awaiting its confirming
+    /// re-check, an app-wide incident).
+    pub held: u64,
+    /// Operator alerts raised (incident opened, updated, resolved).
+    pub incident_alerts: u64,
     /// When the last sweep completed.
     pub last_sweep_at: Option<DateTime<Utc>>,
 }
@@ -53,6 +58,8 @@ pub(crate) struct Counters {
     pub notices_failed: AtomicU64,
     pub notice_retries: AtomicU64,
     pub sweeps: AtomicU64,
+    pub held: AtomicU64,
+    pub incident_alerts: AtomicU64,
     pub last_sweep_at: Mutex<Option<DateTime<Utc>>>,
 }
 
@@ -69,6 +76,7 @@ impl Counters {
             Outcome::Revoked => bump(&self.revoked),
             Outcome::Reconnected => bump(&self.reconnected),
             Outcome::Retry => bump(&self.retries),
+            Outcome::Held => bump(&self.held),
             Outcome::Unchanged | Outcome::Updated => {}
         }
     }
@@ -89,6 +97,8 @@ impl Counters {
             notices_failed: l(&self.notices_failed),
             notice_retries: l(&self.notice_retries),
             sweeps: l(&self.sweeps),
+            held: l(&self.held),
+            incident_alerts: l(&self.incident_alerts),
             last_sweep_at: *self.last_sweep_at.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }

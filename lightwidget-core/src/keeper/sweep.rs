@@ -48,6 +48,9 @@ pub struct SweepReport {
     /// Claimed accounts whose leases were handed back unprocessed at shutdown
     /// (`claimed` = the processed ones + `released`).
     pub released: usize,
+    /// Accounts held instead of ended (an ambiguous error awaiting its confirming
+    /// re-check, an app-wide incident).
+    pub held: usize,
 }
 
 impl Keeper {
@@ -61,6 +64,7 @@ impl Keeper {
     pub async fn sweep(&self) -> Result<SweepReport> {
         let inner = &self.inner;
         let started = crate::telemetry::start();
+        self.sync_incidents().await;
         let held: Held = Arc::default();
         let heartbeat = tokio::spawn({
             let k = self.clone();
@@ -115,6 +119,7 @@ impl Keeper {
             committed.map_err(|e| Error::internal("the commit stage of a sweep", e))?;
         report.claimed = claimed?;
         report.released = released;
+        self.review_incidents().await;
         let at = inner.clock.now();
         inner
             .store
@@ -285,6 +290,7 @@ impl Keeper {
                             tracing::info!(account_id = %t.account.id, status = ?t.state.status, "token ended");
                         }
                         Outcome::Retry => report.retries += 1,
+                        Outcome::Held => report.held += 1,
                         _ => {}
                     }
                     self.call_hook(t).await;
@@ -414,9 +420,15 @@ impl Keeper {
             action = ?action,
         );
         async move {
-            let obs = match action {
-                Action::Lapse => Observation::Lapsed,
-                Action::Refresh => {
+            // A held account without a probe permit is looked at again later, no call.
+            let parked = match action {
+                Action::Lapse => None,
+                _ => self.without_probe(&rec),
+            };
+            let obs = match (parked, action) {
+                (Some(obs), _) => obs,
+                (None, Action::Lapse) => Observation::Lapsed,
+                (None, Action::Refresh) => {
                     // Gateway calls for this account wait for the new token (`record`).
                     inner.gateway.refresh_begins(rec.account.id);
                     self.throttle().await;
@@ -431,11 +443,14 @@ impl Keeper {
                         );
                     }
                     match r {
-                        Ok(t) => Observation::Refreshed(t),
-                        Err(e) => Observation::Failed(e),
+                        Ok(t) => {
+                            self.note_success(&rec).await;
+                            Observation::Refreshed(t)
+                        }
+                        Err(e) => self.judge_failure(&rec, e).await,
                     }
                 }
-                Action::Check => {
+                (None, Action::Check) => {
                     self.throttle().await;
                     let started = crate::telemetry::start();
                     let r = inner.provider.check(&rec.account, &rec.state.token).await;
@@ -443,8 +458,11 @@ impl Keeper {
                         crate::telemetry::provider_call(rec.account.kind, "check", &r, s.elapsed());
                     }
                     match r {
-                        Ok(info) => Observation::Checked(info),
-                        Err(e) => Observation::Failed(e),
+                        Ok(info) => {
+                            self.note_success(&rec).await;
+                            Observation::Checked(info)
+                        }
+                        Err(e) => self.judge_failure(&rec, e).await,
                     }
                 }
             };
@@ -635,6 +653,7 @@ mod tests {
         let recs: Vec<AccountRecord> = (1..=100).map(|i| due_record(i, now, 1)).collect();
         let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         let mut first = Some(recs);
         s.expect_claim_due()
             .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
@@ -686,6 +705,7 @@ mod tests {
     #[tokio::test]
     async fn a_store_outage_is_a_typed_transient_error() {
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         s.expect_claim_due().returning(|_, _, _, _| {
             Err(StoreError::Unavailable {
                 message: "connection refused".into(),
@@ -704,6 +724,7 @@ mod tests {
     async fn a_panic_in_the_commit_stage_is_an_internal_error() {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         let mut first = Some(vec![due_record(1, now, 1)]);
         s.expect_claim_due()
             .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
@@ -727,6 +748,7 @@ mod tests {
     async fn a_ten_second_outage_drops_no_refreshed_token_and_the_leases_are_renewed() {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         let mut first = Some((1..=20).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
         s.expect_claim_due()
             .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
@@ -776,6 +798,7 @@ mod tests {
     async fn an_outage_longer_than_commit_retry_for_gives_up() {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         let mut first = Some((1..=3).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
         s.expect_claim_due()
             .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
@@ -810,6 +833,7 @@ mod tests {
     async fn a_whole_batch_that_failed_transiently_is_committed_again_and_keeps_its_cause() {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         let mut first = Some((1..=5).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
         s.expect_claim_due()
             .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
@@ -994,6 +1018,7 @@ mod tests {
     #[tokio::test]
     async fn a_connect_that_keeps_losing_races_is_contention_not_bad_input() {
         let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
         s.expect_find().returning(|_, _| Ok(None));
         s.expect_insert().returning(|r, _| {
             Err(StoreError::Duplicate {

@@ -60,7 +60,11 @@ impl Outcome {
             Outcome::Reconnected => Some(Hook::Renewed),
             Outcome::Refreshed => Some(Hook::Refreshed),
             Outcome::Expired(_) | Outcome::Revoked => Some(Hook::Ended),
-            Outcome::Checked | Outcome::Retry | Outcome::Unchanged | Outcome::Updated => None,
+            Outcome::Checked
+            | Outcome::Retry
+            | Outcome::Unchanged
+            | Outcome::Updated
+            | Outcome::Held => None,
         }
     }
 }

@@ -23,6 +23,7 @@
 //! ```
 
 mod hooks;
+pub mod incident;
 mod notices;
 mod rules;
 
@@ -65,6 +66,27 @@ pub enum Observation {
     },
     /// The host asked for a refresh as soon as possible.
     RefreshRequested,
+    /// An ambiguous failure (Graph codes 3, 10, 200-299: the owner's permission or the
+    /// app's capability) not confirmed yet ([`incident::judge`]): the account is held
+    /// as it is, re-checked at `recheck_at`; no history, no notice.
+    Suspected {
+        /// The failure.
+        error: ProviderError,
+        /// First ambiguous failure of this run.
+        since: DateTime<Utc>,
+        /// The confirming re-check.
+        recheck_at: DateTime<Utc>,
+    },
+    /// The account is held by an open app-wide incident: nothing about it changes but
+    /// the hold and when it is looked at again; no history, no notice.
+    Held {
+        /// The failure that was held, if a call was made (`None`: no probe permit, no call).
+        error: Option<ProviderError>,
+        /// The incident.
+        incident: crate::IncidentId,
+        /// When to look again.
+        until: DateTime<Utc>,
+    },
     /// The owner logged in to the host with Instagram or Facebook, and the login's OAuth
     /// exchange produced `token` for this account. A login whose token is the one already
     /// held (and working) only moves the last successful check: no history entry, no
@@ -98,6 +120,9 @@ pub enum Outcome {
     Unchanged,
     /// State changed without a provider call (rescheduled, host report, request).
     Updated,
+    /// Held in its last known state: an ambiguous failure waiting for its confirming
+    /// re-check, or an app-wide incident.
+    Held,
 }
 
 /// The result of [`apply`]: what to write, atomically.
@@ -184,6 +209,27 @@ pub(crate) fn apply_owned(
         Observation::HostReported(result) => cx.host_reported(result, rng),
         Observation::Lapsed => cx.lapsed(rng),
         Observation::RefreshRequested => cx.refresh_requested(rng),
+        Observation::Suspected {
+            error,
+            since,
+            recheck_at,
+        } => cx.held(
+            error.to_string(),
+            crate::Hold::Suspect { since },
+            recheck_at,
+        ),
+        Observation::Held {
+            error,
+            incident,
+            until,
+        } => {
+            let since = match cx.state.hold {
+                Some(crate::Hold::Incident { incident: i, since }) if i == incident => since,
+                _ => now,
+            };
+            let message = error.map(|e| e.to_string());
+            cx.held_by(message, crate::Hold::Incident { incident, since }, until)
+        }
     };
     if outcome != Outcome::Unchanged {
         cx.finish(rng);

@@ -245,6 +245,40 @@ impl<'a> Ctx<'a> {
         Outcome::Updated
     }
 
+    /// An ambiguous failure waiting for its confirming re-check: the status, the
+    /// schedule's rules and the owner's notices stay as they are; the failure is noted.
+    pub(super) fn held(
+        &mut self,
+        error: String,
+        hold: crate::Hold,
+        until: DateTime<Utc>,
+    ) -> Outcome {
+        self.held_by(Some(error), hold, until)
+    }
+
+    /// Held (see [`crate::Hold`]): looked at again at `until` (never later than the
+    /// token's own end, which still lapses it).
+    pub(super) fn held_by(
+        &mut self,
+        error: Option<String>,
+        hold: crate::Hold,
+        until: DateTime<Utc>,
+    ) -> Outcome {
+        if let Some(e) = error {
+            let r = &mut self.state.retry;
+            r.failures = r.failures.saturating_add(1);
+            r.failing_since.get_or_insert(self.now);
+            r.last_error = Some(e);
+        }
+        self.state.hold = Some(hold);
+        let until = match self.state.token.expires_at {
+            Some(exp) if exp < until => exp.max(self.now),
+            _ => until,
+        };
+        self.state.next_action_at = Some(until);
+        Outcome::Held
+    }
+
     /// Rules that apply after every change: the data-access warning, and an active
     /// token always has a next action.
     pub(super) fn finish(&mut self, rng: &mut dyn RngCore) {
@@ -306,6 +340,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn expire(&mut self, reason: ExpiryReason) -> Outcome {
+        self.state.hold = None;
         self.state.status = TokenStatus::Expired {
             reason,
             at: self.now,
@@ -320,6 +355,7 @@ impl<'a> Ctx<'a> {
 
     fn revoke(&mut self) -> Outcome {
         let was_active = self.state.status.is_active();
+        self.state.hold = None;
         self.state.status = TokenStatus::Revoked { at: self.now };
         self.state.next_action_at = None;
         self.state.refresh_requested = false;
@@ -334,7 +370,9 @@ impl<'a> Ctx<'a> {
 
     fn succeed(&mut self) {
         self.state.last_checked_at = Some(self.now);
+        self.state.verified_at = Some(self.now);
         self.state.retry = RetryState::default();
+        self.state.hold = None;
     }
 
     fn fail(&mut self, err: &ProviderError, persistent: bool, rng: &mut dyn RngCore) -> Outcome {

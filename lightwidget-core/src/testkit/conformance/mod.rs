@@ -16,6 +16,7 @@
 mod accounts;
 mod claims;
 mod commits;
+mod incidents;
 mod outbox;
 mod owners;
 mod used_links;
@@ -28,6 +29,7 @@ use crate::TokenStore;
 pub use accounts::*;
 pub use claims::*;
 pub use commits::*;
+pub use incidents::*;
 pub use outbox::*;
 pub use owners::*;
 pub use used_links::*;
@@ -64,6 +66,8 @@ where
     concurrent_joins(Arc::new(make().await)).await;
     notices_fan_out_per_owner(&make().await).await;
     facebook_user_ids(&make().await).await;
+    incidents_open_once_and_resolve_once(&make().await).await;
+    held_accounts_are_released(&make().await).await;
     // Used single-use links.
     used_links_work_once(&make().await).await;
     used_links_concurrent_first_use(Arc::new(make().await)).await;

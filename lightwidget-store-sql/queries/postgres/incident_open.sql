@@ -1,0 +1,2 @@
+-- Opens an incident unless one of the same app and kind is open (open_key is UNIQUE).
+INSERT INTO lw_incidents (id, connection, kind, open_key, opened_at, updated_at, resolved_at, accounts, error) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8) ON CONFLICT DO NOTHING
