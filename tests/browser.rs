@@ -836,6 +836,13 @@ async fn shared_account_and_a_removed_permission_in_a_real_browser() {
     assert!(r.status().is_success(), "{r:?}");
     clock.advance(TimeDelta::hours(13));
     keeper.sweep().await.unwrap();
+    // A permission error is ambiguous (the owner's or the app's): one account alone is
+    // held for its confirming re-check, nobody is told yet.
+    let st = keeper.status(id).await.unwrap();
+    assert!(st.status.is_active(), "{st:?}");
+    assert!(st.hold.is_some(), "{st:?}");
+    clock.advance(TimeDelta::minutes(61));
+    keeper.sweep().await.unwrap();
     let st = keeper.status(id).await.unwrap();
     assert_eq!(st.status.reason(), Some(ExpiryReason::PermissionRemoved));
     c.goto(&url("accounts")).await.unwrap();

@@ -164,6 +164,12 @@ async fn the_accounts_page_shows_failures_in_words_and_a_removed_permission_as_n
     assert_eq!(p.status, 303, "{}", p.body);
     site.clock.advance(TimeDelta::hours(13));
     site.keeper.sweep().await.unwrap();
+    // Ambiguous (the owner's permission or the app's capability): held, ACTIVE, until
+    // the re-check a window later confirms it is this account's own.
+    let s = site.keeper.status(id).await.unwrap();
+    assert!(s.status.is_active() && s.hold.is_some(), "{s:?}");
+    site.clock.advance(TimeDelta::minutes(61));
+    site.keeper.sweep().await.unwrap();
     let s = site.keeper.status(id).await.unwrap();
     assert_eq!(s.status.reason(), Some(ExpiryReason::PermissionRemoved));
     let page = alice.get(site.url("accounts")).await;

@@ -58,6 +58,9 @@ struct File {
     graph_instagram_base_url: Option<String>,
     graph_facebook_base_url: Option<String>,
     http_listen: Option<String>,
+    operator_email: Option<String>,
+    operator_webhook_url: Option<String>,
+    operator_webhook_secret: Option<String>,
 }
 
 /// The resolved configuration. Secrets are `SecretString`s; `Debug` redacts them.
@@ -92,6 +95,10 @@ pub struct Config {
     pub graph_facebook_base_url: Option<url::Url>,
     /// Serve `/metrics`, `/healthz` and `/readyz` here.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// Where operator alerts of app-wide incidents are emailed (needs `smtp_url`).
+    pub operator_email: Option<String>,
+    /// Where operator alerts are posted as signed JSON, with the signing secret.
+    pub operator_webhook: Option<(url::Url, SecretString)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -108,6 +115,11 @@ impl std::fmt::Debug for Config {
             .field("poll_interval_secs", &self.poll_interval_secs)
             .field("lease_secs", &self.lease_secs)
             .field("http_listen", &self.http_listen)
+            .field("operator_email", &self.operator_email)
+            .field(
+                "operator_webhook_url",
+                &self.operator_webhook.as_ref().map(|w| w.0.as_str()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -309,6 +321,37 @@ impl Config {
             1..=10_000,
         )?
         .unwrap_or(200);
+        let operator_email = pick(file.operator_email, "LIGHTWIDGET_OPERATOR_EMAIL");
+        if operator_email.is_some() && smtp_url.is_none() {
+            return Err(ConfigError::Missing {
+                setting: "smtp_url",
+                env: "LIGHTWIDGET_SMTP_URL",
+                why: "operator alerts by email (operator_email) are sent over SMTP",
+            });
+        }
+        let operator_webhook = match url_setting(
+            pick(
+                file.operator_webhook_url,
+                "LIGHTWIDGET_OPERATOR_WEBHOOK_URL",
+            ),
+            "operator_webhook_url",
+            "LIGHTWIDGET_OPERATOR_WEBHOOK_URL",
+        )? {
+            None => None,
+            Some(u) => Some((
+                u,
+                pick(
+                    file.operator_webhook_secret,
+                    "LIGHTWIDGET_OPERATOR_WEBHOOK_SECRET",
+                )
+                .map(SecretString::from)
+                .ok_or(ConfigError::Missing {
+                    setting: "operator_webhook_secret",
+                    env: "LIGHTWIDGET_OPERATOR_WEBHOOK_SECRET",
+                    why: "operator alerts are signed so the receiver can trust them",
+                })?,
+            )),
+        };
         let http_listen = pick(file.http_listen, "LIGHTWIDGET_HTTP_LISTEN")
             .map(|s| {
                 s.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -336,6 +379,8 @@ impl Config {
                 "LIGHTWIDGET_GRAPH_BASE_URL",
             )?,
             smtp_url,
+            operator_email,
+            operator_webhook,
             mail_from,
             eml_dir: env("LIGHTWIDGET_EML_DIR")
                 .map(PathBuf::from)

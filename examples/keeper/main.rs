@@ -247,16 +247,42 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
         let content = EmailContent::new(&from, links)
             .map_err(|e| Fail::BadConfig(format!("setting `mail_from`: {e}")))?;
         b = match (&cfg.smtp_url, &cfg.eml_dir) {
-            (Some(url), _) => b
-                .notifier(Arc::new(EmailNotifier::from_url(url, content).map_err(
-                    |e| Fail::BadConfig(format!("setting `smtp_url`: {e}")),
-                )?)),
+            (Some(url), _) => {
+                let mail = Arc::new(
+                    EmailNotifier::from_url(url, content)
+                        .map_err(|e| Fail::BadConfig(format!("setting `smtp_url`: {e}")))?,
+                );
+                if let Some(to) = &cfg.operator_email {
+                    b = b.operator_alerts(Arc::new(
+                        lightwidget::notify::EmailAlerts::new(mail.clone(), to).map_err(|e| {
+                            Fail::BadConfig(format!("setting `operator_email`: {e}"))
+                        })?,
+                    ));
+                }
+                b.notifier(mail)
+            }
             (None, Some(dir)) => b
                 .notifier(Arc::new(EmlFileNotifier::new(dir, content).map_err(
                     |e| Fail::BadConfig(format!("setting `eml_dir`: {e}")),
                 )?)),
             (None, None) => b,
         };
+    }
+    if let Some((url, secret)) = &cfg.operator_webhook {
+        #[cfg(feature = "webhook")]
+        {
+            b = b.operator_alerts(Arc::new(
+                lightwidget::notify::WebhookAlerts::new(url.clone(), secret.clone())
+                    .map_err(|e| Fail::BadConfig(format!("setting `operator_webhook_url`: {e}")))?,
+            ));
+        }
+        #[cfg(not(feature = "webhook"))]
+        {
+            let _ = (url, secret);
+            return Err(Fail::BadConfig(
+                "setting `operator_webhook_url` needs the `webhook` feature".into(),
+            ));
+        }
     }
     let keeper = b.build().map_err(|e| Fail::BadConfig(e.to_string()))?;
     Ok((cfg, keeper))

@@ -366,7 +366,7 @@ async fn a_password_change_expires_at_once_with_one_notice_and_one_hook() {
 }
 
 #[tokio::test]
-async fn a_removed_permission_ends_the_token_for_feed_calls_but_not_for_raw_ones() {
+async fn a_removed_permission_ends_the_token_after_its_confirming_recheck_never_for_raw_calls() {
     let s = setup().await;
     let (u, id) = s.business("shop").await;
     let g = s.keeper.graph(id);
@@ -374,11 +374,29 @@ async fn a_removed_permission_ends_the_token_for_feed_calls_but_not_for_raw_ones
     let e = g.get(&format!("{}/insights", u.id), &[]).await.unwrap_err();
     assert!(matches!(e, GatewayError::Refused { .. }), "{e:?}");
     assert!(s.keeper.status(id).await.unwrap().status.is_active());
+    // A permission error is ambiguous (the owner's permission or the app's capability):
+    // the feed call fails, the account is held for a confirming re-check, nobody is told.
+    let e = g.profile().await.unwrap_err();
+    assert!(!e.is_token_dead(), "{e:?}");
+    let st = s.keeper.status(id).await.unwrap();
+    assert!(st.status.is_active());
+    assert!(
+        matches!(st.hold, Some(lightwidget_core::Hold::Suspect { .. })),
+        "{st:?}"
+    );
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 0);
+    // The keeper's re-check confirms it is this account's own: it ends, one notice.
+    s.clock.advance(TimeDelta::minutes(61));
+    s.keeper.sweep().await.unwrap();
+    let st = s.keeper.status(id).await.unwrap();
+    assert_eq!(
+        st.status.reason(),
+        Some(ExpiryReason::PermissionRemoved),
+        "{st:?}"
+    );
+    assert_eq!(s.store.notices(id).await.unwrap().len(), 1);
     let e = g.profile().await.unwrap_err();
     assert!(e.is_token_dead(), "{e:?}");
-    let st = s.keeper.status(id).await.unwrap();
-    assert_eq!(st.status.reason(), Some(ExpiryReason::PermissionRemoved));
-    assert_eq!(s.store.notices(id).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

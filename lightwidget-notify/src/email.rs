@@ -183,6 +183,28 @@ impl EmailNotifier {
     }
 }
 
+impl EmailNotifier {
+    /// Sends a plain-text message from this notifier's sender (operator alerts).
+    pub(crate) async fn send_text(
+        &self,
+        to: Mailbox,
+        subject: &str,
+        text: String,
+    ) -> Result<(), DeliveryError> {
+        let msg = Message::builder()
+            .from(self.content.from.clone())
+            .to(to)
+            .subject(subject)
+            .body(text)
+            .map_err(|e| DeliveryError::permanent("operator alert email").with_source(e))?;
+        match self.transport.send(msg).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(DeliveryError::permanent("SMTP").with_source(e)),
+            Err(e) => Err(DeliveryError::transient("SMTP").with_source(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl Notifier for EmailNotifier {
     fn channel(&self) -> &'static str {

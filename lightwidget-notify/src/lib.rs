@@ -2,9 +2,10 @@
 //!
 //! Notice channels for the keeper's outbox: email over SMTP ([`EmailNotifier`]), `.eml`
 //! files for local development ([`EmlFileNotifier`]), signed JSON webhooks
-//! ([`WebhookNotifier`]), and the signed links they carry ([`LinkSigner`]): renewal
-//! links that expire, and one-click unsubscribe links for the topic of their email,
-//! which never expire and work once. Emails have plain-text and HTML parts and RFC 8058
+//! ([`WebhookNotifier`]), operator alerts of app-wide incidents (`WebhookAlerts`,
+//! `EmailAlerts`), and the signed links they carry ([`LinkSigner`]): renewal links that
+//! expire, and one-click unsubscribe links for the topic of their email, which never
+//! expire and work once. Emails have plain-text and HTML parts and RFC 8058
 //! `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
 //!
 //! ```
@@ -30,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod alerts;
 mod links;
 mod templates;
 
@@ -40,6 +42,10 @@ mod email;
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 mod webhook;
 
+#[cfg(feature = "email")]
+pub use alerts::EmailAlerts;
+#[cfg(feature = "webhook")]
+pub use alerts::WebhookAlerts;
 #[cfg(feature = "email")]
 pub use email::{EmailContent, EmailNotifier, EmlFileNotifier, SmtpTls};
 pub use links::{LinkError, LinkSigner, RenewalLink, UnsubscribeLink};

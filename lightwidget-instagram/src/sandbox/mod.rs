@@ -269,6 +269,35 @@ impl Sandbox {
         self.state.inject(fault, n);
     }
 
+    /// Every call of the app answers with this Graph error from now on, for every
+    /// account (an app-level failure: a capability lost after an app-review change, an
+    /// app restricted or in development mode), until [`clear_app_error`](Self::clear_app_error).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sandbox = lightwidget_instagram::sandbox::Sandbox::start(Default::default()).await.unwrap();
+    /// sandbox.set_app_error(3, "(#3) Application does not have the capability to make this API call.");
+    /// sandbox.clear_app_error();
+    /// # }
+    /// ```
+    pub fn set_app_error(&self, code: i64, message: &str) {
+        *self
+            .state
+            .app_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((code, message.to_owned()));
+    }
+
+    /// Ends [`set_app_error`](Self::set_app_error).
+    pub fn clear_app_error(&self) {
+        *self
+            .state
+            .app_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Adds `X-App-Usage` with this percentage to every response (`None` = off).
     pub fn set_app_usage(&self, percent: Option<u32>) {
         *self

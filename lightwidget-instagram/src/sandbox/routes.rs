@@ -72,6 +72,14 @@ fn bad_token() -> Response {
 
 /// Applies an injected fault, if any. `Some(response)` short-circuits the handler.
 pub(super) async fn fault(s: &SandboxState) -> Option<Response> {
+    let app = s
+        .app_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some((code, message)) = app {
+        return Some(graph_error(StatusCode::BAD_REQUEST, code, None, &message));
+    }
     match s.next_fault()? {
         Fault::Status(code) => {
             let st = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -188,6 +188,8 @@ pub(crate) struct SandboxState {
     pub extra_pages: Mutex<HashMap<String, Vec<String>>>,
     pub faults: Mutex<VecDeque<Fault>>,
     pub app_usage: Mutex<Option<u32>>,
+    /// An app-level Graph error every call answers with (code, message) until cleared.
+    pub app_error: Mutex<Option<(i64, String)>>,
     /// `http://127.0.0.1:PORT/`, once bound (for CDN and paging URLs).
     pub base: std::sync::OnceLock<String>,
     counters: RwLock<HashMap<&'static str, AtomicU64>>,
@@ -206,6 +208,7 @@ impl SandboxState {
             extra_pages: Mutex::default(),
             faults: Mutex::default(),
             app_usage: Mutex::default(),
+            app_error: Mutex::default(),
             base: std::sync::OnceLock::new(),
             counters: RwLock::default(),
             next_id: AtomicU64::new(17_841_400_000_000),
