@@ -53,15 +53,20 @@ async fn the_expired_box_alone_covers_every_break() {
         .deauthorize(ConnectionKind::Consumer, "2")
         .await
         .unwrap();
-    w.keeper
-        .observe(
-            permission,
-            Err(ProviderError::Permission {
-                message: "(#10)".into(),
-            }),
-        )
-        .await
-        .unwrap();
+    // A permission error is held for a confirming report a window later (it could be
+    // the app's); the second one ends the token.
+    for _ in 0..2 {
+        w.keeper
+            .observe(
+                permission,
+                Err(ProviderError::Permission {
+                    message: "(#10)".into(),
+                }),
+            )
+            .await
+            .unwrap();
+        w.clock.advance(TimeDelta::minutes(61));
+    }
     w.keeper
         .observe(
             app_removed,
