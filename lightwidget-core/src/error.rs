@@ -157,7 +157,21 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
-    /// Any other backend error.
+    /// The database refused the statement for a reason that retrying does not change: a
+    /// constraint, a value it cannot store, a statement or table it does not know, a
+    /// database that was dropped. Known to be permanent ([`StoreError::is_permanent`]).
+    #[error("store refused the operation: {message}")]
+    Rejected {
+        /// What happened.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Any other backend error: neither known to pass ([`StoreError::Unavailable`]) nor
+    /// known to be permanent ([`StoreError::Rejected`]). Callers are told it is not
+    /// transient; the keeper's sweep still retries such a commit while it holds the
+    /// account's lease, since giving up would drop a result obtained from the provider.
     #[error("store backend error: {message}")]
     Backend {
         /// What happened.
@@ -188,6 +202,31 @@ impl StoreError {
         match self {
             Self::Unavailable { .. } => true,
             Self::Batch(cause) => cause.is_unavailable(),
+            _ => false,
+        }
+    }
+
+    /// Whether retrying the same call can never succeed: an unknown account, a duplicate,
+    /// an unreadable row, a statement the database rejects ([`StoreError::Rejected`]).
+    /// Neither this nor [`is_transient`](Self::is_transient) holds for
+    /// [`StoreError::Backend`] (class unknown) and [`StoreError::Conflict`] (the record
+    /// changed: work it out again on the fresh one).
+    ///
+    /// ```
+    /// use lightwidget_core::StoreError;
+    /// let down = StoreError::Unavailable { message: "connection refused".into(), source: None };
+    /// let bug = StoreError::Rejected { message: "syntax error".into(), source: None };
+    /// let odd = StoreError::Backend { message: "unexpected reply".into(), source: None };
+    /// assert!(!down.is_permanent() && bug.is_permanent() && !odd.is_permanent());
+    /// assert!(bug.for_batch(2).iter().all(|r| r.as_ref().unwrap_err().is_permanent()));
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::UnknownAccount(_)
+            | Self::Duplicate { .. }
+            | Self::Corrupt { .. }
+            | Self::Rejected { .. } => true,
+            Self::Batch(cause) => cause.is_permanent(),
             _ => false,
         }
     }

@@ -64,7 +64,13 @@ impl SqlStoreBuilder {
         self.enc = Some(e);
         self
     }
-    /// Run the embedded migrations on connect (default `true`).
+    /// Run the embedded migrations on connect (default `true`). Any number of processes
+    /// may connect at once to a database being created or upgraded: they migrate one at
+    /// a time under a database-wide lock (PostgreSQL advisory lock, MySQL / MariaDB
+    /// `GET_LOCK`, SQLite's write lock), the others wait and find the schema done. A
+    /// MySQL / MariaDB migration interrupted half-way (their DDL is not transactional)
+    /// is completed on the next connect, or reported as [`Error::MigrationInterrupted`]
+    /// with the repair.
     pub fn run_migrations(mut self, yes: bool) -> Self {
         self.migrate = yes;
         self
@@ -133,6 +139,7 @@ impl SqlStoreBuilder {
         })?;
         sqlx::any::install_default_drivers();
         let c = Connect {
+            dialect,
             url: self.url,
             enc,
             migrate: self.migrate,
@@ -173,6 +180,7 @@ impl SqlStoreBuilder {
 
 /// The checked settings a backend connects with.
 pub(crate) struct Connect {
+    dialect: Dialect,
     pub url: String,
     enc: Encryption,
     migrate: bool,
@@ -216,10 +224,11 @@ impl Connect {
             .map_err(|e| self.connect_error(e))
     }
 
-    /// Runs `m` unless migrations are turned off.
+    /// Runs `m` unless migrations are turned off, under the database-wide lock of the
+    /// dialect (see [`crate::migrate`]): any number of processes may start at once.
     pub async fn migrate(&self, pool: &AnyPool, m: sqlx::migrate::Migrator) -> Result<(), Error> {
         if self.migrate {
-            m.run(pool).await.map_err(Error::Migrate)?;
+            crate::migrate::run(self.dialect, pool, m).await?;
         }
         Ok(())
     }

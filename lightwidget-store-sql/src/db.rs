@@ -10,10 +10,10 @@ use lightwidget_core::{
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::error::DatabaseError;
 use sqlx::{Any, AnyPool};
 
 use crate::Encryption;
+use crate::classify::{self, Classify};
 use crate::codec::{decode_outbox, json, ms, oms, sort_outbox, status_cols};
 use crate::dialect::Lease;
 
@@ -114,24 +114,25 @@ pub(crate) struct Db {
     pub enc: Encryption,
     pub sql: &'static Queries,
     begin: Begin,
-    transient: fn(&dyn DatabaseError) -> bool,
+    classify: Classify,
 }
 
 impl Db {
-    /// `transient` is the dialect's classification of the database's own errors.
+    /// `classify` is the dialect's classification of the database's own errors (a table
+    /// of [`classify`]).
     pub fn new(
         pool: AnyPool,
         enc: Encryption,
         sql: &'static Queries,
         begin: Begin,
-        transient: fn(&dyn DatabaseError) -> bool,
+        classify: Classify,
     ) -> Self {
         Self {
             pool,
             enc,
             sql,
             begin,
-            transient,
+            classify,
         }
     }
 
@@ -140,19 +141,12 @@ impl Db {
         sqlx::query(sql)
     }
 
-    /// Maps a driver error: unreachable, timed out or (by the dialect) locked / deadlocked
-    /// / serialization failure = [`StoreError::Unavailable`] (transient).
+    /// Maps a driver error by its class ([`classify`]): unavailable or busy for a while =
+    /// [`StoreError::Unavailable`] (transient), refused for good =
+    /// [`StoreError::Rejected`], anything else = [`StoreError::Backend`].
     pub fn err(&self, e: sqlx::Error) -> StoreError {
-        let transient = match &e {
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => true,
-            sqlx::Error::Database(d) => (self.transient)(d.as_ref()),
-            _ => false,
-        };
-        driver_error(e, transient)
+        let class = classify::sqlx_error(&e, self.classify);
+        classify::store_error(e, class)
     }
 
     /// Runs a lease statement that returns the rows it leased (`UPDATE … RETURNING`),
@@ -313,20 +307,6 @@ impl Db {
                 .map_err(|e| self.err(e))?;
         }
         Ok(())
-    }
-}
-
-/// A driver error as [`StoreError::Unavailable`] (transient) or [`StoreError::Backend`].
-pub(crate) fn driver_error(
-    e: impl std::error::Error + Send + Sync + 'static,
-    transient: bool,
-) -> StoreError {
-    let message = e.to_string();
-    let source: Option<Box<dyn std::error::Error + Send + Sync>> = Some(Box::new(e));
-    if transient {
-        StoreError::Unavailable { message, source }
-    } else {
-        StoreError::Backend { message, source }
     }
 }
 

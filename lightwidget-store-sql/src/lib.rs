@@ -18,12 +18,20 @@
 //! - PostgreSQL: claims and batched commits on a native connection pool of the store's
 //!   own (sqlx's PostgreSQL driver), next to the shared [`SqlStore::pool`], one statement
 //!   and one round trip each.
-//! - Errors are classified per database (SQLSTATE on PostgreSQL, the server's error
-//!   number on MySQL / MariaDB): lock waits, deadlocks, serialization failures and lost
-//!   connections are transient.
+//! - Errors are classified per database, by class (SQLSTATE on PostgreSQL, the server's
+//!   error number on MySQL / MariaDB, the extended result code on SQLite, the I/O error
+//!   on a connection): refused, reset or terminated connections, a database not
+//!   accepting connections, too many connections, read-only during a failover, lock and
+//!   statement timeouts, deadlocks, serialization failures, busy and locked are
+//!   transient ([`StoreError::Unavailable`](lightwidget_core::StoreError::Unavailable));
+//!   constraint, data and syntax errors are permanent
+//!   ([`StoreError::Rejected`](lightwidget_core::StoreError::Rejected)); the rest is
+//!   [`StoreError::Backend`](lightwidget_core::StoreError::Backend), whose class is not
+//!   known.
 //! - Timestamps are BIGINT unix milliseconds (UTC) in every dialect.
 //! - Migrations are embedded and run on connect (opt out with
-//!   [`SqlStoreBuilder::run_migrations`]).
+//!   [`SqlStoreBuilder::run_migrations`]) under a database-wide lock on every backend:
+//!   any number of processes can start at once on an empty database.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), lightwidget_store_sql::Error> {
@@ -39,11 +47,13 @@
 
 mod builder;
 mod bulk;
+mod classify;
 mod codec;
 mod crypto;
 mod db;
 mod dialect;
 mod incidents;
+mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -78,6 +88,21 @@ pub enum Error {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A MySQL / MariaDB migration was interrupted half-way (a process killed while
+    /// migrating: their DDL is not transactional) and could not be completed on connect.
+    #[error(
+        "database migration {version} ({description}) was interrupted half-way and could not be completed: {cause}. To repair: {repair}"
+    )]
+    MigrationInterrupted {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        description: String,
+        /// Why it could not be completed.
+        cause: String,
+        /// What to do, exactly.
+        repair: String,
+    },
     /// An operation failed.
     #[error(transparent)]
     Store(#[from] lightwidget_core::StoreError),

@@ -149,13 +149,22 @@ impl KeeperBuilder {
         self.lease = d;
         self
     }
-    /// How long a commit that fails because the store is unavailable keeps being retried
-    /// (with backoff from 50 ms to 2 s) before its results are given up (default 5 min;
-    /// during shutdown at most 10 s more). A result is kept in memory meanwhile and the
-    /// lease renewed: a refreshed token is never dropped because of a database outage
-    /// shorter than this. A result is dropped earlier only when its lease is truly lost
-    /// (another keeper claimed the account: the commit is refused as a conflict); both are
-    /// logged with the account id.
+    /// The outer bound on retrying a commit that fails for a reason not known to be
+    /// permanent (default 5 min; never shorter than the [`lease`](Self::lease), whatever
+    /// is set here; during shutdown at most 10 s more).
+    ///
+    /// While a sweep holds an account's lease, a result obtained from the provider is
+    /// kept in memory and its commit retried with backoff (50 ms doubling to 2 s) for
+    /// every error that is not known to be permanent: connections refused, reset or
+    /// terminated, a database not accepting connections, too many connections, a
+    /// read-only failover target, lock and statement timeouts, and errors of unknown
+    /// class ([`StoreError::Backend`](crate::StoreError::Backend)). The heartbeat renews
+    /// the lease meanwhile; when it cannot reach the store either, the lease is not
+    /// confirmed but not lost, and the commit goes on being tried: its version fence
+    /// refuses it if another keeper took the account over and committed first. A result
+    /// is given up, and logged with the account id and why, only when its error is
+    /// permanent ([`StoreError::is_permanent`](crate::StoreError::is_permanent)), when the
+    /// heartbeat found the lease held by another keeper, or after this bound.
     pub fn commit_retry_for(mut self, d: Duration) -> Self {
         self.commit_retry_for = d;
         self

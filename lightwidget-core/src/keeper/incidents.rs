@@ -76,7 +76,7 @@ impl Monitor {
 impl Keeper {
     /// App-wide incidents, newest first: the open ones (`open_only`), or the last
     /// `limit` of all. Open incidents hold their app's failing accounts in their last
-    /// known state (see [`Hold`]); operators get one alert per change
+    /// known state (see [`Hold`](crate::Hold)); operators get one alert per change
     /// ([`KeeperBuilder::operator_alerts`](crate::KeeperBuilder::operator_alerts)).
     pub async fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>> {
         Ok(self.inner.store.incidents(open_only, limit).await?)

@@ -238,7 +238,7 @@ impl Keeper {
             }
             let (ts, redos): (Vec<Transition>, Vec<Redo>) =
                 chunk.drain(..).map(|d| (d.transition, d.redo)).unzip();
-            self.record(&ts, &redos, &mut report).await;
+            self.record(&ts, &redos, &mut report, &held).await;
             // Committed for good or given up: no lease left to renew.
             let mut h = held_lock(&held);
             for t in &ts {
@@ -248,11 +248,17 @@ impl Keeper {
         report
     }
 
-    async fn record(&self, transitions: &[Transition], redos: &[Redo], report: &mut SweepReport) {
+    async fn record(
+        &self,
+        transitions: &[Transition],
+        redos: &[Redo],
+        report: &mut SweepReport,
+        held: &Held,
+    ) {
         if transitions.is_empty() {
             return;
         }
-        let mut results = self.commit_with_retry(transitions).await;
+        let mut results = self.commit_with_retry(transitions, held).await;
         // A commit fenced out because the account was written meanwhile (a gateway call's
         // last-check write, a host's `observe`, an expired lease taken over) is worked out
         // again on the fresh record: a result obtained from the Graph API is not dropped
@@ -260,7 +266,7 @@ impl Keeper {
         let mut redone: Vec<Option<Transition>> = Vec::new();
         for (i, r) in results.iter_mut().enumerate() {
             if matches!(r, Err(StoreError::Conflict(_)))
-                && let Some(t) = self.redo(&transitions[i], &redos[i]).await
+                && let Some(t) = self.redo(&transitions[i], &redos[i], held).await
             {
                 if redone.is_empty() {
                     redone.resize_with(transitions.len(), || None);
@@ -304,7 +310,8 @@ impl Keeper {
                 Err(e) => {
                     bump(&self.inner.counters.store_errors);
                     crate::telemetry::store_error("commit");
-                    tracing::error!(account_id = %t.account.id, outcome = ?t.outcome, error = %with_causes(&e), "commit failed for good; this result is dropped and the account is worked again when its lease ends");
+                    let why = self.given_up_because(&e, t.account.id, held);
+                    tracing::error!(account_id = %t.account.id, outcome = ?t.outcome, error = %with_causes(&e), why, "commit failed for good; this result is dropped and the account is worked again when its lease ends");
                 }
             }
         }
@@ -316,15 +323,16 @@ impl Keeper {
     /// stored one (a reconnect, another keeper's refresh committed first): the answer is
     /// about a token that is gone. The lifecycle decides the rest (an account that ended
     /// meanwhile is not revived by a late refresh). Returns the committed transition.
-    async fn redo(&self, stale: &Transition, redo: &Redo) -> Option<Transition> {
+    async fn redo(&self, stale: &Transition, redo: &Redo, held: &Held) -> Option<Transition> {
         let inner = &self.inner;
         let id = stale.account.id;
         for _ in 0..REDO_ATTEMPTS {
-            let fresh = match inner.store.get(id).await {
+            let fresh = match self.get_with_retry(id, held).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return None,
                 Err(e) => {
-                    tracing::warn!(account_id = %id, error = %with_causes(&e), "could not re-read an account whose commit was fenced; this result is dropped and the account is worked again when due");
+                    let why = self.given_up_because(&e, id, held);
+                    tracing::error!(account_id = %id, error = %with_causes(&e), why, "could not re-read an account whose commit was fenced; this result is dropped and the account is worked again when due");
                     return None;
                 }
             };
@@ -339,14 +347,19 @@ impl Keeper {
             if t.is_noop() {
                 return None;
             }
-            match self.commit_with_retry(std::slice::from_ref(&t)).await.pop() {
+            match self
+                .commit_with_retry(std::slice::from_ref(&t), held)
+                .await
+                .pop()
+            {
                 Some(Ok(())) => {
                     tracing::debug!(account_id = %id, outcome = ?t.outcome, "commit fenced: applied again to the account's fresh record");
                     return Some(t);
                 }
                 Some(Err(StoreError::Conflict(_))) => continue,
                 Some(Err(e)) => {
-                    tracing::error!(account_id = %id, outcome = ?t.outcome, error = %with_causes(&e), "commit failed for good; this result is dropped and the account is worked again when due");
+                    let why = self.given_up_because(&e, id, held);
+                    tracing::error!(account_id = %id, outcome = ?t.outcome, error = %with_causes(&e), why, "commit failed for good; this result is dropped and the account is worked again when due");
                     return None;
                 }
                 None => return None,
@@ -355,35 +368,90 @@ impl Keeper {
         None
     }
 
-    /// Commits a batch. Transitions refused because the store is unavailable are retried
-    /// with backoff (50 ms doubling to 2 s) for up to `commit_retry_for` (10 s more once
-    /// shutdown began), while the heartbeat keeps their leases: a result obtained from
-    /// the Graph API is not given up while it can still be made durable.
-    async fn commit_with_retry(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
+    /// How long a result's commit is retried at most: `commit_retry_for`, never less than
+    /// the lease (see [`KeeperBuilder::commit_retry_for`](crate::KeeperBuilder::commit_retry_for)).
+    fn retry_bound(&self) -> Duration {
+        self.inner.commit_retry_for.max(self.inner.lease)
+    }
+
+    /// Why a result whose commit (or re-read) failed with `e` is given up, for the log.
+    fn given_up_because(&self, e: &StoreError, id: AccountId, held: &Held) -> &'static str {
+        if e.is_permanent() {
+            "the store refused it for good"
+        } else if !held_lock(held).contains_key(&id) {
+            "the lease was lost: another keeper claimed the account"
+        } else if self.is_shutting_down() {
+            "the keeper is shutting down and the store stayed unavailable"
+        } else {
+            "the store stayed unavailable for longer than commit_retry_for"
+        }
+    }
+
+    /// Whether a failed commit or re-read of `id` is tried again: its error is not known
+    /// to be permanent (nor a fencing conflict, which `redo` handles) and the sweep still
+    /// holds the account's lease.
+    fn retriable(e: &StoreError, id: AccountId, held: &Held) -> bool {
+        !e.is_permanent()
+            && !matches!(e, StoreError::Conflict(_))
+            && held_lock(held).contains_key(&id)
+    }
+
+    /// [`TokenStore::get`](crate::TokenStore::get) of an account whose commit was fenced,
+    /// retried like a commit (see [`Keeper::commit_with_retry`]).
+    async fn get_with_retry(
+        &self,
+        id: AccountId,
+        held: &Held,
+    ) -> std::result::Result<Option<AccountRecord>, StoreError> {
+        let mut retry = Backoff::new(self.retry_bound());
+        loop {
+            let e = match self.inner.store.get(id).await {
+                Err(e) if Self::retriable(&e, id, held) => e,
+                other => return other,
+            };
+            tracing::warn!(account_id = %id, error = %with_causes(&e), "store unavailable; re-reading the account again");
+            if !retry.again(self).await {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Commits a batch, keeping every result whose commit fails for a reason not known to
+    /// be permanent and trying it again with backoff (50 ms doubling to 2 s) for as long
+    /// as the sweep holds the account's lease: a result obtained from the Graph API is not
+    /// given up while it can still be made durable.
+    ///
+    /// A result is given up only when its error is permanent
+    /// ([`StoreError::is_permanent`]: the statement is refused and will be again), when
+    /// its lease is lost (the heartbeat found another keeper holding the account), or
+    /// after the outer bound ([`Keeper::retry_bound`]: `commit_retry_for`, never shorter
+    /// than the lease; 10 s more once shutdown began). A heartbeat that fails during the
+    /// outage cannot confirm the lease, which is not the same as losing it: the commit is
+    /// still tried, and its version fence refuses it ([`StoreError::Conflict`]) if
+    /// another keeper took the account over and committed meanwhile.
+    async fn commit_with_retry(
+        &self,
+        ts: &[Transition],
+        held: &Held,
+    ) -> Vec<Result<(), StoreError>> {
         let timer = crate::telemetry::start();
         let mut results = self.inner.store.commit_many(ts).await;
         crate::telemetry::since("lightwidget_commit_duration_seconds", timer);
-        let started = tokio::time::Instant::now();
-        let mut shutdown_deadline = None;
-        let mut delay = Duration::from_millis(50);
-        let mut attempt = 1u32;
+        let mut backoff = Backoff::new(self.retry_bound());
         loop {
             let retry: Vec<usize> = results
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.as_ref().is_err_and(StoreError::is_unavailable))
+                .filter(|(i, r)| {
+                    r.as_ref()
+                        .is_err_and(|e| Self::retriable(e, ts[*i].account.id, held))
+                })
                 .map(|(i, _)| i)
                 .collect();
-            if retry.is_empty() || started.elapsed() >= self.inner.commit_retry_for {
+            if retry.is_empty() {
                 break;
             }
-            if self.is_shutting_down() {
-                let d = *shutdown_deadline
-                    .get_or_insert_with(|| tokio::time::Instant::now() + COMMIT_RETRY_AT_SHUTDOWN);
-                if tokio::time::Instant::now() >= d {
-                    break;
-                }
-            }
+            let attempt = backoff.attempt;
             if attempt == 1 || attempt.is_power_of_two() {
                 let e = results[retry[0]]
                     .as_ref()
@@ -392,9 +460,9 @@ impl Keeper {
                     .unwrap_or_default();
                 tracing::warn!(pending = retry.len(), attempt, error = %e, "store unavailable; keeping the results and retrying the commit");
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(COMMIT_RETRY_MAX_DELAY);
-            attempt += 1;
+            if !backoff.again(self).await {
+                break;
+            }
             let subset: Vec<Transition> = retry.iter().map(|&i| ts[i].clone()).collect();
             let again = self.inner.store.commit_many(&subset).await;
             for (i, r) in retry.into_iter().zip(again) {
@@ -489,6 +557,49 @@ impl Keeper {
         if let Some(l) = &self.inner.limiter {
             l.until_ready().await;
         }
+    }
+}
+
+/// The waits between attempts of a write the store refused for a while: 50 ms doubling
+/// to [`COMMIT_RETRY_MAX_DELAY`], for up to `bound` (and at most
+/// [`COMMIT_RETRY_AT_SHUTDOWN`] once shutdown began).
+struct Backoff {
+    started: tokio::time::Instant,
+    bound: Duration,
+    shutdown_deadline: Option<tokio::time::Instant>,
+    delay: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    fn new(bound: Duration) -> Self {
+        Self {
+            started: tokio::time::Instant::now(),
+            bound,
+            shutdown_deadline: None,
+            delay: Duration::from_millis(50),
+            attempt: 1,
+        }
+    }
+
+    /// Waits before the next attempt; `false` (at once) when the time is up.
+    async fn again(&mut self, k: &Keeper) -> bool {
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.started) >= self.bound {
+            return false;
+        }
+        if k.is_shutting_down() {
+            let d = *self
+                .shutdown_deadline
+                .get_or_insert(now + COMMIT_RETRY_AT_SHUTDOWN);
+            if now >= d {
+                return false;
+            }
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(COMMIT_RETRY_MAX_DELAY);
+        self.attempt += 1;
+        true
     }
 }
 
@@ -792,8 +903,8 @@ mod tests {
         );
     }
 
-    /// When the outage outlasts `commit_retry_for`, the results are given up (logged
-    /// with the account id) instead of retrying forever.
+    /// When the outage outlasts `commit_retry_for` (here longer than the 60 s lease), the
+    /// results are given up (logged with the account id) instead of retrying forever.
     #[tokio::test(start_paused = true)]
     async fn an_outage_longer_than_commit_retry_for_gives_up() {
         let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
@@ -814,7 +925,7 @@ mod tests {
         s.expect_record_sweep().returning(|_, _| Ok(()));
         let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
             .clock(Arc::new(ManualClock::new(now)))
-            .commit_retry_for(std::time::Duration::from_secs(30))
+            .commit_retry_for(std::time::Duration::from_secs(90))
             .rng_seed(1)
             .build()
             .unwrap();
@@ -824,9 +935,176 @@ mod tests {
         assert_eq!(k.stats().store_errors, 3);
         let took = started.elapsed();
         assert!(
-            took >= std::time::Duration::from_secs(30) && took < std::time::Duration::from_secs(35),
+            took >= std::time::Duration::from_secs(90) && took < std::time::Duration::from_secs(95),
             "{took:?}"
         );
+    }
+
+    /// What one sweep of `n` due accounts did when `commit_many` fails with `fail(i)` on
+    /// its attempts before `until` (tokio time from the start) and the heartbeat answers
+    /// `heartbeat(attempt)`: the report, the keeper's store error count, the commit
+    /// attempts and the (tokio) time the sweep took.
+    async fn sweep_through_failing_commits(
+        n: usize,
+        until: std::time::Duration,
+        fail: fn() -> StoreError,
+        heartbeat: fn(usize) -> Result<bool, StoreError>,
+        settings: impl FnOnce(crate::KeeperBuilder) -> crate::KeeperBuilder,
+    ) -> (SweepReport, u64, usize, std::time::Duration) {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
+        let mut first = Some((1..=n).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
+        s.expect_claim_due()
+            .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+        let started = tokio::time::Instant::now();
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let a = attempts.clone();
+        s.expect_commit_many().returning(move |ts| {
+            a.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if started.elapsed() < until {
+                fail().for_batch(ts.len())
+            } else {
+                ts.iter().map(|_| Ok(())).collect()
+            }
+        });
+        let beats = std::sync::atomic::AtomicUsize::new(0);
+        s.expect_extend_leases().returning(move |leases, _| {
+            let b = beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let kept = heartbeat(b)?;
+            Ok(leases.iter().map(|_| kept).collect())
+        });
+        s.expect_record_sweep().returning(|_, _| Ok(()));
+        let b = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .batch_size(n)
+            .rng_seed(1);
+        let k = settings(b).build().unwrap();
+        let r = k.sweep().await.unwrap();
+        let attempts = attempts.load(std::sync::atomic::Ordering::Relaxed);
+        (r, k.stats().store_errors, attempts, started.elapsed())
+    }
+
+    fn unknown_class() -> StoreError {
+        StoreError::Backend {
+            message: "encountered unexpected or invalid data".into(),
+            source: None,
+        }
+    }
+
+    fn down() -> StoreError {
+        StoreError::Unavailable {
+            message: "database \"lw\" is not currently accepting connections".into(),
+            source: None,
+        }
+    }
+
+    /// A result fenced out by a concurrent write is worked out again on the fresh record;
+    /// when re-reading that record fails for a while (the store went down meanwhile), the
+    /// re-read is retried like a commit instead of dropping the result.
+    #[tokio::test(start_paused = true)]
+    async fn a_fenced_result_survives_a_re_read_that_fails_for_a_while() {
+        let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let rec = due_record(1, now, 1);
+        let id = rec.account.id;
+        let mut fresh = rec.clone();
+        fresh.version = 2;
+        let mut s = MockTokenStore::new();
+        s.expect_incidents().returning(|_, _| Ok(vec![]));
+        let mut first = Some(vec![rec]);
+        s.expect_claim_due()
+            .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+        let commits = std::sync::atomic::AtomicUsize::new(0);
+        s.expect_commit_many().returning(move |ts| {
+            if commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                vec![Err(StoreError::Conflict(id))]
+            } else {
+                assert_eq!(ts[0].expected_version, 2, "fenced on the fresh version");
+                vec![Ok(())]
+            }
+        });
+        let started = tokio::time::Instant::now();
+        s.expect_get().returning(move |_| {
+            if started.elapsed() < std::time::Duration::from_secs(5) {
+                Err(down())
+            } else {
+                Ok(Some(fresh.clone()))
+            }
+        });
+        s.expect_extend_leases()
+            .returning(|leases, _| Ok(leases.iter().map(|_| true).collect()));
+        s.expect_record_sweep().returning(|_, _| Ok(()));
+        let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+            .clock(Arc::new(ManualClock::new(now)))
+            .rng_seed(1)
+            .build()
+            .unwrap();
+        let r = k.sweep().await.unwrap();
+        assert_eq!(r.refreshed, 1, "{r:?}");
+        assert_eq!(k.stats().store_errors, 0);
+    }
+
+    /// A commit error whose class is not known (neither unavailable nor permanent) is
+    /// retried while the lease is held, not dropped.
+    #[tokio::test(start_paused = true)]
+    async fn a_commit_error_of_unknown_class_is_retried_while_the_lease_is_held() {
+        let secs = std::time::Duration::from_secs;
+        let (r, errors, attempts, _) =
+            sweep_through_failing_commits(10, secs(10), unknown_class, |_| Ok(true), |b| b).await;
+        assert_eq!(r.refreshed, 10, "no result dropped: {r:?}");
+        assert_eq!(errors, 0);
+        assert!(attempts > 3, "{attempts}");
+    }
+
+    /// `commit_retry_for` shorter than the lease does not shorten the retries: while the
+    /// lease may still be held, the result is kept. The heartbeat fails throughout the
+    /// outage (it cannot confirm the lease), which is not a lost lease.
+    #[tokio::test(start_paused = true)]
+    async fn the_retries_last_as_long_as_the_lease_even_when_the_heartbeat_fails_too() {
+        let secs = std::time::Duration::from_secs;
+        let (r, errors, _, took) = sweep_through_failing_commits(
+            10,
+            secs(20),
+            down,
+            |_| Err(down()),
+            |b| b.lease(secs(30)).commit_retry_for(secs(1)),
+        )
+        .await;
+        assert_eq!(r.refreshed, 10, "no result dropped: {r:?}");
+        assert_eq!(errors, 0);
+        assert!(took >= secs(20) && took < secs(23), "{took:?}");
+    }
+
+    /// A permanent error gives the result up at once: nothing to gain from retrying.
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_commit_error_is_given_up_at_once() {
+        let secs = std::time::Duration::from_secs;
+        let rejected = || StoreError::Rejected {
+            message: "value too long for type character varying(191)".into(),
+            source: None,
+        };
+        let (r, errors, attempts, took) =
+            sweep_through_failing_commits(4, secs(3600), rejected, |_| Ok(true), |b| b).await;
+        assert_eq!((r.refreshed, errors, attempts), (0, 4, 1), "{r:?}");
+        assert!(took < secs(1), "{took:?}");
+    }
+
+    /// Once the heartbeat finds the lease held by another keeper, the retries end: the
+    /// result is the other keeper's to make now.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_lease_ends_the_retries() {
+        let secs = std::time::Duration::from_secs;
+        let (r, errors, _, took) = sweep_through_failing_commits(
+            4,
+            secs(3600),
+            down,
+            |beat| Ok(beat < 2),
+            |b| b.lease(secs(3)),
+        )
+        .await;
+        assert_eq!((r.refreshed, errors), (0, 4), "{r:?}");
+        // Beats every second; the third one finds the leases gone.
+        assert!(took < secs(6), "{took:?}");
     }
 
     #[tokio::test]

@@ -5,12 +5,11 @@
 use async_trait::async_trait;
 use lightwidget_core::{StoreError, Transition};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::error::DatabaseError;
-use sqlx::mysql::MySqlDatabaseError;
 use sqlx::{Executor, Row};
 
 use crate::Error;
 use crate::builder::Connect;
+use crate::classify;
 use crate::codec::{decode_claimed, decode_outbox, sort_outbox};
 use crate::db::{Begin, Db, Queries, queries};
 use crate::dialect::{Backend, Claimed, Committed, Lease, Taken};
@@ -21,21 +20,6 @@ const CLAIM_SELECT: &str = include_str!("../../queries/mysql/claim_select.sql");
 const CLAIM_MARK: &str = include_str!("../../queries/mysql/claim_mark.sql");
 const TAKE_SELECT: &str = include_str!("../../queries/mysql/take_select.sql");
 const TAKE_MARK: &str = include_str!("../../queries/mysql/take_mark.sql");
-
-/// Server error numbers that may pass: lock wait timeout (1205), deadlock (1213), too
-/// many connections (1040), server shutting down (1053), connection killed (1927,
-/// MariaDB), statement to re-prepare (1615), account locked (3118 MySQL, 4151 MariaDB:
-/// until an operator unlocks it the store is unavailable, not broken).
-///
-/// sqlx's `code()` is the SQLSTATE on MySQL (`HY000` for most of these), so the number is
-/// what tells them apart.
-const TRANSIENT: [u16; 8] = [1205, 1213, 1040, 1053, 1927, 1615, 3118, 4151];
-
-/// Whether a MySQL / MariaDB error may pass on retry.
-pub(crate) fn is_transient(e: &dyn DatabaseError) -> bool {
-    e.try_downcast_ref::<MySqlDatabaseError>()
-        .is_some_and(|e| TRANSIENT.contains(&e.number()))
-}
 
 /// Connects and migrates.
 pub(crate) async fn open(c: &Connect) -> Result<(Db, Box<dyn Backend>), Error> {
@@ -51,7 +35,7 @@ pub(crate) async fn open(c: &Connect) -> Result<(Db, Box<dyn Backend>), Error> {
     });
     let pool = c.pool(opts, &c.url).await?;
     c.migrate(&pool, sqlx::migrate!("migrations/mysql")).await?;
-    let db = Db::new(pool, c.enc(), &QUERIES, Begin::default(), is_transient);
+    let db = Db::new(pool, c.enc(), &QUERIES, Begin::default(), classify::mysql);
     Ok((db, Box::new(Mysql)))
 }
 

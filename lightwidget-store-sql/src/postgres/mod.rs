@@ -10,11 +10,11 @@ mod batch;
 use async_trait::async_trait;
 use lightwidget_core::Transition;
 use sqlx::any::AnyPoolOptions;
-use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::Error;
 use crate::builder::Connect;
+use crate::classify;
 use crate::codec::decode_claimed;
 use crate::db::{Begin, Db, Queries, queries};
 use crate::dialect::{Backend, Claimed, Committed, Lease, Taken};
@@ -23,18 +23,6 @@ static QUERIES: Queries = queries!("postgres");
 
 const CLAIM: &str = include_str!("../../queries/postgres/claim.sql");
 const TAKE_OUTBOX: &str = include_str!("../../queries/postgres/take_outbox.sql");
-
-/// Whether a PostgreSQL error may pass on retry, by SQLSTATE: serialization failure
-/// (40001), deadlock (40P01), lock not available (55P03), too many connections (53300),
-/// the server shutting down or restarting (57P01–57P03), and connection exceptions (08…).
-pub(crate) fn is_transient(e: &dyn DatabaseError) -> bool {
-    e.code().is_some_and(|c| {
-        matches!(
-            c.as_ref(),
-            "40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03"
-        ) || c.starts_with("08")
-    })
-}
 
 /// Connects both pools and migrates.
 pub(crate) async fn open(c: &Connect) -> Result<(Db, Box<dyn Backend>), Error> {
@@ -46,7 +34,13 @@ pub(crate) async fn open(c: &Connect) -> Result<(Db, Box<dyn Backend>), Error> {
         .connect(&c.url)
         .await
         .map_err(|e| c.connect_error(e))?;
-    let db = Db::new(pool, c.enc(), &QUERIES, Begin::default(), is_transient);
+    let db = Db::new(
+        pool,
+        c.enc(),
+        &QUERIES,
+        Begin::default(),
+        classify::postgres,
+    );
     Ok((db, Box::new(Postgres { native })))
 }
 

@@ -15,12 +15,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lightwidget_core::Transition;
 use sqlx::any::AnyPoolOptions;
-use sqlx::error::DatabaseError;
 use sqlx::{AnyPool, Executor};
 
 use self::thread::Lite;
 use crate::Error;
 use crate::builder::Connect;
+use crate::classify;
 use crate::codec::CommitRow;
 use crate::db::{Begin, Db, Queries, queries};
 use crate::dialect::{Backend, Claimed, Committed, Lease, Taken};
@@ -29,12 +29,6 @@ static QUERIES: Queries = queries!("sqlite");
 
 const TAKE_OUTBOX: &str = include_str!("../../queries/sqlite/take_outbox.sql");
 const READ_AHEAD: &str = include_str!("../../queries/sqlite/read_ahead.sql");
-
-/// Whether an SQLite error may pass on retry: busy (5), locked (6), busy snapshot (517).
-pub(crate) fn is_transient(e: &dyn DatabaseError) -> bool {
-    e.code()
-        .is_some_and(|c| matches!(c.as_ref(), "5" | "6" | "517"))
-}
 
 /// Opens the file (creating it), migrates it, and starts the dedicated connection and the
 /// checkpointer.
@@ -105,7 +99,7 @@ pub(crate) async fn open(c: &Connect) -> Result<(Db, Box<dyn Backend>), Error> {
     if background_checkpoints {
         tokio::spawn(checkpointer(Arc::downgrade(&state), c.checkpoint_every));
     }
-    let db = Db::new(pool, c.enc(), &QUERIES, begin, is_transient);
+    let db = Db::new(pool, c.enc(), &QUERIES, begin, classify::sqlite);
     Ok((db, Box::new(Sqlite(state))))
 }
 

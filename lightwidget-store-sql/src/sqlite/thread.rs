@@ -17,9 +17,9 @@ use std::path::Path;
 use std::sync::{Mutex, mpsc};
 
 use lightwidget_core::StoreError;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 
-use crate::db::driver_error;
+use crate::classify::{self, Class};
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -120,12 +120,19 @@ fn closed(why: &str) -> StoreError {
     }
 }
 
-/// Maps rusqlite errors like the pool's (see [`super::is_transient`]): busy / locked /
-/// cannot open = transient.
+/// Maps rusqlite errors like the pool's, by extended result code
+/// ([`classify::sqlite_code`]): busy, locked, cannot open … = transient.
 pub(crate) fn lite_err(e: rusqlite::Error) -> StoreError {
-    let transient = matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen)
-    );
-    driver_error(e, transient)
+    let class = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => classify::sqlite_code(f.extended_code),
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::InvalidColumnIndex(_)
+        | rusqlite::Error::InvalidColumnName(_)
+        | rusqlite::Error::InvalidParameterCount(..)
+        | rusqlite::Error::ToSqlConversionFailure(_) => Class::Permanent,
+        _ => Class::Unknown,
+    };
+    classify::store_error(e, class)
 }
