@@ -90,7 +90,12 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
                 metrics::gauge!("lightwidget_last_sweep_age_seconds").set(age);
             }
             metrics::gauge!("lightwidget_store_up").set(1.0);
-            metrics::gauge!("lightwidget_incidents_open").set(h.incidents.len() as f64);
+            let app_wide = h
+                .incidents
+                .iter()
+                .filter(|i| i.kind == lightwidget::IncidentKind::AppWide)
+                .count();
+            metrics::gauge!("lightwidget_incidents_open").set(app_wide as f64);
         }
         Err(e) => {
             tracing::warn!(error = %e, "store unreachable while scraping");
@@ -133,14 +138,18 @@ async fn readyz(State(app): State<App>) -> (StatusCode, String) {
                     ),
                 )
             } else {
-                match app.keeper.incidents(true, 10).await {
+                let open = app.keeper.incidents(true, 10).await.map(|v| {
+                    v.into_iter()
+                        .filter(|i| i.kind == lightwidget::IncidentKind::AppWide)
+                        .collect::<Vec<_>>()
+                });
+                match open {
                     Ok(open) if !open.is_empty() => {
                         let i = &open[0];
                         (
                             StatusCode::SERVICE_UNAVAILABLE,
                             format!(
-                                "not ready: {} incident {} on the {} app open since {} ({} account(s) held): {}\n",
-                                i.kind.as_str(),
+                                "not ready: app-wide incident {} on the {} app open since {} ({} account(s) held): {}\n",
                                 i.id,
                                 i.connection,
                                 i.opened_at.to_rfc3339(),

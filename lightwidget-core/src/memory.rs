@@ -686,12 +686,13 @@ impl TokenStore for InMemoryStore {
             .iter_mut()
             .find(|i| i.id == incident.id && i.is_open())
         {
-            Some(i) => {
-                i.accounts = incident.accounts;
+            Some(i) if incident.resolved_at.is_some() || incident.accounts > i.accounts => {
+                i.accounts = i.accounts.max(incident.accounts);
                 i.updated_at = incident.updated_at;
                 i.resolved_at = incident.resolved_at;
                 Ok(true)
             }
+            Some(_) => Ok(false),
             None => Ok(false),
         }
     }

@@ -207,9 +207,11 @@ pub trait TokenStore: Send + Sync + 'static {
     /// the opener alerts, so several keepers opening at once raise one alert).
     async fn open_incident(&self, incident: &Incident) -> Result<(Incident, bool), StoreError>;
 
-    /// Writes an incident's count, `updated_at` and `resolved_at`. Returns `false`
-    /// (writing nothing) when it is already resolved or unknown: a resolution is
-    /// written once, by one keeper.
+    /// Writes an incident's count, `updated_at` and `resolved_at`; the stored count never
+    /// goes down. Returns `false` (writing nothing) when it is already resolved or
+    /// unknown — a resolution is written once, by one keeper — and, for an update that
+    /// does not resolve, when the stored count is not lower than this one (another keeper
+    /// announced as much already).
     async fn update_incident(&self, incident: &Incident) -> Result<bool, StoreError>;
 
     /// Incidents, newest first: only the open ones, or up to `limit` of all.

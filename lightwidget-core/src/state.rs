@@ -47,9 +47,10 @@ pub struct TokenState {
     pub episode: u32,
     /// The host asked for a refresh as soon as the token is old enough.
     pub refresh_requested: bool,
-    /// When Graph last confirmed the token works (a refresh, a check, a gateway or host
-    /// call that succeeded, an OAuth exchange). Unlike `last_checked_at` it is not set
-    /// by an import of a token nobody has tried yet. `None` = never confirmed.
+    /// When Graph last confirmed the token works: a refresh, a check, a gateway or host
+    /// call that succeeded, the connect or login that handed it over. It moves with every
+    /// success, like `last_checked_at`, but is the figure [`StatusReport::unverified`]
+    /// is judged on. SQL stores written before it existed read it as `last_checked_at`.
     pub verified_at: Option<DateTime<Utc>>,
     /// Why the account is held in its last known state instead of being ended (an
     /// ambiguous error waiting for its confirming re-check, an app-wide incident).

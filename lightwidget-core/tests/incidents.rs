@@ -316,3 +316,111 @@ async fn a_status_without_recent_confirmation_says_not_verified_since() {
     w.run_for(TimeDelta::hours(3), TimeDelta::minutes(30)).await;
     assert!(!w.keeper.status(id).await.unwrap().unverified);
 }
+
+/// The app breaks while many accounts' recent successes are still in the window: the
+/// first failures are held, not confirmed, until the incident opens; nobody is told.
+#[tokio::test]
+async fn an_outage_after_a_healthy_hour_ends_no_token_at_its_start() {
+    let (w, alerts) = with_alerts();
+    let accounts = connect_many(&w, 60).await;
+    // Checks run fine for a while (due times are spread over the check interval).
+    w.run_for(TimeDelta::hours(12), TimeDelta::minutes(5)).await;
+    assert!(w.graph.checks() > 0);
+    for (user, _) in &accounts {
+        w.graph.break_account(user, app_error());
+    }
+    // Their next checks come due over the following hours: the first failures meet a
+    // window full of the successes of the hour before.
+    w.run_for(TimeDelta::hours(14), TimeDelta::minutes(5)).await;
+    assert_eq!(
+        ended(&w, &accounts).await,
+        0,
+        "no token ended at the outage's start"
+    );
+    assert!(w.notifier.sent().is_empty(), "{:?}", w.notifier.sent());
+    assert_eq!(
+        alerts.count(IncidentChange::Opened),
+        1,
+        "{:?}",
+        alerts.changes()
+    );
+}
+
+/// Two keepers share the store: the incident is opened and announced once, the keeper
+/// that saw no failure does not resolve it, and a resolution is announced once.
+#[tokio::test]
+async fn two_keepers_announce_each_change_once() {
+    let (w, alerts) = with_alerts();
+    let accounts = connect_many(&w, 30).await;
+    let other_alerts = Arc::new(Alerts::default());
+    let other = Keeper::builder(w.store.clone(), w.graph.clone())
+        .clock(Arc::new(w.clock.clone()))
+        .notifier(w.notifier.clone())
+        .operator_alerts(other_alerts.clone())
+        .rng_seed(11)
+        .worker_id("other-keeper")
+        .build()
+        .unwrap();
+    for (user, _) in &accounts {
+        w.graph.break_account(user, app_error());
+    }
+    // Both sweep in turn.
+    for _ in 0..(14 * 12) {
+        w.clock.advance(TimeDelta::minutes(5));
+        w.keeper.sweep().await.unwrap();
+        other.sweep().await.unwrap();
+    }
+    let opened = alerts.count(IncidentChange::Opened) + other_alerts.count(IncidentChange::Opened);
+    assert_eq!(
+        opened,
+        1,
+        "{:?} / {:?}",
+        alerts.changes(),
+        other_alerts.changes()
+    );
+    assert_eq!(
+        alerts.count(IncidentChange::Resolved) + other_alerts.count(IncidentChange::Resolved),
+        0,
+        "nothing resolves while Graph still fails"
+    );
+    assert_eq!(ended(&w, &accounts).await, 0);
+    // A third keeper starts with an empty window and sees nothing: it resolves nothing.
+    let third = Keeper::builder(w.store.clone(), w.graph.clone())
+        .clock(Arc::new(w.clock.clone()))
+        .operator_alerts(other_alerts.clone())
+        .build()
+        .unwrap();
+    w.clock.advance(TimeDelta::hours(2));
+    third.sweep().await.unwrap();
+    assert_eq!(
+        w.keeper.incidents(true, 10).await.unwrap().len(),
+        1,
+        "still open"
+    );
+
+    for (user, _) in &accounts {
+        w.graph.heal(user);
+    }
+    for _ in 0..24 {
+        w.clock.advance(TimeDelta::minutes(5));
+        w.keeper.sweep().await.unwrap();
+        other.sweep().await.unwrap();
+    }
+    assert_eq!(
+        alerts.count(IncidentChange::Resolved) + other_alerts.count(IncidentChange::Resolved),
+        1,
+        "{:?} / {:?}",
+        alerts.changes(),
+        other_alerts.changes()
+    );
+    let updates =
+        alerts.count(IncidentChange::Updated) + other_alerts.count(IncidentChange::Updated);
+    assert!(
+        updates <= 4,
+        "one update per doubling, not one per keeper: {updates}"
+    );
+    for (_, id) in &accounts {
+        let s = w.keeper.status(*id).await.unwrap();
+        assert!(s.status.is_active() && s.hold.is_none(), "{s:?}");
+    }
+}

@@ -125,8 +125,12 @@ impl SqlStore {
                 .bind(accounts)
                 .bind(ms(i.updated_at)),
         };
+        let q = q.bind(i.id.to_string());
+        let q = match i.resolved_at {
+            Some(_) => q,
+            None => q.bind(accounts),
+        };
         let n = q
-            .bind(i.id.to_string())
             .execute(self.pool())
             .await
             .map_err(|e| self.err(e))?

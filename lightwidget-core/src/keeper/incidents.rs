@@ -26,8 +26,13 @@ struct Open {
     /// The count the last alert announced.
     alerted: u64,
     budget: ProbeBudget,
-    /// Consecutive successful probes.
+    /// Consecutive successful probes of held accounts.
     successes: u32,
+    /// Successes of any account of the app since the last failure this keeper saw.
+    quiet_successes: u32,
+    /// The last failure of the incident this keeper saw (`None`: none since it loaded
+    /// the incident from the store).
+    last_failure: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Open {
@@ -38,6 +43,8 @@ impl Open {
             accounts: HashSet::new(),
             budget: ProbeBudget::default(),
             successes: 0,
+            quiet_successes: 0,
+            last_failure: None,
         }
     }
 }
@@ -46,7 +53,17 @@ impl Open {
 struct State {
     windows: HashMap<ConnectionKind, Window>,
     open: HashMap<(ConnectionKind, IncidentKind), Open>,
+    /// When the open incidents were last read from the store.
+    synced_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// App-wide incidents this keeper resolved lately: their held accounts are released
+    /// again after the sweep's commits (a parked account's commit may have pushed one
+    /// back), once.
+    released: Vec<IncidentId>,
 }
+
+/// How often a keeper that does not sweep (host reports, gateway calls only) re-reads the
+/// open incidents.
+const RESYNC: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 /// Incident detection and alerting, held whole by the keeper.
 pub(crate) struct Monitor {
@@ -99,6 +116,8 @@ impl Keeper {
             let entry = match st.open.remove(&key) {
                 Some(mut o) if o.incident.id == i.id => {
                     o.incident.accounts = o.incident.accounts.max(i.accounts);
+                    // Another keeper announced this count already.
+                    o.alerted = o.alerted.max(i.accounts);
                     o
                 }
                 _ => Open::new(i),
@@ -106,6 +125,7 @@ impl Keeper {
             next.insert(key, entry);
         }
         st.open = next;
+        st.synced_at = Some(self.inner.clock.now());
         crate::telemetry::incidents_open(
             st.open
                 .keys()
@@ -127,10 +147,23 @@ impl Keeper {
     /// Before a call for a held account: `Some(observation)` when the incident has no
     /// probe permit left in this period (no call is made; the account is looked at again
     /// later), `None` when the call goes ahead (a probe, or the incident is over).
-    pub(super) fn without_probe(&self, rec: &AccountRecord) -> Option<Observation> {
+    pub(super) fn without_probe(
+        &self,
+        rec: &AccountRecord,
+        action: crate::Action,
+    ) -> Option<Observation> {
         let id = self.holding(rec)?;
         let now = self.inner.clock.now();
         let policy = *self.inner.incidents.policy();
+        // A refresh the token's life depends on is never rationed: a held token must not
+        // lapse for want of a probe permit.
+        if action == crate::Action::Refresh
+            && rec.state.token.expires_at.is_some_and(|exp| {
+                exp.signed_duration_since(now) <= self.inner.policy.expiry_warning_lead()
+            })
+        {
+            return None;
+        }
         let mut st = self.inner.incidents.lock();
         let o = st
             .open
@@ -157,6 +190,17 @@ impl Keeper {
         let scope = scope_of(&err);
         let now = self.inner.clock.now();
         let policy = *self.inner.incidents.policy();
+        if scope != FailureScope::Transient {
+            let stale = self
+                .inner
+                .incidents
+                .lock()
+                .synced_at
+                .is_none_or(|at| now.signed_duration_since(at) > RESYNC);
+            if stale {
+                self.sync_incidents().await;
+            }
+        }
         let (verdict, assessment) = {
             let mut st = self.inner.incidents.lock();
             let w = st.windows.entry(kind).or_default();
@@ -256,6 +300,8 @@ impl Keeper {
             match st.open.get_mut(&(kind, ik)) {
                 Some(o) => {
                     o.successes = 0;
+                    o.quiet_successes = 0;
+                    o.last_failure = Some(now);
                     o.accounts.insert(account);
                     let n = (o.accounts.len() as u64).max(o.incident.accounts);
                     if n > o.incident.accounts {
@@ -273,10 +319,26 @@ impl Keeper {
             }
         };
         if let Some(i) = change {
-            if let Err(e) = self.inner.store.update_incident(&i).await {
-                tracing::warn!(incident = %i.id, error = %with_causes(&e), "could not record the incident's count");
+            match self.inner.store.update_incident(&i).await {
+                // This keeper raised the stored count: it announces the change.
+                Ok(true) => self.announce(IncidentChange::Updated, &i).await,
+                // Resolved meanwhile (by another keeper), or another keeper announced
+                // as high a count already.
+                Ok(false) => {
+                    if !self
+                        .inner
+                        .store
+                        .incidents(true, usize::MAX)
+                        .await
+                        .is_ok_and(|v| v.iter().any(|o| o.id == i.id))
+                    {
+                        self.inner.incidents.lock().open.remove(&(kind, ik));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(incident = %i.id, error = %with_causes(&e), "could not record the incident's count");
+                }
             }
-            self.announce(IncidentChange::Updated, &i).await;
             return Some(i.id);
         }
         // Nothing open: open one (another keeper may have just done so: then it alerted).
@@ -291,6 +353,7 @@ impl Keeper {
                         .entry((kind, ik))
                         .or_insert_with(|| Open::new(incident.clone()));
                     o.accounts.insert(account);
+                    o.last_failure = Some(now);
                 }
                 if opened {
                     self.announce(IncidentChange::Opened, &incident).await;
@@ -316,6 +379,11 @@ impl Keeper {
                 .entry(rec.account.kind)
                 .or_default()
                 .record(now, rec.account.id, None);
+            for ik in [IncidentKind::AppWide, IncidentKind::AccountWave] {
+                if let Some(o) = st.open.get_mut(&(rec.account.kind, ik)) {
+                    o.quiet_successes = o.quiet_successes.saturating_add(1);
+                }
+            }
             match st.open.get_mut(&(rec.account.kind, IncidentKind::AppWide)) {
                 Some(o) if Some(o.incident.id) == held_by => {
                     o.successes += 1;
@@ -329,16 +397,21 @@ impl Keeper {
         }
     }
 
-    /// End of a sweep: waves that passed and app-wide incidents with no failure left in
-    /// the window (their held accounts were all renewed or probed) resolve.
+    /// End of a sweep: waves that passed and app-wide incidents that went quiet resolve —
+    /// on evidence only: no failure of theirs in this keeper's window, the last failure
+    /// it saw (or, when it saw none since loading the incident, its last stored change) a
+    /// whole window ago, and for an app-wide incident at least `resolve_after` successes
+    /// of the app since. A keeper that merely saw nothing resolves nothing. Accounts released
+    /// by a resolution during the sweep are released again now that its commits are done.
     pub(super) async fn review_incidents(&self) {
         let now = self.inner.clock.now();
         let policy = *self.inner.incidents.policy();
         let window = crate::time::delta(policy.window);
-        let done: Vec<Incident> = {
+        let (done, again): (Vec<Incident>, Vec<IncidentId>) = {
             let mut st = self.inner.incidents.lock();
             let st = &mut *st;
-            st.open
+            let done = st
+                .open
                 .iter()
                 .filter_map(|((kind, ik), o)| {
                     let a = st.windows.entry(*kind).or_default().assess(now, &policy);
@@ -346,11 +419,22 @@ impl Keeper {
                         IncidentKind::AccountWave => a.account_failing == 0,
                         IncidentKind::AppWide => a.app_failing == 0,
                     };
-                    let old = now.signed_duration_since(o.incident.opened_at) >= window;
-                    (quiet && old).then(|| o.incident.clone())
+                    let since = o.last_failure.unwrap_or(o.incident.updated_at);
+                    let long_ago = now.signed_duration_since(since) >= window;
+                    // A wave holds nothing (its tokens ended): a window without a new
+                    // failure ends it. An app-wide incident needs successes too.
+                    let evidence = *ik == IncidentKind::AccountWave
+                        || o.quiet_successes >= policy.resolve_after;
+                    (quiet && long_ago && evidence).then(|| o.incident.clone())
                 })
-                .collect()
+                .collect();
+            (done, std::mem::take(&mut st.released))
         };
+        for id in again {
+            if let Err(e) = self.inner.store.release_held(id, now).await {
+                tracing::warn!(incident = %id, error = %with_causes(&e), "could not make the held accounts due again");
+            }
+        }
         for i in done {
             self.resolve(i).await;
         }
@@ -375,6 +459,7 @@ impl Keeper {
             }
         }
         if i.kind == IncidentKind::AppWide {
+            self.inner.incidents.lock().released.push(i.id);
             match self.inner.store.release_held(i.id, now).await {
                 Ok(n) => {
                     tracing::info!(incident = %i.id, accounts = n, "incident resolved: every held account is re-verified now");
@@ -416,7 +501,7 @@ impl Keeper {
         for attempt in 1..=3 {
             match alerts.alert(&alert).await {
                 Ok(()) => return,
-                Err(e) if attempt < 3 => {
+                Err(e) if attempt < 3 && e.is_transient() => {
                     tracing::warn!(incident = %i.id, attempt, error = %e, "operator alert not delivered; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 4;

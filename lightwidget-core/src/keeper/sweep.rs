@@ -491,7 +491,7 @@ impl Keeper {
             // A held account without a probe permit is looked at again later, no call.
             let parked = match action {
                 Action::Lapse => None,
-                _ => self.without_probe(&rec),
+                _ => self.without_probe(&rec, action),
             };
             let obs = match (parked, action) {
                 (Some(obs), _) => obs,

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | transient, throttled | 1, 2, 4, 17, 32, 341, 613, 5xx, `is_transient` | [`Verdict::Apply`]: back off as usual |
 //! | the account's own | 190/102 with a subcode (458-467, 492), the app removed by the user | [`Verdict::Apply`]: the token ends at once, even in a wave (the wave is one operator alert) |
-//! | ambiguous | 3, 10, 200-299 (the owner's permission *or* the app's capability) | [`Verdict::Suspect`]: held, re-checked after `confirm_after`; ends only if it still fails, the app is not failing as a whole, and at least `min_accounts` accounts were seen in the window (or the whole window has passed) |
+//! | ambiguous | 3, 10, 200-299 (the owner's permission *or* the app's capability) | [`Verdict::Suspect`]: held, re-checked after `confirm_after`; ends only if it still fails and it is the only account failing that way among at least `min_accounts` seen (or the whole window passed without the app failing as a whole) |
 //! | the app's | "Error validating application", other configuration errors | held while an incident is open, else backs off (never ends a token) |
 //!
 //! An incident opens when, within `window`, at least `min_accounts` distinct accounts of
@@ -214,9 +214,12 @@ pub enum Verdict {
 /// Judges one failure of an account (see the module's table).
 ///
 /// An ambiguous failure is confirmed (ends its token) when it fails again at least
-/// `confirm_after` after the first failure with at least `min_accounts` accounts seen in
-/// the window, or when a whole `window` has passed since: with fewer accounts the keeper
-/// cannot tell one broken account from a broken app any sooner.
+/// `confirm_after` after the first failure while it is the only account of the app
+/// failing that way among at least `min_accounts` seen in the window, or when a whole
+/// `window` has passed since without the app failing as a whole: with other accounts
+/// failing too, or too few seen, the keeper cannot tell one broken account from a
+/// broken app any sooner. A suspicion not repeated within [`SUSPICION_FORGOTTEN`] starts
+/// afresh.
 ///
 /// `open` is the app's open app-wide incident, `hold` the account's current hold,
 /// `assessment` the app's window including this failure.
@@ -241,16 +244,24 @@ pub fn judge(
                 return Verdict::Apply;
             }
             let since = match hold {
-                Some(Hold::Suspect { since }) => *since,
+                // A suspicion not repeated for a day is forgotten: a fresh one.
+                Some(Hold::Suspect { since })
+                    if now.signed_duration_since(*since) < SUSPICION_FORGOTTEN =>
+                {
+                    *since
+                }
                 // Held by an incident that has since been resolved: a fresh suspicion.
                 _ => now,
             };
             let confirm = TimeDelta::from_std(policy.confirm_after).unwrap_or(TimeDelta::MAX);
             let longest = TimeDelta::from_std(policy.window).unwrap_or(TimeDelta::MAX);
             let waited = now.signed_duration_since(since);
-            // Confirmed once the re-check fails again with enough other accounts seen
-            // to tell one from all; with too few seen, once the whole window has passed.
-            if (waited >= confirm && assessment.seen >= policy.min_accounts) || waited >= longest {
+            // Confirmed early only when this account is the one failing among enough
+            // others seen to tell one from all; otherwise (other accounts failing too, too
+            // few seen) once the whole window has passed without the app failing as a
+            // whole.
+            let alone = assessment.app_failing <= 1 && assessment.seen >= policy.min_accounts;
+            if (waited >= confirm && alone) || waited >= longest {
                 Verdict::Apply
             } else {
                 Verdict::Suspect {
@@ -261,6 +272,10 @@ pub fn judge(
         }
     }
 }
+
+/// How long an unrepeated ambiguous failure is remembered (a day): a later one starts a
+/// new suspicion instead of ending the token at once.
+pub const SUSPICION_FORGOTTEN: TimeDelta = TimeDelta::days(1);
 
 /// Whether an incident whose last alert counted `alerted` accounts should alert again
 /// now that `accounts` are affected: once per doubling.
@@ -400,6 +415,50 @@ mod tests {
             ),
             Verdict::Apply
         );
+    }
+
+    #[test]
+    fn successes_from_before_an_outage_do_not_confirm_its_first_failures() {
+        // 20 accounts checked fine in the last hour, then the app breaks: the first
+        // failures must wait, not end, even though many successes are in the window.
+        let p = IncidentPolicy::default();
+        let mut w = Window::default();
+        for _ in 0..20 {
+            w.record(t0() - TimeDelta::minutes(30), AccountId::new(), None);
+        }
+        let (a, b) = (AccountId::new(), AccountId::new());
+        w.record(t0(), a, Some(FailureScope::Ambiguous));
+        w.record(
+            t0() + TimeDelta::minutes(1),
+            b,
+            Some(FailureScope::Ambiguous),
+        );
+        let at = t0() + TimeDelta::minutes(3);
+        w.record(at, a, Some(FailureScope::Ambiguous));
+        let asm = w.assess(at, &p);
+        assert!(!asm.app_wide(&p), "2 of 22 is not the app yet");
+        let hold = Hold::Suspect { since: t0() };
+        assert!(
+            matches!(
+                judge(FailureScope::Ambiguous, &asm, None, Some(&hold), at, &p),
+                Verdict::Suspect { .. }
+            ),
+            "another account fails the same way: wait"
+        );
+        // A day-old suspicion is forgotten: a new failure is a new suspicion.
+        let old = Hold::Suspect {
+            since: t0() - TimeDelta::days(2),
+        };
+        let mut lone = Window::default();
+        for _ in 0..5 {
+            lone.record(at, AccountId::new(), None);
+        }
+        lone.record(at, a, Some(FailureScope::Ambiguous));
+        let asm = lone.assess(at, &p);
+        assert!(matches!(
+            judge(FailureScope::Ambiguous, &asm, None, Some(&old), at, &p),
+            Verdict::Suspect { .. }
+        ));
     }
 
     #[test]

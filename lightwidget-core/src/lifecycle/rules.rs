@@ -165,7 +165,15 @@ impl<'a> Ctx<'a> {
     /// fails until they grant it again. The call still succeeded, so the last successful
     /// check moves.
     pub(super) fn checked(&mut self, info: CheckInfo, rng: &mut dyn RngCore) -> Outcome {
+        // A check that reports no scopes (Instagram Login's `/me`) proves the token works,
+        // not that the permission a feed call was refused for is there: an ambiguous
+        // suspicion stays until a call that can tell succeeds or fails again.
+        let keep = match self.state.hold {
+            Some(h @ crate::Hold::Suspect { .. }) if info.scopes.is_none() => Some(h),
+            _ => None,
+        };
         self.succeed();
+        self.state.hold = keep;
         let reported_scopes = info.scopes.is_some();
         self.adopt(info);
         let now = self.now;

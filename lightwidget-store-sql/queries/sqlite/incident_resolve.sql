@@ -1,2 +1,2 @@
 -- Written once: the keeper whose update resolves it announces the resolution.
-UPDATE lw_incidents SET accounts = ?, updated_at = ?, resolved_at = ?, open_key = NULL WHERE id = ? AND resolved_at IS NULL
+UPDATE lw_incidents SET accounts = MAX(accounts, ?), updated_at = ?, resolved_at = ?, open_key = NULL WHERE id = ? AND resolved_at IS NULL

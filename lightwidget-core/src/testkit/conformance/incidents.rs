@@ -70,6 +70,16 @@ pub async fn incidents_open_once_and_resolve_once<S: TokenStore + ?Sized>(s: &S)
         s.update_incident(&upd).await.unwrap(),
         "an open incident is updated"
     );
+    assert!(
+        !s.update_incident(&upd).await.unwrap(),
+        "the same count again writes nothing"
+    );
+    let mut lower = upd.clone();
+    lower.accounts = 7;
+    assert!(
+        !s.update_incident(&lower).await.unwrap(),
+        "a count never goes down"
+    );
     let open = s.incidents(true, 10).await.unwrap();
     assert_eq!(open.len(), 3);
     assert_eq!(open[0].id, wave.id, "newest first");
@@ -135,7 +145,16 @@ pub async fn held_accounts_are_released<S: TokenStore + ?Sized>(s: &S) {
     let mut suspect = record("o", "h3", Some(later));
     suspect.state.hold = Some(Hold::Suspect { since: t0() });
     let free = record("o", "h4", Some(later));
-    for r in [&held, &other, &suspect, &free] {
+    let mut ended = record("o", "h5", None);
+    ended.state.hold = Some(Hold::Incident {
+        incident: id,
+        since: t0(),
+    });
+    ended.state.status = crate::TokenStatus::Expired {
+        reason: crate::ExpiryReason::PasswordChanged,
+        at: t0(),
+    };
+    for r in [&held, &other, &suspect, &free, &ended] {
         insert(s, r).await;
     }
     let got = s.get(held.account.id).await.unwrap().unwrap();
