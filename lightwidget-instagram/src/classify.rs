@@ -123,6 +123,7 @@ pub fn classify(e: &GraphError, retry_after: Option<Duration>) -> ProviderError 
         // permission (app review, development mode, restrictions) answer with these
         // codes. The keeper holds the account until it can tell one from all of them
         // (`lightwidget_core::lifecycle::incident`).
+        (10 | 200..=299, _) if names_the_user(e) => expired(ExpiryReason::PermissionRemoved, e),
         (3 | 10 | 200..=299, _) => ProviderError::Permission {
             message: describe(e),
         },
@@ -130,6 +131,23 @@ pub fn classify(e: &GraphError, retry_after: Option<Duration>) -> ProviderError 
             message: describe(e),
         },
     }
+}
+
+/// A permission error whose text says the *user* withheld it ("The user hasn't
+/// authorized the application to perform this action", "… has not granted …"): Meta's
+/// own answer makes it this account's, so it ends the token at once instead of waiting
+/// to be told from the app's.
+fn names_the_user(e: &GraphError) -> bool {
+    let msg = e.message.to_ascii_lowercase();
+    [
+        "user hasn't authorized",
+        "user has not authorized",
+        "user has not granted",
+        "user hasn't granted",
+        "not granted by the user",
+    ]
+    .iter()
+    .any(|p| msg.contains(p))
 }
 
 /// Code 190/102 without a subcode: the message text tells the reason.

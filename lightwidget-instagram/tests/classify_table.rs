@@ -54,6 +54,8 @@ fn every_row_of_the_table() {
         (400, graph(190, None, "Error validating application. Application has been deleted."), Want::Fatal),
         (400, graph(190, None, "Error validating application. Invalid application ID."), Want::Fatal),
         (400, graph(3, None, "(#3) Application does not have the capability to make this API call."), Want::Permission),
+        (400, graph(10, None, "(#10) Application does not have permission for this action"), Want::Permission),
+        (400, graph(200, None, "(#200) The user hasn't authorized the application to perform this action"), Want::Expired(PermissionRemoved)),
         (500, graph(1, None, "An unknown error occurred"), Want::Transient),
         (503, graph(2, None, "Service temporarily unavailable"), Want::Transient),
         (400, graph(4, None, "(#4) Application request limit reached"), Want::RateLimited),
