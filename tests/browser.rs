@@ -969,12 +969,15 @@ async fn callbacks_and_links_over_http() {
     let http = reqwest::Client::new();
     let url = |p: &str| base.join(p).unwrap();
 
-    // Renewing a business account with the consumer button: a hint to the right one.
+    // Renewing a business account with the consumer button: a hint to the right one,
+    // though Instagram Login names the account with another id than Facebook Login.
+    let shop_ig = sandbox.instagram_login_of(&shop);
+    assert_ne!(shop_ig.id, shop.id);
     app_state
         .sandbox_login
         .lock()
         .unwrap()
-        .insert(ConnectionKind::Consumer, shop.id.clone());
+        .insert(ConnectionKind::Consumer, shop_ig.id.clone());
     // (A browser: the flow is bound to the cookie set when it starts.)
     let mut b = host_app::Client::new_for(&base);
     let first = b.get(url("access-token/consumer")).await;

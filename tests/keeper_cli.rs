@@ -328,7 +328,7 @@ fn import_reports_each_refused_line_and_imports_the_rest() {
     assert!(out.contains("line 3: refused"), "{out}");
     assert!(out.contains("line 4: imported"), "{out}");
     assert!(out.contains("line 5: refused: longer than"), "{out}");
-    assert!(out.contains("imported 2, refused 3"), "{out}");
+    assert!(out.contains("imported 2, unchanged 0, refused 3"), "{out}");
     assert!(!out.contains("secret"), "a token value in: {out}");
 
     let csv = env.dir.join("tokens.csv");
@@ -358,6 +358,140 @@ fn import_reports_each_refused_line_and_imports_the_rest() {
         .collect();
     assert_eq!(names.len(), 2, "{v}");
     assert!(names.contains(&"z, with comma".to_owned()), "{names:?}");
+}
+
+/// The event names of `keeper history --json`, newest first.
+fn events(env: &Env, account: &str) -> Vec<String> {
+    let o = env.run(&["history", account, "--json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"]["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// #29.5: an import line carries every field a connect has (so imported business
+/// accounts match Meta's callbacks by Facebook user id), re-running a file changes
+/// nothing, and an older token than the one held is refused unless `--force`.
+#[test]
+fn import_carries_every_field_and_never_rolls_a_token_back() {
+    let env = Env::new("import-fresh");
+    let line = |token: &str, issued: &str| {
+        format!(
+            r#"{{"kind":"business","ig_user_id":"17841400000000777","username":"dunnortho812","owner":"agency","token":"{token}","issued_at":"{issued}","page_id":"page-777","fb_user_id":"10150000000000777","scopes":["instagram_basic","pages_show_list"],"data_access_expires_at":"2099-03-01T00:00:00Z","notifications":true}}"#
+        )
+    };
+    let first = env.dir.join("first.jsonl");
+    std::fs::write(&first, line("EAAsecretOne", "2026-11-01T00:00:00Z") + "\n").unwrap();
+    let o = env.run(&["import", first.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("imported 1, unchanged 0, refused 0"), "{out}");
+    let id = out
+        .split("line 1: imported ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    // The same file again: nothing changes, no `reconnected` row.
+    let o = env.run(&["import", first.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(out.contains("line 1: unchanged"), "{out}");
+    assert!(out.contains("imported 0, unchanged 1, refused 0"), "{out}");
+    assert!(!events(&env, &id).iter().any(|e| e == "reconnected"));
+
+    // A newer token is installed; the old file then is refused as older, for the
+    // same reason in CSV without issued_at (compared by expiry: it never expires).
+    let newer = env.dir.join("newer.jsonl");
+    std::fs::write(&newer, line("EAAsecretTwo", "2026-11-20T00:00:00Z") + "\n").unwrap();
+    let o = env.run(&["import", newer.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(
+        events(&env, &id)
+            .iter()
+            .filter(|e| *e == "reconnected")
+            .count(),
+        1
+    );
+    let o = env.run(&["import", first.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    assert!(
+        out.contains("line 1: refused:") && out.contains("older"),
+        "{out}"
+    );
+    assert!(out.contains("imported 0, unchanged 0, refused 1"), "{out}");
+    let csv = env.dir.join("old.csv");
+    std::fs::write(
+        &csv,
+        "kind,ig_user_id,username,owner,token,scopes,fb_user_id\n\
+         business,17841400000000777,dunnortho812,agency,EAAsecretOne,\"instagram_basic pages_show_list\",10150000000000777\n",
+    )
+    .unwrap();
+    let o = env.run(&["import", csv.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    assert!(out.contains("unknown time"), "{out}");
+    assert!(!out.contains("secret"), "a token value in: {out}");
+    assert_eq!(
+        events(&env, &id)
+            .iter()
+            .filter(|e| *e == "reconnected")
+            .count(),
+        1,
+        "nothing rolled back"
+    );
+    // --force rolls back on purpose.
+    let o = env.run(&["import", "--force", first.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(
+        events(&env, &id)
+            .iter()
+            .filter(|e| *e == "reconnected")
+            .count(),
+        2
+    );
+
+    // What was stored: the Facebook user id Meta's callbacks name, scopes, data access.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use lightwidget::TokenStore;
+        use lightwidget::store_sql::{Keyring, SqlStore};
+        let keys = env
+            .vars
+            .iter()
+            .find(|(k, _)| k == "LIGHTWIDGET_KEYS")
+            .unwrap()
+            .1
+            .clone();
+        let url = &env.vars[0].1;
+        let store = SqlStore::builder(url.clone())
+            .keyring(Keyring::parse(&secrecy::SecretString::from(keys)).unwrap())
+            .connect()
+            .await
+            .unwrap();
+        let found = store.find_by_fb_user("10150000000000777").await.unwrap();
+        assert_eq!(found.len(), 1, "found by Meta's callback id");
+        let rec = &found[0];
+        assert_eq!(rec.account.id.to_string(), id);
+        assert_eq!(rec.account.page_id.as_deref(), Some("page-777"));
+        assert_eq!(rec.state.token.secret(), "EAAsecretOne");
+        assert_eq!(
+            rec.state.token.scopes,
+            vec!["instagram_basic".to_owned(), "pages_show_list".to_owned()]
+        );
+        assert_eq!(
+            rec.state
+                .token
+                .data_access_expires_at
+                .map(|t| t.to_rfc3339()),
+            Some("2099-03-01T00:00:00+00:00".to_owned())
+        );
+    });
 }
 
 #[test]

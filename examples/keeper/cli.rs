@@ -66,12 +66,27 @@ pub enum Command {
         #[arg(long, value_parser = rfc3339)]
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
         /// When the token was issued (RFC 3339; default now): an existing token keeps its
-        /// real age, so it is not refreshed before it is 24 h old, nor late.
+        /// real age, so it is not refreshed before it is 24 h old, nor late. A token
+        /// issued before the one the account holds is refused unless --force.
         #[arg(long, value_parser = rfc3339)]
         issued_at: Option<chrono::DateTime<chrono::Utc>>,
         /// Allow notices for this account (the host's entitlement flag).
         #[arg(long)]
         notifications: bool,
+        /// The app-scoped Facebook user id (business): what Meta's deauthorize and
+        /// data-deletion callbacks name.
+        #[arg(long)]
+        fb_user_id: Option<String>,
+        /// Granted permissions, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// When data access lapses (Facebook Login; RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        data_access_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Install the token even if it is older than the one the account holds (a
+        /// deliberate roll-back; refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Status of an account, or of all of an owner's accounts.
     Status {
@@ -138,15 +153,22 @@ pub enum Command {
     },
     /// Import existing tokens from a file of JSON lines or CSV (with a header row):
     /// fields kind, ig_user_id, username, owner, token, and optionally issued_at,
-    /// expires_at (RFC 3339), page_id, notifications. Each line is validated and
+    /// expires_at, data_access_expires_at (RFC 3339), scopes (a list, or comma- or
+    /// space-separated), page_id, fb_user_id, notifications. Each line is validated and
     /// connected on its own; refused lines are reported with the reason and the rest
-    /// go on. Exit code 1 if any line was refused.
+    /// go on. A token older than the one an account holds is refused (by issued_at, or
+    /// by expires_at when the line has none) unless --force; the token held already
+    /// changes nothing, so re-running a file is harmless. Exit code 1 if any line was
+    /// refused.
     Import {
         /// The file (`-` for stdin).
         file: PathBuf,
         /// Input format (default: from the extension, .csv or else JSON lines).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Install tokens older than the ones held (a deliberate roll-back).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -107,15 +107,44 @@ pub async fn one_shot(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
             expires_at,
             issued_at,
             notifications,
+            fb_user_id,
+            scopes,
+            data_access_expires_at,
+            force,
         } => {
-            let t = token(read_token()?, issued_at, expires_at, expires_in_days)
-                .map_err(Fail::Other)?;
+            let mut t = token(read_token()?, issued_at, expires_at, expires_in_days)
+                .map_err(Fail::Other)?
+                .with_data_access_expires_at(data_access_expires_at);
+            let scopes: Vec<String> = scopes
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if !scopes.is_empty() {
+                t = t.with_scopes(scopes);
+            }
             let mut acct = NewAccount::new(owner, kind.into(), ig_user_id, username)
                 .with_entitlements(Entitlements { notifications });
             if let Some(p) = page_id {
                 acct = acct.with_page_id(p);
             }
-            println!("{}", keeper.connect(acct, t).await?);
+            if let Some(f) = fb_user_id {
+                acct = acct.with_fb_user_id(f);
+            }
+            // --issued-at defaults to now: a token typed in is taken as just issued, so it
+            // replaces an older one; only an earlier --issued-at is refused (--force).
+            let opts = ConnectOptions::default().force(force);
+            let (id, outcome) = keeper.connect_with(acct, t, opts).await?;
+            match outcome {
+                ConnectOutcome::Unchanged => {
+                    eprintln!("the account holds this token already: nothing changed");
+                }
+                ConnectOutcome::Renewed => {
+                    eprintln!("a newer token for a connected account: installed");
+                }
+                _ => {}
+            }
+            println!("{id}");
         }
         Command::Status {
             account,
@@ -151,7 +180,11 @@ pub async fn one_shot(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
             );
         }
         Command::Preferences { .. } => preferences(keeper, cmd).await?,
-        Command::Import { file, format } => crate::import::run(keeper, &file, format).await?,
+        Command::Import {
+            file,
+            format,
+            force,
+        } => crate::import::run(keeper, &file, format, force).await?,
         Command::Incidents { all, json } => {
             let list = keeper.incidents(!all, 100).await?;
             if json {

@@ -1,8 +1,16 @@
 //! `keeper import`: existing tokens from JSON lines or CSV, validated line by line.
 //!
-//! Each line is one `Keeper::connect` (one insert, so a line is imported whole or not at
-//! all); a refused line is reported with its number and the reason, never its token,
-//! and the import goes on. CSV is parsed by the `csv` crate (quoting, embedded commas
+//! Each line is one `Keeper::connect_with` (one insert, so a line is imported whole or
+//! not at all); a refused line is reported with its number and the reason, never its
+//! token, and the import goes on. A line carries everything a connect has: the account
+//! (`kind`, `ig_user_id`, `username`, `owner`, `page_id`, `fb_user_id`,
+//! `notifications`) and the token (`token`, `issued_at`, `expires_at`,
+//! `data_access_expires_at`, `scopes`).
+//!
+//! An import never rolls a token back: a line whose token is older than the one the
+//! account holds is refused (`Error::StaleToken`; by `issued_at`, or by `expires_at`
+//! when the line has no `issued_at`) unless `--force`, and a line whose token is the
+//! one held changes nothing (re-running the same file adds no history row). CSV is parsed by the `csv` crate (quoting, embedded commas
 //! and BOMs are its business, not ours); progress is an `indicatif` bar on stderr, shown
 //! only when stderr is a terminal.
 
@@ -37,6 +45,43 @@ struct Row {
     page_id: Option<String>,
     #[serde(default)]
     notifications: Option<bool>,
+    /// The app-scoped Facebook user id (business): what Meta's deauthorize and
+    /// data-deletion callbacks name.
+    #[serde(default)]
+    fb_user_id: Option<String>,
+    /// Granted permissions: a JSON list, or one string separated by commas or spaces.
+    #[serde(default)]
+    scopes: Option<Scopes>,
+    /// When data access lapses (Facebook Login), RFC 3339.
+    #[serde(default)]
+    data_access_expires_at: Option<String>,
+}
+
+/// `scopes` as a JSON list or a `"a,b c"` string (CSV).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scopes {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Scopes {
+    fn into_vec(self) -> Vec<String> {
+        let all = match self {
+            Self::List(v) => v,
+            Self::Text(s) => s
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .map(str::to_owned)
+                .collect(),
+        };
+        let mut out: Vec<String> = Vec::new();
+        for s in all.into_iter().map(|s| s.trim().to_owned()) {
+            if !s.is_empty() && !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
 }
 
 fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, String> {
@@ -49,18 +94,26 @@ fn time(field: &str, v: Option<String>) -> Result<Option<DateTime<Utc>>, String>
         .transpose()
 }
 
-async fn connect(keeper: &Keeper, row: Row) -> Result<AccountId, String> {
+/// What a line did.
+type LineResult = Result<(AccountId, ConnectOutcome), String>;
+
+async fn connect(keeper: &Keeper, row: Row, force: bool) -> LineResult {
     let kind: ConnectionKind = row
         .kind
         .trim()
         .parse()
         .map_err(|_| "kind must be consumer or business".to_string())?;
-    let token = crate::commands::token(
+    let issued_at = time("issued_at", row.issued_at)?;
+    let mut token = crate::commands::token(
         row.token,
-        time("issued_at", row.issued_at)?,
+        issued_at,
         time("expires_at", row.expires_at)?,
         None,
-    )?;
+    )?
+    .with_data_access_expires_at(time("data_access_expires_at", row.data_access_expires_at)?);
+    if let Some(s) = row.scopes {
+        token = token.with_scopes(s.into_vec());
+    }
     let mut acct = NewAccount::new(row.owner, kind, row.ig_user_id, row.username)
         .with_entitlements(Entitlements {
             notifications: row.notifications.unwrap_or(false),
@@ -68,7 +121,17 @@ async fn connect(keeper: &Keeper, row: Row) -> Result<AccountId, String> {
     if let Some(p) = row.page_id.filter(|p| !p.trim().is_empty()) {
         acct = acct.with_page_id(p);
     }
-    keeper.connect(acct, token).await.map_err(|e| e.to_string())
+    if let Some(f) = row.fb_user_id {
+        acct = acct.with_fb_user_id(f.trim());
+    }
+    // Without issued_at the token's issue time is a stand-in (now): compare by expiry.
+    let opts = ConnectOptions::default()
+        .force(force)
+        .issued_at_unknown(issued_at.is_none());
+    keeper
+        .connect_with(acct, token, opts)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn open(file: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fail> {
@@ -99,13 +162,22 @@ fn progress(len: Option<u64>) -> indicatif::ProgressBar {
 #[derive(Default)]
 struct Tally {
     imported: u64,
+    unchanged: u64,
     refused: u64,
 }
 
 impl Tally {
-    fn line(&mut self, n: u64, r: Result<AccountId, String>) {
+    fn line(&mut self, n: u64, r: LineResult) {
         match r {
-            Ok(id) => {
+            Ok((id, ConnectOutcome::Unchanged)) => {
+                self.unchanged += 1;
+                println!("line {n}: unchanged {id} (the account holds this token already)");
+            }
+            Ok((id, ConnectOutcome::Renewed)) => {
+                self.imported += 1;
+                println!("line {n}: imported {id} (a newer token for a connected account)");
+            }
+            Ok((id, _)) => {
                 self.imported += 1;
                 println!("line {n}: imported {id}");
             }
@@ -117,8 +189,14 @@ impl Tally {
     }
 }
 
-/// Imports `file`; `Err` if it cannot be read or any line was refused.
-pub async fn run(keeper: &Keeper, file: &Path, format: Option<Format>) -> Result<(), Fail> {
+/// Imports `file`; `Err` if it cannot be read or any line was refused. `force`
+/// installs tokens older than the ones held (a deliberate roll-back).
+pub async fn run(
+    keeper: &Keeper,
+    file: &Path,
+    format: Option<Format>,
+    force: bool,
+) -> Result<(), Fail> {
     let format = format.unwrap_or(
         if file
             .extension()
@@ -165,7 +243,7 @@ pub async fn run(keeper: &Keeper, file: &Path, format: Option<Format>) -> Result
                     continue;
                 }
                 let r = match serde_json::from_str::<Row>(text) {
-                    Ok(row) => connect(keeper, row).await,
+                    Ok(row) => connect(keeper, row, force).await,
                     // serde_json's message names the field and position, not the values.
                     Err(e) => Err(format!("not a valid JSON record ({e})")),
                 };
@@ -186,7 +264,7 @@ pub async fn run(keeper: &Keeper, file: &Path, format: Option<Format>) -> Result
                         Err(format!("longer than {MAX_LINE_BYTES} bytes"))
                     }
                     Ok(rec) => match rec.deserialize::<Row>(Some(&headers)) {
-                        Ok(row) => connect(keeper, row).await,
+                        Ok(row) => connect(keeper, row, force).await,
                         Err(e) => Err(format!("not a valid record ({e})")),
                     },
                 };
@@ -195,7 +273,10 @@ pub async fn run(keeper: &Keeper, file: &Path, format: Option<Format>) -> Result
         }
     }
     bar.finish_and_clear();
-    println!("imported {}, refused {}", tally.imported, tally.refused);
+    println!(
+        "imported {}, unchanged {}, refused {}",
+        tally.imported, tally.unchanged, tally.refused
+    );
     if tally.refused > 0 {
         return Err(Fail::Other(format!(
             "{} line(s) refused (see above); the others were imported",

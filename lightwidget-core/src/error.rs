@@ -18,15 +18,44 @@ pub enum Error {
     /// Renewal for an account that was never connected with this kind.
     #[error(
         "no {kind} account with Instagram user id {ig_user_id} has been connected before{}",
-        hint.map(|k| format!("; an account with this id was connected as a {k} connection: renew it with the {k} flow")).unwrap_or_default()
+        hint.map(|k| format!("; this Instagram account was connected as a {k} connection: renew it with the {k} flow")).unwrap_or_default()
     )]
     NotConnected {
         /// The kind asked for.
         kind: ConnectionKind,
         /// The Instagram user id asked for.
         ig_user_id: String,
-        /// The other kind, if an account with this user id exists under it.
+        /// The other kind, if this Instagram account is connected under it: found by the
+        /// same user id, or (with [`Keeper::reconnect_as`](crate::Keeper::reconnect_as))
+        /// by the same username, since the two flows name one account with different ids.
         hint: Option<ConnectionKind>,
+    },
+    /// Connect was given a token older than the one the account holds (see
+    /// [`lifecycle::freshness`](crate::lifecycle::freshness) for what "older" means):
+    /// nothing was installed. Installing it on purpose takes
+    /// [`ConnectOptions::force`](crate::ConnectOptions::force). Never contains a token.
+    #[error(
+        "the {kind} account with Instagram user id {ig_user_id} (id {account}) holds a token issued {} expiring {}; the token given (issued {}, expiring {}) is older, or not provably newer: it was not installed (force it to roll the token back on purpose)",
+        held_issued_at.to_rfc3339(),
+        held_expires_at.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
+        issued_at.map_or_else(|| "at an unknown time".to_owned(), |t| t.to_rfc3339()),
+        expires_at.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
+    )]
+    StaleToken {
+        /// The kind.
+        kind: ConnectionKind,
+        /// The Instagram user id.
+        ig_user_id: String,
+        /// The account that holds the fresher token.
+        account: AccountId,
+        /// When the given token was issued; `None` when the caller did not know.
+        issued_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When the given token expires (`None`: never).
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When the held token was issued (or last refreshed).
+        held_issued_at: chrono::DateTime<chrono::Utc>,
+        /// When the held token expires (`None`: never).
+        held_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// An account with this Instagram user id and kind is already connected.
     #[error(

@@ -72,8 +72,8 @@ pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
 pub use incident::{Hold, Incident, IncidentAlert, IncidentChange, IncidentId, IncidentKind};
 pub use keeper::{
-    DispatchReport, GraphSession, Health, Keeper, KeeperBuilder, KeeperStats, LoginEffect,
-    LoginOutcome, SocialLogin, SweepReport,
+    ConnectOptions, ConnectOutcome, DispatchReport, GraphSession, Health, Keeper, KeeperBuilder,
+    KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
 };
 pub use lifecycle::{Observation, Outcome, Suppression, Transition};
 pub use memory::InMemoryStore;

@@ -307,6 +307,27 @@ impl TokenStore for InMemoryStore {
         Ok(v)
     }
 
+    // ---- Lookup by username (#29.4) ----
+
+    async fn find_by_username(
+        &self,
+        kind: ConnectionKind,
+        username: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let g = self.lock();
+        let mut v: Vec<_> = g
+            .rows
+            .values()
+            .filter(|r| {
+                r.record.account.kind == kind
+                    && r.record.account.username.eq_ignore_ascii_case(username)
+            })
+            .map(|r| r.record.clone())
+            .collect();
+        v.sort_by_key(|r| r.account.id);
+        Ok(v)
+    }
+
     async fn owners(&self, id: AccountId) -> Result<Vec<Membership>, StoreError> {
         let g = self.lock();
         if !g.rows.contains_key(&id) {

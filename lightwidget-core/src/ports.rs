@@ -225,6 +225,20 @@ pub trait TokenStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    // ---- Lookup by username (#29.4: the renewal hint across connection kinds) ----
+
+    /// Accounts of `kind` whose username is `username`, compared ignoring ASCII case
+    /// (Instagram usernames are ASCII and case-insensitive), oldest first. The one thing
+    /// both flows report for the same Instagram account is its username: Instagram
+    /// Login names the Instagram-scoped user id, Facebook Login the Instagram business
+    /// account id, and Meta does not promise they are equal. Used on the renewal error
+    /// path only (no index needed).
+    async fn find_by_username(
+        &self,
+        kind: ConnectionKind,
+        username: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError>;
+
     // ------------------------------------------------------------------ used links
     // Single-use links (one-click unsubscribe), remembered durably so a used link stays
     // used across restarts and keepers. No default: remembering in memory only would

@@ -228,6 +228,36 @@ struct Data<T> {
     data: T,
 }
 
+/// Pages asked for per `/me/accounts` answer (`limit`); Meta may send fewer.
+pub const PAGES_PER_ANSWER: u32 = 100;
+
+/// The most `/me/accounts` answers [`FacebookLogin::pages`] reads for one login
+/// (`MAX_PAGE_ANSWERS × PAGES_PER_ANSWER` = 5 000 Pages at Meta's full answers).
+pub const MAX_PAGE_ANSWERS: usize = 50;
+
+/// One `/me/accounts` answer: its Pages and the cursor to the next.
+#[derive(Deserialize)]
+struct PagesAnswer {
+    #[serde(default)]
+    data: Vec<Page>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
 impl FacebookLogin {
     /// A client for the Facebook app in `cfg`.
     pub fn new(cfg: GraphConfig) -> Result<Self, Error> {
@@ -326,17 +356,51 @@ impl FacebookLogin {
         Ok(token_from(r, now))
     }
 
-    /// The Pages the user manages, with Page tokens and linked Instagram accounts.
+    /// Every Page the user manages, with Page tokens and linked Instagram accounts, in
+    /// Meta's order.
+    ///
+    /// `/me/accounts` answers in pages of [`PAGES_PER_ANSWER`]; the cursor
+    /// (`paging.cursors.after`, followed while `paging.next` says there is more) is
+    /// followed for at most [`MAX_PAGE_ANSWERS`] answers. The next answer is asked of
+    /// the configured Graph URL with the cursor (never of the URL in `paging.next`, so
+    /// the token goes nowhere else). A cursor that repeats, or an empty answer, ends the
+    /// listing; past the bound the Pages read so far are returned and a warning logged.
     pub async fn pages(&self, user_token: &Token) -> Result<Vec<Page>, ProviderError> {
-        let req = self.http.client.get(self.accounts.clone()).query(&[
-            (
-                "fields",
-                "id,name,access_token,instagram_business_account{id,username}",
-            ),
-            ("access_token", user_token.secret()),
-        ]);
-        let d: Data<Vec<Page>> = self.http.send(req).await?;
-        Ok(d.data)
+        let limit = PAGES_PER_ANSWER.to_string();
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGE_ANSWERS {
+            let mut req = self.http.client.get(self.accounts.clone()).query(&[
+                (
+                    "fields",
+                    "id,name,access_token,instagram_business_account{id,username}",
+                ),
+                ("limit", limit.as_str()),
+                ("access_token", user_token.secret()),
+            ]);
+            if let Some(a) = &after {
+                req = req.query(&[("after", a.as_str())]);
+            }
+            let d: PagesAnswer = self.http.send(req).await?;
+            let empty = d.data.is_empty();
+            out.extend(d.data);
+            let next = d
+                .paging
+                .filter(|p| p.next.as_deref().is_some_and(|n| !n.is_empty()))
+                .and_then(|p| p.cursors)
+                .and_then(|c| c.after)
+                .filter(|a| !a.is_empty() && Some(a) != after.as_ref());
+            match next {
+                Some(a) if !empty => after = Some(a),
+                _ => return Ok(out),
+            }
+        }
+        tracing::warn!(
+            pages = out.len(),
+            answers = MAX_PAGE_ANSWERS,
+            "/me/accounts: stopped following the cursor at the bound; later Pages are not listed"
+        );
+        Ok(out)
     }
 
     /// The Facebook user of a user token: `GET /me?fields=id` (the app-scoped id).

@@ -379,16 +379,37 @@ impl StateSigner {
         }
     }
 
-    /// Sets the state lifetime (and so the binding cookie's `Max-Age`).
+    /// The shortest lifetime [`with_ttl`](Self::with_ttl) and
+    /// [`with_invitation_ttl`](Self::with_invitation_ttl) keep: 1 second.
+    pub const MIN_TTL: TimeDelta = TimeDelta::seconds(1);
+    /// The longest lifetime they keep: 400 days (browsers cap cookies there too).
+    pub const MAX_TTL: TimeDelta = TimeDelta::days(400);
+
+    fn clamp_ttl(ttl: TimeDelta) -> TimeDelta {
+        ttl.clamp(Self::MIN_TTL, Self::MAX_TTL)
+    }
+
+    /// Sets the state lifetime (and so the binding cookie's `Max-Age`), clamped to
+    /// [`MIN_TTL`](Self::MIN_TTL)..=[`MAX_TTL`](Self::MAX_TTL): a zero, negative or
+    /// out-of-range duration never makes [`issue`](Self::issue) overflow.
     pub fn with_ttl(mut self, ttl: TimeDelta) -> Self {
-        self.ttl = ttl;
+        self.ttl = Self::clamp_ttl(ttl);
         self
     }
 
-    /// Sets how long an invitation link stays valid.
+    /// Sets how long an invitation link stays valid, clamped like
+    /// [`with_ttl`](Self::with_ttl).
     pub fn with_invitation_ttl(mut self, ttl: TimeDelta) -> Self {
-        self.invitation_ttl = ttl;
+        self.invitation_ttl = Self::clamp_ttl(ttl);
         self
+    }
+
+    /// `now + ttl` as unix seconds, saturating at the end of time (an extreme `now`
+    /// does not overflow).
+    fn expiry(now: DateTime<Utc>, ttl: TimeDelta) -> i64 {
+        now.checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            .timestamp()
     }
 
     /// The state lifetime.
@@ -445,7 +466,7 @@ impl StateSigner {
         let binding = random_b64(32);
         let claims = Claims {
             purpose: purpose.clone(),
-            exp: (now + self.ttl).timestamp(),
+            exp: Self::expiry(now, self.ttl),
             n: random_b64(16),
             b: B64.encode(self.binding_mac(&binding).finalize().into_bytes()),
         };
@@ -489,7 +510,7 @@ impl StateSigner {
             INVITATION_LABEL,
             &InvitationClaims {
                 o: owner.clone(),
-                exp: (now + self.invitation_ttl).timestamp(),
+                exp: Self::expiry(now, self.invitation_ttl),
             },
         )
     }

@@ -721,3 +721,75 @@ async fn provider_refresh_dispatches_on_the_connection_kind() {
     assert_eq!(t.expires_at, None, "expires_at 0 = never");
     assert_eq!(t.data_access_expires_at.unwrap().timestamp(), 1_788_000_000);
 }
+
+/// #29.3: `/me/accounts` is read to the end of its cursor, asked of the configured
+/// Graph URL (a `paging.next` pointing elsewhere never receives the token), and a
+/// cursor that repeats ends the listing instead of looping.
+#[tokio::test]
+async fn pages_follow_the_cursor_on_the_configured_host_and_stop_on_a_repeat() {
+    let s = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    let v = DEFAULT_GRAPH_VERSION;
+    let page = |n: u32| {
+        format!(
+            r#"{{"id":"page-{n}","name":"P{n}","access_token":"EAApage{n}","instagram_business_account":{{"id":"ig-{n}","username":"shop{n}"}}}}"#
+        )
+    };
+    let answer = |pages: &[u32], after: &str, more: bool| {
+        let data: Vec<String> = pages.iter().map(|n| page(*n)).collect();
+        let next = if more {
+            // Graph's next URL carries the token; this one points at another host.
+            format!(
+                r#","next":"{}/{v}/me/accounts?access_token=EAAlong&after={after}""#,
+                elsewhere.uri()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            r#"{{"data":[{}],"paging":{{"cursors":{{"before":"b","after":"{after}"}}{next}}}}}"#,
+            data.join(",")
+        )
+    };
+    // First answer (no `after`), then c1, then c2 (last: no `next`).
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/me/accounts")))
+        .and(query_param("limit", "100"))
+        .and(query_param("after", "c2"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(answer(&[5], "c3", false)))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/me/accounts")))
+        .and(query_param("after", "c1"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(answer(&[3, 4], "c2", true)))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/me/accounts")))
+        .and(query_param("access_token", "EAAlong"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(answer(&[1, 2], "c1", true)))
+        .with_priority(10)
+        .mount(&s)
+        .await;
+    let c = FacebookLogin::new(cfg(&s)).unwrap();
+    let pages = c.pages(&tok("EAAlong")).await.unwrap();
+    let ids: Vec<_> = pages.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["page-1", "page-2", "page-3", "page-4", "page-5"]);
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the token went to the host in paging.next"
+    );
+
+    // A cursor that never moves: read once more, then stop.
+    let s = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/{v}/me/accounts")))
+        .respond_with(ResponseTemplate::new(200).set_body_string(answer(&[1], "same", true)))
+        .mount(&s)
+        .await;
+    let c = FacebookLogin::new(cfg(&s)).unwrap();
+    let pages = c.pages(&tok("EAAlong")).await.unwrap();
+    assert_eq!(pages.len(), 2, "the repeat ends it");
+    assert_eq!(s.received_requests().await.unwrap().len(), 2);
+}

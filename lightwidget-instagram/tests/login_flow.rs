@@ -754,3 +754,150 @@ async fn the_rerequest_prompt_asks_with_auth_type_rerequest() {
         "{url}"
     );
 }
+
+/// #29.3: an agency whose Facebook user manages more Pages than one `/me/accounts`
+/// answer holds (Meta: at most 100) can connect and renew any of them, the last too.
+#[tokio::test]
+async fn an_agency_with_more_pages_than_one_answer_holds_can_connect_and_renew_the_last() {
+    let s = setup().await;
+    let first = s.sandbox.create_business_user("agency.page0");
+    let mut last = first.clone();
+    for i in 1..130 {
+        last = s
+            .sandbox
+            .add_business_page(&first, &format!("agency.page{i}"));
+    }
+    let q = s.dialog(ConnectionKind::Business, &first, &[]).await;
+    let login = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    let choices = login.choices();
+    assert_eq!(choices.len(), 130, "every Page, across answers");
+    assert_eq!(choices[0].username, "agency.page0", "in Meta's order");
+    assert_eq!(choices[129].username, "agency.page129");
+    assert_eq!(s.sandbox.requests("pages"), 2, "two answers: 100 + 30");
+    // Connect the last one; its Page token reads its own account.
+    let chosen = login.choose(&last.id).unwrap();
+    let token = chosen.token().unwrap().clone();
+    assert_eq!(
+        reads(&s, &last.id, &token).await.as_deref(),
+        Some("agency.page129")
+    );
+    let owner = OwnerId::new("agency@example.com");
+    let id = s
+        .keeper
+        .connect(
+            chosen.new_account(owner, Entitlements::default()).unwrap(),
+            chosen.into_token().unwrap(),
+        )
+        .await
+        .unwrap();
+    // A renewal of that last Page later finds it beyond the first answer too.
+    s.clock.advance(TimeDelta::days(2));
+    s.sandbox.password_changed(&last);
+    let q = s.dialog(ConnectionKind::Business, &first, &[]).await;
+    let again = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    let renewal = again.choose(&last.id).expect("the last Page is offered");
+    let renewed = s
+        .keeper
+        .reconnect(
+            ConnectionKind::Business,
+            &renewal.ig_user_id.clone(),
+            renewal.into_token().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renewed, id);
+}
+
+/// #29.4, LightWidget's error 1075: a Business account renewed with the Consumer button.
+/// Instagram Login names the account with its Instagram-scoped id, Facebook Login with
+/// the Instagram business account id; the hint finds the Business connection by the
+/// username both report.
+#[tokio::test]
+async fn the_wrong_button_hint_finds_the_other_kind_by_username_across_different_ids() {
+    let s = setup().await;
+    let biz = s.sandbox.create_business_user("dunnortho812");
+    let owner = OwnerId::new("morganc@example.com");
+    // Connected with Facebook Login (the Business connection).
+    let q = s.dialog(ConnectionKind::Business, &biz, &[]).await;
+    let a = s
+        .oauth
+        .complete(ConnectionKind::Business, &q)
+        .await
+        .unwrap();
+    let id = s
+        .keeper
+        .connect(
+            a.new_account(owner, Entitlements::default()).unwrap(),
+            a.into_token().unwrap(),
+        )
+        .await
+        .unwrap();
+    let before = s.history(id).await.len();
+    // Renewed with the Consumer button: Instagram Login, the same account, another id.
+    let same_account = s.sandbox.instagram_login_of(&biz);
+    let q = s.dialog(ConnectionKind::Consumer, &same_account, &[]).await;
+    let c = s
+        .oauth
+        .complete(ConnectionKind::Consumer, &q)
+        .await
+        .unwrap();
+    assert_eq!(c.username, "dunnortho812");
+    assert_ne!(c.ig_user_id, biz.id, "the flows' ids differ");
+    // By id alone there is nothing to hint at ...
+    let by_id = s
+        .keeper
+        .reconnect(
+            ConnectionKind::Consumer,
+            &c.ig_user_id,
+            c.token().unwrap().clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        by_id,
+        lightwidget_core::Error::NotConnected { hint: None, .. }
+    ));
+    // ... with the username the hint names the Business connection.
+    let err = s
+        .keeper
+        .reconnect_as(
+            ConnectionKind::Consumer,
+            &c.ig_user_id,
+            &c.username.to_uppercase(),
+            c.token().unwrap().clone(),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        lightwidget_core::Error::NotConnected { kind, hint, .. } => {
+            assert_eq!(*kind, ConnectionKind::Consumer);
+            assert_eq!(*hint, Some(ConnectionKind::Business));
+        }
+        other => panic!("expected NotConnected, got {other:?}"),
+    }
+    assert!(err.to_string().contains("business flow"), "{err}");
+    // Nothing was renewed; another username hints at nothing.
+    assert_eq!(s.history(id).await.len(), before, "nothing renewed");
+    let other = s
+        .keeper
+        .reconnect_as(
+            ConnectionKind::Consumer,
+            &c.ig_user_id,
+            "someone.else",
+            c.token().unwrap().clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        other,
+        lightwidget_core::Error::NotConnected { hint: None, .. }
+    ));
+}

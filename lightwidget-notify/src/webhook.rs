@@ -25,13 +25,20 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Hex digits to bytes; `None` for anything else (odd length, non-hex, non-ASCII:
+/// works on bytes, so a multibyte character cannot split a slice).
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    b.chunks_exact(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
         .collect()
 }
 
@@ -85,7 +92,8 @@ pub fn verify_webhook_signature(
         }
     }
     let (t, sig) = t.zip(v1).ok_or(WebhookSignatureError::Malformed)?;
-    if (now.timestamp() - t).unsigned_abs() > tolerance.as_secs() {
+    // `abs_diff`: an extreme `t` (i64::MIN) must not overflow.
+    if now.timestamp().abs_diff(t) > tolerance.as_secs() {
         return Err(WebhookSignatureError::Stale);
     }
     let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");

@@ -66,6 +66,8 @@ pub(crate) struct Queries {
     // Used single-use links.
     pub used_link_insert: &'static str,
     pub used_links_prune: &'static str,
+    // Lookup by username (#29.4).
+    pub find_by_username: &'static str,
 }
 
 /// [`Queries`] of the dialect whose statements are in `queries/$dialect/`.
@@ -80,7 +82,9 @@ macro_rules! queries {
             delete_members, primary_update, lock_account, insert_owner_history, owner_last_seq,
             history_for, history_for_before,
             // Used single-use links.
-            used_link_insert, used_links_prune)
+            used_link_insert, used_links_prune,
+            // Lookup by username (#29.4).
+            find_by_username)
     };
     (@ $dialect:literal; $($name:ident),*) => {
         $crate::db::Queries {

@@ -326,6 +326,33 @@ impl TokenStore for SqlStore {
             .collect()
     }
 
+    // ---- Lookup by username (#29.4) ----
+
+    async fn find_by_username(
+        &self,
+        kind: ConnectionKind,
+        username: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        // SQL narrows by LOWER(username); the ASCII-case-insensitive comparison that
+        // decides is the same on every backend (MariaDB's collation, PostgreSQL's
+        // Unicode LOWER and SQLite's ASCII one differ beyond ASCII).
+        let rows = self
+            .q(self.sql().find_by_username)
+            .bind(kind.as_str())
+            .bind(username.to_lowercase())
+            .fetch_all(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let rec = decode_account(r, &self.inner.db.enc)?;
+            if rec.account.username.eq_ignore_ascii_case(username) {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
     async fn owners(&self, id: AccountId) -> Result<Vec<Membership>, StoreError> {
         let exists = self
             .q(self.sql().exists)

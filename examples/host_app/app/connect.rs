@@ -210,7 +210,11 @@ async fn renewed(
         Ok(t) => t,
         Err(e) => return flow_failed(&e, user, false),
     };
-    match s.keeper.reconnect(kind, &ig_user_id, token).await {
+    match s
+        .keeper
+        .reconnect_as(kind, &ig_user_id, &username, token)
+        .await
+    {
         Ok(id) => {
             let label = s
                 .keeper
@@ -270,7 +274,11 @@ pub async fn renew_all(s: &AppState, user: Option<&CurrentUser>, a: Authorized) 
             Ok(t) => t,
             Err(_) => continue,
         };
-        match s.keeper.reconnect(a.kind, &c.ig_user_id, token).await {
+        match s
+            .keeper
+            .reconnect_as(a.kind, &c.ig_user_id, &c.username, token)
+            .await
+        {
             Ok(_) => renewed.push(c.username),
             Err(Error::NotConnected { .. }) => skipped.push(c.username),
             Err(e) => return store_down(&e, user),

@@ -21,6 +21,13 @@ impl Keeper {
     ///   every owner. The account never moves: the owners it had keep it, with their own
     ///   entitlements, preferences and notices; nothing about them is revealed to the
     ///   newcomer.
+    /// - The token given is the one held (a re-run import): the owner joins and the
+    ///   account's metadata is updated, but no token is installed, no history row is
+    ///   added and no hook fires.
+    /// - The token given is **older** than the one held
+    ///   ([`lifecycle::freshness`], by issue time): [`Error::StaleToken`], nothing
+    ///   saved. [`Keeper::connect_with`] with [`ConnectOptions::force`] installs it
+    ///   anyway.
     ///
     /// A connect counts as a successful check: the account's last successful check is
     /// the time of the connect (a renewal's likewise).
@@ -30,12 +37,27 @@ impl Keeper {
     /// over [`Token::MAX_LEN`], whitespace, control or non-ASCII characters, already
     /// expired).
     pub async fn connect(&self, new: NewAccount, token: Token) -> Result<AccountId> {
+        self.connect_with(new, token, ConnectOptions::default())
+            .await
+            .map(|(id, _)| id)
+    }
+
+    /// [`Keeper::connect`] with options (a forced install, an issue time the caller does
+    /// not know), saying what it did.
+    pub async fn connect_with(
+        &self,
+        new: NewAccount,
+        token: Token,
+        opts: ConnectOptions,
+    ) -> Result<(AccountId, ConnectOutcome)> {
         let inner = &self.inner;
         new.validate()?;
         token.validate(inner.clock.now())?;
         for _ in 0..MAX_CONFLICT_RETRIES {
             if let Some(existing) = inner.store.find(new.kind, &new.ig_user_id).await? {
                 let id = existing.account.id;
+                // Refused before the owner joins: nothing saved.
+                let fresh = opts.check(&existing, &token)?;
                 let member =
                     Membership::new(new.owner.clone(), new.entitlements, inner.clock.now());
                 match inner.store.join(id, &member).await {
@@ -58,14 +80,30 @@ impl Keeper {
                     .fb_user_id
                     .clone()
                     .or(existing.account.fb_user_id.clone());
-                let t = self.renew(id, token, Some(account)).await?;
+                if fresh == lifecycle::Freshness::Same {
+                    // The token held already: keep it, its state and its history; only
+                    // metadata the caller brings (username, page, Facebook user id).
+                    account.owner = existing.account.owner.clone();
+                    if account != existing.account {
+                        match inner.store.update_account(&account).await {
+                            Ok(()) => {}
+                            Err(StoreError::UnknownAccount(_)) => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    tracing::info!(account_id = %id, "connect with the token held: unchanged");
+                    return Ok((id, ConnectOutcome::Unchanged));
+                }
+                let Some(t) = self.renew_fresh(id, &token, account, opts).await? else {
+                    return Ok((id, ConnectOutcome::Unchanged));
+                };
                 if t.account.fb_user_id != existing.account.fb_user_id {
                     // Commits keep the stored Facebook user id; set it on its own.
                     let mut a = self.get(id).await?.account;
                     a.fb_user_id = t.account.fb_user_id.clone();
                     inner.store.update_account(&a).await?;
                 }
-                return Ok(id);
+                return Ok((id, ConnectOutcome::Renewed));
             }
             let now = inner.clock.now();
             let account = new.clone().into_account();
@@ -77,7 +115,7 @@ impl Keeper {
                 Ok(()) => {
                     tracing::info!(account_id = %id, kind = %new.kind, "account connected");
                     self.wake();
-                    return Ok(id);
+                    return Ok((id, ConnectOutcome::Created));
                 }
                 // Lost a race with another connect: take the renewal (join) path.
                 Err(StoreError::Duplicate { .. }) => continue,
@@ -91,6 +129,47 @@ impl Keeper {
         })
     }
 
+    /// Installs `token` on account `id` (a connect's renewal) unless, read again at
+    /// commit time, the account holds that token already (`None`) or a fresher one
+    /// ([`Error::StaleToken`] unless forced): a refresh committed since the first look
+    /// is never rolled back.
+    async fn renew_fresh(
+        &self,
+        id: AccountId,
+        token: &Token,
+        account: crate::Account,
+        opts: ConnectOptions,
+    ) -> Result<Option<Transition>> {
+        let inner = &self.inner;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let rec = self.get(id).await?;
+            if opts.check(&rec, token)? == lifecycle::Freshness::Same {
+                return Ok(None);
+            }
+            let now = inner.clock.now();
+            let obs = Observation::Reconnected {
+                token: token.clone(),
+                account: Some(account.clone()),
+            };
+            let t = self.with_rng(|rng| lifecycle::apply(&rec, obs, now, &inner.policy, rng));
+            if t.is_noop() {
+                return Ok(Some(t));
+            }
+            match inner.store.commit(&t).await {
+                Ok(()) => {
+                    inner.gateway.forget(id);
+                    inner.counters.count(t.outcome);
+                    tracing::info!(account_id = %id, forced = opts.force, "account renewed");
+                    self.call_hook(&t).await;
+                    self.wake();
+                    return Ok(Some(t));
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(id))
+    }
     /// `owner` disconnects the account: they leave it. The others keep it (and its
     /// token); when the last owner leaves, the token is wiped and the account deleted
     /// with its history and notices ([`Departure::Deleted`]). An owner who is not a
@@ -130,36 +209,72 @@ impl Keeper {
 
     /// Renewal by the owner: finds the account by connection kind and Instagram user id
     /// and installs the new token. An account never connected with this kind gets
-    /// [`Error::NotConnected`], with a hint when it was connected with the other kind.
-    /// The token is validated as by [`Keeper::connect`] before anything is saved.
+    /// [`Error::NotConnected`], with a hint when an account with this *id* was connected
+    /// with the other kind. The two flows name one Instagram account with different ids
+    /// (Instagram-scoped vs Instagram business account id), so a host that has the
+    /// username (every flow does) calls [`Keeper::reconnect_as`], whose hint also finds
+    /// the other kind by username. The token is validated as by [`Keeper::connect`]
+    /// before anything is saved.
     pub async fn reconnect(
         &self,
         kind: ConnectionKind,
         ig_user_id: &str,
         token: Token,
     ) -> Result<AccountId> {
+        self.reconnect_inner(kind, ig_user_id, None, token).await
+    }
+
+    /// [`Keeper::reconnect`] for the Instagram account `username` (what the flow
+    /// reported): when no `kind` account has this id, [`Error::NotConnected`] hints at
+    /// the other kind if an account of that kind has this id **or this username**
+    /// (ASCII case ignored) — the person pressed the other renewal button (LightWidget's
+    /// error 1075: a Business connection renewed with the Consumer button). The username
+    /// only finds the hint; it never selects an account to renew.
+    pub async fn reconnect_as(
+        &self,
+        kind: ConnectionKind,
+        ig_user_id: &str,
+        username: &str,
+        token: Token,
+    ) -> Result<AccountId> {
+        self.reconnect_inner(kind, ig_user_id, Some(username), token)
+            .await
+    }
+
+    async fn reconnect_inner(
+        &self,
+        kind: ConnectionKind,
+        ig_user_id: &str,
+        username: Option<&str>,
+        token: Token,
+    ) -> Result<AccountId> {
         crate::account::validate_ig_user_id(ig_user_id)?;
         token.validate(self.inner.clock.now())?;
-        let rec = self.find_or_hint(kind, ig_user_id).await?;
+        let rec = self.find_or_hint(kind, ig_user_id, username).await?;
         self.renew(rec, token, None).await.map(|t| t.account.id)
     }
 
-    async fn find_or_hint(&self, kind: ConnectionKind, ig_user_id: &str) -> Result<AccountId> {
+    /// The `kind` account with this id, or [`Error::NotConnected`] hinting at the other
+    /// kind when it holds this Instagram account: by the same id, or by `username`.
+    async fn find_or_hint(
+        &self,
+        kind: ConnectionKind,
+        ig_user_id: &str,
+        username: Option<&str>,
+    ) -> Result<AccountId> {
         let store = &self.inner.store;
-        match store.find(kind, ig_user_id).await? {
-            Some(r) => Ok(r.account.id),
-            None => {
-                let hint = store
-                    .find(kind.other(), ig_user_id)
-                    .await?
-                    .map(|_| kind.other());
-                Err(Error::NotConnected {
-                    kind,
-                    ig_user_id: ig_user_id.to_owned(),
-                    hint,
-                })
-            }
+        if let Some(r) = store.find(kind, ig_user_id).await? {
+            return Ok(r.account.id);
         }
+        let mut other = store.find(kind.other(), ig_user_id).await?.is_some();
+        if !other && let Some(u) = username.map(str::trim).filter(|u| !u.is_empty()) {
+            other = !store.find_by_username(kind.other(), u).await?.is_empty();
+        }
+        Err(Error::NotConnected {
+            kind,
+            ig_user_id: ig_user_id.to_owned(),
+            hint: other.then(|| kind.other()),
+        })
     }
 
     async fn renew(
@@ -207,7 +322,7 @@ impl Keeper {
     /// The deauthorize callback: the owner removed the app. Marks the account of this
     /// kind and Instagram user id revoked and raises one notice.
     pub async fn deauthorize(&self, kind: ConnectionKind, ig_user_id: &str) -> Result<AccountId> {
-        let id = self.find_or_hint(kind, ig_user_id).await?;
+        let id = self.find_or_hint(kind, ig_user_id, None).await?;
         let t = self.mutate(id, || Observation::Deauthorized).await?;
         self.call_hook(&t).await;
         Ok(id)
@@ -501,6 +616,78 @@ impl Keeper {
         }
         Err(Error::Conflict(id))
     }
+}
+
+/// Options of [`Keeper::connect_with`]. The default is what [`Keeper::connect`] does:
+/// the token's `issued_at` is its real issue time and an older token than the one held
+/// is refused ([`Error::StaleToken`]).
+///
+/// ```
+/// use lightwidget_core::ConnectOptions;
+/// let o = ConnectOptions::default().force(true).issued_at_unknown(true);
+/// assert!(o.force && o.issued_at_unknown);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// Install the token even when it is older than the one held (rolling back on
+    /// purpose, e.g. the held token is known to be broken). A token equal to the held
+    /// one is still not re-installed.
+    pub force: bool,
+    /// The token's `issued_at` is a stand-in, not its real issue time (an import row
+    /// without one): it is compared by expiry instead ([`lifecycle::freshness`] with
+    /// [`IssuedAt::Unknown`](lifecycle::IssuedAt::Unknown)).
+    pub issued_at_unknown: bool,
+}
+
+impl ConnectOptions {
+    /// Sets [`force`](Self::force).
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Sets [`issued_at_unknown`](Self::issued_at_unknown).
+    pub fn issued_at_unknown(mut self, unknown: bool) -> Self {
+        self.issued_at_unknown = unknown;
+        self
+    }
+
+    /// How `token` compares with the token `rec` holds; [`Error::StaleToken`] when it is
+    /// older and not forced.
+    fn check(&self, rec: &crate::AccountRecord, token: &Token) -> Result<lifecycle::Freshness> {
+        let issued = if self.issued_at_unknown {
+            lifecycle::IssuedAt::Unknown
+        } else {
+            lifecycle::IssuedAt::Known
+        };
+        let held = &rec.state.token;
+        match lifecycle::freshness(held, token, issued) {
+            lifecycle::Freshness::Older if !self.force => Err(Error::StaleToken {
+                kind: rec.account.kind,
+                ig_user_id: rec.account.ig_user_id.clone(),
+                account: rec.account.id,
+                issued_at: (!self.issued_at_unknown).then_some(token.issued_at),
+                expires_at: token.expires_at,
+                held_issued_at: held.issued_at,
+                held_expires_at: held.expires_at,
+            }),
+            f => Ok(f),
+        }
+    }
+}
+
+/// What [`Keeper::connect_with`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectOutcome {
+    /// A new account.
+    Created,
+    /// The account existed: the token given was installed (a `reconnected` row).
+    Renewed,
+    /// The account holds this very token: nothing installed, no history row (the owner
+    /// joined and metadata was updated if needed).
+    Unchanged,
 }
 
 /// The keeper's health, for a host's `/healthz` or an alert rule: the scheduler that

@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 pub use builder::KeeperBuilder;
 pub use dispatch::DispatchReport;
 pub use graph::GraphSession;
-pub use host::Health;
+pub use host::{ConnectOptions, ConnectOutcome, Health};
 pub use login::{LoginEffect, LoginOutcome, SocialLogin};
 pub use stats::KeeperStats;
 pub use sweep::SweepReport;

@@ -22,6 +22,7 @@
 //! assert_eq!(t.notices.len(), 1);
 //! ```
 
+mod freshness;
 mod hooks;
 pub mod incident;
 mod notices;
@@ -30,6 +31,7 @@ mod rules;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
+pub use freshness::{Freshness, IssuedAt, freshness};
 pub use hooks::{Hook, owner_views};
 pub use notices::{
     Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,

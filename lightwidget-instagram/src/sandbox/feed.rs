@@ -114,7 +114,7 @@ fn select(full: &Map<String, Value>, fields: &str, known: &[&str]) -> Result<Val
     Ok(Value::Object(out))
 }
 
-fn base(s: &SandboxState) -> &str {
+pub(super) fn base(s: &SandboxState) -> &str {
     s.base.get().map_or("http://127.0.0.1/", String::as_str)
 }
 
@@ -246,11 +246,13 @@ fn unknown_node(node: &str) -> Response {
     )
 }
 
-fn cursor(offset: usize) -> String {
+/// Graph-like opaque cursor for an offset (media lists, `/me/accounts`).
+pub(super) fn cursor(offset: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("sandbox:{offset}"))
 }
 
-fn offset(cursor: &str) -> Option<usize> {
+/// The offset of a [`cursor`]; `None` for anything else.
+pub(super) fn offset(cursor: &str) -> Option<usize> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()?;
@@ -290,7 +292,7 @@ fn media_list(
             }
         },
     };
-    let end = (start + limit).min(user.media_count);
+    let end = start.saturating_add(limit).min(user.media_count);
     let fields = q.get("fields").map_or("id", String::as_str);
     let mut data = Vec::new();
     for i in start..end {
@@ -304,17 +306,19 @@ fn media_list(
         body["paging"] = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
         if end < user.media_count {
             // Like Graph, the next page's URL carries the token.
-            let mut next = url::Url::parse(&format!("{}{path}", base(s))).expect("sandbox URL");
-            {
-                let mut qp = next.query_pairs_mut();
-                for (k, v) in q {
-                    if k != "after" {
-                        qp.append_pair(k, v);
+            // Whatever the path holds, a URL that does not parse is left out, not a panic.
+            if let Ok(mut next) = url::Url::parse(&format!("{}{path}", base(s))) {
+                {
+                    let mut qp = next.query_pairs_mut();
+                    for (k, v) in q {
+                        if k != "after" {
+                            qp.append_pair(k, v);
+                        }
                     }
+                    qp.append_pair("after", &cursor(end));
                 }
-                qp.append_pair("after", &cursor(end));
+                body["paging"]["next"] = json!(next.to_string());
             }
-            body["paging"]["next"] = json!(next.to_string());
         }
     }
     with_usage(s, axum::Json(body).into_response())
@@ -377,11 +381,12 @@ pub(super) async fn node(
             .filter(|i| rest.len() == 3 && *i < user.media_count)
             .map(|i| media_json(&s, &user, i))
     } else if let Some(rest) = node.strip_prefix(&format!("19{uid}")) {
+        // `get`, not `[..]`: a multibyte character in the id is no char boundary.
         (rest.len() == 4)
             .then(|| {
                 (
-                    rest[..3].parse::<usize>().ok(),
-                    rest[3..].parse::<usize>().ok(),
+                    rest.get(..3).and_then(|i| i.parse::<usize>().ok()),
+                    rest.get(3..).and_then(|c| c.parse::<usize>().ok()),
                 )
             })
             .and_then(|(i, c)| Some((i?, c?)))

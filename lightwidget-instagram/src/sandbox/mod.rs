@@ -163,6 +163,15 @@ impl Sandbox {
         self.state.add_business_page(owner, username)
     }
 
+    /// The Instagram account of `business` (a Facebook Login user) as Instagram Login
+    /// sees it: a consumer user with the same username and its **own** id. Meta names one
+    /// professional account with an Instagram-scoped user id in Instagram Login and with
+    /// the Instagram business account id in Facebook Login, and does not promise they
+    /// are equal; what both flows share is the username.
+    pub fn instagram_login_of(&self, business: &UserHandle) -> UserHandle {
+        self.state.create_user(&business.username, false)
+    }
+
     /// A test user with a *personal* Instagram account (`account_type` `PERSONAL`): Meta
     /// ended the Basic Display API on 2024-12-04, so such an account can no longer be
     /// connected; the login flow refuses it.

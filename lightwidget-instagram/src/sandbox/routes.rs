@@ -544,7 +544,7 @@ async fn fb_access_token(
 
 async fn fb_pages(
     State(s): S,
-    Path(_v): Path<String>,
+    Path(v): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     s.hit("pages");
@@ -567,9 +567,31 @@ async fn fb_pages(
     }
     let now = s.now();
     let mut data = Vec::new();
+    // Like Graph, one answer holds `limit` Pages (default 25, at most 100) and
+    // `paging.cursors.after` / `paging.next` lead to the rest.
+    let all = s.pages_of(&info.user);
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(PAGES_DEFAULT_LIMIT)
+        .clamp(1, PAGES_MAX_LIMIT);
+    let start = match q.get("after").map(|c| super::feed::offset(c)) {
+        None => 0,
+        Some(Some(o)) => o,
+        Some(None) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                None,
+                "(#100) The after cursor is invalid",
+            );
+        }
+    };
+    let end = start.saturating_add(limit).min(all.len());
     // Every Page of the Facebook user, each with a Page token for its own Instagram
     // business account only.
-    for ig in s.pages_of(&info.user) {
+    for ig in all.get(start..end).unwrap_or_default() {
+        let ig = ig.clone();
         let Some(page_user) = s.user(&ig) else {
             continue;
         };
@@ -601,8 +623,33 @@ async fn fb_pages(
             "instagram_business_account": {"id": page_user.handle.id, "username": page_user.handle.username}
         }));
     }
-    axum::Json(json!({ "data": data })).into_response()
+    let mut body = json!({ "data": data });
+    if start < end {
+        let (before, after) = (super::feed::cursor(start), super::feed::cursor(end));
+        body["paging"] = json!({"cursors": {"before": before, "after": after}});
+        if end < all.len()
+            && let Ok(mut next) =
+                url::Url::parse(&format!("{}{v}/me/accounts", super::feed::base(&s)))
+        {
+            {
+                let mut qp = next.query_pairs_mut();
+                for (k, val) in &q {
+                    if k != "after" {
+                        qp.append_pair(k, val);
+                    }
+                }
+                qp.append_pair("after", &after);
+            }
+            body["paging"]["next"] = json!(next.to_string());
+        }
+    }
+    axum::Json(body).into_response()
 }
+
+/// Pages per `/me/accounts` answer without a `limit` (Graph's default).
+const PAGES_DEFAULT_LIMIT: usize = 25;
+/// The most Pages one `/me/accounts` answer holds, whatever `limit` asks.
+const PAGES_MAX_LIMIT: usize = 100;
 
 async fn debug_token(
     State(s): S,

@@ -68,6 +68,8 @@ where
     facebook_user_ids(&make().await).await;
     incidents_open_once_and_resolve_once(&make().await).await;
     held_accounts_are_released(&make().await).await;
+    // Lookup by username (#29.4).
+    usernames(&make().await).await;
     // Used single-use links.
     used_links_work_once(&make().await).await;
     used_links_concurrent_first_use(Arc::new(make().await)).await;

@@ -353,3 +353,70 @@ pub async fn facebook_user_ids<S: TokenStore + ?Sized>(s: &S) {
         .expect("claimed");
     assert_eq!(c.account.fb_user_id.as_deref(), Some("10150000000000010"));
 }
+
+// ---- Lookup by username (#29.4) ----
+
+/// `find_by_username` finds the accounts of one kind by username, ignoring ASCII case,
+/// never those of the other kind nor by Instagram id, and follows `update_account`.
+pub async fn usernames<S: TokenStore + ?Sized>(s: &S) {
+    use crate::ConnectionKind::{Business, Consumer};
+    let mut biz = record("o", "17841400000000101", Some(t0()));
+    biz.account.kind = Business;
+    biz.account.username = "Dunn.Ortho_812".into();
+    insert(s, &biz).await;
+    // The same person's Instagram Login connection: another id, same username.
+    let mut ig = record("o", "27000000000000101", Some(t0()));
+    ig.account.username = "dunn.ortho_812".into();
+    insert(s, &ig).await;
+    insert(s, &record("o", "dunn.ortho_812", Some(t0()))).await;
+
+    let found = s
+        .find_by_username(Business, "dunn.ortho_812")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|r| r.account.id).collect::<Vec<_>>(),
+        vec![biz.account.id],
+        "the business account by username, ASCII case ignored"
+    );
+    assert_eq!(found[0].account.ig_user_id, "17841400000000101");
+    let found = s
+        .find_by_username(Consumer, "DUNN.ORTHO_812")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|r| r.account.id).collect::<Vec<_>>(),
+        vec![ig.account.id],
+        "the consumer account only (an Instagram id is not a username)"
+    );
+    assert!(
+        s.find_by_username(Business, "dunn.ortho")
+            .await
+            .unwrap()
+            .is_empty(),
+        "no prefix match"
+    );
+    assert!(
+        s.find_by_username(Business, "dunn%ortho_812")
+            .await
+            .unwrap()
+            .is_empty(),
+        "no pattern match"
+    );
+    let mut a = biz.account.clone();
+    a.username = "renamed.shop".into();
+    s.update_account(&a).await.unwrap();
+    assert!(
+        s.find_by_username(Business, "dunn.ortho_812")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.find_by_username(Business, "renamed.shop")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

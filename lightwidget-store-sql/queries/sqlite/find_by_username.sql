@@ -1,0 +1,1 @@
+SELECT id, owner, kind, ig_user_id, username, page_id, notifications, token_ct, token_key, issued_at, expires_at, data_access_expires_at, scopes, status, status_reason, status_at, last_checked_at, next_action_at, retry, warnings, episode, refresh_requested, version, fb_user_id FROM lw_accounts WHERE kind = ? AND LOWER(username) = ? ORDER BY id
