@@ -12,6 +12,7 @@
 //! | `sandbox` | an in-process Graph API sandbox on loopback |
 //! | `sqlite` (default), `postgres`, `mysql` | the SQL token store |
 //! | `email`, `webhook` | notice channels |
+//! | `metrics` | counters, histograms and gauges through the `metrics` facade (names in `telemetry`); zero cost when off |
 //! | `testkit` | the `TokenStore` conformance suite and test doubles |
 //!
 //! Most hosts import the [`prelude`] and wire a store and a provider into a [`Keeper`]:

@@ -332,14 +332,35 @@ async fn host_app_in_a_real_browser() {
     assert!(!c.source().await.unwrap().contains("<i>evil</i>"));
     shot(&c, &shots, "03-accounts-active").await;
 
-    // 3. Settings: opt in to expired token notifications.
+    // 3. Settings: opt in to expired token notifications, the seeds' one checkbox, which
+    // covers every break; the extra topics are warnings. Also one warning.
     c.goto(&url("settings")).await.unwrap();
+    let form = text(&c, "form[action=\"/settings\"]").await;
+    assert!(form.contains("Expired token notifications"), "{form}");
+    let explained = text(&c, "#expired-explained").await;
+    for words in [
+        "stops working",
+        "password was changed",
+        "app was removed",
+        "permission",
+    ] {
+        assert!(explained.contains(words), "{words}: {explained}");
+    }
+    assert!(
+        c.find(Locator::Css("#topic-revoked")).await.is_err()
+            && c.find(Locator::Css("#topic-permission-removed"))
+                .await
+                .is_err(),
+        "breaks have no boxes of their own"
+    );
     let cb = c
         .find(Locator::Css("#expired-notifications"))
         .await
         .unwrap();
     assert!(!cb.is_selected().await.unwrap());
     cb.click().await.unwrap();
+    click(&c, "#more-topics summary").await;
+    click(&c, "#topic-expiring-soon").await;
     click(&c, "#update-preferences").await;
     assert!(text(&c, "#message").await.contains("Preferences updated"));
     let cb = c
@@ -497,21 +518,64 @@ async fn host_app_in_a_real_browser() {
     let row = row_of(&c, "client.bakery").await;
     assert!(row.contains("ACTIVE"), "{row}");
 
-    // 6. One-click unsubscribe from the email.
+    // 6. One-click unsubscribe from the email: its topic only, "all" offered.
     c.goto(&url("inbox")).await.unwrap();
+    let unsubscribe = c
+        .find(Locator::Css(".mail a.unsubscribe"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("an unsubscribe link");
     click(&c, "a.unsubscribe").await;
+    assert!(
+        text(&c, "#unsubscribe")
+            .await
+            .contains("Unsubscribe from expired token emails")
+    );
+    assert!(text(&c, "#unsubscribe-all").await.contains("all emails"));
     shot(&c, &shots, "12-unsubscribe-confirm").await;
     click(&c, "#unsubscribe").await;
-    assert!(text(&c, "#message").await.contains("You are unsubscribed"));
+    let msg = text(&c, "#message").await;
+    assert!(
+        msg.contains("You will no longer get expired token emails"),
+        "{msg}"
+    );
     shot(&c, &shots, "13-unsubscribed").await;
     let prefs = keeper.preferences(&OwnerId::new("alice")).await.unwrap();
     assert!(!prefs.wants(NoticeTopic::Expired));
+    assert!(
+        prefs.wants(NoticeTopic::ExpiringSoon),
+        "the warning stays on"
+    );
     c.goto(&url("settings")).await.unwrap();
     let cb = c
         .find(Locator::Css("#expired-notifications"))
         .await
         .unwrap();
     assert!(!cb.is_selected().await.unwrap());
+    // She opts back in; the old link, clicked again, changes nothing and says so.
+    cb.click().await.unwrap();
+    click(&c, "#update-preferences").await;
+    assert!(text(&c, "#message").await.contains("Preferences updated"));
+    c.goto(&unsubscribe).await.unwrap();
+    click(&c, "#unsubscribe").await;
+    let msg = text(&c, "#message").await;
+    assert!(
+        msg.contains(
+            "This link was already used, and you turned expired token emails back on since"
+        ) && msg.contains("Nothing changed"),
+        "{msg}"
+    );
+    shot(&c, &shots, "14-unsubscribe-link-used").await;
+    assert!(
+        keeper
+            .preferences(&OwnerId::new("alice"))
+            .await
+            .unwrap()
+            .wants(NoticeTopic::Expired)
+    );
 
     c.close().await.unwrap();
     server.abort();
@@ -641,6 +705,31 @@ async fn login_with_instagram_in_a_real_browser() {
         "same owner, same account"
     );
 
+    // An entitled social user saves Settings unchanged: no address is made up from
+    // "@paul" (which is none), so the form is valid as it comes.
+    keeper
+        .set_owner_entitlements(
+            &owner,
+            id,
+            Entitlements {
+                notifications: true,
+            },
+        )
+        .await
+        .unwrap();
+    c.goto(&url("settings")).await.unwrap();
+    let email = c
+        .find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(email, "", "no invented address");
+    click(&c, "#update-preferences").await;
+    assert!(text(&c, "#message").await.contains("Preferences updated"));
+
     // 5. Login with Facebook is another user, with a connection of their own.
     logout(&c, &base).await;
     click(&c, "#login-facebook").await;
@@ -699,6 +788,11 @@ async fn shared_account_and_a_removed_permission_in_a_real_browser() {
             .await
             .contains("@paul.bakery is connected")
     );
+    // Alice ticks the seeds' one checkbox, nothing else.
+    c.goto(&url("settings")).await.unwrap();
+    click(&c, "#expired-notifications").await;
+    click(&c, "#update-preferences").await;
+    assert!(text(&c, "#message").await.contains("Preferences updated"));
     logout(&c, &base).await;
     clock.advance(TimeDelta::minutes(5));
     login(&c, &base, "bob").await;
@@ -756,6 +850,25 @@ async fn shared_account_and_a_removed_permission_in_a_real_browser() {
     assert!(row.contains("NOT ACTIVE"), "{row}");
     assert!(row.contains("permission"), "{row}");
     shot(&c, &shots, "31-shared-permission-removed").await;
+    // A removed permission is a break: the expired token box covers it, in its own words.
+    keeper.dispatch_outbox().await.unwrap();
+    logout(&c, &base).await;
+    login(&c, &base, "alice").await;
+    c.goto(&url("inbox")).await.unwrap();
+    let subject = text(&c, ".mail .subject").await;
+    assert!(
+        subject.contains("@paul.bakery lost a permission"),
+        "{subject}"
+    );
+    let mail = text(&c, ".mail").await;
+    assert!(
+        mail.contains("you turned on expired token notifications"),
+        "{mail}"
+    );
+    shot(&c, &shots, "31b-permission-removed-email").await;
+    logout(&c, &base).await;
+    login(&c, &base, "bob").await;
+    c.goto(&url("accounts")).await.unwrap();
 
     // 3. The client grants it again with Refresh token: ACTIVE for both owners.
     sandbox.heal(&paul);
@@ -992,7 +1105,9 @@ async fn callbacks_and_links_over_http() {
         "the data-deletion callback deleted the account"
     );
 
-    // Unsubscribe: GET only asks; the POST works once.
+    // Unsubscribe: the link turns off the topic of its email, GET only asks (and offers
+    // "all"), the POST works once and says what it changed.
+    let alice = OwnerId::new("alice");
     keeper
         .set_preferences(
             &Preferences::new("alice")
@@ -1003,7 +1118,7 @@ async fn callbacks_and_links_over_http() {
         .unwrap();
     let link = app_state
         .links
-        .unsubscribe_url(&OwnerId::new("alice"), None, clock.now());
+        .unsubscribe_url(&alice, Some(NoticeTopic::Expired), clock.now());
     for _ in 0..2 {
         let body = http
             .get(link.clone())
@@ -1013,39 +1128,92 @@ async fn callbacks_and_links_over_http() {
             .text()
             .await
             .unwrap();
-        assert!(body.contains("id=unsubscribe"), "{body}");
+        assert!(body.contains("id=unsubscribe>"), "{body}");
+        assert!(
+            body.contains("Unsubscribe from expired token emails"),
+            "{body}"
+        );
+        assert!(
+            body.contains("id=unsubscribe-all"),
+            "the page offers all: {body}"
+        );
     }
-    assert!(
-        keeper
-            .preferences(&OwnerId::new("alice"))
-            .await
-            .unwrap()
-            .wants(NoticeTopic::Expired)
+    assert_eq!(
+        keeper.preferences(&alice).await.unwrap().topics,
+        NoticeTopic::ALL.into(),
+        "GET changes nothing"
     );
-    let r = http
-        .post(link.clone())
-        .form(&[("List-Unsubscribe", "One-Click")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let post = |u: url::Url| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .post(u)
+                .form(&[("List-Unsubscribe", "One-Click")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let body = post(link.clone()).await;
     assert!(
-        !keeper
-            .preferences(&OwnerId::new("alice"))
-            .await
-            .unwrap()
-            .wants(NoticeTopic::Expired)
+        body.contains("You will no longer get expired token emails"),
+        "{body}"
+    );
+    let topics = keeper.preferences(&alice).await.unwrap().topics;
+    assert_eq!(
+        topics,
+        [NoticeTopic::DataAccessExpiring, NoticeTopic::ExpiringSoon].into(),
+        "only the email's topic is turned off"
     );
     // A second click (the same link) says so, in words, and changes nothing.
-    let r = http.post(link).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    let body = post(link.clone()).await;
     assert!(
-        r.text()
+        body.contains("This link was already used: you are unsubscribed from expired token emails")
+            && body.contains("Nothing changed"),
+        "{body}"
+    );
+    // The owner opts back in: the old link does not undo it, and says so.
+    keeper
+        .set_preferences(
+            &Preferences::new("alice")
+                .opt_in_all()
+                .with_recipient(Recipient::Email("alice@example.com".into())),
+        )
+        .await
+        .unwrap();
+    let body = post(link).await;
+    assert!(
+        body.contains(
+            "This link was already used, and you turned expired token emails back on since"
+        ) && body.contains("Nothing changed: you still get them"),
+        "{body}"
+    );
+    assert!(
+        keeper
+            .preferences(&alice)
             .await
             .unwrap()
-            .contains("You are already unsubscribed"),
-        "a second click says already unsubscribed"
+            .wants(NoticeTopic::Expired)
     );
+    // "Unsubscribe from all" on the page of a fresh link.
+    let link =
+        app_state
+            .links
+            .unsubscribe_url(&alice, Some(NoticeTopic::ExpiringSoon), clock.now());
+    let mut all = link.clone();
+    all.query_pairs_mut().append_pair("all", "1");
+    let body = post(all).await;
+    assert!(
+        body.contains(
+            "You will no longer get expired token, data access expiring and token expiring soon emails"
+        ),
+        "{body}"
+    );
+    assert!(keeper.preferences(&alice).await.unwrap().topics.is_empty());
+    // That link is spent too, though it named one topic.
+    assert!(post(link).await.contains("This link was already used"));
 
     server.abort();
     let _ = std::fs::remove_dir_all(&tmp);

@@ -319,18 +319,18 @@ async fn forged_cross_site_posts_get_403_and_change_nothing() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let prefs = site.keeper.preferences(&owner("alice")).await.unwrap();
-    // The seeds' checkbox means expiry only: no other topic is turned on with it.
+    // The seeds' checkbox is the expired topic (every break): no warning is turned on with it.
     assert_eq!(
         prefs.topics.iter().copied().collect::<Vec<_>>(),
         vec![NoticeTopic::Expired]
     );
-    // Each other topic is its own checkbox.
+    // Each warning is its own checkbox.
     let r = alice
         .post(
             site.url("settings"),
             &[
                 ("csrf", &token),
-                ("permission_removed", "on"),
+                ("expiring_soon", "on"),
                 ("data_access_expiring", "on"),
                 ("email", "alice@example.com"),
             ],
@@ -340,15 +340,12 @@ async fn forged_cross_site_posts_get_403_and_change_nothing() {
     let prefs = site.keeper.preferences(&owner("alice")).await.unwrap();
     assert_eq!(
         prefs.topics.iter().copied().collect::<Vec<_>>(),
-        vec![
-            NoticeTopic::DataAccessExpiring,
-            NoticeTopic::PermissionRemoved
-        ]
+        vec![NoticeTopic::DataAccessExpiring, NoticeTopic::ExpiringSoon]
     );
     let page = alice.get(site.url("settings")).await;
     assert!(
         page.body
-            .contains("id=topic-permission-removed value=on checked")
+            .contains("id=topic-expiring-soon value=on checked")
     );
     assert!(
         !page
@@ -1319,7 +1316,7 @@ async fn the_emailed_renewal_link_renews_its_own_account_and_rerequests_a_remove
     let a_id = connect_business(&site, "alice", &first).await;
     let b_id = connect_business(&site, "alice", &second).await;
     let mut p = Preferences::new(owner("alice"));
-    p.topics = [NoticeTopic::PermissionRemoved].into_iter().collect();
+    p.topics = [NoticeTopic::Expired].into_iter().collect();
     site.keeper
         .set_preferences(&p.with_recipient(Recipient::Email("alice@example.com".into())))
         .await

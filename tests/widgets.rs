@@ -116,11 +116,11 @@ async fn the_accounts_page_shows_failures_in_words_and_a_removed_permission_as_n
         )
         .await
         .unwrap();
-    // Alice wants permission notices only.
+    // Alice wants break notices only (a removed permission is one).
     site.keeper
         .set_preferences(
             &Preferences::new("alice")
-                .opt_in(NoticeTopic::PermissionRemoved)
+                .opt_in(NoticeTopic::Expired)
                 .with_recipient(Recipient::Email("alice@shop.example".into())),
         )
         .await
@@ -180,7 +180,9 @@ async fn the_accounts_page_shows_failures_in_words_and_a_removed_permission_as_n
     let inbox = alice.get(site.url("inbox")).await;
     assert!(inbox.body.contains("lost a permission"), "{}", inbox.body);
     assert!(
-        inbox.body.contains("permission removed notifications"),
+        inbox
+            .body
+            .contains("you turned on expired token notifications"),
         "{}",
         inbox.body
     );

@@ -8,7 +8,7 @@ use lightwidget::instagram::flow::OAuth;
 use lightwidget::instagram::sandbox::{Sandbox, SandboxConfig};
 use lightwidget::instagram::state::{MemoryNonceStore, StateSigner};
 use lightwidget::instagram::{FacebookLogin, GraphConfig, GraphProvider, InstagramLogin};
-use lightwidget::notify::{LinkSigner, MemoryUsedLinks};
+use lightwidget::notify::LinkSigner;
 use lightwidget::store_sql::{Encryption, Key, Keyring, SqlStore};
 use lightwidget::*;
 use url::Url;
@@ -167,7 +167,6 @@ async fn assemble(
             Box::new(MemoryNonceStore::default()),
         ),
         links,
-        used_links: MemoryUsedLinks::default(),
         // Random per process here; a real host loads a 64-byte key from its secret store
         // so sessions survive restarts and are shared by its instances.
         cookie_key: CookieKey::generate(),

@@ -47,6 +47,8 @@ struct Inner {
     sweep: Option<(String, DateTime<Utc>)>,
     /// App-wide incidents, in the order they were opened.
     incidents: Vec<crate::Incident>,
+    /// Used single-use links: link id → first use.
+    used_links: HashMap<String, DateTime<Utc>>,
 }
 
 impl Inner {
@@ -754,6 +756,25 @@ impl TokenStore for InMemoryStore {
             }
         }
         Ok(n)
+    }
+
+    // ------------------------------------------------------------------ used links
+
+    async fn mark_link_used(&self, link_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        crate::check_link_id(link_id)?;
+        let mut g = self.lock();
+        if g.used_links.contains_key(link_id) {
+            return Ok(false);
+        }
+        g.used_links.insert(link_id.to_owned(), at);
+        Ok(true)
+    }
+
+    async fn prune_used_links(&self, used_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let n = g.used_links.len();
+        g.used_links.retain(|_, at| *at >= used_before);
+        Ok((n - g.used_links.len()) as u64)
     }
 }
 

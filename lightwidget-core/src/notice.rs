@@ -11,55 +11,73 @@ use uuid::Uuid;
 
 use crate::{AccountId, ConnectionKind, Error, ExpiryReason, OwnerId};
 
-/// The kinds of notice an owner can opt in to.
+/// The kinds of notice an owner can opt in to: one for every break, and one per warning.
+///
+/// [`Expired`](Self::Expired) is the seeds' *Expired token notifications* checkbox: it
+/// covers **every** transition to NOT ACTIVE an owner can fix by renewing — the lifetime
+/// ended, a password change, a security checkpoint, an ended session, data access paused,
+/// the app removed ([`NoticeKind::Revoked`]), a permission removed — each email in the
+/// words of its own break. The other topics are warnings, sent while the connection
+/// still works.
+///
+/// Preferences stored before the breaks were folded into one topic may name `revoked` or
+/// `permission_removed`: both read as [`Expired`](Self::Expired) (serde and
+/// [`FromStr`]), so an owner who asked to hear of one break now hears of all of them,
+/// and nobody who asked for break emails loses any.
+///
+/// ```
+/// use lightwidget_core::{NoticeTopic, Preferences};
+/// let p: Preferences = serde_json::from_str(
+///     r#"{"owner":"o","topics":["revoked","permission_removed"],"recipients":[]}"#,
+/// ).unwrap();
+/// assert!(p.wants(NoticeTopic::Expired));
+/// assert_eq!("revoked".parse::<NoticeTopic>().unwrap(), NoticeTopic::Expired);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeTopic {
-    /// The token expired.
+    /// The connection broke, whatever broke it (the account is NOT ACTIVE until the
+    /// owner renews it).
+    #[serde(alias = "revoked", alias = "permission_removed")]
     Expired,
-    /// The app was removed.
-    Revoked,
-    /// Data access lapses soon (business connections).
+    /// Warning: data access lapses soon (business connections).
     DataAccessExpiring,
-    /// The token expires soon and refreshing it keeps failing.
+    /// Warning: the token expires soon and refreshing it keeps failing.
     ExpiringSoon,
-    /// A permission the feed needs was removed (the token ended with
-    /// [`ExpiryReason::PermissionRemoved`]): renewing re-asks for it.
-    PermissionRemoved,
 }
 
 impl NoticeTopic {
     /// All topics.
-    pub const ALL: [NoticeTopic; 5] = [
-        Self::Expired,
-        Self::Revoked,
-        Self::DataAccessExpiring,
-        Self::ExpiringSoon,
-        Self::PermissionRemoved,
-    ];
+    pub const ALL: [NoticeTopic; 3] = [Self::Expired, Self::DataAccessExpiring, Self::ExpiringSoon];
+    /// The warning topics (the connection still works): everything but
+    /// [`Expired`](Self::Expired).
+    pub const WARNINGS: [NoticeTopic; 2] = [Self::ExpiringSoon, Self::DataAccessExpiring];
+    /// Names topics had before every break was folded into [`Expired`](Self::Expired);
+    /// they parse as `expired`.
+    const FORMER_BREAK_TOPICS: [&'static str; 2] = ["revoked", "permission_removed"];
+
     /// Stable lowercase name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Expired => "expired",
-            Self::Revoked => "revoked",
             Self::DataAccessExpiring => "data_access_expiring",
             Self::ExpiringSoon => "expiring_soon",
-            Self::PermissionRemoved => "permission_removed",
         }
     }
-}
 
-impl NoticeTopic {
     /// What the owner turned on, in words: "expired token" for
     /// [`Expired`](Self::Expired) (the seeds' *Expired token notifications* checkbox), …
     pub fn label(self) -> &'static str {
         match self {
             Self::Expired => "expired token",
-            Self::Revoked => "app removed",
             Self::DataAccessExpiring => "data access expiring",
             Self::ExpiringSoon => "token expiring soon",
-            Self::PermissionRemoved => "permission removed",
         }
+    }
+
+    /// Whether this topic is a warning (the connection still works) rather than a break.
+    pub fn is_warning(self) -> bool {
+        !matches!(self, Self::Expired)
     }
 }
 
@@ -72,6 +90,9 @@ impl fmt::Display for NoticeTopic {
 impl FromStr for NoticeTopic {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if Self::FORMER_BREAK_TOPICS.contains(&s) {
+            return Ok(Self::Expired);
+        }
         Self::ALL
             .into_iter()
             .find(|t| t.as_str() == s)
@@ -103,17 +124,21 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    /// The topic an owner opts in to.
+    /// The topic an owner opts in to: [`NoticeTopic::Expired`] for every break (expired
+    /// for any reason, the app removed, a permission removed), the warning's own topic
+    /// otherwise.
     pub fn topic(&self) -> NoticeTopic {
         match self {
-            Self::Expired {
-                reason: ExpiryReason::PermissionRemoved,
-            } => NoticeTopic::PermissionRemoved,
-            Self::Expired { .. } => NoticeTopic::Expired,
-            Self::Revoked => NoticeTopic::Revoked,
+            Self::Expired { .. } | Self::Revoked => NoticeTopic::Expired,
             Self::DataAccessExpiring { .. } => NoticeTopic::DataAccessExpiring,
             Self::ExpiringSoon { .. } => NoticeTopic::ExpiringSoon,
         }
+    }
+
+    /// Whether the notice says the connection broke (the account is NOT ACTIVE), as
+    /// opposed to a warning.
+    pub fn is_break(&self) -> bool {
+        matches!(self, Self::Expired { .. } | Self::Revoked)
     }
 }
 
@@ -238,7 +263,7 @@ impl Recipient {
 ///     .opt_in(NoticeTopic::Expired)
 ///     .with_recipient(Recipient::Email("owner@example.com".into()));
 /// assert!(p.wants(NoticeTopic::Expired));
-/// assert!(!p.wants(NoticeTopic::Revoked));
+/// assert!(!p.wants(NoticeTopic::ExpiringSoon));
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
 pub struct Preferences {

@@ -238,6 +238,39 @@ pub trait TokenStore: Send + Sync + 'static {
         kind: ConnectionKind,
         username: &str,
     ) -> Result<Vec<AccountRecord>, StoreError>;
+
+    // ------------------------------------------------------------------ used links
+    // Single-use links (one-click unsubscribe), remembered durably so a used link stays
+    // used across restarts and keepers. No default: remembering in memory only would
+    // break the promise silently.
+
+    /// Records the first use of the single-use link `link_id` (at most
+    /// [`MAX_LINK_ID_LEN`] bytes) at `at`: `true` if this is its first use, `false` if it
+    /// was used before (the first use's record is kept). Atomic: of concurrent calls with
+    /// one id, exactly one gets `true`.
+    async fn mark_link_used(&self, link_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Forgets the links used before `used_before`; returns how many were forgotten.
+    async fn prune_used_links(&self, used_before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The longest link id [`TokenStore::mark_link_used`] accepts, in bytes.
+pub const MAX_LINK_ID_LEN: usize = 128;
+
+/// A link id a store accepts: 1 to [`MAX_LINK_ID_LEN`](crate::MAX_LINK_ID_LEN) bytes.
+/// Stores refuse others rather than truncate them (two ids must never merge).
+pub fn check_link_id(link_id: &str) -> Result<(), StoreError> {
+    if link_id.is_empty() || link_id.len() > crate::MAX_LINK_ID_LEN {
+        return Err(StoreError::Backend {
+            message: format!(
+                "a link id has 1 to {} bytes, not {}",
+                crate::MAX_LINK_ID_LEN,
+                link_id.len()
+            ),
+            source: None,
+        });
+    }
+    Ok(())
 }
 
 /// Where a notice is in its delivery.

@@ -92,7 +92,7 @@ proptest! {
         entitled in any::<bool>(),
         st in any::<u8>(),
         k in any::<u8>(),
-        topics in proptest::collection::btree_set(0usize..4, 0..=4),
+        topics in proptest::collection::btree_set(0usize..NoticeTopic::ALL.len(), 0..=NoticeTopic::ALL.len()),
         to in recipients(),
         email in any::<bool>(),
         webhook in any::<bool>(),
@@ -112,7 +112,7 @@ proptest! {
         let m = member(&r);
         let got = notice_recipients(&n, (!gone).then_some(&r), (!left).then_some(&m), &prefs, &channels);
 
-        let ends = matches!(n.kind, NoticeKind::Expired { .. } | NoticeKind::Revoked);
+        let ends = n.kind.is_break();
         let reachable: Vec<&Recipient> = prefs
             .recipients
             .iter()
@@ -158,6 +158,45 @@ proptest! {
         for x in &to { prefs = prefs.with_recipient(x.clone()); }
         let got = notice_recipients(&n, Some(&r), Some(&member(&r)), &prefs, &["email", "webhook"]);
         prop_assert!(got.is_err(), "{got:?}");
+    }
+}
+
+proptest! {
+    /// The seeds' one checkbox: an owner with only the `expired` topic gets every break
+    /// (expired for any reason, the app removed, a permission removed) of an account
+    /// still broken, and no warning.
+    #[test]
+    fn the_expired_topic_alone_gets_every_break_and_no_warning(
+        k in any::<u8>(),
+        r in any::<u8>(),
+        st in 1u8..3,
+    ) {
+        let reasons = [
+            ExpiryReason::LifetimeEnded,
+            ExpiryReason::PasswordChanged,
+            ExpiryReason::SecurityCheckpoint,
+            ExpiryReason::SessionInvalidated,
+            ExpiryReason::AppRemoved,
+            ExpiryReason::DataAccessExpired,
+            ExpiryReason::PermissionRemoved,
+            ExpiryReason::Unknown { code: 190, subcode: None },
+        ];
+        let kind = match k % 2 {
+            0 => NoticeKind::Expired { reason: reasons[usize::from(r) % reasons.len()] },
+            _ => kind(k),
+        };
+        let rec = record(true, status(st));
+        let n = notice(&rec, kind);
+        let prefs = Preferences::new("owner")
+            .opt_in(NoticeTopic::Expired)
+            .with_recipient(Recipient::Email("o@example.com".into()));
+        let got = notice_recipients(&n, Some(&rec), Some(&member(&rec)), &prefs, &["email"]);
+        if n.kind.is_break() {
+            prop_assert_eq!(got.map(|v| v.len()), Ok(1), "{:?}", n.kind);
+        } else {
+            prop_assert_eq!(got, Err(Suppression::NotOptedIn(n.kind.topic())));
+            prop_assert!(n.kind.topic().is_warning());
+        }
     }
 }
 

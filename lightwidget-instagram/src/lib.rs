@@ -9,6 +9,40 @@
 //! Every host is configurable through [`BaseUrls`], so tests point the clients at a
 //! loopback server. Responses are size-capped, requests time out, and no error or log
 //! line ever carries a token or the app secret.
+//!
+//! Both clients, for the keeper, with Meta's hosts behind a proxy of your own
+//! ([`GraphConfigBuilder::base_urls`]; leave it out for Meta's own hosts):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use lightwidget_instagram::{BaseUrls, FacebookLogin, GraphConfig, GraphProvider, InstagramLogin};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let proxy: url::Url = "https://meta-proxy.internal/instagram".parse()?;
+//! let facebook_proxy: url::Url = "https://meta-proxy.internal/facebook".parse()?;
+//! let hosts = BaseUrls::per_platform(&proxy, &facebook_proxy);
+//! // Instagram Login: consumer connections (GraphConfig::from_env("LIGHTWIDGET_CONSUMER")
+//! // reads the same settings from the environment).
+//! let consumer = InstagramLogin::new(
+//!     GraphConfig::builder("instagram-app-id", "instagram-app-secret")
+//!         .redirect_uri("https://widgets.example.com/oauth/callback")
+//!         .base_urls(hosts.clone())
+//!         .build()?,
+//! )?;
+//! // Facebook Login: business connections through a Facebook Page. Connect such an
+//! // account with its Page: `NewAccount::new(owner, ConnectionKind::Business, ig_id,
+//! // username).with_page_id(page_id)`.
+//! let business = FacebookLogin::new(
+//!     GraphConfig::builder("facebook-app-id", "facebook-app-secret")
+//!         .redirect_uri("https://widgets.example.com/oauth/callback")
+//!         .base_urls(hosts)
+//!         .build()?,
+//! )?;
+//! let provider = GraphProvider::new(Some(Arc::new(consumer)), Some(Arc::new(business)));
+//! // Keeper::builder(store, Arc::new(provider)).build()
+//! # let _ = provider;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -319,6 +319,22 @@ async fn a_success_moves_the_last_check_once_per_window() {
     assert_eq!(history.len(), 1, "successes are not history: {history:?}");
 }
 
+/// A connect counts as a check; the first gateway call after it (a preview three minutes
+/// later) moves the last check to its own time instead of waiting out the interval.
+#[tokio::test]
+async fn the_first_call_after_a_connect_moves_the_last_check() {
+    let s = setup().await;
+    let (_, id) = s.consumer("paul", 3).await;
+    assert_eq!(s.last_checked(id).await, Some(s.clock.now()), "the connect");
+    s.clock.advance(TimeDelta::minutes(3));
+    let t1 = s.clock.now();
+    s.keeper.graph(id).profile().await.unwrap();
+    assert_eq!(s.last_checked(id).await, Some(t1), "the call's own time");
+    s.clock.advance(TimeDelta::minutes(3));
+    s.keeper.graph(id).profile().await.unwrap();
+    assert_eq!(s.last_checked(id).await, Some(t1), "then once per interval");
+}
+
 #[tokio::test]
 async fn a_password_change_expires_at_once_with_one_notice_and_one_hook() {
     let s = setup().await;

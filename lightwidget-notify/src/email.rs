@@ -56,12 +56,16 @@ impl EmailContent {
     }
 
     /// Builds the message: plain text + HTML, `Message-ID` from the notice id (so a
-    /// redelivery after a crash can be recognised), RFC 8058 one-click unsubscribe headers.
+    /// redelivery after a crash can be recognised), RFC 8058 one-click unsubscribe headers
+    /// whose link turns off this email's topic ([`NoticeKind::topic`](lightwidget_core::NoticeKind::topic)).
     pub fn message(&self, n: &Notice, to: &str) -> Result<Message, DeliveryError> {
         let now = self.clock.now();
         let links = Links {
             renew: self.links.renewal_url(n, now),
-            unsubscribe: self.links.unsubscribe_url(&n.owner, None, now),
+            // The topic of this email, not every topic: the page offers "all".
+            unsubscribe: self
+                .links
+                .unsubscribe_url(&n.owner, Some(n.kind.topic()), now),
         };
         let to: Mailbox = to
             .parse()

@@ -3,8 +3,9 @@
 //! Notice channels for the keeper's outbox: email over SMTP ([`EmailNotifier`]), `.eml`
 //! files for local development ([`EmlFileNotifier`]), signed JSON webhooks
 //! ([`WebhookNotifier`]), operator alerts of app-wide incidents (`WebhookAlerts`,
-//! `EmailAlerts`), and the signed, expiring renewal and one-click unsubscribe
-//! links ([`LinkSigner`]) they carry. Emails have plain-text and HTML parts and RFC 8058
+//! `EmailAlerts`), and the signed links they carry ([`LinkSigner`]): renewal links that
+//! expire, and one-click unsubscribe links for the topic of their email, which never
+//! expire and work once. Emails have plain-text and HTML parts and RFC 8058
 //! `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
 //!
 //! ```
@@ -47,7 +48,7 @@ pub use alerts::EmailAlerts;
 pub use alerts::WebhookAlerts;
 #[cfg(feature = "email")]
 pub use email::{EmailContent, EmailNotifier, EmlFileNotifier, SmtpTls};
-pub use links::{LinkError, LinkSigner, MemoryUsedLinks, RenewalLink, UnsubscribeLink, UsedLinks};
+pub use links::{LinkError, LinkSigner, RenewalLink, UnsubscribeLink};
 pub use templates::{DefaultTemplates, Links, Templates, escape_html};
 #[cfg(feature = "webhook")]
 pub use webhook::{WebhookNotifier, WebhookSignatureError, sign_webhook, verify_webhook_signature};

@@ -1,7 +1,5 @@
-//! Signed, expiring renewal and one-click unsubscribe links.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Signed renewal links (they expire) and one-click unsubscribe links (they do not, and
+//! work once: the host records their use through `Keeper::unsubscribe`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -21,12 +19,9 @@ pub enum LinkError {
     /// Missing, malformed, or signed with another secret.
     #[error("the link is forged or damaged")]
     Forged,
-    /// Past its expiry.
+    /// Past its expiry (renewal links).
     #[error("the link has expired")]
     Expired,
-    /// Already used (single-use links).
-    #[error("the link was already used")]
-    Replayed,
     /// A valid link of another kind (e.g. an unsubscribe token used to renew).
     #[error("the link is not meant for this page")]
     WrongPurpose,
@@ -43,34 +38,18 @@ pub struct RenewalLink {
     pub owner: OwnerId,
 }
 
-/// A verified unsubscribe link.
+/// A verified unsubscribe link. Its signature says who it is for and what it names;
+/// whether it was used already is the store's to say: pass it to
+/// `Keeper::unsubscribe(&link.link_id, &link.owner, link.topic)`, which makes it
+/// single-use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnsubscribeLink {
     /// The owner to opt out.
     pub owner: OwnerId,
-    /// One topic, or everything (`None`).
+    /// The topic of the email the link came in, or everything (`None`).
     pub topic: Option<NoticeTopic>,
-}
-
-/// Remembers used link nonces (for single-use links across processes, plug a shared one).
-pub trait UsedLinks: Send + Sync {
-    /// Marks `nonce` used until `until`; `false` if it already was.
-    fn use_once(&self, nonce: &str, until: DateTime<Utc>) -> bool;
-}
-
-/// In-memory [`UsedLinks`].
-#[derive(Debug, Default)]
-pub struct MemoryUsedLinks(Mutex<HashMap<String, DateTime<Utc>>>);
-
-impl UsedLinks for MemoryUsedLinks {
-    fn use_once(&self, nonce: &str, until: DateTime<Utc>) -> bool {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() > 50_000 {
-            let now = Utc::now();
-            m.retain(|_, t| *t > now);
-        }
-        m.insert(nonce.to_owned(), until).is_none()
-    }
+    /// This link's own id (random, unique per link): what makes it single-use.
+    pub link_id: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -100,9 +79,11 @@ enum Claims {
 /// use chrono::Utc;
 /// use lightwidget_notify::LinkSigner;
 /// let s = LinkSigner::new("a long random secret".to_string().into(), "https://host.example".parse().unwrap());
-/// let url = s.unsubscribe_url(&"owner-1".into(), None, Utc::now());
+/// use lightwidget_core::NoticeTopic;
+/// let url = s.unsubscribe_url(&"owner-1".into(), Some(NoticeTopic::Expired), Utc::now());
 /// let token = url.query_pairs().find(|(k, _)| k == "token").unwrap().1.into_owned();
-/// assert_eq!(s.verify_unsubscribe(&token, Utc::now(), None).unwrap().owner.as_str(), "owner-1");
+/// let link = s.verify_unsubscribe(&token, Utc::now()).unwrap();
+/// assert_eq!((link.owner.as_str(), link.topic), ("owner-1", Some(NoticeTopic::Expired)));
 /// ```
 pub struct LinkSigner {
     secret: SecretString,
@@ -249,27 +230,21 @@ impl LinkSigner {
         }
     }
 
-    /// Verifies the `token` of an unsubscribe link; such links do not expire. With
-    /// `used`, each link works once and a second use is [`LinkError::Replayed`], which a
-    /// host shows as "already unsubscribed" (unsubscribing is idempotent anyway; single
-    /// use stops a leaked link being replayed after the owner opted in again).
+    /// Verifies the `token` of an unsubscribe link (signature and purpose; such links do
+    /// not expire). It does not spend the link: `Keeper::unsubscribe` records its use.
     pub fn verify_unsubscribe(
         &self,
         token: &str,
         now: DateTime<Utc>,
-        used: Option<&dyn UsedLinks>,
     ) -> Result<UnsubscribeLink, LinkError> {
+        // Kept for symmetry with `verify_renewal`: unsubscribe links never expire.
+        let _ = now;
         match self.open(token)? {
-            Claims::Unsub { o, t, n, .. } => {
-                // Remembered for as long as anything can be: the link never expires.
-                let _ = now;
-                if let Some(u) = used
-                    && !u.use_once(&n, DateTime::<Utc>::MAX_UTC)
-                {
-                    return Err(LinkError::Replayed);
-                }
-                Ok(UnsubscribeLink { owner: o, topic: t })
-            }
+            Claims::Unsub { o, t, n, .. } => Ok(UnsubscribeLink {
+                owner: o,
+                topic: t,
+                link_id: n,
+            }),
             Claims::Renew { .. } => Err(LinkError::WrongPurpose),
         }
     }

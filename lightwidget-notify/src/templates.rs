@@ -38,7 +38,9 @@ pub fn escape_html(s: &str) -> String {
     o
 }
 
-/// The default English texts: what happened, why, which account, when, and the button.
+/// The default English texts: what happened in the words of the break (a password change,
+/// the app removed, a permission removed, the lifetime ended, …) or of the warning, which
+/// account, when, and the button.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DefaultTemplates;
 
@@ -54,17 +56,20 @@ fn what(n: &Notice) -> (String, String) {
 so its widgets can no longer be updated. Renew the connection and leave every permission ticked."
             ),
         ),
+        NoticeKind::Revoked
+        | NoticeKind::Expired {
+            reason: ExpiryReason::AppRemoved,
+        } => (
+            format!("Your Instagram connection for {who} was removed"),
+            format!(
+                "The app was removed from the Instagram account {who}, so its widgets can no longer be updated."
+            ),
+        ),
         NoticeKind::Expired { reason } => (
             format!("Your Instagram connection for {who} has expired"),
             format!(
                 "The connection between your widget and the Instagram account {who} stopped working: {}.",
                 reason.describe()
-            ),
-        ),
-        NoticeKind::Revoked => (
-            format!("Your Instagram connection for {who} was removed"),
-            format!(
-                "The app was removed from the Instagram account {who}, so its widgets can no longer be updated."
             ),
         ),
         NoticeKind::DataAccessExpiring { at } => (

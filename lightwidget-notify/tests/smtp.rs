@@ -107,8 +107,13 @@ async fn the_expiry_email_arrives_with_both_parts_headers_and_working_links() {
         raw,
         "List-Unsubscribe: <https://host.example/unsubscribe?token=",
     );
-    let u = links.verify_unsubscribe(&unsub, Utc::now(), None).unwrap();
+    let u = links.verify_unsubscribe(&unsub, Utc::now()).unwrap();
     assert_eq!(u.owner.as_str(), "owner-1");
+    assert_eq!(
+        u.topic,
+        Some(NoticeTopic::Expired),
+        "the email's own topic, not all"
+    );
     let renew = token_after(&body, "https://host.example/renew?token=");
     let r = links.verify_renewal(&renew, Utc::now()).unwrap();
     assert_eq!(
@@ -158,7 +163,7 @@ async fn eml_files_hold_the_same_message_once_per_notice() {
 }
 
 #[test]
-fn links_refuse_tampering_expiry_replay_and_wrong_purpose() {
+fn links_refuse_tampering_expiry_and_wrong_purpose() {
     let s = signer();
     let now = Utc::now();
     let n = notice();
@@ -173,12 +178,12 @@ fn links_refuse_tampering_expiry_replay_and_wrong_purpose() {
     let unsub = tok(s.unsubscribe_url(&n.owner, Some(NoticeTopic::Expired), now));
     assert_eq!(s.verify_renewal(&unsub, now), Err(LinkError::WrongPurpose));
     assert!(matches!(
-        s.verify_unsubscribe(&renew, now, None),
+        s.verify_unsubscribe(&renew, now),
         Err(LinkError::WrongPurpose)
     ));
     let mut t = unsub.clone();
     t.insert(3, 'x');
-    assert_eq!(s.verify_unsubscribe(&t, now, None), Err(LinkError::Forged));
+    assert_eq!(s.verify_unsubscribe(&t, now), Err(LinkError::Forged));
     let other = LinkSigner::new(
         "other".to_string().into(),
         "https://host.example/".parse().unwrap(),
@@ -188,12 +193,13 @@ fn links_refuse_tampering_expiry_replay_and_wrong_purpose() {
         s.verify_renewal(&renew, now + TimeDelta::days(31)),
         Err(LinkError::Expired)
     );
-    let used = MemoryUsedLinks::default();
-    let u = s.verify_unsubscribe(&unsub, now, Some(&used)).unwrap();
+    let u = s.verify_unsubscribe(&unsub, now).unwrap();
     assert_eq!(u.topic, Some(NoticeTopic::Expired));
-    assert_eq!(
-        s.verify_unsubscribe(&unsub, now, Some(&used)),
-        Err(LinkError::Replayed)
+    // Each link has its own id (what the store records to make it single-use).
+    let again = tok(s.unsubscribe_url(&n.owner, Some(NoticeTopic::Expired), now));
+    assert_ne!(
+        s.verify_unsubscribe(&again, now).unwrap().link_id,
+        u.link_id
     );
     assert!(!format!("{s:?}").contains("link-secret"));
 }
@@ -211,10 +217,7 @@ fn unsubscribe_links_work_for_as_long_as_the_email_may_be_read() {
         .into_owned();
     let later = now + TimeDelta::days(3650);
     assert_eq!(
-        s.verify_unsubscribe(&token, later, None)
-            .unwrap()
-            .owner
-            .as_str(),
+        s.verify_unsubscribe(&token, later).unwrap().owner.as_str(),
         "owner-1"
     );
     // Renewal links still expire.
@@ -258,4 +261,85 @@ fn links_keep_the_base_path_and_an_absurd_ttl_saturates() {
             .starts_with("https://host.example/widgets/unsubscribe?token="),
         "{u}"
     );
+}
+
+/// Every email's one-click link (the `List-Unsubscribe` header and the footer) turns off
+/// the topic of that email: a break's the *Expired token notifications* topic whatever
+/// broke, a warning its own. And every break is told in its own words, saying which
+/// setting sent it.
+#[test]
+fn each_email_unsubscribes_from_its_own_topic_and_names_its_break() {
+    let links = signer();
+    let content = EmailContent::new("alerts@lightwidget.example", links.clone()).unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+    let cases = [
+        (
+            NoticeKind::Expired {
+                reason: ExpiryReason::PasswordChanged,
+            },
+            NoticeTopic::Expired,
+            "password was changed",
+        ),
+        (
+            NoticeKind::Revoked,
+            NoticeTopic::Expired,
+            "The app was removed",
+        ),
+        (
+            NoticeKind::Expired {
+                reason: ExpiryReason::AppRemoved,
+            },
+            NoticeTopic::Expired,
+            "The app was removed",
+        ),
+        (
+            NoticeKind::Expired {
+                reason: ExpiryReason::PermissionRemoved,
+            },
+            NoticeTopic::Expired,
+            "A permission your widget needs was removed",
+        ),
+        (
+            NoticeKind::Expired {
+                reason: ExpiryReason::LifetimeEnded,
+            },
+            NoticeTopic::Expired,
+            "end of its lifetime",
+        ),
+        (
+            NoticeKind::ExpiringSoon { at },
+            NoticeTopic::ExpiringSoon,
+            "expires on 2026-05-01",
+        ),
+        (
+            NoticeKind::DataAccessExpiring { at },
+            NoticeTopic::DataAccessExpiring,
+            "pause data access",
+        ),
+    ];
+    for (kind, topic, words) in cases {
+        let n = Notice { kind, ..notice() };
+        let raw = String::from_utf8(content.message(&n, "paul@example.com").unwrap().formatted())
+            .unwrap();
+        let header = token_after(
+            &raw,
+            "List-Unsubscribe: <https://host.example/unsubscribe?token=",
+        );
+        let link = links.verify_unsubscribe(&header, Utc::now()).unwrap();
+        assert_eq!(link.topic, Some(topic), "{kind:?}");
+        let body = qp(&raw);
+        assert!(body.contains(words), "{kind:?}: {body}");
+        assert!(
+            body.contains(&format!("you turned on {} notifications", topic.label())),
+            "{kind:?}: {body}"
+        );
+        let footer = token_after(
+            &body,
+            "Unsubscribe with one click: https://host.example/unsubscribe?token=",
+        );
+        assert_eq!(
+            links.verify_unsubscribe(&footer, Utc::now()).unwrap().topic,
+            Some(topic)
+        );
+    }
 }

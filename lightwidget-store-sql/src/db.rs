@@ -63,6 +63,9 @@ pub(crate) struct Queries {
     pub owner_last_seq: &'static str,
     pub history_for: &'static str,
     pub history_for_before: &'static str,
+    // Used single-use links.
+    pub used_link_insert: &'static str,
+    pub used_links_prune: &'static str,
     // Lookup by username (#29.4).
     pub find_by_username: &'static str,
 }
@@ -78,6 +81,8 @@ macro_rules! queries {
             find_by_fb_user, members, member_seq, member_insert, member_update, member_delete,
             delete_members, primary_update, lock_account, insert_owner_history, owner_last_seq,
             history_for, history_for_before,
+            // Used single-use links.
+            used_link_insert, used_links_prune,
             // Lookup by username (#29.4).
             find_by_username)
     };

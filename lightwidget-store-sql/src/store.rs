@@ -839,4 +839,28 @@ impl TokenStore for SqlStore {
     ) -> Result<u64, StoreError> {
         self.release_held_sql(incident, at).await
     }
+
+    // ------------------------------------------------------------------ used links
+
+    async fn mark_link_used(&self, link_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        lightwidget_core::check_link_id(link_id)?;
+        let done = self
+            .q(self.sql().used_link_insert)
+            .bind(link_id.to_owned())
+            .bind(ms(at))
+            .execute(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_used_links(&self, used_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = self
+            .q(self.sql().used_links_prune)
+            .bind(ms(used_before))
+            .execute(&self.inner.db.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected())
+    }
 }

@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::TimeDelta;
 use lightwidget::instagram::signed_request::{self, DataDeletionResponse, SignedRequest};
+use lightwidget::lifecycle::Unsubscribed;
 use lightwidget::*;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::oauth::TokenQuery;
 use super::state::{AppState, lock};
 use super::views::{esc, layout, message_page, store_down, urlencode};
 
@@ -32,20 +32,53 @@ fn link_refused(e: &lightwidget::notify::LinkError) -> Response {
     )
 }
 
-/// `GET /unsubscribe?token=`: asks (mail scanners fetch GET links, so it spends nothing).
-pub async fn unsubscribe_page(State(s): S, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token();
-    match s.links.verify_unsubscribe(token, s.clock.now(), None) {
+/// An unsubscribe link's query: its signed token, and `all=1` when the person chose
+/// "unsubscribe from all" on the page.
+#[derive(Deserialize)]
+pub struct UnsubscribeQuery {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    all: Option<String>,
+}
+
+/// "expired token emails", "all notification emails".
+fn topic_words(topic: Option<NoticeTopic>) -> String {
+    match topic {
+        Some(t) => format!("{} emails", t.label()),
+        None => "all notification emails".into(),
+    }
+}
+
+/// "expired token and token expiring soon emails".
+fn topics_words(topics: &std::collections::BTreeSet<NoticeTopic>) -> String {
+    let labels: Vec<&str> = topics.iter().map(|t| t.label()).collect();
+    match labels.split_last() {
+        Some((last, [])) => format!("{last} emails"),
+        Some((last, rest)) => format!("{} and {last} emails", rest.join(", ")),
+        None => "notification emails".into(),
+    }
+}
+
+/// `GET /unsubscribe?token=`: asks (mail scanners fetch GET links, so it spends nothing):
+/// the topic of the email the link came in, or all of them.
+pub async fn unsubscribe_page(State(s): S, Query(q): Query<UnsubscribeQuery>) -> Response {
+    match s.links.verify_unsubscribe(&q.token, s.clock.now()) {
         Ok(l) => {
-            let what = match l.topic {
-                Some(t) => format!("{} emails", t.label()),
-                None => "all notification emails".into(),
+            let t = esc(&urlencode(&q.token));
+            let all = if l.topic.is_some() {
+                format!(
+                    "<form method=post action=\"/unsubscribe?token={t}&amp;all=1\">\
+<button type=submit id=unsubscribe-all class=secondary>Unsubscribe from all emails</button></form>"
+                )
+            } else {
+                String::new()
             };
             let body = format!(
                 "<div class=card><p>Stop {what} for <b>{o}</b>?</p>\
-<form method=post action=\"/unsubscribe?token={t}\"><button type=submit id=unsubscribe>Unsubscribe</button></form></div>",
+<form method=post action=\"/unsubscribe?token={t}\"><button type=submit id=unsubscribe>Unsubscribe from {what}</button></form>{all}</div>",
+                what = topic_words(l.topic),
                 o = esc(l.owner.as_str()),
-                t = esc(&urlencode(token)),
             );
             layout("Unsubscribe", None, &body).into_response()
         }
@@ -53,39 +86,62 @@ pub async fn unsubscribe_page(State(s): S, Query(q): Query<TokenQuery>) -> Respo
     }
 }
 
-/// `POST /unsubscribe?token=`: one-click (RFC 8058 `List-Unsubscribe-Post` sends the same
-/// POST); the link works once.
-pub async fn unsubscribe(State(s): S, Query(q): Query<TokenQuery>) -> Response {
-    match s
-        .links
-        .verify_unsubscribe(q.token(), s.clock.now(), Some(&s.used_links))
-    {
-        Ok(l) => match s.keeper.opt_out(&l.owner, l.topic).await {
-            Ok(_) => message_page(
-                StatusCode::OK,
-                "Unsubscribed",
-                None,
-                "info",
-                &format!(
-                    "<span id=unsubscribed>You are unsubscribed.</span> <b>{}</b> will get no more {} emails. \
+/// `POST /unsubscribe?token=[&all=1]`: one-click (RFC 8058 `List-Unsubscribe-Post` sends
+/// the same POST). The link works once, recorded in the store (`Keeper::unsubscribe`);
+/// the page says what changed, and if nothing did, why.
+pub async fn unsubscribe(State(s): S, Query(q): Query<UnsubscribeQuery>) -> Response {
+    let l = match s.links.verify_unsubscribe(&q.token, s.clock.now()) {
+        Ok(l) => l,
+        Err(e) => return link_refused(&e),
+    };
+    let scope = if q.all.as_deref() == Some("1") {
+        None
+    } else {
+        l.topic
+    };
+    let did = match s.keeper.unsubscribe(&l.link_id, &l.owner, scope).await {
+        Ok(did) => did,
+        Err(e) => return store_down(&e, None),
+    };
+    let (title, text) = match did {
+        Unsubscribed::TurnedOff(topics) => (
+            "Unsubscribed",
+            format!(
+                "<span id=unsubscribed>You will no longer get {} for <b>{}</b>.</span> \
 You can turn them on again in Settings.",
-                    esc(l.owner.as_str()),
-                    l.topic.map_or("notification", |t| t.label()),
-                ),
+                topics_words(&topics),
+                esc(l.owner.as_str()),
             ),
-            Err(e) => store_down(&e, None),
-        },
-        // The link was used before: unsubscribing is done, whatever was clicked twice.
-        Err(lightwidget::notify::LinkError::Replayed) => message_page(
-            StatusCode::OK,
-            "Already unsubscribed",
-            None,
-            "info",
-            "<span id=already-unsubscribed>You are already unsubscribed.</span> Nothing else to do: \
-you can turn emails on again in Settings.",
         ),
-        Err(e) => link_refused(&e),
-    }
+        Unsubscribed::AlreadyOff => (
+            "Already unsubscribed",
+            format!(
+                "<span id=already-unsubscribed>You were already unsubscribed from {}.</span> \
+Nothing changed.",
+                topic_words(scope),
+            ),
+        ),
+        Unsubscribed::LinkUsed { on_now } if on_now.is_empty() => (
+            "Already unsubscribed",
+            format!(
+                "<span id=already-unsubscribed>This link was already used: you are unsubscribed from {}.</span> \
+Nothing changed.",
+                topic_words(scope),
+            ),
+        ),
+        Unsubscribed::LinkUsed { on_now } => (
+            "Link already used",
+            format!(
+                "<span id=link-used>This link was already used, and you turned {} back on since. \
+Nothing changed: you still get them.</span> To stop them, untick them in Settings or use the \
+link in a newer email.",
+                topics_words(&on_now),
+            ),
+        ),
+        // A later kind of outcome: say only what is certain.
+        _ => ("Unsubscribe", "Your request was handled.".to_owned()),
+    };
+    message_page(StatusCode::OK, title, None, "info", &text)
 }
 
 /// A Meta callback's form.

@@ -1,5 +1,5 @@
-//! Settings (expired token notifications and the other topics, each its own opt-in, for
-//! entitled owners) and the Inbox stand-in.
+//! Settings (expired token notifications — every break — and the warnings, each its own
+//! opt-in, for entitled owners) and the Inbox stand-in.
 
 use std::sync::Arc;
 
@@ -49,21 +49,9 @@ pub fn parse_email(raw: &str) -> Result<String, &'static str> {
         .map_err(|_| "This is not an email address (it should look like name@example.com).")
 }
 
-/// The optional topics, after the seeds' *Expired token notifications* checkbox (which
-/// means expiry only): each is its own opt-in. (form field, id, label, explanation)
-const MORE_TOPICS: [(NoticeTopic, &str, &str, &str); 4] = [
-    (
-        NoticeTopic::Revoked,
-        "topic-revoked",
-        "App removed",
-        "Email me when the LightWidget app is removed from one of my Instagram accounts.",
-    ),
-    (
-        NoticeTopic::PermissionRemoved,
-        "topic-permission-removed",
-        "Permission removed",
-        "Email me when a permission the widgets need is unticked, with a link to grant it again.",
-    ),
+/// The warnings, after the seeds' *Expired token notifications* checkbox (which covers
+/// every break): each is its own opt-in. (topic, id, label, explanation)
+const WARNINGS: [(NoticeTopic, &str, &str, &str); 2] = [
     (
         NoticeTopic::ExpiringSoon,
         "topic-expiring-soon",
@@ -86,7 +74,7 @@ fn settings_form(
 ) -> String {
     let checked = |t: NoticeTopic| if topics.contains(&t) { " checked" } else { "" };
     let mut more = String::new();
-    for (topic, id, label, why) in MORE_TOPICS {
+    for (topic, id, label, why) in WARNINGS {
         more.push_str(&format!(
             "<p><label><input type=checkbox name={name} id={id} value=on{c}> <b>{label}</b></label><br>\
 <span class=muted>{why}</span></p>",
@@ -98,9 +86,10 @@ fn settings_form(
         "{flash}<div class=card><form method=post action=\"/settings\">{csrf}\
 <h3>Notifications</h3>\
 <p><label><input type=checkbox name=expired_notifications id=expired-notifications value=on{expired}> \
-<b>Expired token notifications</b></label><br><span class=muted>Email me when the connection to one of my \
-Instagram accounts stops working, with a link to renew it.</span></p>\
-<details id=more-topics><summary>More notifications (each is off until you turn it on)</summary>{more}</details>\
+<b>Expired token notifications</b></label><br><span class=muted id=expired-explained>Email me when the connection to one of my \
+Instagram accounts stops working, whatever broke it (it expired, the password was changed, the app was removed, \
+a permission was unticked), with a link to renew it.</span></p>\
+<details id=more-topics><summary>Warnings before a connection breaks (each is off until you turn it on)</summary>{more}</details>\
 <p><label>Email <input type=email name=email id=email maxlength=254 value=\"{email}\"></label></p>\
 <button type=submit id=update-preferences>Update preferences</button></form></div>",
         csrf = csrf_field(&user.csrf),
@@ -128,7 +117,10 @@ pub async fn settings(State(s): S, user: CurrentUser, Query(q): Query<SettingsQu
             Recipient::Email(e) => Some(e.clone()),
             Recipient::Webhook(_) => None,
         })
-        .unwrap_or_else(|| format!("{}@example.com", user.name));
+        // A suggestion from the user name only where it is a valid address (a social
+        // login's name, "@paul" or "Paul Smith", is not): the form must save unchanged.
+        .or_else(|| parse_email(&format!("{}@example.com", user.name)).ok())
+        .unwrap_or_default();
     let flash = if q.saved.is_some() {
         "<div class=\"msg info\" id=message>Preferences updated.</div>"
     } else {
@@ -144,8 +136,6 @@ pub struct SettingsForm {
     #[serde(default)]
     csrf: String,
     expired_notifications: Option<String>,
-    revoked: Option<String>,
-    permission_removed: Option<String>,
     expiring_soon: Option<String>,
     data_access_expiring: Option<String>,
     #[serde(default)]
@@ -157,8 +147,6 @@ impl SettingsForm {
     fn topics(&self) -> BTreeSet<NoticeTopic> {
         [
             (&self.expired_notifications, NoticeTopic::Expired),
-            (&self.revoked, NoticeTopic::Revoked),
-            (&self.permission_removed, NoticeTopic::PermissionRemoved),
             (&self.expiring_soon, NoticeTopic::ExpiringSoon),
             (&self.data_access_expiring, NoticeTopic::DataAccessExpiring),
         ]

@@ -120,7 +120,10 @@ impl Notifier for Inbox {
         let now = self.clock.now();
         let links = Links {
             renew: self.links.renewal_url(notice, now),
-            unsubscribe: self.links.unsubscribe_url(&notice.owner, None, now),
+            // The topic of this mail, like the library's emails.
+            unsubscribe: self
+                .links
+                .unsubscribe_url(&notice.owner, Some(notice.kind.topic()), now),
         };
         let mail = Mail {
             notice_id: notice.id,

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::Key;
 use lightwidget::instagram::flow::OAuth;
 use lightwidget::instagram::state::{BindingCookie, StateSigner};
 use lightwidget::instagram::{FacebookLogin, InstagramLogin};
-use lightwidget::notify::{LinkSigner, MemoryUsedLinks};
+use lightwidget::notify::LinkSigner;
 use lightwidget::*;
 use secrecy::SecretString;
 use url::Url;
@@ -43,8 +43,6 @@ pub struct AppState {
     pub oauth_state: StateSigner,
     /// Signs renewal and unsubscribe links.
     pub links: Arc<LinkSigner>,
-    /// Single-use unsubscribe links.
-    pub used_links: MemoryUsedLinks,
     /// Encrypts and authenticates the session cookie.
     pub cookie_key: Key,
     /// Whether cookies are `Secure` with `__Host-` names (HTTPS or loopback).

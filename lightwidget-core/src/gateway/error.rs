@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::{AccountId, Error, ProviderError, TokenStatus};
+use crate::{AccountId, Error, ExpiryReason, ProviderError, TokenStatus};
 
 /// Why a [`GraphSession`](crate::GraphSession) call returned no data. Never contains a
 /// token value.
@@ -12,8 +12,14 @@ use crate::{AccountId, Error, ProviderError, TokenStatus};
 /// ```
 /// use lightwidget_core::gateway::GatewayError;
 /// use lightwidget_core::{AccountId, TokenStatus};
-/// let e = GatewayError::NotActive { account: AccountId::new(), status: TokenStatus::Active };
+/// use lightwidget_core::ExpiryReason;
+/// let e = GatewayError::NotActive {
+///     account: AccountId::new(),
+///     status: TokenStatus::Expired { reason: ExpiryReason::PasswordChanged, at: chrono::Utc::now() },
+/// };
 /// assert!(e.is_token_dead() && !e.is_transient());
+/// assert_eq!(e.reason(), Some(ExpiryReason::PasswordChanged));
+/// assert!(e.to_string().contains("password was changed"), "{e}");
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -21,7 +27,10 @@ pub enum GatewayError {
     /// The account's token does not work (expired, revoked, or a permission the widget
     /// needs was removed) — found by this call or known before it (then no request was
     /// sent). Show the account as NOT ACTIVE; only the owner can fix it by reconnecting.
-    #[error("account {account} is {}: the owner must reconnect", status.as_str())]
+    #[error(
+        "account {account} is NOT ACTIVE: {}; the owner must reconnect",
+        why_not_active(status)
+    )]
     NotActive {
         /// The account.
         account: AccountId,
@@ -81,10 +90,27 @@ pub enum GatewayError {
     Keeper(#[from] Error),
 }
 
+/// Why a `NotActive` account is not active, in words ([`ExpiryReason::describe`]).
+fn why_not_active(status: &TokenStatus) -> String {
+    match status.reason() {
+        Some(r) => r.describe(),
+        None => "its token is not in use".into(),
+    }
+}
+
 impl GatewayError {
     /// The token no longer works: show NOT ACTIVE and the renewal path.
     pub fn is_token_dead(&self) -> bool {
         matches!(self, Self::NotActive { .. })
+    }
+
+    /// Why the account is NOT ACTIVE (password changed, app removed, …), for
+    /// [`GatewayError::NotActive`]; `None` for every other error.
+    pub fn reason(&self) -> Option<ExpiryReason> {
+        match self {
+            Self::NotActive { status, .. } => status.reason(),
+            _ => None,
+        }
     }
 
     /// Throttled: when calls may resume.

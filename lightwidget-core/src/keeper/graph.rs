@@ -108,23 +108,23 @@ impl GatewayState {
         }
     }
 
-    /// Whether a success at `now` is to be written: not if this account's last
-    /// successful check (in the store, or written by this process) is more recent than
-    /// the interval. Claims the slot, so concurrent calls write once.
+    /// Whether a success at `now` is to be written: not if this process wrote one for
+    /// the account within the interval, nor if it did earlier and the store shows a
+    /// more recent check (a sweep, another process) within the interval. The first
+    /// success this process sees for an account is written whatever the store shows, so
+    /// a connect (which counts as a check) does not hide the calls of the next ten
+    /// minutes. Claims the slot, so concurrent calls write once.
     fn claim_success(&self, rec: &AccountRecord, now: DateTime<Utc>) -> bool {
         let every = self.observe_every;
-        if rec
-            .state
-            .last_checked_at
-            .is_some_and(|t| now.signed_duration_since(t) < every)
-        {
-            return false;
+        let recent = |t: DateTime<Utc>| now.signed_duration_since(t) < every;
+        if rec.state.last_checked_at.is_some_and(|t| t >= now) {
+            return false; // nothing to move
         }
         let mut m = lock(&self.observed);
-        if m.get(&rec.account.id)
-            .is_some_and(|t| now.signed_duration_since(*t) < every)
-        {
-            return false;
+        match m.get(&rec.account.id) {
+            Some(t) if recent(*t) => return false,
+            Some(_) if rec.state.last_checked_at.is_some_and(recent) => return false,
+            _ => {}
         }
         m.insert(rec.account.id, now);
         true
@@ -148,7 +148,9 @@ impl Keeper {
     /// - a **success** moves the account's last successful check — at most once per
     ///   [`graph_observe_interval`](crate::KeeperBuilder::graph_observe_interval)
     ///   (default 10 minutes) per account, so a busy widget writes at most six times an
-    ///   hour, whatever its traffic;
+    ///   hour, whatever its traffic; the first success a process sees for an account
+    ///   always moves it (a connect counts as a check, and the preview right after it
+    ///   shows its own call);
     /// - a **token error** (190 and its subcodes, the app removed, or — for the typed
     ///   calls — a permission the widget needs removed) ends the token at once, with its
     ///   history event, one notice and the `on_expired` hook, and the call returns

@@ -29,6 +29,9 @@ impl Keeper {
     ///   saved. [`Keeper::connect_with`] with [`ConnectOptions::force`] installs it
     ///   anyway.
     ///
+    /// A connect counts as a successful check: the account's last successful check is
+    /// the time of the connect (a renewal's likewise).
+    ///
     /// Refused before anything is saved: an incomplete account
     /// ([`Error::InvalidAccount`]) or an unusable token ([`Error::InvalidToken`]: empty,
     /// over [`Token::MAX_LEN`], whitespace, control or non-ASCII characters, already
@@ -480,8 +483,9 @@ impl Keeper {
         Ok(self.inner.store.set_preferences(prefs).await?)
     }
 
-    /// Opts an owner out of one topic, or of everything (`None`): what a one-click
-    /// unsubscribe link does.
+    /// Opts an owner out of one topic, or of everything (`None`), unconditionally. A
+    /// one-click unsubscribe link goes through [`Keeper::unsubscribe`] instead, which
+    /// makes it single-use.
     pub async fn opt_out(
         &self,
         owner: &OwnerId,
@@ -496,6 +500,47 @@ impl Keeper {
         }
         self.inner.store.set_preferences(&p).await?;
         Ok(p)
+    }
+
+    /// Uses the single-use unsubscribe link `link_id` of `owner` naming `topic` (the
+    /// topic of the email it came in; `None`: every topic), after the host verified its
+    /// signature. Its first use turns off what it names; a used link changes nothing —
+    /// an old link never undoes a later opt-in — and the result says which happened
+    /// ([`lifecycle::unsubscribe`]). The use is recorded in the store
+    /// ([`TokenStore::mark_link_used`](crate::TokenStore::mark_link_used)), so it
+    /// survives restarts and holds across keepers; records older than
+    /// [`lifecycle::USED_LINK_RETENTION`] are pruned here.
+    ///
+    /// A link id that is empty or over [`MAX_LINK_ID_LEN`](crate::MAX_LINK_ID_LEN)
+    /// bytes is [`Error::InvalidInput`].
+    pub async fn unsubscribe(
+        &self,
+        link_id: &str,
+        owner: &OwnerId,
+        topic: Option<NoticeTopic>,
+    ) -> Result<lifecycle::Unsubscribed> {
+        if link_id.is_empty() || link_id.len() > crate::MAX_LINK_ID_LEN {
+            return Err(Error::InvalidInput(format!(
+                "a link id has 1 to {} bytes",
+                crate::MAX_LINK_ID_LEN
+            )));
+        }
+        let store = &self.inner.store;
+        let now = self.inner.clock.now();
+        // Marked first: of two concurrent uses, only one may change anything.
+        let first_use = store.mark_link_used(link_id, now).await?;
+        let prefs = store.preferences(owner).await?;
+        let (changed, did) = lifecycle::unsubscribe(&prefs, topic, first_use);
+        if let Some(p) = changed {
+            store.set_preferences(&p).await?;
+        }
+        if first_use
+            && let Some(before) = now.checked_sub_signed(lifecycle::USED_LINK_RETENTION)
+            && let Err(e) = store.prune_used_links(before).await
+        {
+            tracing::warn!(error = %e, "pruning used links failed; retried on the next use");
+        }
+        Ok(did)
     }
 
     /// Sets the host's entitlement flags of an account's primary owner (the member who

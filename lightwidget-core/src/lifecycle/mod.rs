@@ -33,7 +33,9 @@ use rand::RngCore;
 
 pub use freshness::{Freshness, IssuedAt, freshness};
 pub use hooks::{Hook, owner_views};
-pub use notices::{Suppression, fan_out, notice_recipients};
+pub use notices::{
+    Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,
+};
 use rules::Ctx;
 
 use crate::{

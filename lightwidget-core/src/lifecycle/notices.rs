@@ -1,8 +1,11 @@
 //! The rules that decide whether a queued notice goes out, and to whom.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::{AccountRecord, Membership, Notice, NoticeKind, NoticeTopic, Preferences, Recipient};
+use chrono::TimeDelta;
+
+use crate::{AccountRecord, Membership, Notice, NoticeTopic, Preferences, Recipient};
 
 /// Why a queued notice is not sent. `Display` is the sentence recorded in history.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -14,8 +17,8 @@ pub enum Suppression {
     NotAMember,
     /// The owner's entitlements on this account do not include notifications (free plan).
     NotEntitled,
-    /// An "expired" or "revoked" notice whose account is active again: the owner
-    /// renewed before the notice went out.
+    /// A notice of a break (expired for any reason, app removed, permission removed)
+    /// whose account is active again: the owner renewed before the notice went out.
     RenewedBeforeSending,
     /// The owner has not opted in to this topic.
     NotOptedIn(NoticeTopic),
@@ -68,9 +71,10 @@ impl fmt::Display for Suppression {
 /// let prefs = Preferences::new("owner").with_recipient(Recipient::Email("o@example.com".into()));
 /// assert_eq!(
 ///     notice_recipients(&notice, Some(&ended), Some(&member), &prefs, &["email"]),
-///     Err(Suppression::NotOptedIn(NoticeTopic::Revoked)),
+///     Err(Suppression::NotOptedIn(NoticeTopic::Expired)),
 /// );
-/// let prefs = prefs.opt_in(NoticeTopic::Revoked);
+/// // The app removed is a break: the *Expired token notifications* topic covers it.
+/// let prefs = prefs.opt_in(NoticeTopic::Expired);
 /// assert_eq!(notice_recipients(&notice, Some(&ended), Some(&member), &prefs, &["email"]).unwrap().len(), 1);
 /// // The owner left the account meanwhile: their copy is not sent.
 /// assert_eq!(
@@ -103,11 +107,7 @@ pub fn notice_recipients<'p>(
     if !member.entitlements.notifications {
         return Err(Suppression::NotEntitled);
     }
-    if matches!(
-        notice.kind,
-        NoticeKind::Expired { .. } | NoticeKind::Revoked
-    ) && record.state.status.is_active()
-    {
+    if notice.kind.is_break() && record.state.status.is_active() {
         return Err(Suppression::RenewedBeforeSending);
     }
     let topic = notice.kind.topic();
@@ -143,4 +143,67 @@ pub fn fan_out(notices: &[Notice], owners: &[crate::OwnerId]) -> Vec<Notice> {
         .iter()
         .flat_map(|n| owners.iter().map(move |o| n.for_owner(o)))
         .collect()
+}
+
+/// How long a used single-use link is remembered after its use
+/// ([`TokenStore::prune_used_links`](crate::TokenStore::prune_used_links) forgets older
+/// ones): two years, far beyond the days in which mail clients and people click an
+/// email's links.
+pub const USED_LINK_RETENTION: TimeDelta = TimeDelta::days(730);
+
+/// What using a one-click unsubscribe link did: what the page tells the person.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Unsubscribed {
+    /// The link's first use: these topics were on and are off now.
+    TurnedOff(BTreeSet<NoticeTopic>),
+    /// The link's first use, but what it names was already off: nothing changed.
+    AlreadyOff,
+    /// The link was used before: nothing changed. `on_now` lists the topics it names
+    /// that are on now (the owner turned them back on after using it); empty if they
+    /// are still off.
+    LinkUsed {
+        /// The link's topics the owner receives now.
+        on_now: BTreeSet<NoticeTopic>,
+    },
+}
+
+/// The rule of a one-click unsubscribe link naming `scope` (one topic, or every topic
+/// with `None`): its first use turns off what it names; a used link changes nothing,
+/// so an old link never undoes an owner's later opt-in. Returns the preferences to
+/// save (`None`: nothing to save) and what happened.
+///
+/// ```
+/// use lightwidget_core::lifecycle::{Unsubscribed, unsubscribe};
+/// use lightwidget_core::{NoticeTopic, Preferences};
+/// let p = Preferences::new("o").opt_in(NoticeTopic::Expired).opt_in(NoticeTopic::ExpiringSoon);
+/// let (saved, did) = unsubscribe(&p, Some(NoticeTopic::Expired), true);
+/// let saved = saved.unwrap();
+/// assert!(!saved.wants(NoticeTopic::Expired) && saved.wants(NoticeTopic::ExpiringSoon));
+/// assert_eq!(did, Unsubscribed::TurnedOff([NoticeTopic::Expired].into()));
+/// // The same link again, after the owner opted back in: nothing changes, and it says so.
+/// assert_eq!(
+///     unsubscribe(&p, Some(NoticeTopic::Expired), false),
+///     (None, Unsubscribed::LinkUsed { on_now: [NoticeTopic::Expired].into() }),
+/// );
+/// ```
+pub fn unsubscribe(
+    prefs: &Preferences,
+    scope: Option<NoticeTopic>,
+    first_use: bool,
+) -> (Option<Preferences>, Unsubscribed) {
+    let named: BTreeSet<NoticeTopic> = match scope {
+        Some(t) => [t].into(),
+        None => NoticeTopic::ALL.into(),
+    };
+    let on: BTreeSet<NoticeTopic> = prefs.topics.intersection(&named).copied().collect();
+    if !first_use {
+        return (None, Unsubscribed::LinkUsed { on_now: on });
+    }
+    if on.is_empty() {
+        return (None, Unsubscribed::AlreadyOff);
+    }
+    let mut p = prefs.clone();
+    p.topics.retain(|t| !on.contains(t));
+    (Some(p), Unsubscribed::TurnedOff(on))
 }

@@ -2,7 +2,7 @@
 //!
 //! [`run_all`] runs them all, each on a fresh store from a factory; each check is also
 //! public on its own (grouped here by concern: accounts, claims, commits, outbox,
-//! owners of shared accounts).
+//! owners of shared accounts, used links).
 //! Each check panics with a message naming the rule that was broken.
 //!
 //! ```
@@ -19,6 +19,7 @@ mod commits;
 mod incidents;
 mod outbox;
 mod owners;
+mod used_links;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use commits::*;
 pub use incidents::*;
 pub use outbox::*;
 pub use owners::*;
+pub use used_links::*;
 
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
@@ -68,4 +70,7 @@ where
     held_accounts_are_released(&make().await).await;
     // Lookup by username (#29.4).
     usernames(&make().await).await;
+    // Used single-use links.
+    used_links_work_once(&make().await).await;
+    used_links_concurrent_first_use(Arc::new(make().await)).await;
 }

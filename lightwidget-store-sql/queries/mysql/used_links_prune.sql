@@ -1,0 +1,1 @@
+DELETE FROM lw_used_links WHERE used_at < ?
