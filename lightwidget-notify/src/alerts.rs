@@ -24,7 +24,8 @@ pub use webhook::WebhookAlerts;
 #[cfg(feature = "email")]
 pub use email::EmailAlerts;
 
-/// The JSON body of an alert (webhook) and the text of its email.
+/// The JSON body of an alert (webhook).
+#[cfg(feature = "webhook")]
 fn body(a: &lightwidget_core::IncidentAlert) -> serde_json::Value {
     let i = &a.incident;
     serde_json::json!({
@@ -45,8 +46,6 @@ fn body(a: &lightwidget_core::IncidentAlert) -> serde_json::Value {
 
 #[cfg(feature = "webhook")]
 mod webhook {
-    use std::time::Duration;
-
     use async_trait::async_trait;
     use lightwidget_core::{Clock, DeliveryError, IncidentAlert, OperatorAlerts, SystemClock};
     use secrecy::{ExposeSecret, SecretString};
@@ -83,14 +82,8 @@ mod webhook {
                     url.scheme()
                 )));
             }
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .connect_timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
             Ok(Self {
-                client,
+                client: crate::webhook::http_client()?,
                 url,
                 secret,
                 clock: Arc::new(SystemClock),
@@ -129,18 +122,7 @@ mod webhook {
                 .map_err(|e| {
                     DeliveryError::transient("operator webhook").with_source(e.without_url())
                 })?;
-            match r.status().as_u16() {
-                200..=299 => Ok(()),
-                s @ (408 | 429) => Err(DeliveryError::transient(format!(
-                    "operator webhook answered HTTP {s}"
-                ))),
-                s @ 400..=499 => Err(DeliveryError::permanent(format!(
-                    "operator webhook answered HTTP {s}"
-                ))),
-                s => Err(DeliveryError::transient(format!(
-                    "operator webhook answered HTTP {s}"
-                ))),
-            }
+            crate::webhook::answered("operator webhook", r.status().as_u16())
         }
     }
 }

@@ -124,14 +124,8 @@ impl std::fmt::Debug for WebhookNotifier {
 impl WebhookNotifier {
     /// A notifier signing with `secret`.
     pub fn new(secret: SecretString, links: Arc<LinkSigner>) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(Self {
-            client,
+            client: http_client()?,
             secret,
             links,
             clock: Arc::new(SystemClock),
@@ -194,18 +188,31 @@ impl Notifier for WebhookNotifier {
             .send()
             .await
             .map_err(|e| DeliveryError::transient("webhook").with_source(e.without_url()))?;
-        let s = r.status().as_u16();
-        match s {
-            200..=299 => Ok(()),
-            408 | 429 => Err(DeliveryError::transient(format!(
-                "webhook answered HTTP {s}"
-            ))),
-            400..=499 => Err(DeliveryError::permanent(format!(
-                "webhook answered HTTP {s}"
-            ))),
-            _ => Err(DeliveryError::transient(format!(
-                "webhook answered HTTP {s}"
-            ))),
-        }
+        answered("webhook", r.status().as_u16())
+    }
+}
+
+/// The HTTP client of every webhook (notices and operator alerts): 10 s per delivery,
+/// 5 s to connect, no redirects (a redirect could carry the signed body elsewhere).
+pub(crate) fn http_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+}
+
+/// A receiver's HTTP status as a delivery result: 2xx delivered; 4xx other than
+/// 408/429 permanent; anything else retried.
+pub(crate) fn answered(what: &str, status: u16) -> Result<(), DeliveryError> {
+    match status {
+        200..=299 => Ok(()),
+        400..=499 if status != 408 && status != 429 => Err(DeliveryError::permanent(format!(
+            "{what} answered HTTP {status}"
+        ))),
+        _ => Err(DeliveryError::transient(format!(
+            "{what} answered HTTP {status}"
+        ))),
     }
 }
