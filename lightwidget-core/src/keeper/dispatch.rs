@@ -4,7 +4,6 @@ use futures::StreamExt;
 use super::Keeper;
 use super::stats::bump;
 use crate::error::with_causes;
-use crate::policy::unit;
 use crate::{Error, OutboxEntry, OutboxOutcome, Result, lifecycle};
 
 /// What one outbox dispatch round did.
@@ -33,7 +32,7 @@ impl Keeper {
             let now = inner.clock.now();
             let entries = inner
                 .store
-                .take_outbox(now, inner.outbox_batch, inner.lease, &inner.worker_id)
+                .take_outbox(now, inner.settings.outbox_batch, inner.settings.lease, &inner.settings.worker_id)
                 .await
                 .map_err(Error::Store)?;
             let n = entries.len();
@@ -45,7 +44,7 @@ impl Keeper {
                     let o = self.deliver(&e, now).await;
                     (e, o)
                 })
-                .buffer_unordered(inner.concurrency)
+                .buffer_unordered(inner.settings.concurrency)
                 .collect()
                 .await;
             for (e, o) in outcomes {
@@ -82,7 +81,7 @@ impl Keeper {
                     tracing::warn!(notice_id = %e.notice.id, error = %err, "ack failed; the notice will be retried after its lease");
                 }
             }
-            if n < inner.outbox_batch {
+            if n < inner.settings.outbox_batch {
                 break;
             }
         }
@@ -94,7 +93,7 @@ impl Keeper {
         let n = &e.notice;
         let attempt = e.attempts.saturating_add(1);
         let retry = |error: String, delivered: Vec<String>| {
-            if attempt >= inner.notice_max_attempts {
+            if attempt >= inner.settings.notice_max_attempts {
                 OutboxOutcome::Failed {
                     error: format!("gave up after {attempt} attempts: {error}"),
                 }
@@ -189,12 +188,7 @@ impl Keeper {
     }
 
     fn notice_retry_at(&self, attempt: u32, now: DateTime<Utc>) -> DateTime<Utc> {
-        let (initial, max) = self.inner.notice_backoff;
-        let base = initial
-            .checked_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .unwrap_or(max)
-            .min(max);
-        let f = self.with_rng(|r| 0.5 + 0.5 * unit(r));
-        crate::time::plus_std(now, base.mul_f64(f))
+        let backoff = self.inner.settings.notice_backoff;
+        crate::time::plus_std(now, self.with_rng(|r| backoff.delay(attempt, r)))
     }
 }
