@@ -95,7 +95,8 @@ mod tests {
 
     #[test]
     fn doubles_to_the_cap_and_saturates() {
-        let b = Backoff::new(Duration::from_secs(30), Duration::from_secs(6 * 3600)).without_jitter();
+        let b =
+            Backoff::new(Duration::from_secs(30), Duration::from_secs(6 * 3600)).without_jitter();
         let mut rng = SmallRng::seed_from_u64(7);
         assert_eq!(b.delay(0, &mut rng), Duration::from_secs(30));
         assert_eq!(b.delay(1, &mut rng), Duration::from_secs(30));

@@ -75,8 +75,7 @@ pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
 pub use incident::{Hold, Incident, IncidentAlert, IncidentChange, IncidentId, IncidentKind};
 pub use keeper::{
     ConnectOptions, ConnectOutcome, DispatchReport, GraphSession, Health, Keeper, KeeperBuilder,
-    KeeperSettings,
-    KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
+    KeeperSettings, KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
 };
 pub use lifecycle::{Observation, Outcome, Suppression, Transition};
 pub use memory::InMemoryStore;

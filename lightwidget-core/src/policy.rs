@@ -362,7 +362,9 @@ impl RefreshPolicy {
     ) -> DateTime<Utc> {
         let backoff = crate::Backoff::new(
             self.backoff_initial.to_std().unwrap_or_default(),
-            self.backoff_max.to_std().unwrap_or(std::time::Duration::MAX),
+            self.backoff_max
+                .to_std()
+                .unwrap_or(std::time::Duration::MAX),
         );
         let mut delay = time::delta(backoff.delay(failures, rng));
         if persistent {

@@ -144,7 +144,10 @@ impl Keeper {
             }))
         };
         // The join does not move the record's version: the record read is the base.
-        match self.write(id, Some(existing), Guard::Caller, decide).await? {
+        match self
+            .write(id, Some(existing), Guard::Caller, decide)
+            .await?
+        {
             Written::Declined(_) => Ok(Some((id, ConnectOutcome::Unchanged))),
             Written::Committed(t) | Written::Unchanged(t) => {
                 if t.account.fb_user_id != held_fb_user_id {
@@ -423,4 +426,3 @@ pub enum ConnectOutcome {
     /// joined and metadata was updated if needed).
     Unchanged,
 }
-

@@ -1,3 +1,7 @@
+//! [`KeeperBuilder`]: the ports a keeper works with and every setting, each with a
+//! production default; [`KeeperBuilder::build`] validates them into one
+//! [`KeeperSettings`](super::KeeperSettings) and starts the engine.
+
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -55,7 +59,10 @@ impl KeeperBuilder {
             hooks: Arc::new(NoHooks),
             clock: Arc::new(SystemClock),
             operator_alerts: None,
-            notice_backoff: (settings.notice_backoff.initial(), settings.notice_backoff.max()),
+            notice_backoff: (
+                settings.notice_backoff.initial(),
+                settings.notice_backoff.max(),
+            ),
             settings,
             worker_id: None,
             rng_seed: None,
@@ -244,7 +251,7 @@ impl KeeperBuilder {
                 wake: Notify::new(),
                 gateway: super::graph::GatewayState::new(settings.graph_observe_interval),
                 incidents: super::incidents::Monitor::new(
-                    settings.incident_policy.clone(),
+                    settings.incident_policy,
                     self.operator_alerts,
                 ),
                 settings,

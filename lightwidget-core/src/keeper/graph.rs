@@ -568,8 +568,12 @@ impl GraphSession {
         }
         // Judged once (it counts in the app's incident window), applied to each re-read.
         let obs = k.reported(&rec, result).await;
-        let still_current = |r: &AccountRecord| Ok(r.state.token.same_value(used).then(|| obs.clone()));
-        match k.write(self.id, Some(rec), Guard::Caller, still_current).await {
+        let still_current =
+            |r: &AccountRecord| Ok(r.state.token.same_value(used).then(|| obs.clone()));
+        match k
+            .write(self.id, Some(rec), Guard::Caller, still_current)
+            .await
+        {
             Ok(w) => Some(w.status()),
             Err(e) => {
                 k.inner.gateway.forget(self.id);

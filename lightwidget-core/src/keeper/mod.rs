@@ -15,18 +15,18 @@
 //! # Ok(()) }
 //! ```
 
+mod accounts;
 mod builder;
 mod dispatch;
 mod graph;
-mod accounts;
 mod health;
-mod owners;
-mod views;
 mod incidents;
 mod login;
+mod owners;
 mod settings;
 mod stats;
 mod sweep;
+mod views;
 mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,10 +37,10 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
 
+pub use accounts::{ConnectOptions, ConnectOutcome};
 pub use builder::KeeperBuilder;
 pub use dispatch::DispatchReport;
 pub use graph::GraphSession;
-pub use accounts::{ConnectOptions, ConnectOutcome};
 pub use health::Health;
 pub use login::{LoginEffect, LoginOutcome, SocialLogin};
 pub use settings::KeeperSettings;

@@ -3,7 +3,10 @@
 
 use super::Keeper;
 use crate::lifecycle;
-use crate::{AccountId, Entitlements, Error, Membership, NoticeTopic, OwnerId, Preferences, Result, StoreError};
+use crate::{
+    AccountId, Entitlements, Error, Membership, NoticeTopic, OwnerId, Preferences, Result,
+    StoreError,
+};
 
 impl Keeper {
     /// The owners of an account, in the order they joined (operators; a host shows an

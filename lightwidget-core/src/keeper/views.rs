@@ -17,7 +17,10 @@ impl Keeper {
     /// The status report of a record, judged against the clock: `unverified` when Graph
     /// has not confirmed the token for [`RefreshPolicy::unverified_after`](crate::RefreshPolicy::unverified_after).
     fn report(&self, rec: &AccountRecord) -> StatusReport {
-        StatusReport::from(rec).judged(self.inner.clock.now(), self.inner.settings.policy.unverified_after())
+        StatusReport::from(rec).judged(
+            self.inner.clock.now(),
+            self.inner.settings.policy.unverified_after(),
+        )
     }
 
     /// [`Keeper::status`] as `owner` sees it: their entitlements, `account.owner` set to

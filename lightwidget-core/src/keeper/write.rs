@@ -91,9 +91,8 @@ impl Keeper {
                 return Ok(Written::Declined(Box::new(rec)));
             };
             let now = inner.clock.now();
-            let t = self.with_rng(|rng| {
-                lifecycle::apply_owned(rec, obs, now, &inner.settings.policy, rng)
-            });
+            let t = self
+                .with_rng(|rng| lifecycle::apply_owned(rec, obs, now, &inner.settings.policy, rng));
             if t.is_noop() {
                 return Ok(Written::Unchanged(t));
             }

@@ -16,13 +16,13 @@ use tracing::Instrument;
 use super::Keeper;
 use super::stats::bump;
 use super::write::{Guard, Written};
-pub(super) use retry::Held;
-use retry::held_lock;
 use crate::error::with_causes;
 use crate::lifecycle::{self, Observation};
 use crate::{
     AccountId, AccountRecord, Action, Error, Outcome, Result, StoreError, Token, Transition,
 };
+pub(super) use retry::Held;
+use retry::held_lock;
 
 impl SweepReport {
     /// Counts one committed result.
@@ -160,7 +160,12 @@ impl Keeper {
             let started = crate::telemetry::start();
             let batch = inner
                 .store
-                .claim_due(now, inner.settings.batch_size, inner.settings.lease, &inner.settings.worker_id)
+                .claim_due(
+                    now,
+                    inner.settings.batch_size,
+                    inner.settings.lease,
+                    &inner.settings.worker_id,
+                )
                 .await
                 .map_err(|e| {
                     crate::telemetry::store_error("claim");
@@ -416,7 +421,8 @@ impl Keeper {
                 used: rec.state.token.clone(),
                 obs: obs.clone(),
             };
-            let t = self.with_rng(|rng| lifecycle::apply_owned(rec, obs, now, &inner.settings.policy, rng));
+            let t = self
+                .with_rng(|rng| lifecycle::apply_owned(rec, obs, now, &inner.settings.policy, rng));
             Processed::Done(Done {
                 transition: t,
                 redo,

@@ -36,7 +36,12 @@ impl Keeper {
     }
 
     /// Why a result whose commit (or re-read) failed with `e` is given up, for the log.
-    pub(super) fn given_up_because(&self, e: &StoreError, id: AccountId, held: &Held) -> &'static str {
+    pub(super) fn given_up_because(
+        &self,
+        e: &StoreError,
+        id: AccountId,
+        held: &Held,
+    ) -> &'static str {
         if e.is_permanent() {
             "the store refused it for good"
         } else if !held_lock(held).contains_key(&id) {
