@@ -157,17 +157,19 @@ impl Keeper {
         new.validate()?;
         token.validate(self.inner.clock.now())?;
         let store = &self.inner.store;
-        let other_kind = store
-            .find(login.kind.other(), &login.ig_user_id)
-            .await?
-            .map(|_| login.kind.other());
+        // Both kinds at once: one round trip of waiting, not two.
+        let (other, found) = futures::try_join!(
+            store.find(login.kind.other(), &login.ig_user_id),
+            store.find(login.kind, &login.ig_user_id),
+        )?;
+        let other_kind = other.map(|_| login.kind.other());
         let done = |account_id, effect| LoginOutcome {
             owner: owner.clone(),
             account_id,
             effect,
             other_kind,
         };
-        let Some(existing) = store.find(login.kind, &login.ig_user_id).await? else {
+        let Some(existing) = found else {
             // First login. A connect that races another one joins it (shared accounts).
             let id = self.connect(new, token).await?;
             return Ok(done(id, LoginEffect::Connected));
