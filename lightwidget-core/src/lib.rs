@@ -83,7 +83,7 @@ pub use notice::{
 pub use policy::{Action, RefreshPolicy, RefreshPolicyBuilder, RefreshWindow};
 pub use ports::{
     CheckInfo, LifecycleHooks, MAX_LINK_ID_LEN, NoHooks, NoticeState, Notifier, OperatorAlerts,
-    ReportedExpiry, StatusCounts, TokenProvider, TokenStore, check_link_id,
+    Lookup, ReportedExpiry, StatusCounts, TokenProvider, TokenStore, check_link_id,
 };
 pub use scopes::RequiredScopes;
 pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};

@@ -584,7 +584,7 @@ impl GraphSession {
             if t.is_noop() {
                 return Some(t.state.status);
             }
-            let committed = inner.store.commit(&t).await;
+            let committed = k.commit_fanned(&t).await;
             if !matches!(committed, Err(StoreError::Conflict(_))) {
                 inner.gateway.forget(self.id);
             }

@@ -94,15 +94,9 @@ impl Keeper {
                     tracing::info!(account_id = %id, "connect with the token held: unchanged");
                     return Ok((id, ConnectOutcome::Unchanged));
                 }
-                let Some(t) = self.renew_fresh(id, &token, account, opts).await? else {
+                let Some(_) = self.renew_fresh(id, &token, account, opts).await? else {
                     return Ok((id, ConnectOutcome::Unchanged));
                 };
-                if t.account.fb_user_id != existing.account.fb_user_id {
-                    // Commits keep the stored Facebook user id; set it on its own.
-                    let mut a = self.get(id).await?.account;
-                    a.fb_user_id = t.account.fb_user_id.clone();
-                    inner.store.update_account(&a).await?;
-                }
                 return Ok((id, ConnectOutcome::Renewed));
             }
             let now = inner.clock.now();
@@ -155,7 +149,7 @@ impl Keeper {
             if t.is_noop() {
                 return Ok(Some(t));
             }
-            match inner.store.commit(&t).await {
+            match self.commit_fanned(&t).await {
                 Ok(()) => {
                     inner.gateway.forget(id);
                     inner.counters.count(t.outcome);
@@ -561,13 +555,8 @@ impl Keeper {
     ) -> Result<()> {
         let mut m = self.membership(owner, id).await?;
         m.entitlements = e;
+        // The primary owner's are the account's too: `join` writes both at once.
         self.inner.store.join(id, &m).await?;
-        let rec = self.get(id).await?;
-        if &rec.account.owner == owner && rec.account.entitlements != e {
-            let mut a = rec.account;
-            a.entitlements = e;
-            self.inner.store.update_account(&a).await?;
-        }
         Ok(())
     }
 
@@ -603,7 +592,7 @@ impl Keeper {
             if t.is_noop() {
                 return Ok(t);
             }
-            match inner.store.commit(&t).await {
+            match self.commit_fanned(&t).await {
                 Ok(()) => {
                     // Gateway calls read the new state (a reconnect's token, a revocation).
                     inner.gateway.forget(id);

@@ -17,6 +17,7 @@
 
 mod builder;
 mod dispatch;
+mod fanout;
 mod graph;
 mod host;
 mod incidents;

@@ -22,20 +22,24 @@
 //! assert_eq!(t.notices.len(), 1);
 //! ```
 
+mod delivery;
 mod freshness;
 mod hooks;
 pub mod incident;
 mod notices;
 mod rules;
+mod succession;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
+pub use delivery::{Acknowledged, acknowledged};
 pub use freshness::{Freshness, IssuedAt, freshness};
 pub use hooks::{Hook, owner_views};
 pub use notices::{
     Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,
 };
+pub use succession::{Succession, succession};
 use rules::Ctx;
 
 use crate::{
