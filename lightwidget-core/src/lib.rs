@@ -82,8 +82,8 @@ pub use notice::{
 };
 pub use policy::{Action, RefreshPolicy, RefreshPolicyBuilder, RefreshWindow};
 pub use ports::{
-    CheckInfo, LifecycleHooks, MAX_LINK_ID_LEN, NoHooks, NoticeState, Notifier, OperatorAlerts,
-    Lookup, ReportedExpiry, StatusCounts, TokenProvider, TokenStore, check_link_id,
+    CheckInfo, LifecycleHooks, Lookup, MAX_LINK_ID_LEN, NoHooks, NoticeState, Notifier,
+    OperatorAlerts, ReportedExpiry, StatusCounts, TokenProvider, TokenStore, check_link_id,
 };
 pub use scopes::RequiredScopes;
 pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};

@@ -96,9 +96,7 @@ mod tests {
         let mut lost = transition(&gone, Some(t0()));
         lost.notices = t.notices.clone();
         let quiet = transition(&r, Some(t0()));
-        let got = keeper
-            .commit_many_fanned(&[quiet, lost, t.clone()])
-            .await;
+        let got = keeper.commit_many_fanned(&[quiet, lost, t.clone()]).await;
         assert!(matches!(got[1], Err(StoreError::UnknownAccount(_))));
         let mut ts = [t];
         assert!(keeper.fan_out(&mut ts).await[0].is_ok());

@@ -39,8 +39,8 @@ pub use hooks::{Hook, owner_views};
 pub use notices::{
     Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,
 };
-pub use succession::{Succession, succession};
 use rules::Ctx;
+pub use succession::{Succession, succession};
 
 use crate::{
     Account, AccountId, AccountRecord, CheckInfo, ExpiryReason, Notice, ProviderError,

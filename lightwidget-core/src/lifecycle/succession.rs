@@ -57,10 +57,7 @@ mod tests {
         let a = OwnerId::new("a");
         assert_eq!(succession(&a, &a, &[]), Succession::Delete);
         // Even if the store's primary label named someone else.
-        assert_eq!(
-            succession(&OwnerId::new("b"), &a, &[]),
-            Succession::Delete
-        );
+        assert_eq!(succession(&OwnerId::new("b"), &a, &[]), Succession::Delete);
     }
 
     #[test]

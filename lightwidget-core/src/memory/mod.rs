@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    Account, AccountId, AccountRecord, Departure, HistoryEntry, HistoryQuery, Incident,
-    IncidentId, Lookup, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId,
-    Preferences, StatusCounts, StoreError, TokenEvent, TokenStatus, TokenStore, Transition,
+    Account, AccountId, AccountRecord, Departure, HistoryEntry, HistoryQuery, Incident, IncidentId,
+    Lookup, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
+    StatusCounts, StoreError, TokenEvent, TokenStatus, TokenStore, Transition,
 };
 use tables::Tables;
 

@@ -98,7 +98,12 @@ impl Tables {
     }
 
     /// Moves the (kind, user id) index of `id` from `old` to `new`.
-    fn rekey(&mut self, id: AccountId, old: (ConnectionKind, String), new: (ConnectionKind, String)) {
+    fn rekey(
+        &mut self,
+        id: AccountId,
+        old: (ConnectionKind, String),
+        new: (ConnectionKind, String),
+    ) {
         if old != new {
             self.by_provider.remove(&old);
             self.by_provider.insert(new, id);
@@ -119,7 +124,11 @@ impl Tables {
         }
     }
 
-    pub fn insert(&mut self, record: &AccountRecord, events: &[TokenEvent]) -> Result<(), StoreError> {
+    pub fn insert(
+        &mut self,
+        record: &AccountRecord,
+        events: &[TokenEvent],
+    ) -> Result<(), StoreError> {
         let k = key(&record.account);
         if self.by_provider.contains_key(&k) {
             return Err(StoreError::Duplicate {
@@ -183,7 +192,12 @@ impl Tables {
             v
         };
         match lookup {
-            Lookup::Id(id) => self.rows.get(id).map(|r| r.record.clone()).into_iter().collect(),
+            Lookup::Id(id) => self
+                .rows
+                .get(id)
+                .map(|r| r.record.clone())
+                .into_iter()
+                .collect(),
             Lookup::Key { kind, ig_user_id } => self
                 .by_provider
                 .get(&(*kind, ig_user_id.clone()))
@@ -278,7 +292,9 @@ impl Tables {
                 self.delete(id);
                 return Ok(Departure::Deleted);
             }
-            Succession::Remain { primary: Some(next) } => {
+            Succession::Remain {
+                primary: Some(next),
+            } => {
                 let account = &mut self.row(id)?.record.account;
                 account.owner = next.owner;
                 account.entitlements = next.entitlements;

@@ -44,7 +44,11 @@ pub async fn join_sets_the_primary_entitlements<S: TokenStore + ?Sized>(s: &S) {
     );
     assert_eq!(got.account.owner.as_str(), "agency");
     let seen = s.list_by_owner(&OwnerId::new("client")).await.unwrap();
-    assert_eq!(seen[0].account.entitlements, notif(true), "the client's own");
+    assert_eq!(
+        seen[0].account.entitlements,
+        notif(true),
+        "the client's own"
+    );
 
     assert!(!s.join(id, &member("agency", true)).await.unwrap());
     let got = s.get(id).await.unwrap().unwrap();
@@ -71,7 +75,10 @@ pub async fn commits_store_a_new_fb_user_id<S: TokenStore + ?Sized>(s: &S) {
         Some("10150000000000302"),
         "commit stores a new Facebook user id"
     );
-    assert_eq!(s.find_by_fb_user("10150000000000302").await.unwrap().len(), 1);
+    assert_eq!(
+        s.find_by_fb_user("10150000000000302").await.unwrap().len(),
+        1
+    );
     assert!(
         s.find_by_fb_user("10150000000000301")
             .await
