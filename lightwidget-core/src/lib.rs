@@ -75,7 +75,7 @@ pub use keeper::{
     ConnectOptions, ConnectOutcome, DispatchReport, GraphSession, Health, Keeper, KeeperBuilder,
     KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
 };
-pub use lifecycle::{Observation, Outcome, Suppression, Transition};
+pub use lifecycle::{Acknowledged, Observation, Outcome, Succession, Suppression, Transition};
 pub use memory::InMemoryStore;
 pub use notice::{
     Notice, NoticeKind, NoticeTopic, OutboxEntry, OutboxOutcome, Preferences, Recipient,

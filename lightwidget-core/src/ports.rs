@@ -68,9 +68,11 @@ pub enum Lookup {
 /// [`release`](TokenStore::release) on [`extend_leases`](TokenStore::extend_leases)). A
 /// backend may override any of them with a faster path that behaves the same.
 ///
-/// Stores only persist: every decision is made before a write reaches them (the notices
-/// of a commit, the succession on a leave and the effect of a delivery outcome come from
-/// the pure functions of [`lifecycle`](crate::lifecycle)).
+/// Stores only persist: every decision is made by a pure function of
+/// [`lifecycle`](crate::lifecycle), and the store writes its result (the notices of a
+/// commit are fanned out by the keeper; a leave applies [`Succession::after_leave`](crate::Succession::after_leave)
+/// and an acknowledgement [`Acknowledged::of`](crate::Acknowledged::of) inside the store's
+/// transaction).
 ///
 /// # Shared accounts
 /// An account has one or more owners ([`Membership`]s). [`insert`](TokenStore::insert)
@@ -176,7 +178,7 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn join(&self, id: AccountId, member: &Membership) -> Result<bool, StoreError>;
 
     /// Removes `owner` from the account's owners, in one transaction, and applies the
-    /// pure [`lifecycle::succession`](crate::lifecycle::succession): if nobody is left
+    /// pure [`Succession::after_leave`](crate::Succession::after_leave): if nobody is left
     /// the account is deleted with its token, history and notices; otherwise a `Left`
     /// event is appended for them (at `at`) and, if they were the primary owner, the
     /// earliest remaining member becomes it.
@@ -288,7 +290,7 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Records the outcome of a dispatch attempt, fenced on the entry's version, as the
-    /// pure [`lifecycle::acknowledged`](crate::lifecycle::acknowledged) says: a final
+    /// pure [`Acknowledged::of`](crate::Acknowledged::of) says: a final
     /// outcome sets the notice's state and appends its history event in the same
     /// transaction, as an owner-specific event of the notice's owner. Acking an entry
     /// twice with the same version is refused with [`StoreError::Conflict`].

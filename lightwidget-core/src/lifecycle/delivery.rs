@@ -28,50 +28,52 @@ pub enum Acknowledged {
     },
 }
 
-/// The effect of `outcome` on `notice`. Pure.
-///
-/// ```
-/// # use lightwidget_core::*;
-/// # let now = chrono::Utc::now();
-/// # let notice = Notice { id: uuid::Uuid::now_v7(), dedupe_key: "k".into(), account_id: AccountId::new(),
-/// #     owner: OwnerId::new("a"), username: "u".into(), connection: ConnectionKind::Consumer,
-/// #     kind: NoticeKind::Revoked, created_at: now };
-/// use lightwidget_core::lifecycle::{Acknowledged, acknowledged};
-/// let done = acknowledged(&notice, &OutboxOutcome::Failed { error: "bounced".into() });
-/// assert!(matches!(done, Acknowledged::Final { state: NoticeState::Failed, .. }));
-/// ```
-pub fn acknowledged(notice: &Notice, outcome: &OutboxOutcome) -> Acknowledged {
-    let topic = notice.kind.topic();
-    let (state, event) = match outcome {
-        OutboxOutcome::Delivered { channels } => (
-            NoticeState::Delivered,
-            TokenEventKind::NoticeSent {
-                topic,
-                channels: channels.clone(),
-            },
-        ),
-        OutboxOutcome::Suppressed { why } => (
-            NoticeState::Suppressed,
-            TokenEventKind::NoticeSuppressed {
-                topic,
-                why: why.clone(),
-            },
-        ),
-        OutboxOutcome::Failed { error } => (
-            NoticeState::Failed,
-            TokenEventKind::NoticeFailed {
-                topic,
-                error: error.clone(),
-            },
-        ),
-        OutboxOutcome::Retry { at, delivered, .. } => {
-            return Acknowledged::Retry {
-                at: *at,
-                delivered: delivered.clone(),
-            };
-        }
-    };
-    Acknowledged::Final { state, event }
+impl Acknowledged {
+    /// The effect of `outcome` on `notice`. Pure.
+    ///
+    /// ```
+    /// # use lightwidget_core::*;
+    /// # let now = chrono::Utc::now();
+    /// # let notice = Notice { id: uuid::Uuid::now_v7(), dedupe_key: "k".into(), account_id: AccountId::new(),
+    /// #     owner: OwnerId::new("a"), username: "u".into(), connection: ConnectionKind::Consumer,
+    /// #     kind: NoticeKind::Revoked, created_at: now };
+    /// use lightwidget_core::Acknowledged;
+    /// let done = Acknowledged::of(&notice, &OutboxOutcome::Failed { error: "bounced".into() });
+    /// assert!(matches!(done, Acknowledged::Final { state: NoticeState::Failed, .. }));
+    /// ```
+    pub fn of(notice: &Notice, outcome: &OutboxOutcome) -> Self {
+        let topic = notice.kind.topic();
+        let (state, event) = match outcome {
+            OutboxOutcome::Delivered { channels } => (
+                NoticeState::Delivered,
+                TokenEventKind::NoticeSent {
+                    topic,
+                    channels: channels.clone(),
+                },
+            ),
+            OutboxOutcome::Suppressed { why } => (
+                NoticeState::Suppressed,
+                TokenEventKind::NoticeSuppressed {
+                    topic,
+                    why: why.clone(),
+                },
+            ),
+            OutboxOutcome::Failed { error } => (
+                NoticeState::Failed,
+                TokenEventKind::NoticeFailed {
+                    topic,
+                    error: error.clone(),
+                },
+            ),
+            OutboxOutcome::Retry { at, delivered, .. } => {
+                return Self::Retry {
+                    at: *at,
+                    delivered: delivered.clone(),
+                };
+            }
+        };
+        Self::Final { state, event }
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +119,7 @@ mod tests {
             ),
         ];
         for (outcome, want, name) in cases {
-            let Acknowledged::Final { state, event } = acknowledged(&n, &outcome) else {
+            let Acknowledged::Final { state, event } = Acknowledged::of(&n, &outcome) else {
                 panic!("{outcome:?} is final");
             };
             assert_eq!(state, want);
@@ -127,7 +129,7 @@ mod tests {
         let Acknowledged::Final {
             event: TokenEventKind::NoticeSent { topic, channels },
             ..
-        } = acknowledged(
+        } = Acknowledged::of(
             &n,
             &OutboxOutcome::Delivered {
                 channels: vec!["webhook".into()],
@@ -143,7 +145,7 @@ mod tests {
     #[test]
     fn a_retry_keeps_the_notice_pending_with_its_progress() {
         let at = Utc::now();
-        let got = acknowledged(
+        let got = Acknowledged::of(
             &notice(),
             &OutboxOutcome::Retry {
                 at,

@@ -33,14 +33,14 @@ mod succession;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
-pub use delivery::{Acknowledged, acknowledged};
+pub use delivery::Acknowledged;
 pub use freshness::{Freshness, IssuedAt, freshness};
 pub use hooks::{Hook, owner_views};
 pub use notices::{
     Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,
 };
 use rules::Ctx;
-pub use succession::{Succession, succession};
+pub use succession::Succession;
 
 use crate::{
     Account, AccountId, AccountRecord, CheckInfo, ExpiryReason, Notice, ProviderError,

@@ -18,28 +18,30 @@ pub enum Succession {
     },
 }
 
-/// The succession after `leaving` left an account whose primary owner is `primary`;
-/// `remaining` are the members left, in the order they joined. The earliest remaining
-/// member succeeds a primary owner who leaves. Pure.
-///
-/// ```
-/// use chrono::Utc;
-/// use lightwidget_core::lifecycle::{Succession, succession};
-/// use lightwidget_core::{Entitlements, Membership, OwnerId};
-/// let client = Membership::new("client", Entitlements { notifications: true }, Utc::now());
-/// let agency = OwnerId::new("agency");
-/// assert_eq!(
-///     succession(&agency, &agency, &[client.clone()]),
-///     Succession::Remain { primary: Some(client) },
-/// );
-/// assert_eq!(succession(&agency, &agency, &[]), Succession::Delete);
-/// ```
-pub fn succession(primary: &OwnerId, leaving: &OwnerId, remaining: &[Membership]) -> Succession {
-    let Some(first) = remaining.first() else {
-        return Succession::Delete;
-    };
-    Succession::Remain {
-        primary: (primary == leaving).then(|| first.clone()),
+impl Succession {
+    /// The succession after `leaving` left an account whose primary owner is `primary`;
+    /// `remaining` are the members left, in the order they joined. The earliest remaining
+    /// member succeeds a primary owner who leaves. Pure.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use lightwidget_core::Succession;
+    /// use lightwidget_core::{Entitlements, Membership, OwnerId};
+    /// let client = Membership::new("client", Entitlements { notifications: true }, Utc::now());
+    /// let agency = OwnerId::new("agency");
+    /// assert_eq!(
+    ///     Succession::after_leave(&agency, &agency, &[client.clone()]),
+    ///     Succession::Remain { primary: Some(client) },
+    /// );
+    /// assert_eq!(Succession::after_leave(&agency, &agency, &[]), Succession::Delete);
+    /// ```
+    pub fn after_leave(primary: &OwnerId, leaving: &OwnerId, remaining: &[Membership]) -> Self {
+        let Some(first) = remaining.first() else {
+            return Self::Delete;
+        };
+        Self::Remain {
+            primary: (primary == leaving).then(|| first.clone()),
+        }
     }
 }
 
@@ -55,9 +57,12 @@ mod tests {
     #[test]
     fn the_last_owner_leaving_deletes_the_account() {
         let a = OwnerId::new("a");
-        assert_eq!(succession(&a, &a, &[]), Succession::Delete);
+        assert_eq!(Succession::after_leave(&a, &a, &[]), Succession::Delete);
         // Even if the store's primary label named someone else.
-        assert_eq!(succession(&OwnerId::new("b"), &a, &[]), Succession::Delete);
+        assert_eq!(
+            Succession::after_leave(&OwnerId::new("b"), &a, &[]),
+            Succession::Delete
+        );
     }
 
     #[test]
@@ -65,7 +70,7 @@ mod tests {
         let a = OwnerId::new("a");
         let rest = [m("b", false), m("c", true)];
         assert_eq!(
-            succession(&a, &a, &rest),
+            Succession::after_leave(&a, &a, &rest),
             Succession::Remain {
                 primary: Some(rest[0].clone())
             }
@@ -76,7 +81,7 @@ mod tests {
     fn another_owner_leaving_keeps_the_primary_owner() {
         let rest = [m("a", true), m("c", true)];
         assert_eq!(
-            succession(&OwnerId::new("a"), &OwnerId::new("b"), &rest),
+            Succession::after_leave(&OwnerId::new("a"), &OwnerId::new("b"), &rest),
             Succession::Remain { primary: None }
         );
     }

@@ -6,11 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::lifecycle::{self, Acknowledged, Succession};
 use crate::{
-    Account, AccountId, AccountRecord, ConnectionKind, Departure, HistoryEntry, HistoryQuery,
-    Incident, Lookup, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId,
-    Preferences, StoreError, TokenEvent, TokenEventKind, Transition,
+    Account, AccountId, AccountRecord, Acknowledged, ConnectionKind, Departure, HistoryEntry,
+    HistoryQuery, Incident, Lookup, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome,
+    OwnerId, Preferences, StoreError, Succession, TokenEvent, TokenEventKind, Transition,
 };
 
 pub(super) struct Row {
@@ -285,7 +284,7 @@ impl Tables {
             return Ok(Departure::NotAMember);
         };
         ms.remove(i);
-        let succession = lifecycle::succession(&primary, owner, ms);
+        let succession = Succession::after_leave(&primary, owner, ms);
         self.joined_seq.remove(&(id, owner.clone()));
         match succession {
             Succession::Delete => {
@@ -387,7 +386,7 @@ impl Tables {
         row.entry.version += 1;
         row.entry.attempts += 1;
         row.lease_until = None;
-        match lifecycle::acknowledged(&row.entry.notice, outcome) {
+        match Acknowledged::of(&row.entry.notice, outcome) {
             Acknowledged::Retry { at, delivered } => {
                 row.entry.delivered = delivered;
                 row.next_attempt_at = at;

@@ -1,12 +1,12 @@
 //! The owners of shared accounts (`lw_members`): join and leave take the account's row
 //! lock, one after the other, and write the membership, the account's primary-owner
 //! columns and the owner's history event in one transaction. Who succeeds a primary
-//! owner who leaves is the pure `lifecycle::succession`'s answer.
+//! owner who leaves is the pure `Succession::after_leave`'s answer.
 
 use chrono::{DateTime, Utc};
-use lightwidget_core::lifecycle::{self, Succession};
 use lightwidget_core::{
-    AccountId, Departure, Entitlements, Membership, OwnerId, StoreError, TokenEvent, TokenEventKind,
+    AccountId, Departure, Entitlements, Membership, OwnerId, StoreError, Succession, TokenEvent,
+    TokenEventKind,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -170,7 +170,7 @@ impl SqlStore {
             return Ok(Departure::NotAMember);
         }
         let rest = self.members_in(&mut tx, id).await?;
-        match lifecycle::succession(&primary, owner, &rest) {
+        match Succession::after_leave(&primary, owner, &rest) {
             Succession::Delete => {
                 self.delete_in(&mut tx, id).await?;
                 tx.tx.commit().await.classified(db)?;

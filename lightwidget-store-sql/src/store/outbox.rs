@@ -1,10 +1,11 @@
 //! Notices on the pool: acknowledging a delivery attempt (its effect is the pure
-//! `lifecycle::acknowledged`'s) and listing an account's notices. Takes are the
+//! `Acknowledged::of`'s) and listing an account's notices. Takes are the
 //! backend's (`dialect.rs`).
 
 use chrono::{DateTime, Utc};
-use lightwidget_core::lifecycle::{self, Acknowledged};
-use lightwidget_core::{AccountId, Notice, NoticeState, OutboxOutcome, StoreError, TokenEvent};
+use lightwidget_core::{
+    AccountId, Acknowledged, Notice, NoticeState, OutboxOutcome, StoreError, TokenEvent,
+};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -44,7 +45,7 @@ impl SqlStore {
             })?;
         let entry = decode_outbox(&row)?;
         let account = entry.notice.account_id;
-        let (q, event) = match lifecycle::acknowledged(&entry.notice, outcome) {
+        let (q, event) = match Acknowledged::of(&entry.notice, outcome) {
             Acknowledged::Final { state, event } => (
                 self.q(self.sql().ack_final).bind(state.as_str()),
                 Some(event),
