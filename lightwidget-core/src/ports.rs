@@ -69,10 +69,10 @@ pub enum Lookup {
 /// backend may override any of them with a faster path that behaves the same.
 ///
 /// Stores only persist: every decision is made by a pure function of
-/// [`lifecycle`](crate::lifecycle), and the store writes its result (the notices of a
-/// commit are fanned out by the keeper; a leave applies [`Succession::after_leave`](crate::Succession::after_leave)
-/// and an acknowledgement [`Acknowledged::of`](crate::Acknowledged::of) inside the store's
-/// transaction).
+/// [`lifecycle`](crate::lifecycle), and the store writes its result. The notices of a
+/// commit are fanned out by the keeper; a leave applies
+/// [`Succession::after_leave`](crate::Succession::after_leave) and an acknowledgement
+/// [`Acknowledged::of`](crate::Acknowledged::of) inside the store's transaction.
 ///
 /// # Shared accounts
 /// An account has one or more owners ([`Membership`]s). [`insert`](TokenStore::insert)
