@@ -22,23 +22,25 @@
 //! assert_eq!(t.notices.len(), 1);
 //! ```
 
-mod delivery;
+mod acknowledged;
 mod freshness;
 mod hooks;
 pub mod incident;
 mod notices;
+mod outbox;
 mod rules;
 mod succession;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
-pub use delivery::Acknowledged;
+pub use acknowledged::Acknowledged;
 pub use freshness::{Freshness, IssuedAt, freshness};
 pub use hooks::{Hook, owner_views};
 pub use notices::{
     Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,
 };
+pub use outbox::{DeliveryAttempt, settle_delivery};
 use rules::Ctx;
 pub use succession::Succession;
 

@@ -1,5 +1,5 @@
-//! What a delivery attempt's outcome does to its notice: the notice's next state and the
-//! history event its owner sees. Stores apply the result as it is
+//! What a delivery attempt's outcome (decided by `outbox.rs`) does to its notice in the
+//! store: the notice's next state and the history event its owner sees. Stores apply the result as it is
 //! ([`TokenStore::ack_outbox`](crate::TokenStore::ack_outbox)).
 
 use chrono::{DateTime, Utc};
