@@ -8,9 +8,8 @@ use uuid::Uuid;
 
 use crate::{
     Account, AccountId, AccountRecord, ConnectionKind, DeliveryError, Departure, HistoryEntry,
-    HistoryQuery, Incident, IncidentAlert, IncidentId, Membership, Notice, OutboxEntry,
-    OutboxOutcome, OwnerId, Preferences, ProviderError, Recipient, StoreError, Token, TokenEvent,
-    TokenStatus, Transition,
+    HistoryQuery, Incident, IncidentAlert, IncidentId, Membership, Notice, OutboxEntry, OwnerId,
+    Preferences, ProviderError, Recipient, StoreError, Token, TokenEvent, TokenStatus, Transition,
 };
 
 /// Counts of accounts per status.
@@ -289,16 +288,17 @@ pub trait TokenStore: Send + Sync + 'static {
         worker: &str,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Records the outcome of a dispatch attempt, fenced on the entry's version, as the
-    /// pure [`Acknowledged::of`](crate::Acknowledged::of) says: a final
-    /// outcome sets the notice's state and appends its history event in the same
-    /// transaction, as an owner-specific event of the notice's owner. Acking an entry
+    /// Records what a dispatch attempt comes to, fenced on the entry's version: the
+    /// keeper decides it with the pure [`Acknowledged::of`](crate::Acknowledged::of) and
+    /// the store writes it as given. A final acknowledgement sets the notice's state and
+    /// appends its history event in the same transaction, as an owner-specific event of
+    /// the notice's owner; a retry sets when and who already has it. Acking an entry
     /// twice with the same version is refused with [`StoreError::Conflict`].
     async fn ack_outbox(
         &self,
         notice_id: Uuid,
         version: i64,
-        outcome: &OutboxOutcome,
+        ack: &crate::Acknowledged,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

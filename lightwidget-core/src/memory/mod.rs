@@ -4,6 +4,7 @@
 
 mod tables;
 
+use crate::Acknowledged;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use uuid::Uuid;
 
 use crate::{
     Account, AccountId, AccountRecord, Departure, HistoryEntry, HistoryQuery, Incident, IncidentId,
-    Lookup, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
-    StatusCounts, StoreError, TokenEvent, TokenStatus, TokenStore, Transition,
+    Lookup, Membership, Notice, NoticeState, OutboxEntry, OwnerId, Preferences, StatusCounts,
+    StoreError, TokenEvent, TokenStatus, TokenStore, Transition,
 };
 use tables::Tables;
 
@@ -212,10 +213,10 @@ impl TokenStore for InMemoryStore {
         &self,
         notice_id: Uuid,
         version: i64,
-        outcome: &OutboxOutcome,
+        ack: &Acknowledged,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.lock().ack(notice_id, version, outcome, now)
+        self.lock().ack(notice_id, version, ack, now)
     }
 
     async fn notices(&self, id: AccountId) -> Result<Vec<(Notice, NoticeState)>, StoreError> {

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::{
     Account, AccountId, AccountRecord, Acknowledged, ConnectionKind, Departure, HistoryEntry,
-    HistoryQuery, Incident, Lookup, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome,
-    OwnerId, Preferences, StoreError, Succession, TokenEvent, TokenEventKind, Transition,
+    HistoryQuery, Incident, Lookup, Membership, Notice, NoticeState, OutboxEntry, OwnerId,
+    Preferences, StoreError, Succession, TokenEvent, TokenEventKind, Transition,
 };
 
 pub(super) struct Row {
@@ -369,7 +369,7 @@ impl Tables {
         &mut self,
         notice_id: Uuid,
         version: i64,
-        outcome: &OutboxOutcome,
+        ack: &Acknowledged,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let row = self
@@ -386,7 +386,7 @@ impl Tables {
         row.entry.version += 1;
         row.entry.attempts += 1;
         row.lease_until = None;
-        match Acknowledged::of(&row.entry.notice, outcome) {
+        match ack.clone() {
             Acknowledged::Retry { at, delivered } => {
                 row.entry.delivered = delivered;
                 row.next_attempt_at = at;

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lightwidget_core::{
     Account, AccountId, AccountRecord, Departure, HistoryEntry, HistoryQuery, Incident, IncidentId,
-    Lookup, Membership, Notice, NoticeState, OutboxEntry, OutboxOutcome, OwnerId, Preferences,
-    StatusCounts, StoreError, TokenEvent, TokenStore, Transition,
+    Lookup, Membership, Notice, NoticeState, OutboxEntry, OwnerId, Preferences, StatusCounts,
+    StoreError, TokenEvent, TokenStore, Transition,
 };
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
@@ -285,10 +285,10 @@ impl TokenStore for SqlStore {
         &self,
         notice_id: Uuid,
         version: i64,
-        outcome: &OutboxOutcome,
+        ack: &lightwidget_core::Acknowledged,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.ack_outbox_sql(notice_id, version, outcome, now).await
+        self.ack_outbox_sql(notice_id, version, ack, now).await
     }
 
     async fn notices(&self, id: AccountId) -> Result<Vec<(Notice, NoticeState)>, StoreError> {

@@ -3,9 +3,7 @@
 //! backend's (`dialect.rs`).
 
 use chrono::{DateTime, Utc};
-use lightwidget_core::{
-    AccountId, Acknowledged, Notice, NoticeState, OutboxOutcome, StoreError, TokenEvent,
-};
+use lightwidget_core::{AccountId, Acknowledged, Notice, NoticeState, StoreError, TokenEvent};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -28,7 +26,7 @@ impl SqlStore {
         &self,
         notice_id: Uuid,
         version: i64,
-        outcome: &OutboxOutcome,
+        ack: &Acknowledged,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let db = self.db();
@@ -45,7 +43,7 @@ impl SqlStore {
             })?;
         let entry = decode_outbox(&row)?;
         let account = entry.notice.account_id;
-        let (q, event) = match Acknowledged::of(&entry.notice, outcome) {
+        let (q, event) = match ack.clone() {
             Acknowledged::Final { state, event } => (
                 self.q(self.sql().ack_final).bind(state.as_str()),
                 Some(event),

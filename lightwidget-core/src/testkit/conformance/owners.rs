@@ -10,6 +10,7 @@
 //! # }
 //! ```
 
+use crate::Acknowledged;
 use std::sync::Arc;
 
 use super::super::fixtures::{LEASE, insert, notice, record, secs, t0, transition};
@@ -256,9 +257,14 @@ pub async fn notices_fan_out_per_owner<S: TokenStore + ?Sized>(s: &S) {
                 why: "not opted in".into(),
             }
         };
-        s.ack_outbox(e.notice.id, e.version, &outcome, t0() + secs(11))
-            .await
-            .unwrap();
+        s.ack_outbox(
+            e.notice.id,
+            e.version,
+            &Acknowledged::of(&e.notice, &outcome),
+            t0() + secs(11),
+        )
+        .await
+        .unwrap();
     }
 
     let client = s
