@@ -75,7 +75,9 @@ impl Backoff {
             .unwrap_or(self.max)
             .min(self.max);
         if self.jitter {
-            base.mul_f64(0.5 + 0.5 * unit(rng))
+            // In [0.5, 1): the top of `unit`'s range would round 0.5 + 0.5 × u up to 1.
+            let f = (0.5 + 0.5 * unit(rng)).min(1.0 - f64::EPSILON);
+            Duration::try_from_secs_f64(base.as_secs_f64() * f).map_or(base, |d| d.min(base))
         } else {
             base
         }

@@ -160,7 +160,7 @@ impl KeeperBuilder {
         self.settings.rate_limit = NonZeroU32::new(n);
         self
     }
-    /// Lease holder name (default: `host-pid-random`).
+    /// Lease holder name (default, and when blank: `host-pid-random`).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.worker_id = Some(id.into());
         self
@@ -219,7 +219,8 @@ impl KeeperBuilder {
                 )));
             }
         }
-        let worker_id = self.worker_id.unwrap_or_else(|| {
+        let worker_id = self.worker_id.filter(|w| !w.trim().is_empty());
+        let worker_id = worker_id.unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "keeper".into());
             format!(
                 "{host}-{}-{}",

@@ -16,18 +16,27 @@ impl Keeper {
     /// copies. Per transition, in order: `Ok`, or why its members could not be read (an
     /// unknown account, the store unavailable); such a transition is left as it was.
     pub(super) async fn fan_out(&self, ts: &mut [Transition]) -> Vec<Result<(), StoreError>> {
-        let mut out = Vec::with_capacity(ts.len());
-        for t in ts.iter_mut() {
+        // The members of every account concerned, read concurrently (a mass expiry's
+        // batch does not wait for one read after another).
+        let store = &self.inner.store;
+        let reads = ts.iter().map(|t| async move {
             if t.notices.is_empty() {
-                out.push(Ok(()));
-                continue;
+                None
+            } else {
+                Some(store.owners(t.account.id).await)
             }
-            out.push(self.inner.store.owners(t.account.id).await.map(|ms| {
-                let owners: Vec<_> = ms.into_iter().map(|m| m.owner).collect();
-                t.notices = lifecycle::fan_out(&t.notices, &owners);
-            }));
-        }
-        out
+        });
+        let members = futures::future::join_all(reads).await;
+        ts.iter_mut()
+            .zip(members)
+            .map(|(t, read)| match read {
+                None => Ok(()),
+                Some(read) => read.map(|ms| {
+                    let owners: Vec<_> = ms.into_iter().map(|m| m.owner).collect();
+                    t.notices = lifecycle::fan_out(&t.notices, &owners);
+                }),
+            })
+            .collect()
     }
 
     /// [`TokenStore::commit`](crate::TokenStore::commit) of `t` with its notices fanned
@@ -40,7 +49,7 @@ impl Keeper {
         self.fan_out(std::slice::from_mut(&mut t))
             .await
             .pop()
-            .unwrap_or(Ok(()))?;
+            .unwrap_or_else(|| Err(missing()))?;
         self.inner.store.commit(&t).await
     }
 
@@ -64,8 +73,17 @@ impl Keeper {
         let mut committed = self.inner.store.commit_many(&ready).await.into_iter();
         fanned
             .into_iter()
-            .map(|f| f.and_then(|()| committed.next().unwrap_or(Ok(()))))
+            .map(|f| f.and_then(|()| committed.next().unwrap_or_else(|| Err(missing()))))
             .collect()
+    }
+}
+
+/// What a transition gets when the store returned fewer results than it was given: an
+/// error, never a success (its effects would follow a write that may not have happened).
+pub(super) fn missing() -> StoreError {
+    StoreError::Backend {
+        message: "the store returned no result for a commit".into(),
+        source: None,
     }
 }
 

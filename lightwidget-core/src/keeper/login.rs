@@ -182,12 +182,14 @@ impl Keeper {
             Ok(_) => {}
             Err(Error::UnknownAccount(_)) => {
                 let opts = super::ConnectOptions::default();
-                let joined = match self.join_existing(&new, &token, opts, existing).await? {
-                    Some((id, _)) => id,
+                return match self.join_existing(&new, &token, opts, existing).await? {
+                    Some((id, _)) => Ok(done(id, LoginEffect::Joined)),
                     // Deleted meanwhile (its last owner left): connect afresh.
-                    None => self.connect(new, token).await?,
+                    None => Ok(done(
+                        self.connect(new, token).await?,
+                        LoginEffect::Connected,
+                    )),
                 };
-                return Ok(done(joined, LoginEffect::Joined));
             }
             Err(e) => return Err(e),
         }

@@ -103,9 +103,6 @@ impl KeeperSettings {
         if self.notice_max_attempts == 0 {
             return err("notice_max_attempts must be at least 1".into());
         }
-        if self.worker_id.trim().is_empty() {
-            return err("worker_id must not be empty".into());
-        }
         self.incident_policy.validate().map_err(Error::Config)
     }
 }

@@ -136,7 +136,7 @@ impl Keeper {
                 .commit_with_retry(std::slice::from_ref(t), held)
                 .await
                 .pop()
-                .unwrap_or(Ok(())),
+                .unwrap_or_else(|| Err(super::fanout::missing())),
         }
     }
 

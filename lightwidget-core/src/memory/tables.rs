@@ -230,6 +230,8 @@ impl Tables {
         let row = self.row(account.id)?;
         let old = key(&row.record.account);
         row.record.account = account.clone();
+        // A commit computed from the record before this write is fenced out.
+        row.record.version += 1;
         self.rekey(account.id, old, key(account));
         if let Some(m) = self
             .members
@@ -249,10 +251,12 @@ impl Tables {
     }
 
     pub fn join(&mut self, id: AccountId, member: &Membership) -> Result<bool, StoreError> {
-        let account = &mut self.row(id)?.record.account;
-        // The account carries its primary owner's entitlements.
-        if account.owner == member.owner {
-            account.entitlements = member.entitlements;
+        let record = &mut self.row(id)?.record;
+        // The account carries its primary owner's entitlements (a commit computed from
+        // the record before this write is fenced out).
+        if record.account.owner == member.owner {
+            record.account.entitlements = member.entitlements;
+            record.version += 1;
         }
         let ms = self.members.entry(id).or_default();
         if let Some(m) = ms.iter_mut().find(|m| m.owner == member.owner) {
@@ -294,9 +298,10 @@ impl Tables {
             Succession::Remain {
                 primary: Some(next),
             } => {
-                let account = &mut self.row(id)?.record.account;
-                account.owner = next.owner;
-                account.entitlements = next.entitlements;
+                let record = &mut self.row(id)?.record;
+                record.account.owner = next.owner;
+                record.account.entitlements = next.entitlements;
+                record.version += 1;
             }
             Succession::Remain { primary: None } => {}
         }

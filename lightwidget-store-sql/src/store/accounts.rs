@@ -57,22 +57,23 @@ impl SqlStore {
         id: AccountId,
     ) -> Result<bool, StoreError> {
         let sql = self.sql();
-        let mut deleted = 0;
-        for q in [
-            sql.delete_history,
-            sql.delete_outbox,
-            sql.delete_members,
-            sql.delete_account,
-        ] {
-            deleted = self
-                .q(q)
+        // The account's row first: its lock orders this delete after a commit in flight
+        // (which then writes nothing) or before it (whose fenced update then matches no
+        // row), so no history or notice of a deleted account is left behind.
+        let deleted = self
+            .q(sql.delete_account)
+            .bind(id.to_string())
+            .execute(&mut *tx.tx)
+            .await
+            .classified(self.db())?
+            .rows_affected();
+        for q in [sql.delete_history, sql.delete_outbox, sql.delete_members] {
+            self.q(q)
                 .bind(id.to_string())
                 .execute(&mut *tx.tx)
                 .await
-                .classified(self.db())?
-                .rows_affected();
+                .classified(self.db())?;
         }
-        // The last statement is the account's.
         Ok(deleted > 0)
     }
 

@@ -216,7 +216,7 @@ impl Keeper {
                     for ((id, _), kept) in leases.iter().zip(kept) {
                         if !kept {
                             held_lock(&held).remove(id);
-                            tracing::warn!(account_id = %id, "lease lost: another keeper claimed the account meanwhile; this keeper's result for it will not be committed");
+                            tracing::warn!(account_id = %id, "lease lost: another keeper claimed the account, or it was written meanwhile; this keeper's result for it is committed only if it still applies to the fresh record");
                         }
                     }
                 }
@@ -275,26 +275,23 @@ impl Keeper {
             return;
         }
         let results = self.commit_with_retry(transitions, held).await;
-        self.inner
-            .gateway
-            .refreshes_end(transitions.iter().map(Transition::account_id));
+        // Each result's final state first (redone ones are committed, with their effects,
+        // by the write path); gateway calls waiting for these refreshes go on only then,
+        // so they read the token that ends up current, never one a redo replaces.
+        let mut fresh = Vec::with_capacity(transitions.len());
         for ((t, redo), r) in transitions.iter().zip(redos).zip(results) {
-            let committed = match r {
-                Ok(()) => {
-                    self.committed(t).await;
-                    Some(std::borrow::Cow::Borrowed(t))
-                }
+            match r {
+                Ok(()) => fresh.push(t),
                 // Fenced out because the account was written meanwhile (a gateway call's
                 // last-check write, a host's `observe`, an expired lease taken over):
                 // worked out again on the fresh record, so a result obtained from the
                 // Graph API is not dropped while it can still be made durable.
                 Err(StoreError::Conflict(id)) => match self.redo(id, redo, held).await {
-                    Some(t) => Some(std::borrow::Cow::Owned(t)),
+                    Some(t) => report.count(t.outcome),
                     None => {
                         report.conflicts += 1;
                         bump(&self.inner.counters.conflicts);
                         crate::telemetry::conflict();
-                        None
                     }
                 },
                 Err(e) => {
@@ -302,12 +299,15 @@ impl Keeper {
                     crate::telemetry::store_error("commit");
                     let why = self.given_up_because(&e, t.account.id, held);
                     tracing::error!(account_id = %t.account.id, outcome = ?t.outcome, error = %with_causes(&e), why, "commit failed for good; this result is dropped and the account is worked again when its lease ends");
-                    None
                 }
-            };
-            if let Some(t) = committed {
-                report.count(t.outcome);
             }
+        }
+        self.inner
+            .gateway
+            .refreshes_end(transitions.iter().map(Transition::account_id));
+        for t in fresh {
+            self.committed(t).await;
+            report.count(t.outcome);
         }
     }
 

@@ -128,3 +128,49 @@ pub async fn notices_are_enqueued_as_given<S: TokenStore + ?Sized>(s: &S) {
     assert_eq!(all.len(), 1, "one notice given, one enqueued: {all:?}");
     assert_eq!(all[0].0, n, "as given");
 }
+
+/// A write of the account's own fields (`update_account`, the primary owner's `join`)
+/// moves its version, so a commit computed from the record read before it is fenced out
+/// ([`StoreError::Conflict`](crate::StoreError::Conflict)) instead of writing the old
+/// username, Facebook user id or entitlements back.
+pub async fn account_writes_fence_stale_commits<S: TokenStore + ?Sized>(s: &S) {
+    let mut r = record("o", "17841400000000401", Some(t0()));
+    r.account.kind = ConnectionKind::Business;
+    r.account.fb_user_id = Some("10150000000000401".into());
+    let id = r.account.id;
+    insert(s, &r).await;
+
+    let before = s.get(id).await.unwrap().unwrap();
+    let mut a = before.account.clone();
+    a.fb_user_id = Some("10150000000000402".into());
+    a.username = "renamed".into();
+    s.update_account(&a).await.unwrap();
+    let stale = transition(&before, Some(t0() + secs(5)));
+    assert!(
+        matches!(s.commit(&stale).await, Err(crate::StoreError::Conflict(_))),
+        "a commit read before update_account is fenced out"
+    );
+    let got = s.get(id).await.unwrap().unwrap();
+    assert_eq!(got.account.fb_user_id.as_deref(), Some("10150000000000402"));
+    assert_eq!(got.account.username, "renamed");
+
+    // The primary owner's entitlements through `join`.
+    let read = s.get(id).await.unwrap().unwrap();
+    let e = crate::Entitlements {
+        notifications: !read.account.entitlements.notifications,
+    };
+    let me = crate::Membership::new(read.account.owner.clone(), e, t0());
+    s.join(id, &me).await.unwrap();
+    let stale = transition(&read, Some(t0() + secs(6)));
+    let results = s.commit_many(std::slice::from_ref(&stale)).await;
+    assert!(
+        matches!(results.as_slice(), [Err(crate::StoreError::Conflict(_))]),
+        "a commit read before the primary owner's join is fenced out: {results:?}"
+    );
+    let got = s.get(id).await.unwrap().unwrap();
+    assert_eq!(got.account.entitlements, e);
+    // A commit from the fresh record goes through.
+    s.commit(&transition(&got, Some(t0() + secs(7))))
+        .await
+        .unwrap();
+}
