@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use lightwidget_core::gateway::{GraphFailure, Media, MediaPage, Profile};
 use lightwidget_core::{
     Account, CheckInfo, Clock, ConnectionKind, ProviderError, ReportedExpiry, SystemClock, Token,
     TokenProvider,
 };
+use serde::Serialize;
 
+use crate::gateway::{self, Get};
 use crate::http::{Http, for_account};
 use crate::{FacebookLogin, InstagramLogin};
 
@@ -15,6 +18,11 @@ use crate::{FacebookLogin, InstagramLogin};
 /// - consumer (Instagram Login): `refresh` = `ig_refresh_token`; `check` = `/me`;
 /// - business (Facebook Login Page tokens, which do not expire): `refresh` and `check`
 ///   both ask `debug_token`, which also reports the data-access expiry.
+///
+/// The gateway's calls (`Keeper::graph`) go to the host of the account's kind
+/// (graph.instagram.com for consumer, graph.facebook.com for business) through the same
+/// client, and so the same usage-header throttle, as `refresh` and `check`; their paths,
+/// fields and JSON shapes are in [`gateway`](crate::gateway).
 ///
 /// A kind with no client configured fails with a `Fatal` error naming it.
 ///
@@ -144,10 +152,6 @@ impl TokenProvider for GraphProvider {
             .await
     }
 
-    /// The gateway's GET, on the host of the account's kind (graph.instagram.com for
-    /// consumer, graph.facebook.com for business), through the same client — and so the
-    /// same usage-header throttle, for the app and for the account — as `refresh` and
-    /// `check`.
     async fn graph_get(
         &self,
         account: &Account,
@@ -155,8 +159,42 @@ impl TokenProvider for GraphProvider {
         path: &str,
         query: &[(String, String)],
     ) -> Result<Vec<u8>, ProviderError> {
-        self.throttled(account, self.get_unthrottled(account, token, path, query))
-            .await
+        self.get(account, token, path, query).await
+    }
+
+    async fn graph_profile(
+        &self,
+        account: &Account,
+        token: &Token,
+    ) -> Result<Profile, GraphFailure> {
+        let body = self
+            .typed(account, token, gateway::profile(account))
+            .await?;
+        gateway::decode_profile(&body)
+    }
+
+    async fn graph_media<'a>(
+        &self,
+        account: &Account,
+        token: &Token,
+        after: Option<&'a str>,
+        limit: Option<u32>,
+    ) -> Result<MediaPage, GraphFailure> {
+        let get = gateway::media(account, after, limit);
+        let body = self.typed(account, token, get).await?;
+        gateway::decode_media_page(&body)
+    }
+
+    async fn graph_media_item(
+        &self,
+        account: &Account,
+        token: &Token,
+        media_id: &str,
+    ) -> Result<Media, GraphFailure> {
+        let body = self
+            .typed(account, token, gateway::media_item(media_id))
+            .await?;
+        gateway::decode_media(&body)
     }
 }
 
@@ -196,12 +234,24 @@ impl GraphProvider {
         }
     }
 
-    async fn get_unthrottled(
+    /// The GET of a typed gateway call.
+    async fn typed(
+        &self,
+        account: &Account,
+        token: &Token,
+        get: Get<'_>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.get(account, token, &get.path, &get.query).await
+    }
+
+    /// A gateway GET under the throttle of the account's app and account, on the Graph
+    /// host of its kind.
+    async fn get<Q: Serialize + Sync + ?Sized>(
         &self,
         account: &Account,
         token: &Token,
         path: &str,
-        query: &[(String, String)],
+        query: &Q,
     ) -> Result<Vec<u8>, ProviderError> {
         let (http, root) = match account.kind {
             ConnectionKind::Consumer => {
@@ -219,7 +269,8 @@ impl GraphProvider {
             .get(url)
             .query(query)
             .query(&[("access_token", token.secret())]);
-        Ok(http.send_raw(req).await?.1)
+        self.throttled(account, async { Ok(http.send_raw(req).await?.1) })
+            .await
     }
 }
 

@@ -21,6 +21,7 @@ mod graph;
 mod host;
 mod incidents;
 mod login;
+mod records;
 mod stats;
 mod sweep;
 
