@@ -48,9 +48,7 @@ pub struct FacebookLogin {
 
 impl std::fmt::Debug for FacebookLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FacebookLogin")
-            .field("config", &self.http.cfg)
-            .finish_non_exhaustive()
+        self.http.fmt_client(f, "FacebookLogin")
     }
 }
 
