@@ -7,7 +7,7 @@
 //! Graph's loose typing is tolerated: ids as strings or numbers, times as
 //! `2017-08-31T18:10:00+0000` or RFC 3339 (an unreadable time is `None`, not a failed
 //! call), album children wrapped in `{"data": [...]}`, media types this version does not
-//! know as [`MediaType::Other`](lightwidget_core::gateway::MediaType::Other).
+//! know as [`MediaType::Other`].
 //!
 //! ```
 //! use lightwidget_instagram::gateway::decode_media;
@@ -27,7 +27,7 @@ use lightwidget_core::{Account, ConnectionKind};
 use serde::{Deserialize, Deserializer};
 
 use crate::media::media_url_expiry;
-use crate::util::string_or_number;
+use crate::util::{Paging, string_or_number};
 
 /// The fields of a media item, and of an album's children.
 pub const MEDIA_FIELDS: &str = "id,caption,media_type,media_url,permalink,thumbnail_url,timestamp,children{id,media_type,media_url,thumbnail_url,permalink,timestamp}";
@@ -123,11 +123,7 @@ pub fn decode_media_page(body: &[u8]) -> Result<MediaPage, GraphFailure> {
         .into_iter()
         .map(|m| Media::from(m).with_url_expiry(media_url_expiry))
         .collect();
-    let after = l
-        .paging
-        .filter(|p| p.next.is_some())
-        .and_then(|p| p.cursors)
-        .and_then(|c| c.after);
+    let after = l.paging.and_then(Paging::next_after);
     Ok(MediaPage::new(items, after))
 }
 
@@ -200,22 +196,6 @@ struct Listing {
     data: Vec<WireMedia>,
     #[serde(default)]
     paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
-struct Paging {
-    #[serde(default)]
-    cursors: Option<Cursors>,
-    /// Present only when there is a next page (the URL itself carries the token and is
-    /// never kept).
-    #[serde(default)]
-    next: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct Cursors {
-    #[serde(default)]
-    after: Option<String>,
 }
 
 /// Graph writes `2017-08-31T18:10:00+0000` (no colon in the offset); RFC 3339 is

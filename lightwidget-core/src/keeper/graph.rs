@@ -178,18 +178,16 @@ struct RawCall {
 impl Call for RawCall {
     type Output = serde_json::Value;
     const PERMISSION_ENDS_TOKEN: bool = false;
-    fn send<'a>(
+    async fn send<'a>(
         &'a self,
         provider: &'a dyn TokenProvider,
         account: &'a Account,
         token: &'a Token,
-    ) -> impl Future<Output = Result<serde_json::Value, GraphFailure>> + Send + 'a {
-        async move {
-            let body = provider
-                .graph_get(account, token, &self.path, &self.query)
-                .await?;
-            Ok(serde_json::from_slice(&scrub(body, token))?)
-        }
+    ) -> Result<serde_json::Value, GraphFailure> {
+        let body = provider
+            .graph_get(account, token, &self.path, &self.query)
+            .await?;
+        Ok(serde_json::from_slice(&scrub(body, token))?)
     }
 }
 

@@ -77,7 +77,7 @@ impl Authorized {
     }
 
     /// Whether the person must choose among several Pages first (see the
-    /// [module docs](self)): then the account fields are empty and the token is not
+    /// [module docs](super)): then the account fields are empty and the token is not
     /// available.
     pub fn needs_choice(&self) -> bool {
         self.token.is_none()

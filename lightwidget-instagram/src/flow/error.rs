@@ -53,8 +53,8 @@ the Instagram app, then connect again"
     #[error("{} is not configured on this site", .0.label())]
     NotConfigured(ConnectionKind),
     /// The Facebook login gives several Pages with an Instagram business account and
-    /// none was chosen yet: ask the person ([`Authorized::choices`],
-    /// [`Authorized::choose`]).
+    /// none was chosen yet: ask the person ([`Authorized::choices`](super::Authorized::choices),
+    /// [`Authorized::choose`](super::Authorized::choose)).
     #[error("this Facebook login gives several Instagram accounts: choose one")]
     ChoiceNeeded {
         /// The usernames offered.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::routes::{Q, S, fault, graph_error, token_json, valid, with_usage};
@@ -270,14 +270,7 @@ pub(super) async fn ig_exchange(State(s): S, Query(q): Q) -> Response {
         Err(r) => return r,
     };
     let now = s.now();
-    let t = s.mint_with_scopes(
-        &info.user,
-        TokenKind::IgLong,
-        now,
-        Some(now + TimeDelta::days(60)),
-        info.scopes,
-    );
-    with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
+    long_lived(&s, &info.user, info.scopes, now)
 }
 
 pub(super) async fn ig_refresh(State(s): S, Query(q): Q) -> Response {
@@ -309,14 +302,7 @@ pub(super) async fn ig_refresh(State(s): S, Query(q): Q) -> Response {
             "The access token is less than 24 hours old and cannot be refreshed yet",
         );
     }
-    let t = s.mint_with_scopes(
-        &info.user,
-        TokenKind::IgLong,
-        now,
-        Some(now + TimeDelta::days(60)),
-        info.scopes,
-    );
-    with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
+    long_lived(&s, &info.user, info.scopes, now)
 }
 
 pub(super) async fn unsupported() -> Response {
@@ -373,4 +359,16 @@ pub(super) async fn fb_access_token(
         scopes,
     );
     axum::Json(token_json(&t, 3600)).into_response()
+}
+
+/// A new long-lived Instagram token (60 days) for `user`, as exchange and refresh answer.
+fn long_lived(s: &SandboxState, user: &str, scopes: Vec<String>, now: DateTime<Utc>) -> Response {
+    let t = s.mint_with_scopes(
+        user,
+        TokenKind::IgLong,
+        now,
+        Some(now + TimeDelta::days(60)),
+        scopes,
+    );
+    with_usage(s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
 }
