@@ -42,6 +42,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod account;
+mod backoff;
 mod clock;
 mod error;
 pub mod gateway;
@@ -67,13 +68,14 @@ pub use account::{
     Account, AccountId, AccountProblem, ConnectionKind, Departure, Entitlements, Membership,
     NewAccount, OwnerId,
 };
+pub use backoff::Backoff;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
 pub use incident::{Hold, Incident, IncidentAlert, IncidentChange, IncidentId, IncidentKind};
 pub use keeper::{
     ConnectOptions, ConnectOutcome, DispatchReport, GraphSession, Health, Keeper, KeeperBuilder,
-    KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
+    KeeperSettings, KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
 };
 pub use lifecycle::{Observation, Outcome, Suppression, Transition};
 pub use memory::InMemoryStore;

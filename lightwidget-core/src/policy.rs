@@ -220,10 +220,7 @@ impl RefreshPolicyBuilder {
     }
 }
 
-/// A uniform float in `[0, 1)` from any RNG.
-pub(crate) fn unit(rng: &mut dyn RngCore) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
+pub(crate) use crate::backoff::unit;
 
 /// `d × f`, at millisecond precision, saturating.
 fn scale(d: TimeDelta, f: f64) -> TimeDelta {
@@ -363,13 +360,13 @@ impl RefreshPolicy {
         now: DateTime<Utc>,
         rng: &mut dyn RngCore,
     ) -> DateTime<Utc> {
-        let exp = failures.saturating_sub(1).min(30);
-        let base = self
-            .backoff_initial
-            .checked_mul(1i32 << exp)
-            .unwrap_or(self.backoff_max)
-            .min(self.backoff_max);
-        let mut delay = scale(base, 0.5 + 0.5 * unit(rng));
+        let backoff = crate::Backoff::new(
+            self.backoff_initial.to_std().unwrap_or_default(),
+            self.backoff_max
+                .to_std()
+                .unwrap_or(std::time::Duration::MAX),
+        );
+        let mut delay = time::delta(backoff.delay(failures, rng));
         if persistent {
             delay = delay.max(self.persistent_backoff_min);
         }

@@ -1,3 +1,7 @@
+//! [`KeeperBuilder`]: the ports a keeper works with and every setting, each with a
+//! production default; [`KeeperBuilder::build`] validates them into one
+//! [`KeeperSettings`](super::KeeperSettings) and starts the engine.
+
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -7,10 +11,10 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
 
-use super::{Inner, Keeper, config_err, make_limiter, stats::Counters};
+use super::{Inner, Keeper, KeeperSettings, config_err, make_limiter, stats::Counters};
 use crate::{
-    Clock, LifecycleHooks, NoHooks, Notifier, RefreshPolicy, Result, SystemClock, TokenProvider,
-    TokenStore,
+    Backoff, Clock, LifecycleHooks, NoHooks, Notifier, RefreshPolicy, Result, SystemClock,
+    TokenProvider, TokenStore,
 };
 
 /// Builder for [`Keeper`]. Every setting has a production default;
@@ -21,30 +25,19 @@ pub struct KeeperBuilder {
     notifiers: Vec<Arc<dyn Notifier>>,
     hooks: Arc<dyn LifecycleHooks>,
     clock: Arc<dyn Clock>,
-    policy: RefreshPolicy,
-    concurrency: usize,
-    batch_size: usize,
-    commit_linger: Duration,
-    lease: Duration,
-    commit_retry_for: Duration,
-    rate_limit: Option<NonZeroU32>,
-    worker_id: Option<String>,
-    poll_interval: Duration,
-    rng_seed: Option<u64>,
-    outbox_batch: usize,
-    notice_max_attempts: u32,
-    notice_backoff: (Duration, Duration),
-    graph_observe_interval: Duration,
-    incident_policy: crate::lifecycle::incident::IncidentPolicy,
     operator_alerts: Option<Arc<dyn crate::OperatorAlerts>>,
+    /// Every setting; `worker_id` empty until [`build`](Self::build) names the worker.
+    settings: KeeperSettings,
+    worker_id: Option<String>,
+    rng_seed: Option<u64>,
+    /// The notice backoff as given (validated at build).
+    notice_backoff: (Duration, Duration),
 }
 
 impl std::fmt::Debug for KeeperBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeeperBuilder")
-            .field("concurrency", &self.concurrency)
-            .field("batch_size", &self.batch_size)
-            .field("lease", &self.lease)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -55,31 +48,24 @@ impl KeeperBuilder {
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
     /// The largest `batch_size` / `outbox_batch` accepted.
-    pub const MAX_BATCH: usize = 100_000;
+    pub const MAX_BATCH: usize = KeeperSettings::MAX_BATCH;
 
     pub(super) fn new(store: Arc<dyn TokenStore>, provider: Arc<dyn TokenProvider>) -> Self {
+        let settings = KeeperSettings::defaults(String::new());
         Self {
             store,
             provider,
             notifiers: Vec::new(),
             hooks: Arc::new(NoHooks),
             clock: Arc::new(SystemClock),
-            policy: RefreshPolicy::default(),
-            concurrency: 16,
-            batch_size: 200,
-            commit_linger: Duration::from_millis(5),
-            lease: Self::DEFAULT_LEASE,
-            commit_retry_for: Duration::from_secs(300),
-            rate_limit: None,
-            worker_id: None,
-            poll_interval: Duration::from_secs(30),
-            rng_seed: None,
-            outbox_batch: 50,
-            notice_max_attempts: 20,
-            notice_backoff: (Duration::from_secs(30), Duration::from_secs(6 * 3600)),
-            graph_observe_interval: Duration::from_secs(600),
-            incident_policy: crate::lifecycle::incident::IncidentPolicy::default(),
             operator_alerts: None,
+            notice_backoff: (
+                settings.notice_backoff.initial(),
+                settings.notice_backoff.max(),
+            ),
+            settings,
+            worker_id: None,
+            rng_seed: None,
         }
     }
 
@@ -87,7 +73,7 @@ impl KeeperBuilder {
     /// confirming re-check, probes (defaults in
     /// [`IncidentPolicy`](crate::lifecycle::incident::IncidentPolicy)).
     pub fn incident_policy(mut self, p: crate::lifecycle::incident::IncidentPolicy) -> Self {
-        self.incident_policy = p;
+        self.settings.incident_policy = p;
         self
     }
 
@@ -115,17 +101,17 @@ impl KeeperBuilder {
     }
     /// Refresh / check / retry policy.
     pub fn policy(mut self, p: RefreshPolicy) -> Self {
-        self.policy = p;
+        self.settings.policy = p;
         self
     }
     /// Provider calls in flight at once (default 16).
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n;
+        self.settings.concurrency = n;
         self
     }
     /// Accounts claimed per batch (default 200).
     pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n;
+        self.settings.batch_size = n;
         self
     }
     /// How long the commit stage of a sweep waits for more results to fill a batch of
@@ -136,7 +122,7 @@ impl KeeperBuilder {
     /// 300–500 rows with 3–10 ms). A sweep's last results are written as soon as the
     /// last call ends, never after a wait.
     pub fn commit_linger(mut self, d: Duration) -> Self {
-        self.commit_linger = d;
+        self.settings.commit_linger = d;
         self
     }
     /// Lease length: how long a claimed account is reserved for this keeper (default
@@ -146,7 +132,7 @@ impl KeeperBuilder {
     /// claimable again after at most one lease. Fencing on the record version still
     /// guarantees that two keepers never both commit one account.
     pub fn lease(mut self, d: Duration) -> Self {
-        self.lease = d;
+        self.settings.lease = d;
         self
     }
     /// The outer bound on retrying a commit that fails for a reason not known to be
@@ -166,12 +152,12 @@ impl KeeperBuilder {
     /// permanent ([`StoreError::is_permanent`](crate::StoreError::is_permanent)), when the
     /// heartbeat found the lease held by another keeper, or after this bound.
     pub fn commit_retry_for(mut self, d: Duration) -> Self {
-        self.commit_retry_for = d;
+        self.settings.commit_retry_for = d;
         self
     }
     /// In-process cap on provider calls per second (default: none).
     pub fn rate_limit_per_second(mut self, n: u32) -> Self {
-        self.rate_limit = NonZeroU32::new(n);
+        self.settings.rate_limit = NonZeroU32::new(n);
         self
     }
     /// Lease holder name (default: `host-pid-random`).
@@ -181,7 +167,7 @@ impl KeeperBuilder {
     }
     /// Idle wait between rounds of [`Keeper::run`] (default 30 s).
     pub fn poll_interval(mut self, d: Duration) -> Self {
-        self.poll_interval = d;
+        self.settings.poll_interval = d;
         self
     }
     /// Seeds the jitter RNG (tests; default: from the OS).
@@ -191,12 +177,12 @@ impl KeeperBuilder {
     }
     /// Outbox entries taken per round (default 50).
     pub fn outbox_batch(mut self, n: usize) -> Self {
-        self.outbox_batch = n;
+        self.settings.outbox_batch = n;
         self
     }
     /// Delivery attempts before a notice is recorded as failed (default 20).
     pub fn notice_max_attempts(mut self, n: u32) -> Self {
-        self.notice_max_attempts = n;
+        self.settings.notice_max_attempts = n;
         self
     }
     /// Notice retry backoff: first delay and cap (default 30 s, 6 h).
@@ -208,7 +194,7 @@ impl KeeperBuilder {
     /// successful check: at most once per this interval per account (default 10 min).
     /// Token errors are recorded at once whatever this says.
     pub fn graph_observe_interval(mut self, d: Duration) -> Self {
-        self.graph_observe_interval = d;
+        self.settings.graph_observe_interval = d;
         self
     }
 
@@ -218,39 +204,12 @@ impl KeeperBuilder {
     /// linger over 1 minute; a notice backoff whose first delay is zero or exceeds its
     /// cap. Longer durations elsewhere (poll interval, backoff cap) saturate.
     pub fn build(self) -> Result<Keeper> {
-        if self.concurrency == 0 {
-            return Err(config_err("concurrency must be at least 1"));
-        }
-        if self.batch_size == 0 || self.outbox_batch == 0 {
-            return Err(config_err("batch sizes must be at least 1"));
-        }
-        if self.batch_size > Self::MAX_BATCH || self.outbox_batch > Self::MAX_BATCH {
-            return Err(config_err(format!(
-                "batch sizes must be at most {}",
-                Self::MAX_BATCH
-            )));
-        }
-        if self.lease < Duration::from_secs(1) {
-            return Err(config_err("lease must be at least 1 second"));
-        }
-        if self.lease > Duration::from_secs(24 * 3600) {
-            return Err(config_err("lease must be at most 24 hours"));
-        }
-        if self.commit_retry_for > Duration::from_secs(24 * 3600) {
-            return Err(config_err("commit_retry_for must be at most 24 hours"));
-        }
-        if self.commit_linger > Duration::from_secs(60) {
-            return Err(config_err("commit_linger must be at most 1 minute"));
-        }
-        if self.notice_max_attempts == 0 {
-            return Err(config_err("notice_max_attempts must be at least 1"));
-        }
-        if self.notice_backoff.0.is_zero() || self.notice_backoff.0 > self.notice_backoff.1 {
+        let (initial, max) = self.notice_backoff;
+        if initial.is_zero() || initial > max {
             return Err(config_err(
                 "notice backoff: initial must be > 0 and not exceed the cap",
             ));
         }
-        self.incident_policy.validate().map_err(config_err)?;
         let mut seen = std::collections::HashSet::new();
         for n in &self.notifiers {
             if !seen.insert(n.channel()) {
@@ -268,6 +227,12 @@ impl KeeperBuilder {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         });
+        let settings = KeeperSettings {
+            worker_id,
+            notice_backoff: Backoff::new(initial, max),
+            ..self.settings
+        };
+        settings.validate()?;
         let rng = match self.rng_seed {
             Some(s) => SmallRng::seed_from_u64(s),
             None => SmallRng::from_os_rng(),
@@ -279,27 +244,17 @@ impl KeeperBuilder {
                 notifiers: self.notifiers,
                 hooks: self.hooks,
                 clock: self.clock,
-                policy: self.policy,
-                concurrency: self.concurrency,
-                batch_size: self.batch_size,
-                commit_linger: self.commit_linger,
-                lease: self.lease,
-                commit_retry_for: self.commit_retry_for,
-                limiter: make_limiter(self.rate_limit),
-                worker_id,
-                poll_interval: self.poll_interval,
+                limiter: make_limiter(settings.rate_limit),
                 rng: Mutex::new(rng),
-                outbox_batch: self.outbox_batch,
-                notice_max_attempts: self.notice_max_attempts,
-                notice_backoff: self.notice_backoff,
                 counters: Counters::default(),
                 shutting_down: AtomicBool::new(false),
                 wake: Notify::new(),
-                gateway: super::graph::GatewayState::new(self.graph_observe_interval),
+                gateway: super::graph::GatewayState::new(settings.graph_observe_interval),
                 incidents: super::incidents::Monitor::new(
-                    self.incident_policy,
+                    settings.incident_policy,
                     self.operator_alerts,
                 ),
+                settings,
             }),
         })
     }

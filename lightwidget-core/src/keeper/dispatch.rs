@@ -1,11 +1,15 @@
+//! The outbox dispatcher: takes due notices, decides each one's recipients and outcome
+//! through the pure rules ([`lifecycle::notice_recipients`], [`lifecycle::settle_delivery`]),
+//! calls the notifiers and acknowledges each entry (deliver-then-ack).
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::Keeper;
 use super::stats::bump;
 use crate::error::with_causes;
-use crate::policy::unit;
-use crate::{Error, OutboxEntry, OutboxOutcome, Result, lifecycle};
+use crate::lifecycle::{self, DeliveryAttempt};
+use crate::{Error, OutboxEntry, OutboxOutcome, Result};
 
 /// What one outbox dispatch round did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -33,7 +37,12 @@ impl Keeper {
             let now = inner.clock.now();
             let entries = inner
                 .store
-                .take_outbox(now, inner.outbox_batch, inner.lease, &inner.worker_id)
+                .take_outbox(
+                    now,
+                    inner.settings.outbox_batch,
+                    inner.settings.lease,
+                    &inner.settings.worker_id,
+                )
                 .await
                 .map_err(Error::Store)?;
             let n = entries.len();
@@ -45,7 +54,7 @@ impl Keeper {
                     let o = self.deliver(&e, now).await;
                     (e, o)
                 })
-                .buffer_unordered(inner.concurrency)
+                .buffer_unordered(inner.settings.concurrency)
                 .collect()
                 .await;
             for (e, o) in outcomes {
@@ -82,34 +91,30 @@ impl Keeper {
                     tracing::warn!(notice_id = %e.notice.id, error = %err, "ack failed; the notice will be retried after its lease");
                 }
             }
-            if n < inner.outbox_batch {
+            if n < inner.settings.outbox_batch {
                 break;
             }
         }
         Ok(report)
     }
 
+    /// One delivery attempt of one outbox entry: the recipients the pure
+    /// [`lifecycle::notice_recipients`] allows, a call per recipient not served yet, and
+    /// the outcome the pure [`lifecycle::settle_delivery`] makes of the answers.
     async fn deliver(&self, e: &OutboxEntry, now: DateTime<Utc>) -> OutboxOutcome {
         let inner = &self.inner;
         let n = &e.notice;
         let attempt = e.attempts.saturating_add(1);
-        let retry = |error: String, delivered: Vec<String>| {
-            if attempt >= inner.notice_max_attempts {
-                OutboxOutcome::Failed {
-                    error: format!("gave up after {attempt} attempts: {error}"),
-                }
-            } else {
-                let at = self.notice_retry_at(attempt, now);
-                OutboxOutcome::Retry {
-                    at,
-                    delivered,
-                    error,
-                }
-            }
+        let max_attempts = inner.settings.notice_max_attempts;
+        let retry_at = self.notice_retry_at(attempt, now);
+        let unable = |err: crate::StoreError| {
+            let why = format!("store: {}", with_causes(&err));
+            let a = DeliveryAttempt::unable(attempt, max_attempts, e.delivered.clone(), why);
+            lifecycle::settle_delivery(a, retry_at)
         };
         let record = match inner.store.get(n.account_id).await {
             Ok(r) => r,
-            Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
+            Err(err) => return unable(err),
         };
         // The notice's owner's membership: their entitlements decide their copy.
         let member = match &record {
@@ -117,14 +122,12 @@ impl Keeper {
             Some(_) => match inner.store.owners(n.account_id).await {
                 Ok(ms) => ms.into_iter().find(|m| m.owner == n.owner),
                 Err(crate::StoreError::UnknownAccount(_)) => None,
-                Err(err) => {
-                    return retry(format!("store: {}", with_causes(&err)), e.delivered.clone());
-                }
+                Err(err) => return unable(err),
             },
         };
         let prefs = match inner.store.preferences(&n.owner).await {
             Ok(p) => p,
-            Err(err) => return retry(format!("store: {}", with_causes(&err)), e.delivered.clone()),
+            Err(err) => return unable(err),
         };
         let channels: Vec<&str> = inner.notifiers.iter().map(|x| x.channel()).collect();
         let to = match lifecycle::notice_recipients(
@@ -141,60 +144,40 @@ impl Keeper {
                 };
             }
         };
-        let targets = to.into_iter().filter_map(|r| {
-            inner
-                .notifiers
-                .iter()
-                .find(|x| x.channel() == r.channel())
-                .map(|x| (r, x))
-        });
-        let mut delivered = e.delivered.clone();
-        let mut transient = Vec::new();
-        let mut permanent = Vec::new();
-        for (r, notifier) in targets {
+        let mut a = DeliveryAttempt {
+            attempt,
+            max_attempts,
+            delivered: e.delivered.clone(),
+            ..Default::default()
+        };
+        for r in to {
+            let Some(notifier) = inner.notifiers.iter().find(|x| x.channel() == r.channel()) else {
+                continue;
+            };
             let key = r.key();
-            if delivered.contains(&key) {
+            if a.delivered.contains(&key) {
                 continue;
             }
             match notifier.deliver(n, r).await {
-                Ok(()) => delivered.push(key),
+                Ok(()) => a.delivered.push(key),
                 Err(err) => {
                     let text = format!("{}: {}", r.channel(), with_causes(&err));
                     if err.is_transient() {
-                        transient.push(text);
+                        a.transient.push(text);
                     } else {
-                        permanent.push(text);
+                        a.permanent.push(text);
                     }
                 }
             }
         }
-        if !transient.is_empty() {
-            return retry(transient.join("; "), delivered);
+        if !a.permanent.is_empty() && !a.delivered.is_empty() && a.transient.is_empty() {
+            tracing::warn!(notice_id = %n.id, errors = %a.permanent.join("; "), "notice delivered on some channels only");
         }
-        if delivered.is_empty() {
-            return OutboxOutcome::Failed {
-                error: permanent.join("; "),
-            };
-        }
-        let mut channels: Vec<String> = delivered
-            .iter()
-            .map(|k| k.split(':').next().unwrap_or_default().to_owned())
-            .collect();
-        channels.sort();
-        channels.dedup();
-        if !permanent.is_empty() {
-            tracing::warn!(notice_id = %n.id, errors = %permanent.join("; "), "notice delivered on some channels only");
-        }
-        OutboxOutcome::Delivered { channels }
+        lifecycle::settle_delivery(a, retry_at)
     }
 
     fn notice_retry_at(&self, attempt: u32, now: DateTime<Utc>) -> DateTime<Utc> {
-        let (initial, max) = self.inner.notice_backoff;
-        let base = initial
-            .checked_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .unwrap_or(max)
-            .min(max);
-        let f = self.with_rng(|r| 0.5 + 0.5 * unit(r));
-        crate::time::plus_std(now, base.mul_f64(f))
+        let backoff = self.inner.settings.notice_backoff;
+        crate::time::plus_std(now, self.with_rng(|r| backoff.delay(attempt, r)))
     }
 }

@@ -16,17 +16,14 @@ use chrono::{DateTime, Utc};
 use super::Keeper;
 pub(crate) use super::records::GatewayState;
 use super::records::lock;
+use super::write::Guard;
 use crate::gateway::{GatewayError, GraphFailure, Media, MediaList, MediaPage, Profile, earliest};
-use crate::lifecycle::{self, Observation};
 use crate::{
-    Account, AccountId, AccountRecord, Error, ProviderError, StoreError, Token, TokenProvider,
-    TokenStatus, Transition,
+    Account, AccountId, AccountRecord, Error, ProviderError, Token, TokenProvider, TokenStatus,
 };
 
 /// The wait a rate limit without a retry time is given.
 const DEFAULT_THROTTLE: Duration = Duration::from_secs(300);
-/// Optimistic retries of an observation's commit.
-const MAX_CONFLICT_RETRIES: usize = 8;
 
 impl Keeper {
     /// A Graph API session for one account: typed calls for what widgets show (the
@@ -456,57 +453,31 @@ impl GraphSession {
         result: Result<(), ProviderError>,
     ) -> Option<TokenStatus> {
         let k = &self.keeper;
-        let inner = &k.inner;
-        let mut obs = None;
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let rec = match self.read().await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(account_id = %self.id, error = %e, "gateway: could not read the account to record a call");
-                    return None;
-                }
-            };
-            if !rec.state.token.same_value(used) {
-                return Some(rec.state.status);
+        let rec = match self.read().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(account_id = %self.id, error = %e, "gateway: could not read the account to record a call");
+                return None;
             }
-            let now = inner.clock.now();
-            // Judged once (it counts in the app's incident window), applied to each re-read.
-            if obs.is_none() {
-                obs = Some(k.reported(&rec, result.clone()).await);
-            }
-            let obs = obs
-                .clone()
-                .unwrap_or(Observation::HostReported(result.clone()));
-            let t: Transition =
-                k.with_rng(|rng| lifecycle::apply(&rec, obs, now, &inner.policy, rng));
-            if t.is_noop() {
-                return Some(t.state.status);
-            }
-            let committed = inner.store.commit(&t).await;
-            if !matches!(committed, Err(StoreError::Conflict(_))) {
-                inner.gateway.forget(self.id);
-            }
-            match committed {
-                Ok(()) => {
-                    inner.counters.count(t.outcome);
-                    if !t.state.status.is_active() {
-                        tracing::info!(account_id = %self.id, status = ?t.state.status, "gateway: token ended");
-                        k.call_hook(&t).await;
-                        // Dispatch the notice now, as after a sweep.
-                        k.wake();
-                    }
-                    return Some(t.state.status);
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => {
-                    let e = Error::from(e);
-                    tracing::warn!(account_id = %self.id, error = %e, "gateway: could not record a call");
-                    return None;
-                }
+        };
+        if !rec.state.token.same_value(used) {
+            return Some(rec.state.status);
+        }
+        // Judged once (it counts in the app's incident window), applied to each re-read.
+        let obs = k.reported(&rec, result).await;
+        let still_current =
+            |r: &AccountRecord| Ok(r.state.token.same_value(used).then(|| obs.clone()));
+        match k
+            .write(self.id, Some(rec), Guard::Caller, still_current)
+            .await
+        {
+            Ok(w) => Some(w.status()),
+            Err(e) => {
+                k.inner.gateway.forget(self.id);
+                tracing::warn!(account_id = %self.id, error = %e, "gateway: could not record a call");
+                None
             }
         }
-        tracing::warn!(account_id = %self.id, "gateway: account kept changing; call not recorded");
-        None
     }
 }
 

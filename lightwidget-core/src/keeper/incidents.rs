@@ -159,7 +159,7 @@ impl Keeper {
         // lapse for want of a probe permit.
         if action == crate::Action::Refresh
             && rec.state.token.expires_at.is_some_and(|exp| {
-                exp.signed_duration_since(now) <= self.inner.policy.expiry_warning_lead()
+                exp.signed_duration_since(now) <= self.inner.settings.policy.expiry_warning_lead()
             })
         {
             return None;

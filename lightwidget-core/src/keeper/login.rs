@@ -8,6 +8,7 @@
 //! from anything the browser chose.
 
 use super::Keeper;
+use super::write::Guard;
 use crate::lifecycle::{Observation, Outcome};
 use crate::{AccountId, ConnectionKind, Entitlements, Error, NewAccount, OwnerId, Result, Token};
 
@@ -156,55 +157,60 @@ impl Keeper {
         new.validate()?;
         token.validate(self.inner.clock.now())?;
         let store = &self.inner.store;
-        let other_kind = store
-            .find(login.kind.other(), &login.ig_user_id)
-            .await?
-            .map(|_| login.kind.other());
+        // Both kinds at once: one round trip of waiting, not two.
+        let (other, found) = futures::try_join!(
+            store.find(login.kind.other(), &login.ig_user_id),
+            store.find(login.kind, &login.ig_user_id),
+        )?;
+        let other_kind = other.map(|_| login.kind.other());
         let done = |account_id, effect| LoginOutcome {
             owner: owner.clone(),
             account_id,
             effect,
             other_kind,
         };
-        let Some(existing) = store.find(login.kind, &login.ig_user_id).await? else {
+        let Some(existing) = found else {
             // First login. A connect that races another one joins it (shared accounts).
             let id = self.connect(new, token).await?;
             return Ok(done(id, LoginEffect::Connected));
         };
-        {
-            let id = existing.account.id;
-            // A login updates what Meta said (username, Page), never the host's
-            // entitlements of an account someone may already pay for.
-            let mut account = existing.account.clone();
-            account.username = login.username.clone();
-            if login.page_id.is_some() {
-                account.page_id = login.page_id.clone();
+        let id = existing.account.id;
+        // Connected before by someone else (an email user of the host, an agency): the
+        // person joins it as an owner of their own, like a second owner's connect, and
+        // the new token fixes it for everyone.
+        match self.membership(&owner, id).await {
+            Ok(_) => {}
+            Err(Error::UnknownAccount(_)) => {
+                let opts = super::ConnectOptions::default();
+                let joined = match self.join_existing(&new, &token, opts, existing).await? {
+                    Some((id, _)) => id,
+                    // Deleted meanwhile (its last owner left): connect afresh.
+                    None => self.connect(new, token).await?,
+                };
+                return Ok(done(joined, LoginEffect::Joined));
             }
-            // Connected before by someone else (an email user of the host, an agency):
-            // the person joins it as an owner of their own, like a second owner's
-            // connect, and the new token fixes it for everyone.
-            match self.membership(&owner, id).await {
-                Ok(_) => {}
-                Err(Error::UnknownAccount(_)) => {
-                    let id = self.connect(new, token).await?;
-                    return Ok(done(id, LoginEffect::Joined));
-                }
-                Err(e) => return Err(e),
-            }
-            let t = self
-                .mutate(id, || Observation::LoggedIn {
-                    token: token.clone(),
-                    account: Some(account.clone()),
-                })
-                .await?;
-            let effect = match t.outcome {
-                Outcome::Reconnected => LoginEffect::Renewed,
-                _ => LoginEffect::Checked,
-            };
-            tracing::info!(account_id = %id, kind = %login.kind, effect = ?effect, "logged in");
-            self.call_hook(&t).await;
-            self.wake();
-            Ok(done(id, effect))
+            Err(e) => return Err(e),
         }
+        // A login updates what Meta said (username, Page), never the host's entitlements
+        // of an account someone may already pay for.
+        let mut account = existing.account.clone();
+        account.username = login.username.clone();
+        if login.page_id.is_some() {
+            account.page_id = login.page_id.clone();
+        }
+        let obs = Observation::LoggedIn {
+            token,
+            account: Some(account),
+        };
+        let logged_in = |_: &crate::AccountRecord| Ok(Some(obs.clone()));
+        let w = self
+            .write(id, Some(existing), Guard::Caller, logged_in)
+            .await?;
+        let effect = match w.transition().map(|t| t.outcome) {
+            Some(Outcome::Reconnected) => LoginEffect::Renewed,
+            _ => LoginEffect::Checked,
+        };
+        tracing::info!(account_id = %id, kind = %login.kind, effect = ?effect, "logged in");
+        Ok(done(id, effect))
     }
 }

@@ -15,15 +15,20 @@
 //! # Ok(()) }
 //! ```
 
+mod accounts;
 mod builder;
 mod dispatch;
 mod graph;
-mod host;
+mod health;
 mod incidents;
 mod login;
+mod owners;
 mod records;
+mod settings;
 mod stats;
 mod sweep;
+mod views;
+mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,20 +38,26 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
 
+pub use accounts::{ConnectOptions, ConnectOutcome};
 pub use builder::KeeperBuilder;
 pub use dispatch::DispatchReport;
 pub use graph::GraphSession;
-pub use host::{ConnectOptions, ConnectOutcome, Health};
+pub use health::Health;
 pub use login::{LoginEffect, LoginOutcome, SocialLogin};
+pub use settings::KeeperSettings;
 pub use stats::KeeperStats;
 pub use sweep::SweepReport;
 
-use crate::lifecycle::Hook;
 use crate::{
     Clock, Error, LifecycleHooks, Notifier, RefreshPolicy, Result, TokenProvider, TokenStore,
-    Transition,
 };
 use stats::Counters;
+
+/// The wait after a failed keeper round (a store outage, say): 2 s doubling to about a
+/// minute, jittered so replicas that failed together do not retry together; never
+/// longer than the poll interval.
+const ROUND_BACKOFF: crate::Backoff =
+    crate::Backoff::new(Duration::from_secs(2), Duration::from_secs(64));
 
 /// The token keeper. Cheap to clone: clones share one engine.
 #[derive(Clone)]
@@ -57,32 +68,24 @@ pub struct Keeper {
 impl std::fmt::Debug for Keeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keeper")
-            .field("worker_id", &self.inner.worker_id)
-            .field("concurrency", &self.inner.concurrency)
-            .field("batch_size", &self.inner.batch_size)
+            .field("worker_id", &self.inner.settings.worker_id)
+            .field("concurrency", &self.inner.settings.concurrency)
+            .field("batch_size", &self.inner.settings.batch_size)
             .finish_non_exhaustive()
     }
 }
 
+/// The engine behind every clone of a [`Keeper`]: its ports, its settings (held whole,
+/// validated once) and its in-process state.
 pub(crate) struct Inner {
     store: Arc<dyn TokenStore>,
     provider: Arc<dyn TokenProvider>,
     notifiers: Vec<Arc<dyn Notifier>>,
     hooks: Arc<dyn LifecycleHooks>,
     clock: Arc<dyn Clock>,
-    policy: RefreshPolicy,
-    concurrency: usize,
-    batch_size: usize,
-    commit_linger: Duration,
-    lease: Duration,
-    commit_retry_for: Duration,
+    settings: KeeperSettings,
     limiter: Option<DefaultDirectRateLimiter>,
-    worker_id: String,
-    poll_interval: Duration,
     rng: Mutex<SmallRng>,
-    outbox_batch: usize,
-    notice_max_attempts: u32,
-    notice_backoff: (Duration, Duration),
     counters: Counters,
     shutting_down: AtomicBool,
     wake: Notify,
@@ -98,12 +101,17 @@ impl Keeper {
 
     /// This keeper's worker id (lease holder name).
     pub fn worker_id(&self) -> &str {
-        &self.inner.worker_id
+        &self.inner.settings.worker_id
     }
 
     /// The policy in force.
     pub fn policy(&self) -> &RefreshPolicy {
-        &self.inner.policy
+        &self.inner.settings.policy
+    }
+
+    /// Every setting in force, as built.
+    pub fn settings(&self) -> &KeeperSettings {
+        &self.inner.settings
     }
 
     /// Runs until `shutdown` completes or [`Keeper::shutdown`] is called: sweeps due
@@ -139,14 +147,13 @@ impl Keeper {
             let idle = match result {
                 Ok(()) => {
                     failures = 0;
-                    self.inner.poll_interval
+                    self.inner.settings.poll_interval
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(error = %e, failures, "keeper round failed; retrying");
-                    self.inner
-                        .poll_interval
-                        .min(Duration::from_secs(1u64 << failures.min(6)))
+                    let wait = self.with_rng(|rng| ROUND_BACKOFF.delay(failures, rng));
+                    self.inner.settings.poll_interval.min(wait)
                 }
             };
             tokio::select! {
@@ -155,7 +162,7 @@ impl Keeper {
                 _ = tokio::time::sleep(idle) => {}
             }
         }
-        tracing::info!(worker = %self.inner.worker_id, "keeper stopped");
+        tracing::info!(worker = %self.inner.settings.worker_id, "keeper stopped");
         Ok(())
     }
 
@@ -177,40 +184,6 @@ impl Keeper {
     /// Whether shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// Calls the host callback of a committed transition: the one mapping from
-    /// outcomes to hooks ([`Outcome::hook`](crate::Outcome::hook)), for the sweep and
-    /// the host API alike.
-    ///
-    /// `on_renewed` and `on_expired` fire once per owner of the account, with the
-    /// account viewed as that owner (`account.owner`, their entitlements), so each
-    /// owner's widgets are bumped or marked; `on_refreshed` (every refresh, the token's
-    /// business) fires once, with the primary owner, and reads no memberships.
-    async fn call_hook(&self, t: &Transition) {
-        let hooks = &self.inner.hooks;
-        let Some(hook) = t.outcome.hook() else {
-            return;
-        };
-        if hook == Hook::Refreshed {
-            hooks.on_refreshed(&t.account).await;
-            return;
-        }
-        let views = match self.inner.store.owners(t.account.id).await {
-            Ok(ms) if !ms.is_empty() => crate::lifecycle::owner_views(&t.account, &ms),
-            Ok(_) => vec![t.account.clone()],
-            Err(e) => {
-                tracing::warn!(account_id = %t.account.id, error = %e, "could not read the owners; hook called for the primary owner only");
-                vec![t.account.clone()]
-            }
-        };
-        for a in &views {
-            match hook {
-                Hook::Renewed => hooks.on_renewed(a).await,
-                Hook::Ended => hooks.on_expired(a, &t.state.status).await,
-                Hook::Refreshed => {}
-            }
-        }
     }
 
     fn with_rng<T>(&self, f: impl FnOnce(&mut SmallRng) -> T) -> T {

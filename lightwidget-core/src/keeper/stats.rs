@@ -1,3 +1,6 @@
+//! The keeper's own counters ([`KeeperStats`]): what this process refreshed, checked,
+//! ended, retried and sent, and when it last swept, for `/metrics` and status pages.
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -26,6 +26,7 @@ mod freshness;
 mod hooks;
 pub mod incident;
 mod notices;
+mod outbox;
 mod rules;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +37,7 @@ pub use hooks::{Hook, owner_views};
 pub use notices::{
     Suppression, USED_LINK_RETENTION, Unsubscribed, fan_out, notice_recipients, unsubscribe,
 };
+pub use outbox::{DeliveryAttempt, settle_delivery};
 use rules::Ctx;
 
 use crate::{
