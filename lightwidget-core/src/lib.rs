@@ -77,15 +77,15 @@ pub use keeper::{
     ConnectOptions, ConnectOutcome, DispatchReport, GraphSession, Health, Keeper, KeeperBuilder,
     KeeperSettings, KeeperStats, LoginEffect, LoginOutcome, SocialLogin, SweepReport,
 };
-pub use lifecycle::{Observation, Outcome, Suppression, Transition};
+pub use lifecycle::{Acknowledged, Observation, Outcome, Succession, Suppression, Transition};
 pub use memory::InMemoryStore;
 pub use notice::{
     Notice, NoticeKind, NoticeTopic, OutboxEntry, OutboxOutcome, Preferences, Recipient,
 };
 pub use policy::{Action, RefreshPolicy, RefreshPolicyBuilder, RefreshWindow};
 pub use ports::{
-    CheckInfo, LifecycleHooks, MAX_LINK_ID_LEN, NoHooks, NoticeState, Notifier, OperatorAlerts,
-    ReportedExpiry, StatusCounts, TokenProvider, TokenStore, check_link_id,
+    CheckInfo, LifecycleHooks, Lookup, MAX_LINK_ID_LEN, NoHooks, NoticeState, Notifier,
+    OperatorAlerts, ReportedExpiry, StatusCounts, TokenProvider, TokenStore, check_link_id,
 };
 pub use scopes::RequiredScopes;
 pub use state::{AccountRecord, RetryState, StatusReport, TokenState, Warnings};

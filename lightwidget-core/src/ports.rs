@@ -10,9 +10,8 @@ use crate::gateway::{GraphFailure, Media, MediaPage, Profile};
 
 use crate::{
     Account, AccountId, AccountRecord, ConnectionKind, DeliveryError, Departure, HistoryEntry,
-    HistoryQuery, Incident, IncidentAlert, IncidentId, Membership, Notice, OutboxEntry,
-    OutboxOutcome, OwnerId, Preferences, ProviderError, Recipient, StoreError, Token, TokenEvent,
-    TokenStatus, Transition,
+    HistoryQuery, Incident, IncidentAlert, IncidentId, Membership, Notice, OutboxEntry, OwnerId,
+    Preferences, ProviderError, Recipient, StoreError, Token, TokenEvent, TokenStatus, Transition,
 };
 
 /// Counts of accounts per status.
@@ -26,17 +25,64 @@ pub struct StatusCounts {
     pub revoked: u64,
 }
 
+/// Which accounts [`TokenStore::lookup`] returns. Every lookup lists accounts oldest
+/// first (by [`AccountId`], which grows with time).
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// The account with this id (at most one).
+    Id(AccountId),
+    /// The account of this connection kind and Instagram user id (at most one).
+    Key {
+        /// How it was connected.
+        kind: ConnectionKind,
+        /// Its Instagram user id.
+        ig_user_id: String,
+    },
+    /// Every account this owner is a member of, each viewed as that owner
+    /// (`account.owner` is them, `account.entitlements` theirs).
+    Owner(OwnerId),
+    /// Accounts connected by this app-scoped Facebook user id (business connections).
+    FbUser(String),
+    /// Accounts of `kind` whose username is `username`, compared ignoring ASCII case
+    /// (Instagram usernames are ASCII and case-insensitive). Used on the renewal error
+    /// path only (no index needed).
+    Username {
+        /// How they were connected.
+        kind: ConnectionKind,
+        /// The username.
+        username: String,
+    },
+}
+
 /// Durable storage of accounts, token state, history, outbox and preferences.
+///
+/// # Writing a backend
+/// The trait holds the primitives a backend must implement and, as provided methods
+/// built on them, the conveniences the keeper calls ([`find`](TokenStore::find),
+/// [`list_by_owner`](TokenStore::list_by_owner),
+/// [`find_by_fb_user`](TokenStore::find_by_fb_user),
+/// [`find_by_username`](TokenStore::find_by_username) and [`get`](TokenStore::get) on
+/// [`lookup`](TokenStore::lookup); [`history`](TokenStore::history) and
+/// [`history_for`](TokenStore::history_for) on [`read_history`](TokenStore::read_history);
+/// [`commit`](TokenStore::commit) on [`commit_many`](TokenStore::commit_many);
+/// [`release`](TokenStore::release) on [`extend_leases`](TokenStore::extend_leases)). A
+/// backend may override any of them with a faster path that behaves the same.
+///
+/// Stores only persist: every decision is made by a pure function of
+/// [`lifecycle`](crate::lifecycle), and the store writes its result. The notices of a
+/// commit are fanned out by the keeper; a leave applies
+/// [`Succession::after_leave`](crate::Succession::after_leave) and an acknowledgement
+/// [`Acknowledged::of`](crate::Acknowledged::of) inside the store's transaction.
 ///
 /// # Shared accounts
 /// An account has one or more owners ([`Membership`]s). [`insert`](TokenStore::insert)
 /// makes `record.account.owner` its first member (with `record.account.entitlements`);
 /// [`join`](TokenStore::join) and [`leave`](TokenStore::leave) change the set, and the
-/// last leave deletes the account. Commits fan notices out: each notice of a transition is
-/// enqueued once per member, as [`Notice::for_owner`] makes it, in the commit's
-/// transaction (only transitions that carry notices read the members, so the refresh hot
-/// path is unchanged). Owner-specific history (notice outcomes, joins, leaves) is stored
-/// with its owner ([`HistoryEntry::owner`]).
+/// last leave deletes the account. Commits enqueue a transition's notices exactly as
+/// given: the keeper has already made one copy per member ([`Notice::for_owner`],
+/// [`lifecycle::fan_out`](crate::lifecycle::fan_out)). Owner-specific history (notice
+/// outcomes, joins, leaves) is stored with its owner ([`HistoryEntry::owner`]).
 ///
 /// Implementations must pass the conformance suite in `lightwidget_core::testkit`
 /// (feature `testkit`). [`InMemoryStore`](crate::InMemoryStore) is the reference.
@@ -50,6 +96,8 @@ pub struct StatusCounts {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
+    // ------------------------------------------------------------ accounts
+
     /// Inserts a newly connected account with its first history events.
     /// Fails with [`StoreError::Duplicate`] if (kind, Instagram user id) exists.
     async fn insert(&self, record: &AccountRecord, events: &[TokenEvent])
@@ -59,28 +107,65 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Returns whether it existed.
     async fn delete(&self, id: AccountId) -> Result<bool, StoreError>;
 
+    /// The accounts `lookup` names, oldest first.
+    async fn lookup(&self, lookup: &Lookup) -> Result<Vec<AccountRecord>, StoreError>;
+
     /// Reads one account.
-    async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError>;
+    async fn get(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.lookup(&Lookup::Id(id)).await?.into_iter().next())
+    }
 
     /// Finds an account by connection kind and Instagram user id.
     async fn find(
         &self,
         kind: ConnectionKind,
         ig_user_id: &str,
-    ) -> Result<Option<AccountRecord>, StoreError>;
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let key = Lookup::Key {
+            kind,
+            ig_user_id: ig_user_id.to_owned(),
+        };
+        Ok(self.lookup(&key).await?.into_iter().next())
+    }
 
     /// All accounts `owner` is a member of, oldest first, each viewed as that owner
     /// (`account.owner` is `owner`, `account.entitlements` theirs).
-    async fn list_by_owner(&self, owner: &OwnerId) -> Result<Vec<AccountRecord>, StoreError>;
+    async fn list_by_owner(&self, owner: &OwnerId) -> Result<Vec<AccountRecord>, StoreError> {
+        self.lookup(&Lookup::Owner(owner.clone())).await
+    }
+
+    /// Accounts connected by this app-scoped Facebook user id (business connections),
+    /// oldest first.
+    async fn find_by_fb_user(&self, fb_user_id: &str) -> Result<Vec<AccountRecord>, StoreError> {
+        self.lookup(&Lookup::FbUser(fb_user_id.to_owned())).await
+    }
+
+    /// Accounts of `kind` whose username is `username`, compared ignoring ASCII case,
+    /// oldest first ([`Lookup::Username`]). The one thing both flows report for the same
+    /// Instagram account is its username: Instagram Login names the Instagram-scoped
+    /// user id, Facebook Login the Instagram business account id, and Meta does not
+    /// promise they are equal.
+    async fn find_by_username(
+        &self,
+        kind: ConnectionKind,
+        username: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let by = Lookup::Username {
+            kind,
+            username: username.to_owned(),
+        };
+        self.lookup(&by).await
+    }
 
     /// Updates an account's metadata (primary owner, username, page, Facebook user id,
     /// entitlements), not its token state. The entitlements are also those of the
     /// membership of `account.owner`, if it is a member.
     async fn update_account(&self, account: &Account) -> Result<(), StoreError>;
 
-    /// Accounts connected by this app-scoped Facebook user id (business connections),
-    /// oldest first.
-    async fn find_by_fb_user(&self, fb_user_id: &str) -> Result<Vec<AccountRecord>, StoreError>;
+    /// Counts accounts per status.
+    async fn count_by_status(&self) -> Result<StatusCounts, StoreError>;
+
+    // ------------------------------------------------------------ owners
 
     /// The owners of an account, in the order they joined. Unknown accounts give
     /// [`StoreError::UnknownAccount`].
@@ -88,10 +173,13 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Adds `member` to the account's owners and appends a `Joined` event for them,
     /// returning `true`; if they already are one, only updates their entitlements and
-    /// returns `false`. Unknown accounts give [`StoreError::UnknownAccount`].
+    /// returns `false`. Either way, when `member` is the account's primary owner the
+    /// account's entitlements become theirs, in the same transaction. Unknown accounts
+    /// give [`StoreError::UnknownAccount`].
     async fn join(&self, id: AccountId, member: &Membership) -> Result<bool, StoreError>;
 
-    /// Removes `owner` from the account's owners, in one transaction: if nobody is left
+    /// Removes `owner` from the account's owners, in one transaction, and applies the
+    /// pure [`Succession::after_leave`](crate::Succession::after_leave): if nobody is left
     /// the account is deleted with its token, history and notices; otherwise a `Left`
     /// event is appended for them (at `at`) and, if they were the primary owner, the
     /// earliest remaining member becomes it.
@@ -101,6 +189,8 @@ pub trait TokenStore: Send + Sync + 'static {
         owner: &OwnerId,
         at: DateTime<Utc>,
     ) -> Result<Departure, StoreError>;
+
+    // ------------------------------------------------------------ claims and commits
 
     /// Leases up to `limit` accounts whose `next_action_at <= now` and whose lease is free
     /// or ended, earliest first. Each is handed to exactly one claimer until `now + lease`.
@@ -113,25 +203,28 @@ pub trait TokenStore: Send + Sync + 'static {
         worker: &str,
     ) -> Result<Vec<AccountRecord>, StoreError>;
 
-    /// Atomically writes the new state, appends the history events and enqueues the
-    /// notices (ignoring notices whose dedupe key already exists), and clears the lease.
-    /// Refused with [`StoreError::Conflict`] if the record's version is not
+    /// Commits several transitions; each succeeds or fails on its own, as
+    /// [`commit`](TokenStore::commit) describes. One round trip / transaction where the
+    /// backend allows.
+    async fn commit_many(&self, transitions: &[Transition]) -> Vec<Result<(), StoreError>>;
+
+    /// Atomically writes the new state and the account's metadata (with its Facebook user
+    /// id when the transition carries one: a reconnect's; `None` keeps the stored one),
+    /// appends the history events and enqueues the notices as given (ignoring notices
+    /// whose dedupe key already exists), and clears the lease. Refused with
+    /// [`StoreError::Conflict`] if the record's version is not
     /// `transition.expected_version`.
-    async fn commit(&self, transition: &Transition) -> Result<(), StoreError>;
-
-    /// Commits several transitions; each succeeds or fails on its own. Stores override
-    /// this to use one round trip / transaction.
-    async fn commit_many(&self, transitions: &[Transition]) -> Vec<Result<(), StoreError>> {
-        let mut out = Vec::with_capacity(transitions.len());
-        for t in transitions {
-            out.push(self.commit(t).await);
-        }
-        out
+    async fn commit(&self, transition: &Transition) -> Result<(), StoreError> {
+        self.commit_many(std::slice::from_ref(transition))
+            .await
+            .pop()
+            .unwrap_or_else(|| {
+                Err(StoreError::Backend {
+                    message: "commit_many returned no result for one transition".into(),
+                    source: None,
+                })
+            })
     }
-
-    /// Gives a lease back without changing the state (graceful shutdown). A no-op if the
-    /// version moved on.
-    async fn release(&self, id: AccountId, version: i64) -> Result<(), StoreError>;
 
     /// Heartbeat: for each `(id, version)` a keeper is still working on, moves the lease
     /// end to `until` if the record is still at `version` (nobody claimed or committed it
@@ -144,12 +237,35 @@ pub trait TokenStore: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError>;
 
+    /// Gives a lease back without changing the state (graceful shutdown). A no-op if the
+    /// version moved on. By default, ends the lease at the Unix epoch.
+    async fn release(&self, id: AccountId, version: i64) -> Result<(), StoreError> {
+        self.extend_leases(&[(id, version)], DateTime::UNIX_EPOCH)
+            .await
+            .map(|_| ())
+    }
+
+    // ------------------------------------------------------------ history
+
+    /// A page of an account's history, newest first: every event, of every owner, when
+    /// `owner` is `None` (operators); as `owner` sees it otherwise (token events from
+    /// when they joined, and their own owner-specific events). Unknown accounts, and
+    /// owners who are not members, give [`StoreError::UnknownAccount`].
+    async fn read_history(
+        &self,
+        id: AccountId,
+        owner: Option<OwnerId>,
+        query: HistoryQuery,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+
     /// History of an account, newest first: every event, of every owner (operators).
     async fn history(
         &self,
         id: AccountId,
         query: HistoryQuery,
-    ) -> Result<Vec<HistoryEntry>, StoreError>;
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read_history(id, None, query).await
+    }
 
     /// History of an account as `owner` sees it, newest first: token events from when
     /// they joined, and their own owner-specific events. Unknown accounts and owners who
@@ -159,7 +275,11 @@ pub trait TokenStore: Send + Sync + 'static {
         id: AccountId,
         owner: &OwnerId,
         query: HistoryQuery,
-    ) -> Result<Vec<HistoryEntry>, StoreError>;
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read_history(id, Some(owner.clone()), query).await
+    }
+
+    // ------------------------------------------------------------ outbox
 
     /// Leases up to `limit` pending notices due at `now`, oldest first.
     async fn take_outbox(
@@ -170,20 +290,24 @@ pub trait TokenStore: Send + Sync + 'static {
         worker: &str,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Records the outcome of a dispatch attempt, fenced on the entry's version. Final
-    /// outcomes append the matching history event in the same transaction, as an
-    /// owner-specific event of the notice's owner. Acking an
-    /// entry twice with the same version is refused with [`StoreError::Conflict`].
+    /// Records what a dispatch attempt comes to, fenced on the entry's version: the
+    /// keeper decides it with the pure [`Acknowledged::of`](crate::Acknowledged::of) and
+    /// the store writes it as given. A final acknowledgement sets the notice's state and
+    /// appends its history event in the same transaction, as an owner-specific event of
+    /// the notice's owner; a retry sets when and who already has it. Acking an entry
+    /// twice with the same version is refused with [`StoreError::Conflict`].
     async fn ack_outbox(
         &self,
         notice_id: Uuid,
         version: i64,
-        outcome: &OutboxOutcome,
+        ack: &crate::Acknowledged,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
     /// All notices of an account ever enqueued, with their state (for status pages and tests).
     async fn notices(&self, id: AccountId) -> Result<Vec<(Notice, NoticeState)>, StoreError>;
+
+    // ------------------------------------------------------------ preferences, sweeps
 
     /// An owner's preferences (empty = nothing opted in).
     async fn preferences(&self, owner: &OwnerId) -> Result<Preferences, StoreError>;
@@ -196,9 +320,6 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// The most recent sweep of any worker.
     async fn last_sweep(&self) -> Result<Option<(String, DateTime<Utc>)>, StoreError>;
-
-    /// Counts accounts per status.
-    async fn count_by_status(&self) -> Result<StatusCounts, StoreError>;
 
     // ------------------------------------------------------------ incidents
     // App-wide incidents (`crate::incident`): durable, so a restart during one keeps it,
@@ -226,20 +347,6 @@ pub trait TokenStore: Send + Sync + 'static {
         incident: IncidentId,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
-
-    // ---- Lookup by username (#29.4: the renewal hint across connection kinds) ----
-
-    /// Accounts of `kind` whose username is `username`, compared ignoring ASCII case
-    /// (Instagram usernames are ASCII and case-insensitive), oldest first. The one thing
-    /// both flows report for the same Instagram account is its username: Instagram
-    /// Login names the Instagram-scoped user id, Facebook Login the Instagram business
-    /// account id, and Meta does not promise they are equal. Used on the renewal error
-    /// path only (no index needed).
-    async fn find_by_username(
-        &self,
-        kind: ConnectionKind,
-        username: &str,
-    ) -> Result<Vec<AccountRecord>, StoreError>;
 
     // ------------------------------------------------------------------ used links
     // Single-use links (one-click unsubscribe), remembered durably so a used link stays

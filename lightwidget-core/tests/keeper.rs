@@ -2,6 +2,7 @@
 
 mod common;
 
+use lightwidget_core::Acknowledged;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -666,7 +667,10 @@ async fn a_keeper_killed_between_send_and_ack_loses_no_notice() {
         .ack_outbox(
             taken[0].notice.id,
             taken[0].version,
-            &OutboxOutcome::Delivered { channels: vec![] },
+            &Acknowledged::of(
+                &taken[0].notice,
+                &OutboxOutcome::Delivered { channels: vec![] },
+            ),
             w.clock.now(),
         )
         .await;

@@ -4,12 +4,34 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
-
+use crate::connect::{Connect, redact};
 use crate::dialect::Dialect;
 use crate::store::{Inner, SqlStore};
 use crate::{Encryption, Error, Keyring};
+
+impl SqlStore {
+    /// A builder for `url` (`sqlite://path.db`, `postgres://…`, `mysql://…`).
+    pub fn builder(url: impl Into<String>) -> SqlStoreBuilder {
+        SqlStoreBuilder::new(url.into())
+    }
+
+    /// Connects with keys from `LIGHTWIDGET_KEYS`.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::builder(url)
+            .keyring(Keyring::from_env()?)
+            .connect()
+            .await
+    }
+
+    /// Opens (creating if needed) a local SQLite file with WAL and a busy timeout.
+    pub async fn open_sqlite(
+        path: impl AsRef<std::path::Path>,
+        enc: Encryption,
+    ) -> Result<Self, Error> {
+        let url = format!("sqlite://{}", path.as_ref().display());
+        Self::builder(url).encryption(enc).connect().await
+    }
+}
 
 /// Builder for [`SqlStore`].
 pub struct SqlStoreBuilder {
@@ -31,19 +53,8 @@ impl std::fmt::Debug for SqlStoreBuilder {
     }
 }
 
-/// The URL with its password hidden.
-pub(crate) fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 impl SqlStoreBuilder {
-    pub(crate) fn new(url: String) -> Self {
+    fn new(url: String) -> Self {
         Self {
             url,
             enc: None,
@@ -175,61 +186,5 @@ impl SqlStoreBuilder {
                 backend,
             }),
         })
-    }
-}
-
-/// The checked settings a backend connects with.
-pub(crate) struct Connect {
-    dialect: Dialect,
-    pub url: String,
-    enc: Encryption,
-    migrate: bool,
-    max_connections: u32,
-    acquire_timeout: Duration,
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub checkpoint_every: Duration,
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub read_ahead: bool,
-}
-
-impl Connect {
-    /// The encryption to use.
-    pub fn enc(&self) -> Encryption {
-        self.enc.clone()
-    }
-
-    /// The error for a connection to the configured URL that failed.
-    pub fn connect_error(&self, source: sqlx::Error) -> Error {
-        Error::Connect {
-            url: redact(&self.url),
-            source,
-        }
-    }
-
-    /// `opts` with the configured pool size and acquire timeout.
-    pub fn sized<DB: sqlx::Database>(
-        &self,
-        opts: sqlx::pool::PoolOptions<DB>,
-    ) -> sqlx::pool::PoolOptions<DB> {
-        opts.max_connections(self.max_connections)
-            .acquire_timeout(self.acquire_timeout)
-    }
-
-    /// Opens the pool at `url` (the configured one, maybe with options added), sized, on
-    /// top of `opts`.
-    pub async fn pool(&self, opts: AnyPoolOptions, url: &str) -> Result<AnyPool, Error> {
-        self.sized(opts)
-            .connect(url)
-            .await
-            .map_err(|e| self.connect_error(e))
-    }
-
-    /// Runs `m` unless migrations are turned off, under the database-wide lock of the
-    /// dialect (see [`crate::migrate`]): any number of processes may start at once.
-    pub async fn migrate(&self, pool: &AnyPool, m: sqlx::migrate::Migrator) -> Result<(), Error> {
-        if self.migrate {
-            crate::migrate::run(self.dialect, pool, m).await?;
-        }
-        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use lightwidget_core::{AccountRecord, StoreError};
 use sqlx::Row;
 
-use crate::db::bind_account_cols;
+use crate::db::{Classified, bind_account_cols};
 use crate::{Encryption, SqlStore};
 
 impl SqlStore {
@@ -21,7 +21,7 @@ impl SqlStore {
             bind_account_cols(q, &id_s, a, s, Some(sealed), record.version)
                 .execute(&mut *tx.tx)
                 .await
-                .map_err(|e| self.err(e))?;
+                .classified(self.db())?;
             // Its owner is its only member, seeing all of its history.
             self.q(self.sql().member_insert)
                 .bind(id_s)
@@ -33,9 +33,9 @@ impl SqlStore {
                 .bind(0i64)
                 .execute(&mut *tx.tx)
                 .await
-                .map_err(|e| self.err(e))?;
+                .classified(self.db())?;
         }
-        tx.tx.commit().await.map_err(|e| self.err(e))
+        tx.tx.commit().await.classified(self.db())
     }
 
     /// Re-encrypts, in batches of `batch`, every token still under an older key with
@@ -56,15 +56,15 @@ impl SqlStore {
                 .bind(batch.max(1) as i64)
                 .fetch_all(&self.inner.db.pool)
                 .await
-                .map_err(|e| self.err(e))?;
+                .classified(self.db())?;
             if rows.is_empty() {
                 break;
             }
             let mut tx = self.inner.db.begin().await?;
             for r in &rows {
-                let id: String = r.try_get(0).map_err(|e| self.err(e))?;
-                let key: String = r.try_get(1).map_err(|e| self.err(e))?;
-                let ct: Vec<u8> = r.try_get(2).map_err(|e| self.err(e))?;
+                let id: String = r.try_get(0).classified(self.db())?;
+                let key: String = r.try_get(1).classified(self.db())?;
+                let ct: Vec<u8> = r.try_get(2).classified(self.db())?;
                 after = id.clone();
                 if !self.inner.db.enc.is_stale(&key) {
                     continue;
@@ -85,10 +85,10 @@ impl SqlStore {
                     .bind(key)
                     .execute(&mut *tx.tx)
                     .await
-                    .map_err(|e| self.err(e))?;
+                    .classified(self.db())?;
                 done += res.rows_affected();
             }
-            tx.tx.commit().await.map_err(|e| self.err(e))?;
+            tx.tx.commit().await.classified(self.db())?;
         }
         Ok(done)
     }

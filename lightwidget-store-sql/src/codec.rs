@@ -390,6 +390,8 @@ pub(crate) struct CommitRow {
     pub username: String,
     pub page_id: Option<String>,
     pub notifications: i64,
+    /// A new Facebook user id (a reconnect's); `None` keeps the stored one.
+    pub fb_user_id: Option<String>,
     pub issued_at: i64,
     pub expires_at: Option<i64>,
     pub data_access_expires_at: Option<i64>,
@@ -405,8 +407,7 @@ pub(crate) struct CommitRow {
     pub refresh_requested: i64,
     /// `(at, event JSON)`.
     pub events: Vec<(i64, String)>,
-    /// The transition's notices, as the lifecycle raised them (the commit enqueues one
-    /// copy per owner, [`Notice::for_owner`]).
+    /// The transition's notices, enqueued as given (the keeper made one copy per owner).
     pub notices: Vec<Notice>,
 }
 
@@ -429,6 +430,7 @@ impl CommitRow {
             username: a.username.clone(),
             page_id: a.page_id.clone(),
             notifications: i64::from(a.entitlements.notifications),
+            fb_user_id: a.fb_user_id.clone(),
             issued_at: ms(s.token.issued_at),
             expires_at: s.token.expires_at.map(ms),
             data_access_expires_at: s.token.data_access_expires_at.map(ms),

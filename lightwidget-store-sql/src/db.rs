@@ -8,14 +8,27 @@ use lightwidget_core::{
     Account, AccountId, Notice, OutboxEntry, OwnerId, StoreError, TokenEvent, TokenState,
     Transition,
 };
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool};
 
 use crate::Encryption;
 use crate::classify::{self, Classify};
 use crate::codec::{decode_outbox, json, ms, oms, sort_outbox, status_cols};
-use crate::dialect::Lease;
+use crate::lease::Lease;
+
+/// A driver result with its error classified by the dialect of the database it came
+/// from ([`Db::err`]): the one way a driver error becomes a [`StoreError`]
+/// (`….await.classified(db)?`).
+pub(crate) trait Classified<T> {
+    /// `self`, its error classified by `db`'s dialect.
+    fn classified(self, db: &Db) -> Result<T, StoreError>;
+}
+
+impl<T> Classified<T> for Result<T, sqlx::Error> {
+    fn classified(self, db: &Db) -> Result<T, StoreError> {
+        self.map_err(|e| db.err(e))
+    }
+}
 
 /// A runtime query of the pool.
 pub(crate) type Q = sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>;
@@ -165,7 +178,7 @@ impl Db {
             .bind(self.q(sql))
             .fetch_all(&self.pool)
             .await
-            .map_err(|e| self.err(e))
+            .classified(self)
     }
 
     /// [`Db::lease_returning`] for the outbox: the leased notices, oldest first.
@@ -190,7 +203,7 @@ impl Db {
             Some(s) => self.pool.begin_with(s).await,
             None => self.pool.begin().await,
         }
-        .map_err(|e| self.err(e))?;
+        .classified(self)?;
         Ok(WriteTx { tx, _gate: gate })
     }
 
@@ -209,10 +222,12 @@ impl Db {
         } else {
             self.q(self.sql.commit_state)
         };
-        let q = bind_state_cols(bind_metadata(q, &t.account), &t.state)
+        // `None` keeps the stored Facebook user id (`COALESCE`).
+        let q = bind_metadata(q, &t.account).bind(t.account.fb_user_id.clone());
+        let q = bind_state_cols(q, &t.state)
             .bind(id_s.clone())
             .bind(t.expected_version);
-        let res = q.execute(&mut *tx.tx).await.map_err(|e| self.err(e))?;
+        let res = q.execute(&mut *tx.tx).await.classified(self)?;
         if res.rows_affected() == 0 {
             return Ok(Err(self.refused(tx, id).await?));
         }
@@ -221,28 +236,15 @@ impl Db {
         Ok(Ok(()))
     }
 
-    /// Enqueues the notices of account `id_s`, one copy per owner (a repeated dedupe key
-    /// is ignored). Reads the owners only when there are notices.
+    /// Enqueues the notices of account `id_s` as given (the keeper made one copy per
+    /// owner); a repeated dedupe key is ignored.
     pub async fn insert_notices(
         &self,
         tx: &mut WriteTx,
         id_s: &str,
         notices: &[Notice],
     ) -> Result<(), StoreError> {
-        if notices.is_empty() {
-            return Ok(());
-        }
-        let owners: Vec<OwnerId> = self
-            .q(self.sql.members)
-            .bind(id_s.to_owned())
-            .fetch_all(&mut *tx.tx)
-            .await
-            .map_err(|e| self.err(e))?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0).map(OwnerId::new))
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
-        for n in &lightwidget_core::lifecycle::fan_out(notices, &owners) {
+        for n in notices {
             self.q(self.sql.insert_notice)
                 .bind(n.id.to_string())
                 .bind(n.dedupe_key.clone())
@@ -252,7 +254,7 @@ impl Db {
                 .bind(ms(n.created_at))
                 .execute(&mut *tx.tx)
                 .await
-                .map_err(|e| self.err(e))?;
+                .classified(self)?;
         }
         Ok(())
     }
@@ -265,7 +267,7 @@ impl Db {
             .bind(id.to_string())
             .fetch_optional(&mut *tx.tx)
             .await
-            .map_err(|e| self.err(e))?;
+            .classified(self)?;
         Ok(if exists.is_some() {
             StoreError::Conflict(id)
         } else {
@@ -289,7 +291,7 @@ impl Db {
                 .bind(owner.as_str().to_owned())
                 .execute(&mut *tx.tx)
                 .await
-                .map_err(|e| self.err(e))?;
+                .classified(self)?;
         }
         Ok(())
     }
@@ -308,7 +310,7 @@ impl Db {
                 .bind(json(&e.kind))
                 .execute(&mut *tx.tx)
                 .await
-                .map_err(|e| self.err(e))?;
+                .classified(self)?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use lightwidget_core::{AccountRecord, OutboxEntry, StoreError, Transition};
 
 use crate::db::Db;
+use crate::lease::Lease;
 
 /// The database behind the store.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -36,34 +37,6 @@ impl Dialect {
             "mysql" | "mariadb" => Some(Self::Mysql),
             _ => None,
         }
-    }
-}
-
-/// A lease request: `limit` items due at `now` (ms), leased to `worker` until `until` (ms).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Lease<'a> {
-    pub now: i64,
-    pub until: i64,
-    pub limit: usize,
-    pub worker: &'a str,
-}
-
-impl Lease<'_> {
-    /// Binds `(worker, until, now, limit)`: the parameters of the lease statements that
-    /// return what they leased (`UPDATE … RETURNING`).
-    pub fn bind<'q, DB>(
-        &self,
-        q: sqlx::query::Query<'q, DB, DB::Arguments>,
-    ) -> sqlx::query::Query<'q, DB, DB::Arguments>
-    where
-        DB: sqlx::Database,
-        String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-        i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    {
-        q.bind(self.worker.to_owned())
-            .bind(self.until)
-            .bind(self.now)
-            .bind(i64::try_from(self.limit).unwrap_or(i64::MAX))
     }
 }
 

@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::codec::{from_ms, held_by_pattern, ms};
+use crate::db::Classified;
 use crate::dialect::Dialect;
 use crate::store::SqlStore;
 
@@ -53,9 +54,9 @@ impl SqlStore {
     }
 
     fn decode_incident(&self, r: &AnyRow) -> Result<Incident, StoreError> {
-        let id: String = r.try_get(0).map_err(|e| self.err(e))?;
-        let connection: String = r.try_get(1).map_err(|e| self.err(e))?;
-        let kind: String = r.try_get(2).map_err(|e| self.err(e))?;
+        let id: String = r.try_get(0).classified(self.db())?;
+        let connection: String = r.try_get(1).classified(self.db())?;
+        let kind: String = r.try_get(2).classified(self.db())?;
         let bad = |what: &str| StoreError::Backend {
             message: format!("incident {id}: unreadable {what}"),
             source: None,
@@ -66,14 +67,14 @@ impl SqlStore {
                 .parse::<ConnectionKind>()
                 .map_err(|_| bad("connection"))?,
             kind: IncidentKind::parse(&kind).ok_or_else(|| bad("kind"))?,
-            opened_at: from_ms(r.try_get(3).map_err(|e| self.err(e))?),
-            updated_at: from_ms(r.try_get(4).map_err(|e| self.err(e))?),
+            opened_at: from_ms(r.try_get(3).classified(self.db())?),
+            updated_at: from_ms(r.try_get(4).classified(self.db())?),
             resolved_at: r
                 .try_get::<Option<i64>, _>(5)
-                .map_err(|e| self.err(e))?
+                .classified(self.db())?
                 .map(from_ms),
-            accounts: u64::try_from(r.try_get::<i64, _>(6).map_err(|e| self.err(e))?).unwrap_or(0),
-            error: r.try_get(7).map_err(|e| self.err(e))?,
+            accounts: u64::try_from(r.try_get::<i64, _>(6).classified(self.db())?).unwrap_or(0),
+            error: r.try_get(7).classified(self.db())?,
         })
     }
 
@@ -95,7 +96,7 @@ impl SqlStore {
             .bind(i.error.clone())
             .execute(pool)
             .await
-            .map_err(|e| self.err(e))?
+            .classified(self.db())?
             .rows_affected()
             == 1;
         if inserted {
@@ -105,7 +106,7 @@ impl SqlStore {
             .bind(key)
             .fetch_optional(pool)
             .await
-            .map_err(|e| self.err(e))?;
+            .classified(self.db())?;
         match row {
             Some(r) => Ok((self.decode_incident(&r)?, false)),
             // Resolved between the two statements: this one is new after all.
@@ -133,7 +134,7 @@ impl SqlStore {
         let n = q
             .execute(self.pool())
             .await
-            .map_err(|e| self.err(e))?
+            .classified(self.db())?
             .rows_affected();
         Ok(n == 1)
     }
@@ -149,7 +150,7 @@ impl SqlStore {
         } else {
             sqlx::query(sql.all_list).bind(i64::try_from(limit).unwrap_or(i64::MAX))
         };
-        let rows = q.fetch_all(self.pool()).await.map_err(|e| self.err(e))?;
+        let rows = q.fetch_all(self.pool()).await.classified(self.db())?;
         rows.iter().map(|r| self.decode_incident(r)).collect()
     }
 
@@ -164,7 +165,7 @@ impl SqlStore {
             .bind(ms(at))
             .execute(self.pool())
             .await
-            .map_err(|e| self.err(e))?
+            .classified(self.db())?
             .rows_affected();
         Ok(n)
     }

@@ -49,10 +49,12 @@ mod builder;
 mod bulk;
 mod classify;
 mod codec;
+mod connect;
 mod crypto;
 mod db;
 mod dialect;
 mod incidents;
+mod lease;
 mod migrate;
 #[cfg(feature = "mysql")]
 mod mysql;

@@ -133,7 +133,6 @@ impl Keeper {
             tracing::info!(account_id = %id, "connect with the token held: unchanged");
             return Ok(Some((id, ConnectOutcome::Unchanged)));
         }
-        let held_fb_user_id = existing.account.fb_user_id.clone();
         let decide = |rec: &AccountRecord| {
             if opts.check(rec, token)? == lifecycle::Freshness::Same {
                 return Ok(None);
@@ -149,13 +148,8 @@ impl Keeper {
             .await?
         {
             Written::Declined(_) => Ok(Some((id, ConnectOutcome::Unchanged))),
-            Written::Committed(t) | Written::Unchanged(t) => {
-                if t.account.fb_user_id != held_fb_user_id {
-                    // Commits keep the stored Facebook user id; set it on its own.
-                    let mut a = self.get(id).await?.account;
-                    a.fb_user_id = t.account.fb_user_id.clone();
-                    inner.store.update_account(&a).await?;
-                }
+            // The commit stored a new Facebook user id with the token.
+            Written::Committed(_) | Written::Unchanged(_) => {
                 tracing::info!(account_id = %id, forced = opts.force, "account renewed");
                 Ok(Some((id, ConnectOutcome::Renewed)))
             }

@@ -2,6 +2,7 @@
 //! through the pure rules ([`lifecycle::notice_recipients`], [`lifecycle::settle_delivery`]),
 //! calls the notifiers and acknowledges each entry (deliver-then-ack).
 
+use crate::Acknowledged;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
@@ -85,7 +86,12 @@ impl Keeper {
                 }
                 if let Err(err) = inner
                     .store
-                    .ack_outbox(e.notice.id, e.version, &o, inner.clock.now())
+                    .ack_outbox(
+                        e.notice.id,
+                        e.version,
+                        &Acknowledged::of(&e.notice, &o),
+                        inner.clock.now(),
+                    )
                     .await
                 {
                     tracing::warn!(notice_id = %e.notice.id, error = %err, "ack failed; the notice will be retried after its lease");

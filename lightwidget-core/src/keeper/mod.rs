@@ -18,6 +18,7 @@
 mod accounts;
 mod builder;
 mod dispatch;
+mod fanout;
 mod graph;
 mod health;
 mod incidents;

@@ -114,13 +114,8 @@ impl Keeper {
     ) -> Result<()> {
         let mut m = self.membership(owner, id).await?;
         m.entitlements = e;
+        // The primary owner's are the account's too: `join` writes both at once.
         self.inner.store.join(id, &m).await?;
-        let rec = self.get(id).await?;
-        if &rec.account.owner == owner && rec.account.entitlements != e {
-            let mut a = rec.account;
-            a.entitlements = e;
-            self.inner.store.update_account(&a).await?;
-        }
         Ok(())
     }
 }

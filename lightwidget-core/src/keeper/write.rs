@@ -131,7 +131,7 @@ impl Keeper {
         guard: Guard<'_>,
     ) -> std::result::Result<(), StoreError> {
         match guard {
-            Guard::Caller => self.inner.store.commit(t).await,
+            Guard::Caller => self.commit_fanned(t).await,
             Guard::Lease(held) => self
                 .commit_with_retry(std::slice::from_ref(t), held)
                 .await

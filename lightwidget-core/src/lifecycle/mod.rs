@@ -22,16 +22,19 @@
 //! assert_eq!(t.notices.len(), 1);
 //! ```
 
+mod acknowledged;
 mod freshness;
 mod hooks;
 pub mod incident;
 mod notices;
 mod outbox;
 mod rules;
+mod succession;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 
+pub use acknowledged::Acknowledged;
 pub use freshness::{Freshness, IssuedAt, freshness};
 pub use hooks::{Hook, owner_views};
 pub use notices::{
@@ -39,6 +42,7 @@ pub use notices::{
 };
 pub use outbox::{DeliveryAttempt, settle_delivery};
 use rules::Ctx;
+pub use succession::Succession;
 
 use crate::{
     Account, AccountId, AccountRecord, CheckInfo, ExpiryReason, Notice, ProviderError,

@@ -126,7 +126,8 @@ pub fn notice_recipients<'p>(
 }
 
 /// The copies of a transition's notices for the owners of its account, one per notice and
-/// member, in order ([`Notice::for_owner`]): what a store enqueues on commit.
+/// member, in order ([`Notice::for_owner`]): what the keeper gives the store to enqueue on
+/// commit (`keeper/fanout.rs`).
 ///
 /// ```
 /// # use lightwidget_core::*;

@@ -1,26 +1,25 @@
 -- The batched, fenced commit of a run of distinct accounts, in one statement: the rows as
 -- arrays ($1-$23, ACCOUNT_COLS order, the version being the expected one), the history of
--- the batch ($24-$26: account, at, event) and its notices ($27-$31: id, dedupe key,
--- account, created at, body), enqueued once per owner of the account (lw_members) as
--- Notice::for_owner makes the copy: the owner's name on it, `<key>#<owner>` as dedupe key, an
--- id derived from the notice's and the owner (md5 here; any stable unique id does). Only
--- rows with notices read lw_members. A row whose version moved on (or that does not exist) is not
--- updated, and its history and notices are not written. A NULL ciphertext keeps the stored
--- token. Every column is written: PostgreSQL compares old and new values, so naming an
+-- the batch ($24-$26: account, at, event), its notices ($27-$31: id, dedupe key, account,
+-- created at, body), enqueued as given (the keeper made one copy per owner), and the new
+-- Facebook user ids ($32; NULL keeps the stored one). A row whose version moved on (or
+-- that does not exist) is not updated, and its history and notices are not written. A
+-- NULL ciphertext keeps the stored token. Every column is written: PostgreSQL compares old and new values, so naming an
 -- unchanged indexed column costs nothing. Returns only the rows not written, with whether
 -- the account exists (Conflict) or not (UnknownAccount): nothing in the usual case.
 WITH v AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::bigint[], $8::bytea[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[],
         $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[],
-        $19::text[], $20::text[], $21::bigint[], $22::bigint[], $23::bigint[])
+        $19::text[], $20::text[], $21::bigint[], $22::bigint[], $23::bigint[], $32::text[])
     AS v(v_id, v_owner, v_kind, v_ig, v_user, v_page, v_notif, v_ct, v_key, v_issued, v_exp,
         v_dax, v_scopes, v_status, v_reason, v_status_at, v_checked, v_next, v_retry, v_warn,
-        v_episode, v_req, v_ver)
+        v_episode, v_req, v_ver, v_fb)
 ), up AS (
     UPDATE lw_accounts SET token_ct = COALESCE(v.v_ct, lw_accounts.token_ct),
         token_key = COALESCE(v.v_key, lw_accounts.token_key), owner = v.v_owner, kind = v.v_kind,
         ig_user_id = v.v_ig, username = v.v_user, page_id = v.v_page, notifications = v.v_notif,
+        fb_user_id = COALESCE(v.v_fb, lw_accounts.fb_user_id),
         status = v.v_status, status_reason = v.v_reason, status_at = v.v_status_at,
         issued_at = v.v_issued, expires_at = v.v_exp, data_access_expires_at = v.v_dax,
         scopes = v.v_scopes, last_checked_at = v.v_checked, next_action_at = v.v_next,
@@ -37,18 +36,11 @@ WITH v AS (
 ), notices AS (
     INSERT INTO lw_outbox (id, dedupe_key, account_id, created_at, notice, state, attempts,
         delivered, next_attempt_at, version)
-    SELECT c.cid, c.ckey, c.account_id, c.created_at,
-        jsonb_set(jsonb_set(jsonb_set(c.notice::jsonb, '{id}', to_jsonb(c.cid)), '{dedupe_key}',
-            to_jsonb(c.ckey)), '{owner}', to_jsonb(c.owner))::text,
-        'pending', 0, '[]', c.created_at, 0
-    FROM (
-        SELECT md5(o.id || '#' || m.owner)::uuid::text AS cid, o.dedupe_key || '#' || m.owner AS ckey,
-            o.account_id, o.created_at, o.notice, m.owner, o.n, m.joined_seq
-        FROM unnest($27::text[], $28::text[], $29::text[], $30::bigint[], $31::text[]) WITH ORDINALITY
-            AS o(id, dedupe_key, account_id, created_at, notice, n)
-        JOIN lw_members m ON m.account_id = o.account_id
-        WHERE o.account_id IN (SELECT id FROM up)
-    ) c ORDER BY c.n, c.joined_seq, c.owner
+    SELECT o.id, o.dedupe_key, o.account_id, o.created_at, o.notice, 'pending', 0, '[]',
+        o.created_at, 0
+    FROM unnest($27::text[], $28::text[], $29::text[], $30::bigint[], $31::text[]) WITH ORDINALITY
+        AS o(id, dedupe_key, account_id, created_at, notice, n)
+    WHERE o.account_id IN (SELECT id FROM up) ORDER BY o.n
     ON CONFLICT (dedupe_key) DO NOTHING
 )
 SELECT v.v_id, EXISTS (SELECT 1 FROM lw_accounts a WHERE a.id = v.v_id)

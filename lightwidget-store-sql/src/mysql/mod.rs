@@ -8,11 +8,12 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Executor, Row};
 
 use crate::Error;
-use crate::builder::Connect;
 use crate::classify;
 use crate::codec::{decode_claimed, decode_outbox, sort_outbox};
-use crate::db::{Begin, Db, Queries, queries};
-use crate::dialect::{Backend, Claimed, Committed, Lease, Taken};
+use crate::connect::Connect;
+use crate::db::{Begin, Classified, Db, Queries, queries};
+use crate::dialect::{Backend, Claimed, Committed, Taken};
+use crate::lease::Lease;
 
 static QUERIES: Queries = queries!("mysql");
 
@@ -57,12 +58,12 @@ async fn lease_rows(
         .bind(lease.now)
         .bind(lease.now)
         .bind(i64::try_from(lease.limit).unwrap_or(i64::MAX));
-    let ids = select.fetch_all(&mut *tx.tx).await.map_err(|e| db.err(e))?;
+    let ids = select.fetch_all(&mut *tx.tx).await.classified(db)?;
     let ids: Vec<String> = ids
         .iter()
         .map(|r| r.try_get::<String, _>(0))
         .collect::<Result<_, _>>()
-        .map_err(|e| db.err(e))?;
+        .classified(db)?;
     let mut rows = Vec::with_capacity(ids.len());
     for id in ids {
         db.q(mark)
@@ -71,11 +72,11 @@ async fn lease_rows(
             .bind(id.clone())
             .execute(&mut *tx.tx)
             .await
-            .map_err(|e| db.err(e))?;
+            .classified(db)?;
         let row = db.q(get).bind(id).fetch_optional(&mut *tx.tx).await;
-        rows.extend(row.map_err(|e| db.err(e))?);
+        rows.extend(row.classified(db)?);
     }
-    tx.tx.commit().await.map_err(|e| db.err(e))?;
+    tx.tx.commit().await.classified(db)?;
     Ok(rows)
 }
 
@@ -99,7 +100,7 @@ impl Backend for Mysql {
         for t in ts {
             out.push(db.commit_one(&mut tx, t).await?);
         }
-        tx.tx.commit().await.map_err(|e| db.err(e))?;
+        tx.tx.commit().await.classified(db)?;
         Ok(out)
     }
 }

@@ -13,7 +13,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Row};
 
 use crate::codec::CommitRow;
-use crate::db::Db;
+use crate::db::{Classified, Db};
 use crate::dialect::Committed;
 
 const COMMIT: &str = include_str!("../../queries/postgres/commit_batch.sql");
@@ -54,6 +54,8 @@ struct Arrays {
     n_account: Vec<String>,
     n_created: Vec<i64>,
     n_body: Vec<String>,
+    /// New Facebook user ids (`None` keeps the stored one).
+    fb_user_id: Vec<Option<String>>,
 }
 
 impl Arrays {
@@ -63,7 +65,7 @@ impl Arrays {
             self.h_at.push(at);
             self.h_event.push(event);
         }
-        // The lifecycle's notices; the statement enqueues one copy per owner.
+        // As given: the keeper made one copy per owner.
         for n in r.notices {
             self.n_id.push(n.id.to_string());
             self.n_dedupe.push(n.dedupe_key.clone());
@@ -79,6 +81,7 @@ impl Arrays {
         self.username.push(r.username);
         self.page_id.push(r.page_id);
         self.notifications.push(r.notifications);
+        self.fb_user_id.push(r.fb_user_id);
         self.token_ct.push(ct);
         self.token_key.push(key);
         self.issued_at.push(r.issued_at);
@@ -131,6 +134,7 @@ impl Arrays {
             .bind(self.n_account)
             .bind(self.n_created)
             .bind(self.n_body)
+            .bind(self.fb_user_id)
             .fetch_all(conn)
             .await
     }
@@ -156,12 +160,12 @@ fn runs(ts: &[Transition]) -> Vec<Range<usize>> {
 pub(super) async fn commit(db: &Db, pool: &PgPool, ts: &[Transition]) -> Committed {
     let runs = runs(ts);
     if runs.len() == 1 {
-        let mut conn = pool.acquire().await.map_err(|e| db.err(e))?;
+        let mut conn = pool.acquire().await.classified(db)?;
         return commit_runs(db, &mut conn, ts, runs).await;
     }
-    let mut tx = pool.begin().await.map_err(|e| db.err(e))?;
+    let mut tx = pool.begin().await.classified(db)?;
     let out = commit_runs(db, &mut tx, ts, runs).await?;
-    tx.commit().await.map_err(|e| db.err(e))?;
+    tx.commit().await.classified(db)?;
     Ok(out)
 }
 
@@ -178,12 +182,12 @@ async fn commit_runs(
         for t in &ts[run.clone()] {
             arrays.push(CommitRow::new(t, &db.enc));
         }
-        let rows = arrays.run(conn).await.map_err(|e| db.err(e))?;
+        let rows = arrays.run(conn).await.classified(db)?;
         let mut refused: HashMap<String, bool> = rows
             .iter()
             .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<bool, _>(1)?)))
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| db.err(e))?;
+            .classified(db)?;
         for t in &ts[run] {
             out.push(match refused.remove(&t.account.id.to_string()) {
                 None => Ok(()),
@@ -212,10 +216,10 @@ mod tests {
 
     #[test]
     fn the_statement_binds_every_array() {
-        let marks = (1..=31)
+        let marks = (1..=32)
             .filter(|n| COMMIT.contains(&format!("${n}::")))
             .count();
-        assert_eq!(marks, 31);
-        assert!(!COMMIT.contains("$32"));
+        assert_eq!(marks, 32);
+        assert!(!COMMIT.contains("$33"));
     }
 }

@@ -13,11 +13,12 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::Error;
-use crate::builder::Connect;
 use crate::classify;
 use crate::codec::decode_claimed;
-use crate::db::{Begin, Db, Queries, queries};
-use crate::dialect::{Backend, Claimed, Committed, Lease, Taken};
+use crate::connect::Connect;
+use crate::db::{Begin, Classified, Db, Queries, queries};
+use crate::dialect::{Backend, Claimed, Committed, Taken};
+use crate::lease::Lease;
 
 static QUERIES: Queries = queries!("postgres");
 
@@ -57,7 +58,7 @@ impl Backend for Postgres {
             .bind(sqlx::query(CLAIM))
             .fetch_all(&self.native)
             .await
-            .map_err(|e| db.err(e))?;
+            .classified(db)?;
         Ok(decode_claimed(&rows, &db.enc))
     }
 

@@ -9,7 +9,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::thread::lite_err;
 use crate::Encryption;
 use crate::codec::{Columns, decode_or_skip, sort_claimed};
-use crate::dialect::Lease;
+use crate::lease::Lease;
 
 const CLAIM: &str = include_str!("../../queries/sqlite/claim.sql");
 const CLAIM_MARK: &str = include_str!("../../queries/sqlite/claim_mark.sql");

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use lightwidget_core::{OwnerId, StoreError, lifecycle};
+use lightwidget_core::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::thread::lite_err;
@@ -12,14 +12,14 @@ use crate::codec::{CommitRow, corrupt, json, ms};
 const PRIOR: &str = include_str!("../../queries/sqlite/commit_prior.sql");
 const INSERT_HISTORY: &str = include_str!("../../queries/sqlite/insert_history.sql");
 const INSERT_NOTICE: &str = include_str!("../../queries/sqlite/commit_notice.sql");
-const MEMBERS: &str = include_str!("../../queries/sqlite/members.sql");
 
 /// The eight commit statements, by [`Cols::index`].
 static COMMIT_SQL: LazyLock<Vec<String>> =
     LazyLock::new(|| (0..8).map(|i| commit_sql(Cols::from_index(i))).collect());
 
 /// Which column groups a commit writes besides the state: the token (only when it
-/// changed), the account metadata (owner and user carry indexes) and the status
+/// changed), the account metadata (owner, user and Facebook user carry indexes; a new
+/// Facebook user id only when the transition carries one) and the status
 /// (indexed). SQLite rewrites every index whose column is named in `SET`, changed or
 /// not, so a commit names only what differs from the stored row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,7 @@ fn commit_sql(c: Cols) -> String {
             "username",
             "page_id",
             "notifications",
+            "fb_user_id",
         ]);
     }
     cols.extend([
@@ -78,7 +79,11 @@ fn commit_sql(c: Cols) -> String {
     let set: Vec<String> = cols
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{c} = ?{}", i + 1))
+        .map(|(i, c)| match *c {
+            // `None` keeps the stored Facebook user id.
+            "fb_user_id" => format!("{c} = COALESCE(?{}, {c})", i + 1),
+            _ => format!("{c} = ?{}", i + 1),
+        })
         .collect();
     format!(
         "UPDATE lw_accounts SET {}, version = version + 1, lease_owner = NULL, \
@@ -142,16 +147,9 @@ pub(super) fn commit(
                 history.execute((&r.id, at, event)).map_err(lite_err)?;
             }
             if !r.notices.is_empty() {
-                // One copy per owner; only commits with notices read the owners.
-                let owners: Vec<OwnerId> = tx
-                    .prepare_cached(MEMBERS)
-                    .map_err(lite_err)?
-                    .query_map([&r.id], |row| row.get::<_, String>(0).map(OwnerId::new))
-                    .map_err(lite_err)?
-                    .collect::<Result<_, _>>()
-                    .map_err(lite_err)?;
+                // As given: the keeper made one copy per owner.
                 let mut notice = tx.prepare_cached(INSERT_NOTICE).map_err(lite_err)?;
-                for n in &lifecycle::fan_out(&r.notices, &owners) {
+                for n in &r.notices {
                     notice
                         .execute((
                             n.id.to_string(),
@@ -183,7 +181,8 @@ fn compare(p: &rusqlite::Row<'_>, r: &CommitRow) -> Result<(i64, i64, Cols), Str
         || s(4)? != r.ig_user_id
         || s(5)? != r.username
         || os(6)? != r.page_id.as_deref()
-        || n(7)? != r.notifications;
+        || n(7)? != r.notifications
+        || (r.fb_user_id.is_some() && os(11)? != r.fb_user_id.as_deref());
     let status =
         s(8)? != r.status || os(9)? != r.status_reason.as_deref() || on(10)? != r.status_at;
     Ok((
@@ -220,6 +219,7 @@ fn bind_row(
         bind(st, &r.username)?;
         bind(st, &r.page_id)?;
         bind(st, &r.notifications)?;
+        bind(st, &r.fb_user_id)?;
     }
     bind(st, &r.issued_at)?;
     bind(st, &r.expires_at)?;
@@ -253,7 +253,7 @@ mod tests {
             let expected = 10
                 + 1
                 + 2 * usize::from(c.token)
-                + 6 * usize::from(c.account)
+                + 7 * usize::from(c.account)
                 + 3 * usize::from(c.status);
             assert_eq!(marks, expected, "{sql}");
             assert!(sql.ends_with(&format!("WHERE rowid = ?{marks}")), "{sql}");

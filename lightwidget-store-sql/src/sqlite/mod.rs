@@ -19,11 +19,12 @@ use sqlx::{AnyPool, Executor};
 
 use self::thread::Lite;
 use crate::Error;
-use crate::builder::Connect;
 use crate::classify;
 use crate::codec::CommitRow;
+use crate::connect::Connect;
 use crate::db::{Begin, Db, Queries, queries};
-use crate::dialect::{Backend, Claimed, Committed, Lease, Taken};
+use crate::dialect::{Backend, Claimed, Committed, Taken};
+use crate::lease::Lease;
 
 static QUERIES: Queries = queries!("sqlite");
 

@@ -101,7 +101,7 @@ impl Keeper {
         held: &Held,
     ) -> Vec<std::result::Result<(), StoreError>> {
         let timer = crate::telemetry::start();
-        let mut results = self.inner.store.commit_many(ts).await;
+        let mut results = self.commit_many_fanned(ts).await;
         crate::telemetry::since("lightwidget_commit_duration_seconds", timer);
         let mut backoff = LeaseRetry::new(self.retry_bound());
         loop {
@@ -130,7 +130,7 @@ impl Keeper {
                 break;
             }
             let subset: Vec<Transition> = retry.iter().map(|&i| ts[i].clone()).collect();
-            let again = self.inner.store.commit_many(&subset).await;
+            let again = self.commit_many_fanned(&subset).await;
             for (i, r) in retry.into_iter().zip(again) {
                 results[i] = r;
             }

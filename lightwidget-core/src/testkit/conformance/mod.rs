@@ -2,7 +2,8 @@
 //!
 //! [`run_all`] runs them all, each on a fresh store from a factory; each check is also
 //! public on its own (grouped here by concern: accounts, claims, commits, outbox,
-//! owners of shared accounts, used links).
+//! owners of shared accounts, writes that must agree, used links, and what a keeper on
+//! the store leaves in it).
 //! Each check panics with a message naming the rule that was broken.
 //!
 //! ```
@@ -17,9 +18,11 @@ mod accounts;
 mod claims;
 mod commits;
 mod incidents;
+mod keeper;
 mod outbox;
 mod owners;
 mod used_links;
+mod writes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,9 +33,11 @@ pub use accounts::*;
 pub use claims::*;
 pub use commits::*;
 pub use incidents::*;
+pub use keeper::*;
 pub use outbox::*;
 pub use owners::*;
 pub use used_links::*;
+pub use writes::*;
 
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
@@ -66,6 +71,10 @@ where
     concurrent_joins(Arc::new(make().await)).await;
     notices_fan_out_per_owner(&make().await).await;
     facebook_user_ids(&make().await).await;
+    join_sets_the_primary_entitlements(&make().await).await;
+    commits_store_a_new_fb_user_id(&make().await).await;
+    notices_are_enqueued_as_given(&make().await).await;
+    keeper_fans_out_notices_per_owner(Arc::new(make().await)).await;
     incidents_open_once_and_resolve_once(&make().await).await;
     held_accounts_are_released(&make().await).await;
     // Lookup by username (#29.4).

@@ -9,6 +9,7 @@
 //! # }
 //! ```
 
+use crate::Acknowledged;
 use chrono::TimeDelta;
 
 use super::super::fixtures::{LEASE, insert, notice, record, secs, t0, transition, with_notices};
@@ -54,9 +55,12 @@ pub async fn outbox_take_and_ack<S: TokenStore + ?Sized>(s: &S) {
     s.ack_outbox(
         a[0].notice.id,
         a[0].version,
-        &OutboxOutcome::Delivered {
-            channels: vec!["email".into()],
-        },
+        &Acknowledged::of(
+            &a[0].notice,
+            &OutboxOutcome::Delivered {
+                channels: vec!["email".into()],
+            },
+        ),
         now,
     )
     .await
@@ -66,7 +70,7 @@ pub async fn outbox_take_and_ack<S: TokenStore + ?Sized>(s: &S) {
             s.ack_outbox(
                 a[0].notice.id,
                 a[0].version,
-                &OutboxOutcome::Delivered { channels: vec![] },
+                &Acknowledged::of(&a[0].notice, &OutboxOutcome::Delivered { channels: vec![] }),
                 now
             )
             .await,
@@ -77,9 +81,12 @@ pub async fn outbox_take_and_ack<S: TokenStore + ?Sized>(s: &S) {
     s.ack_outbox(
         a[1].notice.id,
         a[1].version,
-        &OutboxOutcome::Suppressed {
-            why: "owner did not opt in".into(),
-        },
+        &Acknowledged::of(
+            &a[1].notice,
+            &OutboxOutcome::Suppressed {
+                why: "owner did not opt in".into(),
+            },
+        ),
         now,
     )
     .await
@@ -87,9 +94,12 @@ pub async fn outbox_take_and_ack<S: TokenStore + ?Sized>(s: &S) {
     s.ack_outbox(
         b[0].notice.id,
         b[0].version,
-        &OutboxOutcome::Failed {
-            error: "550 no such user".into(),
-        },
+        &Acknowledged::of(
+            &b[0].notice,
+            &OutboxOutcome::Failed {
+                error: "550 no such user".into(),
+            },
+        ),
         now,
     )
     .await
@@ -149,11 +159,14 @@ pub async fn outbox_retry<S: TokenStore + ?Sized>(s: &S) {
     s.ack_outbox(
         e.notice.id,
         e.version,
-        &OutboxOutcome::Retry {
-            at,
-            delivered: vec!["email:a@example.com".into()],
-            error: "smtp down".into(),
-        },
+        &Acknowledged::of(
+            &e.notice,
+            &OutboxOutcome::Retry {
+                at,
+                delivered: vec!["email:a@example.com".into()],
+                error: "smtp down".into(),
+            },
+        ),
         now,
     )
     .await

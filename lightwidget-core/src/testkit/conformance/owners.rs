@@ -1,5 +1,5 @@
-//! Shared accounts: owners join and leave, the last leave deletes, notices fan out per
-//! owner, owner-scoped history, and the app-scoped Facebook user id.
+//! Shared accounts: owners join and leave, the last leave deletes, per-owner notice
+//! copies and owner-scoped history, and the app-scoped Facebook user id.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -10,13 +10,27 @@
 //! # }
 //! ```
 
+use crate::Acknowledged;
 use std::sync::Arc;
 
 use super::super::fixtures::{LEASE, insert, notice, record, secs, t0, transition};
 use crate::{
-    Departure, Entitlements, HistoryQuery, Membership, OutboxOutcome, OwnerId, StoreError,
-    TokenEvent, TokenEventKind, TokenStore,
+    AccountRecord, Departure, Entitlements, HistoryQuery, Membership, Notice, OutboxOutcome,
+    OwnerId, StoreError, TokenEvent, TokenEventKind, TokenStore,
 };
+
+/// The copies of `n` for the members of `r`'s account, as the keeper makes them before a
+/// commit ([`crate::lifecycle::fan_out`]).
+async fn per_owner<S: TokenStore + ?Sized>(s: &S, r: &AccountRecord, n: Notice) -> Vec<Notice> {
+    let owners: Vec<OwnerId> = s
+        .owners(r.account.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.owner)
+        .collect();
+    crate::lifecycle::fan_out(&[n], &owners)
+}
 
 fn member(owner: &str, notifications: bool, secs_after: i64) -> Membership {
     Membership::new(
@@ -183,9 +197,11 @@ pub async fn concurrent_joins<S: TokenStore>(s: Arc<S>) {
     assert_eq!(s.count_by_status().await.unwrap().active, 1, "one account");
 }
 
-/// A committed notice is enqueued once per member, each copy with its owner in the
-/// dedupe key; an owner sees only their copies, their own notice outcomes, and the
-/// token's events from when they joined.
+/// The per-owner copies of a notice (made by the keeper, `crate::lifecycle::fan_out`)
+/// are enqueued as given, each with its owner in the dedupe key; an owner sees only
+/// their copies, their own notice outcomes, and the token's events from when they
+/// joined. (That the keeper makes one copy per member is
+/// [`keeper_fans_out_notices_per_owner`](super::keeper_fans_out_notices_per_owner).)
 pub async fn notices_fan_out_per_owner<S: TokenStore + ?Sized>(s: &S) {
     let r = record("agency", "1", Some(t0()));
     let id = r.account.id;
@@ -203,12 +219,12 @@ pub async fn notices_fan_out_per_owner<S: TokenStore + ?Sized>(s: &S) {
     let mut t = transition(&cur, Some(t0()));
     t.events
         .push(TokenEvent::new(t0() + secs(3), TokenEventKind::Revoked));
-    t.notices.push(notice(&cur, "e1:revoked", t0() + secs(3)));
+    t.notices = per_owner(s, &cur, notice(&cur, "e1:revoked", t0() + secs(3))).await;
     s.commit(&t).await.unwrap();
     // The same notice again (a retried commit) adds nothing.
     let cur = s.get(id).await.unwrap().unwrap();
     let mut t = transition(&cur, Some(t0()));
-    t.notices.push(notice(&cur, "e1:revoked", t0() + secs(4)));
+    t.notices = per_owner(s, &cur, notice(&cur, "e1:revoked", t0() + secs(4))).await;
     s.commit(&t).await.unwrap();
 
     let all = s.notices(id).await.unwrap();
@@ -241,9 +257,14 @@ pub async fn notices_fan_out_per_owner<S: TokenStore + ?Sized>(s: &S) {
                 why: "not opted in".into(),
             }
         };
-        s.ack_outbox(e.notice.id, e.version, &outcome, t0() + secs(11))
-            .await
-            .unwrap();
+        s.ack_outbox(
+            e.notice.id,
+            e.version,
+            &Acknowledged::of(&e.notice, &outcome),
+            t0() + secs(11),
+        )
+        .await
+        .unwrap();
     }
 
     let client = s
@@ -297,8 +318,9 @@ pub async fn notices_fan_out_per_owner<S: TokenStore + ?Sized>(s: &S) {
 }
 
 /// The app-scoped Facebook user id is stored at insert, found by
-/// `find_by_fb_user` (never by the Instagram id), kept by commits and changed by
-/// `update_account`.
+/// `find_by_fb_user` (never by the Instagram id), kept by commits that carry none and
+/// changed by `update_account` (for commits that carry one, see
+/// [`commits_store_a_new_fb_user_id`](super::commits_store_a_new_fb_user_id)).
 pub async fn facebook_user_ids<S: TokenStore + ?Sized>(s: &S) {
     let mut r = record("o", "17841400000000001", Some(t0()));
     r.account.kind = crate::ConnectionKind::Business;
@@ -331,7 +353,8 @@ pub async fn facebook_user_ids<S: TokenStore + ?Sized>(s: &S) {
         "an Instagram id is not a Facebook user id"
     );
     // A commit (e.g. a refresh) keeps it; update_account changes it.
-    let t = transition(&got, Some(t0() + secs(5)));
+    let mut t = transition(&got, Some(t0() + secs(5)));
+    t.account.fb_user_id = None;
     s.commit(&t).await.unwrap();
     let got = s.get(id).await.unwrap().unwrap();
     assert_eq!(got.account.fb_user_id.as_deref(), Some("10150000000000009"));
