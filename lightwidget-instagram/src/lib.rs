@@ -50,6 +50,7 @@
 pub mod business;
 pub mod callback;
 pub mod classify;
+mod clients;
 mod config;
 pub mod consumer;
 mod error;

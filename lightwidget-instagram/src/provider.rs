@@ -10,6 +10,7 @@ use lightwidget_core::{
 };
 use serde::Serialize;
 
+use crate::clients::Clients;
 use crate::gateway::{self, Get};
 use crate::http::{Http, for_account};
 use crate::{FacebookLogin, InstagramLogin};
@@ -38,16 +39,15 @@ use crate::{FacebookLogin, InstagramLogin};
 /// # }
 /// ```
 pub struct GraphProvider {
-    consumer: Option<Arc<InstagramLogin>>,
-    business: Option<Arc<FacebookLogin>>,
+    clients: Clients,
     clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for GraphProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphProvider")
-            .field("consumer", &self.consumer.is_some())
-            .field("business", &self.business.is_some())
+            .field("consumer", &self.clients.has(ConnectionKind::Consumer))
+            .field("business", &self.clients.has(ConnectionKind::Business))
             .finish_non_exhaustive()
     }
 }
@@ -59,8 +59,7 @@ impl GraphProvider {
         business: Option<Arc<FacebookLogin>>,
     ) -> Self {
         Self {
-            consumer,
-            business,
+            clients: Clients::new(consumer, business),
             clock: Arc::new(SystemClock),
         }
     }
@@ -72,19 +71,11 @@ impl GraphProvider {
     }
 
     fn consumer(&self) -> Result<&InstagramLogin, ProviderError> {
-        self.consumer
-            .as_deref()
-            .ok_or_else(|| ProviderError::Fatal {
-                message: "no Instagram Login app configured for consumer accounts".into(),
-            })
+        self.clients.consumer().map_err(not_configured)
     }
 
     fn business(&self) -> Result<&FacebookLogin, ProviderError> {
-        self.business
-            .as_deref()
-            .ok_or_else(|| ProviderError::Fatal {
-                message: "no Facebook Login app configured for business accounts".into(),
-            })
+        self.clients.business().map_err(not_configured)
     }
 
     async fn debug(&self, token: &Token) -> Result<CheckInfo, ProviderError> {
@@ -128,6 +119,17 @@ impl GraphProvider {
         self.http(account.kind)?;
         let ids = scope(account).into_iter().map(str::to_owned).collect();
         for_account(ids, call).await
+    }
+}
+
+/// A call for an account of a kind with no client.
+fn not_configured(kind: ConnectionKind) -> ProviderError {
+    let message = match kind {
+        ConnectionKind::Consumer => "no Instagram Login app configured for consumer accounts",
+        ConnectionKind::Business => "no Facebook Login app configured for business accounts",
+    };
+    ProviderError::Fatal {
+        message: message.into(),
     }
 }
 

@@ -67,6 +67,7 @@ use lightwidget_core::{ConnectionKind, Token};
 use url::Url;
 
 use crate::callback::Redirect;
+use crate::clients::Clients;
 use crate::{Error, FacebookLogin, InstagramLogin};
 
 mod authorized;
@@ -103,8 +104,7 @@ pub enum Prompt {
 /// requires (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct OAuth {
-    consumer: Option<Arc<InstagramLogin>>,
-    business: Option<Arc<FacebookLogin>>,
+    clients: Clients,
     asked: [Vec<String>; 2],
     required: [Vec<String>; 2],
 }
@@ -130,8 +130,7 @@ impl OAuth {
         business: Option<Arc<FacebookLogin>>,
     ) -> Self {
         Self {
-            consumer,
-            business,
+            clients: Clients::new(consumer, business),
             asked: [
                 owned(crate::consumer::DEFAULT_SCOPES),
                 owned(crate::business::DEFAULT_SCOPES),
@@ -180,15 +179,11 @@ impl OAuth {
     }
 
     fn consumer(&self) -> Result<&InstagramLogin, FlowError> {
-        self.consumer
-            .as_deref()
-            .ok_or(FlowError::NotConfigured(ConnectionKind::Consumer))
+        self.clients.consumer().map_err(FlowError::NotConfigured)
     }
 
     fn business(&self) -> Result<&FacebookLogin, FlowError> {
-        self.business
-            .as_deref()
-            .ok_or(FlowError::NotConfigured(ConnectionKind::Business))
+        self.clients.business().map_err(FlowError::NotConfigured)
     }
 
     /// The authorize URL of `kind`'s dialog, carrying `state` (issue it with
