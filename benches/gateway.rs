@@ -26,14 +26,14 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use futures::StreamExt;
+// The fields the gateway's media calls ask for, so both phases make the same request.
+use lightwidget::instagram::gateway::MEDIA_FIELDS;
 use lightwidget::instagram::sandbox::{Sandbox, SandboxConfig};
 use lightwidget::instagram::{GraphProvider, InstagramLogin};
 use lightwidget::store_sql::{Encryption, Key, Keyring, SqlStore};
 use lightwidget::*;
 use support::*;
 
-/// The fields the gateway's media calls ask for (`lightwidget-core/src/keeper/graph.rs`).
-const MEDIA_FIELDS: &str = "id,caption,media_type,media_url,permalink,thumbnail_url,timestamp,children{id,media_type,media_url,thumbnail_url,permalink,timestamp}";
 const PAGE: u32 = 12;
 
 fn env(name: &str, default: usize) -> usize {

@@ -48,6 +48,19 @@
 // crate's items are at the root; `prelude` is what most hosts import.
 pub use lightwidget_core::*;
 
+/// The gateway's types ([`lightwidget_core::gateway`]: [`Profile`](gateway::Profile),
+/// [`Media`](gateway::Media), [`GatewayError`](gateway::GatewayError), …) and, with the
+/// `instagram` feature, the Instagram CDN expiry hint
+/// [`media_url_expiry`](lightwidget_instagram::media::media_url_expiry), which lived in
+/// core's `gateway` module before the Graph vocabulary moved to `lightwidget-instagram`
+/// (re-exported here so `lightwidget::gateway::media_url_expiry` keeps working).
+pub mod gateway {
+    pub use lightwidget_core::gateway::*;
+    #[cfg(feature = "instagram")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "instagram")))]
+    pub use lightwidget_instagram::media::media_url_expiry;
+}
+
 /// `#[async_trait]`, for implementing [`LifecycleHooks`], [`TokenStore`],
 /// [`TokenProvider`] or [`Notifier`] without adding the crate yourself.
 pub use async_trait::async_trait;

@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::gateway::{GraphFailure, Media, MediaPage, Profile};
+
 use crate::{
     Account, AccountId, AccountRecord, ConnectionKind, DeliveryError, Departure, HistoryEntry,
     HistoryQuery, Incident, IncidentAlert, IncidentId, Membership, Notice, OutboxEntry, OwnerId,
@@ -428,9 +430,17 @@ pub enum ReportedExpiry {
     At(DateTime<Utc>),
 }
 
-/// Talks to Meta: refresh and check tokens, with failures classified.
+/// Talks to Meta: refresh and check tokens, with failures classified; and the gateway's
+/// calls ([`Keeper::graph`](crate::Keeper::graph)).
 ///
-/// Implementations must never put a token value in a [`ProviderError`].
+/// The gateway's methods are the seam between core and the provider's Graph vocabulary:
+/// core says *what* a widget reads (a profile, a page of media, one item) in neutral
+/// types, the provider knows the paths, field lists and JSON shapes that read it
+/// (`lightwidget-instagram`'s `GraphProvider`). Each gets the account and its current
+/// token; the keeper observes the answer. Their defaults serve no Graph calls (a
+/// `Fatal` error).
+///
+/// Implementations must never put a token value in a [`ProviderError`] or an answer.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait TokenProvider: Send + Sync + 'static {
@@ -441,13 +451,11 @@ pub trait TokenProvider: Send + Sync + 'static {
     /// Checks the token still works, without refreshing it.
     async fn check(&self, account: &Account, token: &Token) -> Result<CheckInfo, ProviderError>;
 
-    /// The gateway's one call ([`Keeper::graph`](crate::Keeper::graph)): an
+    /// The gateway's raw call ([`GraphSession::get`](crate::GraphSession::get)): an
     /// authenticated GET of `path` (relative to the versioned root of the account's
     /// Graph host) with `query` and `token` attached, returning the body of a success.
     /// Failures are classified like `refresh` and `check`, through the same throttle,
     /// so usage the gateway's calls report slows the keeper's calls too.
-    ///
-    /// The default serves no Graph calls (a `Fatal` error).
     async fn graph_get(
         &self,
         account: &Account,
@@ -456,9 +464,53 @@ pub trait TokenProvider: Send + Sync + 'static {
         query: &[(String, String)],
     ) -> Result<Vec<u8>, ProviderError> {
         let _ = (account, token, path, query);
-        Err(ProviderError::Fatal {
-            message: "this TokenProvider does not serve Graph API calls (Keeper::graph)".into(),
-        })
+        Err(no_graph_calls())
+    }
+
+    /// The account's profile ([`GraphSession::profile`](crate::GraphSession::profile)),
+    /// its `picture_expires_at` filled in. Through the same throttle as `graph_get`.
+    async fn graph_profile(
+        &self,
+        account: &Account,
+        token: &Token,
+    ) -> Result<Profile, GraphFailure> {
+        let _ = (account, token);
+        Err(no_graph_calls().into())
+    }
+
+    /// One page of the account's media, newest first
+    /// ([`GraphSession::media`](crate::GraphSession::media)): `after` is a cursor of a
+    /// previous page, `limit` the page size (the provider's default when `None`); the
+    /// items' `url_expires_at` filled in.
+    async fn graph_media<'a>(
+        &self,
+        account: &Account,
+        token: &Token,
+        after: Option<&'a str>,
+        limit: Option<u32>,
+    ) -> Result<MediaPage, GraphFailure> {
+        let _ = (account, token, after, limit);
+        Err(no_graph_calls().into())
+    }
+
+    /// One media item with an album's children
+    /// ([`GraphSession::media_item`](crate::GraphSession::media_item)); `media_id` is
+    /// letters, digits and `_` (the session checks it).
+    async fn graph_media_item(
+        &self,
+        account: &Account,
+        token: &Token,
+        media_id: &str,
+    ) -> Result<Media, GraphFailure> {
+        let _ = (account, token, media_id);
+        Err(no_graph_calls().into())
+    }
+}
+
+/// What the gateway's calls answer by default.
+fn no_graph_calls() -> ProviderError {
+    ProviderError::Fatal {
+        message: "this TokenProvider does not serve Graph API calls (Keeper::graph)".into(),
     }
 }
 

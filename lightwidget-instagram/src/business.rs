@@ -11,6 +11,7 @@ use url::Url;
 use crate::classify::{GraphError, classify};
 use crate::consumer::{TokenResponse, token_from};
 use crate::http::Http;
+use crate::util::Paging;
 use crate::{Error, GraphConfig};
 
 /// Default scopes for a business feed widget.
@@ -48,9 +49,7 @@ pub struct FacebookLogin {
 
 impl std::fmt::Debug for FacebookLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FacebookLogin")
-            .field("config", &self.http.cfg)
-            .finish_non_exhaustive()
+        self.http.fmt_client(f, "FacebookLogin")
     }
 }
 
@@ -244,20 +243,6 @@ struct PagesAnswer {
     paging: Option<Paging>,
 }
 
-#[derive(Deserialize)]
-struct Paging {
-    #[serde(default)]
-    cursors: Option<Cursors>,
-    #[serde(default)]
-    next: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Cursors {
-    #[serde(default)]
-    after: Option<String>,
-}
-
 impl FacebookLogin {
     /// A client for the Facebook app in `cfg`.
     pub fn new(cfg: GraphConfig) -> Result<Self, Error> {
@@ -386,10 +371,8 @@ impl FacebookLogin {
             out.extend(d.data);
             let next = d
                 .paging
-                .filter(|p| p.next.as_deref().is_some_and(|n| !n.is_empty()))
-                .and_then(|p| p.cursors)
-                .and_then(|c| c.after)
-                .filter(|a| !a.is_empty() && Some(a) != after.as_ref());
+                .and_then(Paging::next_after)
+                .filter(|a| Some(a) != after.as_ref());
             match next {
                 Some(a) if !empty => after = Some(a),
                 _ => return Ok(out),

@@ -40,9 +40,7 @@ pub struct InstagramLogin {
 
 impl std::fmt::Debug for InstagramLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InstagramLogin")
-            .field("config", &self.http.cfg)
-            .finish_non_exhaustive()
+        self.http.fmt_client(f, "InstagramLogin")
     }
 }
 

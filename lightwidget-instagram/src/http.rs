@@ -18,6 +18,18 @@ pub(crate) struct Http {
 }
 
 impl Http {
+    /// The `Debug` of a client named `name` over this: its configuration (whose `Debug`
+    /// hides the secret), nothing else.
+    pub(crate) fn fmt_client(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        name: &str,
+    ) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("config", &self.cfg)
+            .finish_non_exhaustive()
+    }
+
     pub(crate) fn new(cfg: GraphConfig, kind: ConnectionKind) -> Result<Self, Error> {
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)

@@ -3,8 +3,9 @@
 //! The OAuth [`flow`]s of both connection kinds (authorize URL, code exchange, the
 //! checks before anything is saved), Graph API clients for both connection kinds — [`InstagramLogin`] (consumer) and
 //! [`FacebookLogin`] (business) — the [`GraphProvider`] the keeper uses, Graph error
-//! [`classify`]-cation, signed OAuth [`state`], [`signed_request`] verification, a CDN
-//! [`media`] expiry hint and (feature `sandbox`) a Graph API sandbox on loopback.
+//! [`classify`]-cation, signed OAuth [`state`], [`signed_request`] verification, the
+//! gateway's Graph vocabulary ([`gateway`]: paths, fields, JSON shapes), a CDN [`media`]
+//! expiry hint and (feature `sandbox`) a Graph API sandbox on loopback.
 //!
 //! Every host is configurable through [`BaseUrls`], so tests point the clients at a
 //! loopback server. Responses are size-capped, requests time out, and no error or log
@@ -49,10 +50,12 @@
 pub mod business;
 pub mod callback;
 pub mod classify;
+mod clients;
 mod config;
 pub mod consumer;
 mod error;
 pub mod flow;
+pub mod gateway;
 mod http;
 pub mod media;
 mod provider;

@@ -3,11 +3,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use lightwidget_core::gateway::{GraphFailure, Media, MediaPage, Profile};
 use lightwidget_core::{
     Account, CheckInfo, Clock, ConnectionKind, ProviderError, ReportedExpiry, SystemClock, Token,
     TokenProvider,
 };
+use serde::Serialize;
 
+use crate::clients::Clients;
+use crate::gateway::{self, Get};
 use crate::http::{Http, for_account};
 use crate::{FacebookLogin, InstagramLogin};
 
@@ -15,6 +19,11 @@ use crate::{FacebookLogin, InstagramLogin};
 /// - consumer (Instagram Login): `refresh` = `ig_refresh_token`; `check` = `/me`;
 /// - business (Facebook Login Page tokens, which do not expire): `refresh` and `check`
 ///   both ask `debug_token`, which also reports the data-access expiry.
+///
+/// The gateway's calls (`Keeper::graph`) go to the host of the account's kind
+/// (graph.instagram.com for consumer, graph.facebook.com for business) through the same
+/// client, and so the same usage-header throttle, as `refresh` and `check`; their paths,
+/// fields and JSON shapes are in [`gateway`](crate::gateway).
 ///
 /// A kind with no client configured fails with a `Fatal` error naming it.
 ///
@@ -30,16 +39,15 @@ use crate::{FacebookLogin, InstagramLogin};
 /// # }
 /// ```
 pub struct GraphProvider {
-    consumer: Option<Arc<InstagramLogin>>,
-    business: Option<Arc<FacebookLogin>>,
+    clients: Clients,
     clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for GraphProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphProvider")
-            .field("consumer", &self.consumer.is_some())
-            .field("business", &self.business.is_some())
+            .field("consumer", &self.clients.has(ConnectionKind::Consumer))
+            .field("business", &self.clients.has(ConnectionKind::Business))
             .finish_non_exhaustive()
     }
 }
@@ -51,8 +59,7 @@ impl GraphProvider {
         business: Option<Arc<FacebookLogin>>,
     ) -> Self {
         Self {
-            consumer,
-            business,
+            clients: Clients::new(consumer, business),
             clock: Arc::new(SystemClock),
         }
     }
@@ -64,19 +71,11 @@ impl GraphProvider {
     }
 
     fn consumer(&self) -> Result<&InstagramLogin, ProviderError> {
-        self.consumer
-            .as_deref()
-            .ok_or_else(|| ProviderError::Fatal {
-                message: "no Instagram Login app configured for consumer accounts".into(),
-            })
+        self.clients.consumer().map_err(not_configured)
     }
 
     fn business(&self) -> Result<&FacebookLogin, ProviderError> {
-        self.business
-            .as_deref()
-            .ok_or_else(|| ProviderError::Fatal {
-                message: "no Facebook Login app configured for business accounts".into(),
-            })
+        self.clients.business().map_err(not_configured)
     }
 
     async fn debug(&self, token: &Token) -> Result<CheckInfo, ProviderError> {
@@ -123,6 +122,17 @@ impl GraphProvider {
     }
 }
 
+/// A call for an account of a kind with no client.
+fn not_configured(kind: ConnectionKind) -> ProviderError {
+    let message = match kind {
+        ConnectionKind::Consumer => "no Instagram Login app configured for consumer accounts",
+        ConnectionKind::Business => "no Facebook Login app configured for business accounts",
+    };
+    ProviderError::Fatal {
+        message: message.into(),
+    }
+}
+
 /// The business object ids Meta may name an account's usage by.
 fn scope(a: &Account) -> Vec<&str> {
     let mut ids = vec![a.ig_user_id.as_str()];
@@ -144,10 +154,6 @@ impl TokenProvider for GraphProvider {
             .await
     }
 
-    /// The gateway's GET, on the host of the account's kind (graph.instagram.com for
-    /// consumer, graph.facebook.com for business), through the same client — and so the
-    /// same usage-header throttle, for the app and for the account — as `refresh` and
-    /// `check`.
     async fn graph_get(
         &self,
         account: &Account,
@@ -155,8 +161,42 @@ impl TokenProvider for GraphProvider {
         path: &str,
         query: &[(String, String)],
     ) -> Result<Vec<u8>, ProviderError> {
-        self.throttled(account, self.get_unthrottled(account, token, path, query))
-            .await
+        self.get(account, token, path, query).await
+    }
+
+    async fn graph_profile(
+        &self,
+        account: &Account,
+        token: &Token,
+    ) -> Result<Profile, GraphFailure> {
+        let body = self
+            .typed(account, token, gateway::profile(account))
+            .await?;
+        gateway::decode_profile(&body)
+    }
+
+    async fn graph_media<'a>(
+        &self,
+        account: &Account,
+        token: &Token,
+        after: Option<&'a str>,
+        limit: Option<u32>,
+    ) -> Result<MediaPage, GraphFailure> {
+        let get = gateway::media(account, after, limit);
+        let body = self.typed(account, token, get).await?;
+        gateway::decode_media_page(&body)
+    }
+
+    async fn graph_media_item(
+        &self,
+        account: &Account,
+        token: &Token,
+        media_id: &str,
+    ) -> Result<Media, GraphFailure> {
+        let body = self
+            .typed(account, token, gateway::media_item(media_id))
+            .await?;
+        gateway::decode_media(&body)
     }
 }
 
@@ -196,12 +236,24 @@ impl GraphProvider {
         }
     }
 
-    async fn get_unthrottled(
+    /// The GET of a typed gateway call.
+    async fn typed(
+        &self,
+        account: &Account,
+        token: &Token,
+        get: Get<'_>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.get(account, token, &get.path, &get.query).await
+    }
+
+    /// A gateway GET under the throttle of the account's app and account, on the Graph
+    /// host of its kind.
+    async fn get<Q: Serialize + Sync + ?Sized>(
         &self,
         account: &Account,
         token: &Token,
         path: &str,
-        query: &[(String, String)],
+        query: &Q,
     ) -> Result<Vec<u8>, ProviderError> {
         let (http, root) = match account.kind {
             ConnectionKind::Consumer => {
@@ -219,7 +271,8 @@ impl GraphProvider {
             .get(url)
             .query(query)
             .query(&[("access_token", token.secret())]);
-        Ok(http.send_raw(req).await?.1)
+        self.throttled(account, async { Ok(http.send_raw(req).await?.1) })
+            .await
     }
 }
 

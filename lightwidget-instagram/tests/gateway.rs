@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{TimeDelta, TimeZone, Utc};
-use lightwidget_core::gateway::{GatewayError, MediaType};
+use lightwidget_core::gateway::{GatewayError, GraphFailure, Media, MediaPage, MediaType, Profile};
 use lightwidget_core::testkit::RecordingHooks;
 use lightwidget_core::*;
 use lightwidget_instagram::sandbox::{Fault, Sandbox, SandboxConfig, UserHandle};
@@ -38,6 +38,37 @@ impl TokenProvider for Recording {
         path: &str,
         query: &[(String, String)],
     ) -> Result<Vec<u8>, ProviderError> {
+        self.before(a, t).await?;
+        self.inner.graph_get(a, t, path, query).await
+    }
+    async fn graph_profile(&self, a: &Account, t: &Token) -> Result<Profile, GraphFailure> {
+        self.before(a, t).await?;
+        self.inner.graph_profile(a, t).await
+    }
+    async fn graph_media<'a>(
+        &self,
+        a: &Account,
+        t: &Token,
+        after: Option<&'a str>,
+        limit: Option<u32>,
+    ) -> Result<MediaPage, GraphFailure> {
+        self.before(a, t).await?;
+        self.inner.graph_media(a, t, after, limit).await
+    }
+    async fn graph_media_item(
+        &self,
+        a: &Account,
+        t: &Token,
+        id: &str,
+    ) -> Result<Media, GraphFailure> {
+        self.before(a, t).await?;
+        self.inner.graph_media_item(a, t, id).await
+    }
+}
+
+impl Recording {
+    /// Records the token of a gateway call, and plays the renewal of `renew_next`.
+    async fn before(&self, a: &Account, t: &Token) -> Result<(), ProviderError> {
         self.used.lock().unwrap().push(t.secret().to_owned());
         let renew = self.renew_next.lock().unwrap().take();
         if let Some((store, token)) = renew {
@@ -54,7 +85,7 @@ impl TokenProvider for Recording {
                 message: "190/467".into(),
             });
         }
-        self.inner.graph_get(a, t, path, query).await
+        Ok(())
     }
 }
 

@@ -48,10 +48,10 @@ fn body(a: &lightwidget_core::IncidentAlert) -> serde_json::Value {
 mod webhook {
     use async_trait::async_trait;
     use lightwidget_core::{Clock, DeliveryError, IncidentAlert, OperatorAlerts, SystemClock};
-    use secrecy::{ExposeSecret, SecretString};
+    use secrecy::SecretString;
     use std::sync::Arc;
 
-    use crate::{Error, sign_webhook};
+    use crate::Error;
 
     /// Posts each alert as signed JSON to one operator URL (`X-Lightwidget-Signature`,
     /// verified with [`verify_webhook_signature`](crate::verify_webhook_signature);
@@ -102,27 +102,21 @@ mod webhook {
         async fn alert(&self, a: &IncidentAlert) -> Result<(), DeliveryError> {
             let body = serde_json::to_vec(&super::body(a))
                 .map_err(|e| DeliveryError::permanent(format!("alert body: {e}")))?;
-            let sig = sign_webhook(
-                self.secret.expose_secret(),
-                self.clock.now().timestamp(),
-                &body,
+            let event = (
+                "x-lightwidget-event",
+                format!("incident.{}", a.change.as_str()),
             );
-            let r = self
-                .client
-                .post(self.url.clone())
-                .header("content-type", "application/json")
-                .header("x-lightwidget-signature", sig)
-                .header(
-                    "x-lightwidget-event",
-                    format!("incident.{}", a.change.as_str()),
-                )
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| {
-                    DeliveryError::transient("operator webhook").with_source(e.without_url())
-                })?;
-            crate::webhook::answered("operator webhook", r.status().as_u16())
+            let now = self.clock.now().timestamp();
+            crate::webhook::post_signed(
+                &self.client,
+                self.url.clone(),
+                &self.secret,
+                now,
+                body,
+                event,
+                "operator webhook",
+            )
+            .await
         }
     }
 }

@@ -55,6 +55,18 @@ impl EmailContent {
         self
     }
 
+    /// The message of `n` for an email recipient, and its address.
+    fn message_to<'a>(
+        &self,
+        n: &Notice,
+        to: &'a Recipient,
+    ) -> Result<(Message, &'a str), DeliveryError> {
+        let Recipient::Email(addr) = to else {
+            return Err(DeliveryError::permanent("not an email recipient"));
+        };
+        Ok((self.message(n, addr)?, addr))
+    }
+
     /// Builds the message: plain text + HTML, `Message-ID` from the notice id (so a
     /// redelivery after a crash can be recognised), RFC 8058 one-click unsubscribe headers
     /// whose link turns off this email's topic ([`NoticeKind::topic`](lightwidget_core::NoticeKind::topic)).
@@ -184,6 +196,15 @@ impl EmailNotifier {
 }
 
 impl EmailNotifier {
+    /// Sends one message over SMTP: a refusal the server calls permanent is permanent.
+    async fn send(&self, msg: Message) -> Result<(), DeliveryError> {
+        match self.transport.send(msg).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(DeliveryError::permanent("SMTP").with_source(e)),
+            Err(e) => Err(DeliveryError::transient("SMTP").with_source(e)),
+        }
+    }
+
     /// Sends a plain-text message from this notifier's sender (operator alerts).
     pub(crate) async fn send_text(
         &self,
@@ -197,11 +218,7 @@ impl EmailNotifier {
             .subject(subject)
             .body(text)
             .map_err(|e| DeliveryError::permanent("operator alert email").with_source(e))?;
-        match self.transport.send(msg).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(DeliveryError::permanent("SMTP").with_source(e)),
-            Err(e) => Err(DeliveryError::transient("SMTP").with_source(e)),
-        }
+        self.send(msg).await
     }
 }
 
@@ -212,15 +229,8 @@ impl Notifier for EmailNotifier {
     }
 
     async fn deliver(&self, n: &Notice, to: &Recipient) -> Result<(), DeliveryError> {
-        let Recipient::Email(addr) = to else {
-            return Err(DeliveryError::permanent("not an email recipient"));
-        };
-        let msg = self.content.message(n, addr)?;
-        match self.transport.send(msg).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(DeliveryError::permanent("SMTP").with_source(e)),
-            Err(e) => Err(DeliveryError::transient("SMTP").with_source(e)),
-        }
+        let (msg, _) = self.content.message_to(n, to)?;
+        self.send(msg).await
     }
 }
 
@@ -255,10 +265,7 @@ impl Notifier for EmlFileNotifier {
     }
 
     async fn deliver(&self, n: &Notice, to: &Recipient) -> Result<(), DeliveryError> {
-        let Recipient::Email(addr) = to else {
-            return Err(DeliveryError::permanent("not an email recipient"));
-        };
-        let msg = self.content.message(n, addr)?;
+        let (msg, addr) = self.content.message_to(n, to)?;
         let safe: String = addr
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

@@ -173,23 +173,44 @@ impl Notifier for WebhookNotifier {
             return Err(DeliveryError::permanent("not a webhook recipient"));
         };
         let body = serde_json::to_vec(&self.body(n)).expect("plain data");
-        let sig = sign_webhook(
-            self.secret.expose_secret(),
-            self.clock.now().timestamp(),
-            &body,
-        );
-        let r = self
-            .client
-            .post(url.clone())
-            .header("content-type", "application/json")
-            .header("x-lightwidget-signature", sig)
-            .header("x-lightwidget-notice-id", n.id.to_string())
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| DeliveryError::transient("webhook").with_source(e.without_url()))?;
-        answered("webhook", r.status().as_u16())
+        let notice = ("x-lightwidget-notice-id", n.id.to_string());
+        let now = self.clock.now().timestamp();
+        post_signed(
+            &self.client,
+            url.clone(),
+            &self.secret,
+            now,
+            body,
+            notice,
+            "webhook",
+        )
+        .await
     }
+}
+
+/// POSTs `body` as signed JSON (`x-lightwidget-signature` at `now`) to `url`, with one
+/// more header, and turns the answer into a delivery result ([`answered`]): the one
+/// request of notice webhooks and operator alerts. `what` names the receiver in errors.
+pub(crate) async fn post_signed(
+    client: &reqwest::Client,
+    url: url::Url,
+    secret: &SecretString,
+    now: i64,
+    body: Vec<u8>,
+    (name, value): (&'static str, String),
+    what: &str,
+) -> Result<(), DeliveryError> {
+    let sig = sign_webhook(secret.expose_secret(), now, &body);
+    let r = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-lightwidget-signature", sig)
+        .header(name, value)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| DeliveryError::transient(what.to_owned()).with_source(e.without_url()))?;
+    answered(what, r.status().as_u16())
 }
 
 /// The HTTP client of every webhook (notices and operator alerts): 10 s per delivery,

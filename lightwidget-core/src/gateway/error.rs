@@ -130,6 +130,26 @@ impl GatewayError {
         }
     }
 
+    /// Maps a typed call's failure that is not the token's death.
+    pub(crate) fn from_failure(
+        account: AccountId,
+        f: GraphFailure,
+        now: DateTime<Utc>,
+        default_wait: Duration,
+    ) -> Self {
+        match f {
+            GraphFailure::Call(e) => Self::from_provider(account, e, now, default_wait),
+            GraphFailure::Malformed(message) => Self::Transient {
+                account,
+                source: ProviderError::Transient {
+                    retry_after: None,
+                    message,
+                },
+            },
+            GraphFailure::Unexpected(message) => Self::Unexpected { account, message },
+        }
+    }
+
     /// Maps a classified provider failure that is not the token's death.
     pub(crate) fn from_provider(
         account: AccountId,
@@ -155,6 +175,47 @@ impl GatewayError {
             }
             e @ ProviderError::Transient { .. } => Self::Transient { account, source: e },
             e => Self::Refused { account, source: e },
+        }
+    }
+}
+
+/// Why a provider's Graph call for the gateway returned no value
+/// ([`TokenProvider::graph_profile`](crate::TokenProvider::graph_profile) and its
+/// siblings). Never contains a token value.
+///
+/// ```
+/// use lightwidget_core::gateway::GraphFailure;
+/// let not_json = serde_json::from_slice::<serde_json::Value>(b"<html>").unwrap_err();
+/// assert!(matches!(GraphFailure::from(not_json), GraphFailure::Malformed(_)));
+/// let wrong_shape = serde_json::from_slice::<Vec<u8>>(br#"{"id":1}"#).unwrap_err();
+/// assert!(matches!(GraphFailure::from(wrong_shape), GraphFailure::Unexpected(_)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphFailure {
+    /// The call failed, classified like `refresh` and `check`: the keeper observes it
+    /// (a token error ends the token).
+    #[error(transparent)]
+    Call(#[from] ProviderError),
+    /// The call succeeded but its body is not JSON (cut short, an HTML error page):
+    /// temporary, like the keeper's malformed responses.
+    #[error("{0}")]
+    Malformed(String),
+    /// The call succeeded but its JSON is not of the shape the call expects.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+impl From<serde_json::Error> for GraphFailure {
+    /// A body that is not JSON is [`Malformed`](Self::Malformed), JSON of the wrong shape
+    /// [`Unexpected`](Self::Unexpected). serde's messages name the field and position,
+    /// never the body's text.
+    fn from(e: serde_json::Error) -> Self {
+        match e.classify() {
+            serde_json::error::Category::Data => {
+                Self::Unexpected(format!("response did not parse: {e}"))
+            }
+            _ => Self::Malformed(format!("malformed JSON in a success response: {e}")),
         }
     }
 }

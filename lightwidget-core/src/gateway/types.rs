@@ -1,9 +1,15 @@
-//! Typed Graph API responses a widget needs (serde, Graph's loose typing tolerated).
+//! What a widget reads through the gateway, in provider-neutral types: the provider
+//! decodes its own wire format into these (for Instagram, `lightwidget-instagram`'s
+//! `gateway` module); their serde form is their own (it round-trips), not Graph's.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-use super::{earliest, media_url_expiry};
+use super::earliest;
+
+/// Reads the time a media URL stops working, if the URL says (for Instagram's CDN, the
+/// `oe` parameter: `lightwidget_instagram::media::media_url_expiry`).
+pub type UrlExpiry = fn(&str) -> Option<DateTime<Utc>>;
 
 /// An Instagram account's profile, as a widget header shows it.
 ///
@@ -12,7 +18,6 @@ use super::{earliest, media_url_expiry};
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Profile {
     /// Instagram user id.
-    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     /// Username.
     #[serde(default)]
@@ -27,16 +32,14 @@ pub struct Profile {
     #[serde(default)]
     pub profile_picture_url: Option<String>,
     /// When the profile picture URL stops working (the CDN's `oe` hint), if it says.
-    #[serde(default, skip_deserializing)]
+    #[serde(default)]
     pub picture_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Profile {
-    pub(crate) fn with_expiry(mut self) -> Self {
-        self.picture_expires_at = self
-            .profile_picture_url
-            .as_deref()
-            .and_then(media_url_expiry);
+    /// Fills in `picture_expires_at` from the picture's URL, as `expiry` reads it.
+    pub fn with_url_expiry(mut self, expiry: UrlExpiry) -> Self {
+        self.picture_expires_at = self.profile_picture_url.as_deref().and_then(expiry);
         self
     }
 }
@@ -61,7 +64,6 @@ pub enum MediaType {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Media {
     /// Media id.
-    #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     /// Caption (absent on album children and posts without one).
     #[serde(default)]
@@ -79,27 +81,28 @@ pub struct Media {
     #[serde(default)]
     pub thumbnail_url: Option<String>,
     /// When it was published.
-    #[serde(default, deserialize_with = "graph_time")]
+    #[serde(default)]
     pub timestamp: Option<DateTime<Utc>>,
     /// An album's items.
-    #[serde(default, deserialize_with = "children")]
+    #[serde(default)]
     pub children: Vec<Media>,
     /// The earliest CDN expiry (`oe`) of this item's URLs and its children's: fetch the
     /// item again before then, or its images break. `None` when no URL says.
-    #[serde(default, skip_deserializing)]
+    #[serde(default)]
     pub url_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Media {
-    /// Fills in `url_expires_at` (children first).
-    pub(crate) fn with_expiry(mut self) -> Self {
+    /// Fills in `url_expires_at` from the item's URLs and its children's, as `expiry`
+    /// reads them (children first).
+    pub fn with_url_expiry(mut self, expiry: UrlExpiry) -> Self {
         self.children = std::mem::take(&mut self.children)
             .into_iter()
-            .map(Media::with_expiry)
+            .map(|c| c.with_url_expiry(expiry))
             .collect();
         let own = earliest(
-            self.media_url.as_deref().and_then(media_url_expiry),
-            self.thumbnail_url.as_deref().and_then(media_url_expiry),
+            self.media_url.as_deref().and_then(expiry),
+            self.thumbnail_url.as_deref().and_then(expiry),
         );
         self.url_expires_at = self
             .children
@@ -110,7 +113,7 @@ impl Media {
 }
 
 /// One page of an account's media, newest first.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct MediaPage {
     /// The items.
     pub items: Vec<Media>,
@@ -149,43 +152,14 @@ impl MediaList {
     }
 }
 
-/// Graph's list envelope.
-#[derive(Deserialize)]
-pub(crate) struct Listing<T> {
-    #[serde(default = "Vec::new")]
-    pub data: Vec<T>,
-    #[serde(default)]
-    pub paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct Paging {
-    #[serde(default)]
-    pub cursors: Option<Cursors>,
-    /// Present only when there is a next page (the URL itself carries the token and is
-    /// never kept).
-    #[serde(default)]
-    pub next: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct Cursors {
-    #[serde(default)]
-    pub after: Option<String>,
-}
-
-impl Listing<Media> {
-    pub(crate) fn into_page(self) -> MediaPage {
-        let items: Vec<Media> = self.data.into_iter().map(Media::with_expiry).collect();
-        let after = self
-            .paging
-            .filter(|p| p.next.is_some())
-            .and_then(|p| p.cursors)
-            .and_then(|c| c.after);
+impl MediaPage {
+    /// A page of `items` (their `url_expires_at` filled in) and the cursor of the next
+    /// page; `url_expires_at` is the earliest of the items'.
+    pub fn new(items: Vec<Media>, after: Option<String>) -> Self {
         let url_expires_at = items
             .iter()
             .fold(None, |acc, m| earliest(acc, m.url_expires_at));
-        MediaPage {
+        Self {
             items,
             after,
             url_expires_at,
@@ -193,74 +167,51 @@ impl Listing<Media> {
     }
 }
 
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum StrOrNum {
-        S(String),
-        N(serde_json::Number),
-    }
-    Ok(match StrOrNum::deserialize(d)? {
-        StrOrNum::S(s) => s,
-        StrOrNum::N(n) => n.to_string(),
-    })
-}
-
-/// Graph writes `2017-08-31T18:10:00+0000` (no colon in the offset); RFC 3339 is
-/// accepted too. An unreadable time is `None`, not a failed call.
-fn graph_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let s: Option<String> = Option::deserialize(d)?;
-    Ok(s.and_then(|s| {
-        DateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S%z")
-            .or_else(|_| DateTime::parse_from_rfc3339(&s))
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    }))
-}
-
-/// Album children arrive as `{"data": [...]}`.
-fn children<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Media>, D::Error> {
-    #[derive(Deserialize)]
-    struct Wrapped {
-        #[serde(default)]
-        data: Vec<Media>,
-    }
-    Ok(Option::<Wrapped>::deserialize(d)?.map_or_else(Vec::new, |w| w.data))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn item(id: &str, url: Option<&str>, children: Vec<Media>) -> Media {
+        Media {
+            id: id.into(),
+            caption: None,
+            media_type: None,
+            media_url: url.map(str::to_owned),
+            permalink: None,
+            thumbnail_url: None,
+            timestamp: None,
+            children,
+            url_expires_at: None,
+        }
+    }
+
+    /// A stand-in for a provider's reader: the URL's last path segment, in seconds.
+    fn secs(url: &str) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(url.rsplit('/').next()?.parse().ok()?, 0)
+    }
+
     #[test]
-    fn an_album_takes_the_earliest_expiry_of_its_children_and_paging_needs_next() {
-        let body = r#"{"data":[
-            {"id":"1","media_type":"CAROUSEL_ALBUM","caption":"hi","timestamp":"2026-03-01T08:00:00+0000",
-             "media_url":"https://x/a.jpg?oe=69A4F380",
-             "children":{"data":[{"id":"2","media_type":"IMAGE","media_url":"https://x/b.jpg?oe=69A4F370"},
-                                 {"id":"3","media_type":"VIDEO","thumbnail_url":"https://x/c.jpg?oe=69A4F390"}]}},
-            {"id":4,"media_type":"REEL_X"}],
-            "paging":{"cursors":{"before":"b","after":"QVFIUz"},"next":"https://graph/x?access_token=[REDACTED]"}}"#;
-        let page = serde_json::from_str::<Listing<Media>>(body)
-            .unwrap()
-            .into_page();
-        assert_eq!(page.after.as_deref(), Some("QVFIUz"));
-        assert_eq!(page.items[0].children.len(), 2);
+    fn an_album_takes_the_earliest_expiry_of_its_children_and_a_page_of_its_items() {
+        let album = item(
+            "1",
+            Some("https://x/300"),
+            vec![
+                item("2", Some("https://x/200"), vec![]),
+                item("3", None, vec![]),
+            ],
+        )
+        .with_url_expiry(secs);
+        assert_eq!(album.url_expires_at.unwrap().timestamp(), 200);
+        assert_eq!(album.children[0].url_expires_at.unwrap().timestamp(), 200);
+        assert_eq!(album.children[1].url_expires_at, None);
+        let other = item("4", Some("https://x/100"), vec![]).with_url_expiry(secs);
+        let page = MediaPage::new(vec![album, other], Some("next".into()));
+        assert_eq!(page.url_expires_at.unwrap().timestamp(), 100);
+        let json = serde_json::to_string(&page).unwrap();
         assert_eq!(
-            page.items[0].url_expires_at.unwrap().timestamp(),
-            0x69A4F370
+            serde_json::from_str::<MediaPage>(&json).unwrap(),
+            page,
+            "round-trips"
         );
-        assert_eq!(page.url_expires_at, page.items[0].url_expires_at);
-        assert_eq!(
-            page.items[0].timestamp.unwrap().to_rfc3339(),
-            "2026-03-01T08:00:00+00:00"
-        );
-        assert_eq!(page.items[1].id, "4");
-        assert_eq!(page.items[1].media_type, Some(MediaType::Other));
-        let last = r#"{"data":[],"paging":{"cursors":{"before":"b","after":"z"}}}"#;
-        let page = serde_json::from_str::<Listing<Media>>(last)
-            .unwrap()
-            .into_page();
-        assert_eq!(page.after, None, "no `next`: the last page");
     }
 }

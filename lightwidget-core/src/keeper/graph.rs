@@ -1,137 +1,29 @@
 //! The gateway: [`Keeper::graph`] hands out a [`GraphSession`] whose Graph API calls
 //! carry the account's current token (never handed out) and are observed through the
 //! same lifecycle as the keeper's own calls.
+//!
+//! The session knows no Graph vocabulary: each call goes through the provider port
+//! ([`TokenProvider`]'s `graph_*` methods), which knows the paths, fields and JSON
+//! shapes; the session guards what the host passes in (a raw path stays relative, a
+//! media id is one segment, no `access_token`), waits for a refresh in flight, reuses
+//! recent records ([`GatewayState`], `records.rs`) and observes the answer.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::watch;
+use chrono::{DateTime, Utc};
 
 use super::Keeper;
+pub(crate) use super::records::GatewayState;
+use super::records::lock;
 use super::write::Guard;
-use crate::gateway::{GatewayError, Media, MediaList, MediaPage, Profile, earliest};
-
+use crate::gateway::{GatewayError, GraphFailure, Media, MediaList, MediaPage, Profile, earliest};
 use crate::{
-    Account, AccountId, AccountRecord, ConnectionKind, Error, ProviderError, Token, TokenStatus,
+    Account, AccountId, AccountRecord, Error, ProviderError, Token, TokenProvider, TokenStatus,
 };
 
-/// Fields of a media item, and of an album's children.
-const MEDIA_FIELDS: &str = "id,caption,media_type,media_url,permalink,thumbnail_url,timestamp,children{id,media_type,media_url,thumbnail_url,permalink,timestamp}";
-/// How long a call waits for an in-flight refresh of its account to be committed.
-const REFRESH_WAIT: Duration = Duration::from_secs(30);
 /// The wait a rate limit without a retry time is given.
 const DEFAULT_THROTTLE: Duration = Duration::from_secs(300);
-/// How long an account's record, read for a call, serves that account's next calls.
-const RECORD_TTL: Duration = Duration::from_secs(1);
-
-/// The keeper's gateway state: refreshes in flight (so a call waits for the token that
-/// ends up current), the success observations already written per account, and the
-/// records recent calls read (so a busy widget reads the store about once a second, not
-/// on every call).
-pub(crate) struct GatewayState {
-    observe_every: TimeDelta,
-    refreshing: Mutex<HashMap<AccountId, watch::Sender<()>>>,
-    observed: Mutex<HashMap<AccountId, DateTime<Utc>>>,
-    records: Mutex<HashMap<AccountId, (Arc<AccountRecord>, Instant)>>,
-}
-
-impl GatewayState {
-    pub(crate) fn new(observe_every: Duration) -> Self {
-        Self {
-            observe_every: TimeDelta::from_std(observe_every).unwrap_or(TimeDelta::MAX),
-            refreshing: Mutex::default(),
-            observed: Mutex::default(),
-            records: Mutex::default(),
-        }
-    }
-
-    /// A record of `id` read less than [`RECORD_TTL`] ago, if any.
-    fn recent(&self, id: AccountId) -> Option<Arc<AccountRecord>> {
-        let m = lock(&self.records);
-        m.get(&id)
-            .filter(|(_, at)| at.elapsed() < RECORD_TTL)
-            .map(|(r, _)| r.clone())
-    }
-
-    /// Keeps an active account's record for the next calls (a token that does not work
-    /// is never served from here: its calls read the store).
-    fn keep(&self, rec: Arc<AccountRecord>) {
-        if rec.state.status.is_active() {
-            let mut m = lock(&self.records);
-            if m.len() > 10_000 {
-                m.retain(|_, (_, at)| at.elapsed() < RECORD_TTL);
-            }
-            m.insert(rec.account.id, (rec, Instant::now()));
-        }
-    }
-
-    /// The account was written (or its token failed): its next call reads the store.
-    pub(crate) fn forget(&self, id: AccountId) {
-        lock(&self.records).remove(&id);
-    }
-
-    /// The sweep starts refreshing `id`: gateway calls for it wait until
-    /// [`refreshes_end`](Self::refreshes_end).
-    pub(crate) fn refresh_begins(&self, id: AccountId) {
-        let (tx, _) = watch::channel(());
-        lock(&self.refreshing).insert(id, tx);
-    }
-
-    /// The sweep committed (or gave up on) these accounts: waiting calls go on, with
-    /// whatever token is current now.
-    /// Their records kept for calls are dropped too: the next call reads the store.
-    pub(crate) fn refreshes_end(&self, ids: impl Iterator<Item = AccountId>) {
-        let mut m = lock(&self.refreshing);
-        let mut r = lock(&self.records);
-        if m.is_empty() && r.is_empty() {
-            return;
-        }
-        for id in ids {
-            // Dropping the sender wakes every receiver.
-            m.remove(&id);
-            r.remove(&id);
-        }
-    }
-
-    async fn wait_for_refresh(&self, id: AccountId) {
-        let rx = lock(&self.refreshing)
-            .get(&id)
-            .map(watch::Sender::subscribe);
-        if let Some(mut rx) = rx {
-            // `changed` fails once the sender is dropped: the refresh is committed. A
-            // sweep that died leaves its entry behind; the wait is bounded for that.
-            let _ = tokio::time::timeout(REFRESH_WAIT, rx.changed()).await;
-        }
-    }
-
-    /// Whether a success at `now` is to be written: not if this process wrote one for
-    /// the account within the interval, nor if it did earlier and the store shows a
-    /// more recent check (a sweep, another process) within the interval. The first
-    /// success this process sees for an account is written whatever the store shows, so
-    /// a connect (which counts as a check) does not hide the calls of the next ten
-    /// minutes. Claims the slot, so concurrent calls write once.
-    fn claim_success(&self, rec: &AccountRecord, now: DateTime<Utc>) -> bool {
-        let every = self.observe_every;
-        let recent = |t: DateTime<Utc>| now.signed_duration_since(t) < every;
-        if rec.state.last_checked_at.is_some_and(|t| t >= now) {
-            return false; // nothing to move
-        }
-        let mut m = lock(&self.observed);
-        match m.get(&rec.account.id) {
-            Some(t) if recent(*t) => return false,
-            Some(_) if rec.state.last_checked_at.is_some_and(recent) => return false,
-            _ => {}
-        }
-        m.insert(rec.account.id, now);
-        true
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 impl Keeper {
     /// A Graph API session for one account: typed calls for what widgets show (the
@@ -213,13 +105,87 @@ impl std::fmt::Debug for GraphSession {
     }
 }
 
-/// One GET: a path relative to the versioned Graph root, and its query.
-struct Request {
-    path: String,
-    query: Vec<(String, String)>,
+/// One kind of gateway call: how it goes through the provider port.
+trait Call {
+    /// What it answers.
+    type Output;
     /// Typed calls need only the widget's own permission: a permission error ends the
     /// token. A raw `get` may ask for anything, so its permission errors do not.
-    permission_is_fatal: bool,
+    const PERMISSION_ENDS_TOKEN: bool = true;
+    /// Sends it for `account` with `token`.
+    fn send<'a>(
+        &'a self,
+        provider: &'a dyn TokenProvider,
+        account: &'a Account,
+        token: &'a Token,
+    ) -> impl Future<Output = Result<Self::Output, GraphFailure>> + Send + 'a;
+}
+
+struct ProfileCall;
+
+impl Call for ProfileCall {
+    type Output = Profile;
+    fn send<'a>(
+        &'a self,
+        provider: &'a dyn TokenProvider,
+        account: &'a Account,
+        token: &'a Token,
+    ) -> impl Future<Output = Result<Profile, GraphFailure>> + Send + 'a {
+        provider.graph_profile(account, token)
+    }
+}
+
+struct MediaCall<'s> {
+    after: Option<&'s str>,
+    limit: Option<u32>,
+}
+
+impl Call for MediaCall<'_> {
+    type Output = MediaPage;
+    fn send<'a>(
+        &'a self,
+        provider: &'a dyn TokenProvider,
+        account: &'a Account,
+        token: &'a Token,
+    ) -> impl Future<Output = Result<MediaPage, GraphFailure>> + Send + 'a {
+        provider.graph_media(account, token, self.after, self.limit)
+    }
+}
+
+struct ItemCall<'s>(&'s str);
+
+impl Call for ItemCall<'_> {
+    type Output = Media;
+    fn send<'a>(
+        &'a self,
+        provider: &'a dyn TokenProvider,
+        account: &'a Account,
+        token: &'a Token,
+    ) -> impl Future<Output = Result<Media, GraphFailure>> + Send + 'a {
+        provider.graph_media_item(account, token, self.0)
+    }
+}
+
+/// A raw GET: a path relative to the versioned Graph root, and its query.
+struct RawCall {
+    path: String,
+    query: Vec<(String, String)>,
+}
+
+impl Call for RawCall {
+    type Output = serde_json::Value;
+    const PERMISSION_ENDS_TOKEN: bool = false;
+    async fn send<'a>(
+        &'a self,
+        provider: &'a dyn TokenProvider,
+        account: &'a Account,
+        token: &'a Token,
+    ) -> Result<serde_json::Value, GraphFailure> {
+        let body = provider
+            .graph_get(account, token, &self.path, &self.query)
+            .await?;
+        Ok(serde_json::from_slice(&scrub(body, token))?)
+    }
 }
 
 impl GraphSession {
@@ -229,8 +195,8 @@ impl GraphSession {
     }
 
     /// The earliest CDN expiry (`oe`) of any media or profile picture URL this session
-    /// returned: fetch again before then, or images break. A hint (see
-    /// [`media_url_expiry`](crate::gateway::media_url_expiry)).
+    /// returned: fetch again before then, or images break. A hint (for Instagram, see
+    /// `lightwidget_instagram::media::media_url_expiry`).
     pub fn urls_expire_at(&self) -> Option<DateTime<Utc>> {
         *lock(&self.urls_expire_at)
     }
@@ -238,22 +204,7 @@ impl GraphSession {
     /// The profile: id, username, media count, profile picture, and the account type
     /// (consumer connections).
     pub async fn profile(&self) -> Result<Profile, GatewayError> {
-        let p: Profile = self
-            .call(|a| {
-                let (node, fields) = match a.kind {
-                    ConnectionKind::Consumer => (
-                        "me".to_owned(),
-                        "id,username,account_type,media_count,profile_picture_url",
-                    ),
-                    ConnectionKind::Business => (
-                        a.ig_user_id.clone(),
-                        "id,username,media_count,profile_picture_url",
-                    ),
-                };
-                Ok(typed(node, vec![("fields".into(), fields.into())]))
-            })
-            .await?;
-        let p = p.with_expiry();
+        let p = self.call(ProfileCall).await?;
         self.saw_expiry(p.picture_expires_at);
         Ok(p)
     }
@@ -266,27 +217,10 @@ impl GraphSession {
         after: Option<&str>,
         limit: Option<u32>,
     ) -> Result<MediaPage, GatewayError> {
-        let listing: crate::gateway::types::Listing<Media> = self
-            .call(|a| {
-                let node = match a.kind {
-                    ConnectionKind::Consumer => "me".to_owned(),
-                    ConnectionKind::Business => a.ig_user_id.clone(),
-                };
-                let mut q = vec![("fields".to_owned(), MEDIA_FIELDS.to_owned())];
-                if let Some(n) = limit {
-                    q.push(("limit".into(), n.clamp(1, 100).to_string()));
-                }
-                if let Some(c) = after {
-                    q.push(("after".into(), c.to_owned()));
-                }
-                Ok(typed(format!("{node}/media"), q))
-            })
-            .await?;
-        let page = listing.into_page();
+        let page = self.call(MediaCall { after, limit }).await?;
         self.saw_expiry(page.url_expires_at);
         Ok(page)
     }
-
     /// Every media item, walking the pages (`limit` per page) until the last, or until
     /// `max_items` are read.
     ///
@@ -360,21 +294,16 @@ impl GraphSession {
 
     /// One media item (with an album's children).
     pub async fn media_item(&self, media_id: &str) -> Result<Media, GatewayError> {
-        let id = media_id.to_owned();
-        let m: Media = self
-            .call(move |_| {
-                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    return Err(GatewayError::InvalidRequest(format!(
-                        "not a media id: {id:?}"
-                    )));
-                }
-                Ok(typed(
-                    id.clone(),
-                    vec![("fields".into(), MEDIA_FIELDS.into())],
-                ))
-            })
-            .await?;
-        let m = m.with_expiry();
+        if media_id.is_empty()
+            || !media_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(GatewayError::InvalidRequest(format!(
+                "not a media id: {media_id:?}"
+            )));
+        }
+        let m = self.call(ItemCall(media_id)).await?;
         self.saw_expiry(m.url_expires_at);
         Ok(m)
     }
@@ -401,14 +330,7 @@ impl GraphSession {
             }
             q.push(((*k).to_owned(), (*v).to_owned()));
         }
-        self.call(move |_| {
-            Ok(Request {
-                path: path.clone(),
-                query: q.clone(),
-                permission_is_fatal: false,
-            })
-        })
-        .await
+        self.call(RawCall { path, query: q }).await
     }
 
     fn saw_expiry(&self, at: Option<DateTime<Utc>>) {
@@ -418,33 +340,10 @@ impl GraphSession {
         }
     }
 
-    /// A body that is not JSON (cut short, an HTML error page) is transient, like the
-    /// keeper's malformed responses; JSON of the wrong shape is unexpected.
-    fn decode<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T, GatewayError> {
-        // serde's messages name the field and position, never the body's text.
-        serde_json::from_slice(body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => GatewayError::Unexpected {
-                account: self.id,
-                message: format!("response did not parse: {e}"),
-            },
-            _ => GatewayError::Transient {
-                account: self.id,
-                source: ProviderError::Transient {
-                    retry_after: None,
-                    message: format!("malformed JSON in a success response: {e}"),
-                },
-            },
-        })
-    }
-
-    /// Reads the current token (after any refresh in flight), calls, decodes, observes.
-    /// Only a body that decodes is a success.
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        request: impl Fn(&Account) -> Result<Request, GatewayError>,
-    ) -> Result<T, GatewayError> {
-        let k = &self.keeper;
-        let inner = &k.inner;
+    /// Reads the current token (after any refresh in flight), calls, observes. Only an
+    /// answer that decodes is a success.
+    async fn call<C: Call>(&self, call: C) -> Result<C::Output, GatewayError> {
+        let inner = &self.keeper.inner;
         inner.gateway.wait_for_refresh(self.id).await;
         let mut rec = match inner.gateway.recent(self.id) {
             Some(r) => r,
@@ -454,32 +353,33 @@ impl GraphSession {
                 r
             }
         };
-        let mut req = request(&rec.account)?;
-        let mut result = self.send(&rec, &req).await;
-        if result.is_err() {
+        let fatal = |f: &GraphFailure| match f {
+            GraphFailure::Call(e) => ends_token(C::PERMISSION_ENDS_TOKEN, e),
+            _ => false,
+        };
+        let mut result = self.send(&rec, &call).await;
+        if matches!(result, Err(GraphFailure::Call(_))) {
             inner.gateway.forget(self.id);
         }
-        if result.as_ref().is_err_and(|e| self.ends_token(e, &req)) {
+        if result.as_ref().is_err_and(fatal) {
             // The token may have been replaced since it was read: a refresh by another
             // keeper, a reconnect. Only the current token's answer counts.
             inner.gateway.wait_for_refresh(self.id).await;
             let now = self.current().await?;
             if !now.state.token.same_value(&rec.state.token) {
                 rec = Arc::new(now);
-                req = request(&rec.account)?;
-                result = self.send(&rec, &req).await;
+                result = self.send(&rec, &call).await;
             }
         }
         let now = inner.clock.now();
         match result {
-            Ok(body) => {
-                let value = self.decode(&scrub(body, &rec.state.token))?;
+            Ok(value) => {
                 if inner.gateway.claim_success(&rec, now) {
                     self.observe(&rec.state.token, Ok(())).await;
                 }
                 Ok(value)
             }
-            Err(e) if self.ends_token(&e, &req) => {
+            Err(GraphFailure::Call(e)) if ends_token(C::PERMISSION_ENDS_TOKEN, &e) => {
                 let status = match self.observe(&rec.state.token, Err(e.clone())).await {
                     Some(s) => s,
                     None => self.current_status().await?,
@@ -499,24 +399,21 @@ impl GraphSession {
                     status,
                 })
             }
-            Err(e) => Err(GatewayError::from_provider(
+            Err(f) => Err(GatewayError::from_failure(
                 self.id,
-                e,
+                f,
                 now,
                 DEFAULT_THROTTLE,
             )),
         }
     }
 
-    fn ends_token(&self, e: &ProviderError, req: &Request) -> bool {
-        e.is_expired() || (req.permission_is_fatal && matches!(e, ProviderError::Permission { .. }))
-    }
-
-    async fn send(&self, rec: &AccountRecord, req: &Request) -> Result<Vec<u8>, ProviderError> {
-        self.keeper
-            .inner
-            .provider
-            .graph_get(&rec.account, &rec.state.token, &req.path, &req.query)
+    async fn send<C: Call>(
+        &self,
+        rec: &AccountRecord,
+        call: &C,
+    ) -> Result<C::Output, GraphFailure> {
+        call.send(&*self.keeper.inner.provider, &rec.account, &rec.state.token)
             .await
     }
 
@@ -584,12 +481,10 @@ impl GraphSession {
     }
 }
 
-fn typed(path: String, query: Vec<(String, String)>) -> Request {
-    Request {
-        path,
-        query,
-        permission_is_fatal: true,
-    }
+/// Whether an error ends the token: an expiry, or for typed calls a permission the
+/// widget needs removed.
+fn ends_token(permission_is_fatal: bool, e: &ProviderError) -> bool {
+    e.is_expired() || (permission_is_fatal && matches!(e, ProviderError::Permission { .. }))
 }
 
 /// A raw path must stay on the account's Graph host, under the versioned root.

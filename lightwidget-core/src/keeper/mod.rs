@@ -24,6 +24,7 @@ mod health;
 mod incidents;
 mod login;
 mod owners;
+mod records;
 mod settings;
 mod stats;
 mod sweep;

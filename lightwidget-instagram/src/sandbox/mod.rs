@@ -21,6 +21,7 @@
 
 mod control;
 mod feed;
+mod oauth;
 mod routes;
 mod state;
 

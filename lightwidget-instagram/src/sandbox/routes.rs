@@ -1,31 +1,42 @@
-//! The sandbox's HTTP endpoints.
+//! The sandbox's HTTP router and what its endpoints share (Graph errors, faults,
+//! usage headers, token checks), with the Facebook token, Page and `debug_token`
+//! endpoints; the OAuth endpoints are in `oauth.rs`, the media feed in `feed.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
-use super::state::{Fault, Grant, SandboxState, TokenInfo, TokenKind};
+use super::state::{Fault, SandboxState, TokenInfo, TokenKind};
 
-type S = State<Arc<SandboxState>>;
-type Q = Query<HashMap<String, String>>;
+pub(super) type S = State<Arc<SandboxState>>;
+pub(super) type Q = Query<HashMap<String, String>>;
 
 pub(crate) fn router(state: Arc<SandboxState>) -> Router {
     Router::new()
-        .route("/oauth/authorize", get(ig_authorize))
-        .route("/oauth/access_token", axum::routing::post(ig_code_exchange))
-        .route("/access_token", get(ig_exchange))
-        .route("/refresh_access_token", get(ig_refresh).post(unsupported))
+        .route("/oauth/authorize", get(super::oauth::ig_authorize))
+        .route(
+            "/oauth/access_token",
+            axum::routing::post(super::oauth::ig_code_exchange),
+        )
+        .route("/access_token", get(super::oauth::ig_exchange))
+        .route(
+            "/refresh_access_token",
+            get(super::oauth::ig_refresh).post(super::oauth::unsupported),
+        )
         .route("/me", get(me))
         .route("/{ver}/me", get(me_v))
-        .route("/{ver}/dialog/oauth", get(fb_authorize))
-        .route("/{ver}/oauth/access_token", get(fb_access_token))
+        .route("/{ver}/dialog/oauth", get(super::oauth::fb_authorize))
+        .route(
+            "/{ver}/oauth/access_token",
+            get(super::oauth::fb_access_token),
+        )
         .route("/{ver}/me/accounts", get(fb_pages))
         .route("/{ver}/debug_token", get(debug_token))
         .route("/{ver}/me/media", get(super::feed::my_media))
@@ -152,300 +163,8 @@ pub(super) fn valid(s: &SandboxState, token: Option<&String>) -> Result<TokenInf
     Ok(info)
 }
 
-fn token_json(token: &str, expires_in: i64) -> Value {
+pub(super) fn token_json(token: &str, expires_in: i64) -> Value {
     json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in})
-}
-
-async fn ig_authorize(State(s): S, Query(q): Q) -> Response {
-    authorize(&s, &q, "#_", false)
-}
-
-async fn fb_authorize(
-    State(s): S,
-    Path(_v): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    authorize(&s, &q, "", true)
-}
-
-fn authorize(
-    s: &SandboxState,
-    q: &HashMap<String, String>,
-    suffix: &str,
-    business: bool,
-) -> Response {
-    s.hit("authorize");
-    let Some(redirect) = q.get("redirect_uri").and_then(|r| url::Url::parse(r).ok()) else {
-        return (StatusCode::BAD_REQUEST, "redirect_uri is required").into_response();
-    };
-    let decided = q.get("sandbox_decision");
-    if q.get("sandbox_dialog").map(String::as_str) == Some("show") && decided.is_none() {
-        return dialog_page(s, q, business);
-    }
-    let user = q.get("sandbox_user").cloned().or_else(|| {
-        s.login_user
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    });
-    // What the person does at the dialog: allow (default), cancel, or allow with some
-    // permissions unticked.
-    let cancelled = q.get("sandbox_outcome").map(String::as_str) == Some("cancel")
-        || decided.map(String::as_str) == Some("cancel");
-    let mut unticked = list(q.get("sandbox_untick"));
-    if decided.is_some() {
-        // The dialog page's boxes: a permission whose box was not ticked was unticked.
-        unticked.extend(
-            list(q.get("scope"))
-                .into_iter()
-                .filter(|sc| !q.contains_key(&format!("grant_{sc}"))),
-        );
-    }
-    let mut to = redirect.clone();
-    match user.filter(|_| !cancelled) {
-        None => {
-            to.query_pairs_mut()
-                .append_pair("error", "access_denied")
-                .append_pair("error_reason", "user_denied")
-                .append_pair("error_description", "Permissions error");
-        }
-        Some(u) => {
-            // Logging in again is how a person fixes a broken session.
-            s.logged_in_again(&u);
-            let scopes = list(q.get("scope"))
-                .into_iter()
-                .filter(|sc| !unticked.contains(sc))
-                .collect();
-            let code = SandboxState::random("AQ");
-            s.codes.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                code.clone(),
-                Grant {
-                    user: u,
-                    business,
-                    scopes,
-                },
-            );
-            to.query_pairs_mut().append_pair("code", &code);
-        }
-    }
-    if let Some(st) = q.get("state") {
-        to.query_pairs_mut().append_pair("state", st);
-    }
-    Redirect::to(&format!("{to}{suffix}")).into_response()
-}
-
-fn esc(v: &str) -> String {
-    v.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The dialog as a page (`sandbox_dialog=show`): who logs in, the permissions asked for
-/// (each can be unticked), *Allow* and *Cancel*. The form comes back to the same
-/// endpoint with `sandbox_decision`.
-fn dialog_page(s: &SandboxState, q: &HashMap<String, String>, business: bool) -> Response {
-    let chosen = q.get("sandbox_user");
-    let mut users: Vec<_> = s
-        .users
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .filter(|u| u.handle.page_id.is_some() == business)
-        .map(|u| {
-            (
-                u.handle.id.clone(),
-                u.handle.username.clone(),
-                u.account_type,
-            )
-        })
-        .collect();
-    users.sort();
-    let options: String = users
-        .iter()
-        .map(|(id, name, ty)| {
-            format!(
-                "<option value=\"{}\"{}>@{} ({})</option>",
-                esc(id),
-                if chosen == Some(id) { " selected" } else { "" },
-                esc(name),
-                ty.to_ascii_lowercase()
-            )
-        })
-        .collect();
-    let hidden: String = q
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(k.as_str(), "sandbox_user" | "sandbox_decision") && !k.starts_with("grant_")
-        })
-        .map(|(k, v)| {
-            format!(
-                "<input type=hidden name=\"{}\" value=\"{}\">",
-                esc(k),
-                esc(v)
-            )
-        })
-        .collect();
-    let boxes: String = list(q.get("scope"))
-        .iter()
-        .map(|sc| {
-            format!(
-                "<label><input type=checkbox name=\"grant_{0}\" id=\"grant-{0}\" value=1 checked> {0}</label><br>",
-                esc(sc)
-            )
-        })
-        .collect();
-    let who = if business { "Facebook" } else { "Instagram" };
-    axum::response::Html(format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Log in with {who} (sandbox)</title></head>\
-<body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>Log in with {who}</h1>\
-<p>Graph API sandbox: this stands in for {who}'s dialog.</p><form method=get action=\"\">{hidden}\
-<p><label>Log in as <select name=sandbox_user id=sandbox-user>{options}</select></label></p>\
-<p>The app asks for:</p><p>{boxes}</p>\
-<p><button type=submit name=sandbox_decision value=allow id=dialog-allow>Allow</button> \
-<button type=submit name=sandbox_decision value=cancel id=dialog-cancel>Cancel</button></p></form></body></html>"
-    ))
-    .into_response()
-}
-
-/// A comma- or space-separated list (Meta accepts both for `scope`).
-fn list(v: Option<&String>) -> Vec<String> {
-    v.map(|v| {
-        v.split([',', ' '])
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-async fn ig_code_exchange(State(s): S, Form(f): Form<HashMap<String, String>>) -> Response {
-    s.hit("code_exchange");
-    if let Some(r) = fault(&s).await {
-        return r;
-    }
-    let (id, secret) = &s.cfg.consumer_app;
-    if f.get("client_id") != Some(id) || f.get("client_secret") != Some(secret) {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            101,
-            None,
-            "Error validating client secret.",
-        );
-    }
-    let taken = f
-        .get("code")
-        .and_then(|c| s.codes.lock().unwrap_or_else(|p| p.into_inner()).remove(c));
-    let Some(Grant {
-        user,
-        business: false,
-        scopes,
-    }) = taken
-    else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error_type": "OAuthException", "code": 400, "error_message": "Matching code was not found or was already used"})),
-        )
-            .into_response();
-    };
-    let now = s.now();
-    let permissions = scopes.join(",");
-    let t = s.mint_with_scopes(
-        &user,
-        TokenKind::IgShort,
-        now,
-        Some(now + TimeDelta::hours(1)),
-        scopes,
-    );
-    axum::Json(json!({"data": [{"access_token": t, "user_id": user, "permissions": permissions}]}))
-        .into_response()
-}
-
-async fn ig_exchange(State(s): S, Query(q): Q) -> Response {
-    s.hit("exchange");
-    if let Some(r) = fault(&s).await {
-        return r;
-    }
-    if q.get("grant_type").map(String::as_str) != Some("ig_exchange_token")
-        || q.get("client_secret") != Some(&s.cfg.consumer_app.1)
-    {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            None,
-            "Invalid grant_type or client_secret",
-        );
-    }
-    let info = match valid(&s, q.get("access_token")) {
-        Ok(i) if i.kind == TokenKind::IgShort => i,
-        Ok(_) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                None,
-                "Only short-lived tokens can be exchanged",
-            );
-        }
-        Err(r) => return r,
-    };
-    let now = s.now();
-    let t = s.mint_with_scopes(
-        &info.user,
-        TokenKind::IgLong,
-        now,
-        Some(now + TimeDelta::days(60)),
-        info.scopes,
-    );
-    with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
-}
-
-async fn ig_refresh(State(s): S, Query(q): Q) -> Response {
-    s.hit("refresh");
-    if let Some(r) = fault(&s).await {
-        return r;
-    }
-    if q.get("grant_type").map(String::as_str) != Some("ig_refresh_token") {
-        return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid grant_type");
-    }
-    let info = match valid(&s, q.get("access_token")) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let now = s.now();
-    if info.kind != TokenKind::IgLong {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            None,
-            "Only long-lived tokens can be refreshed",
-        );
-    }
-    if now - info.issued_at < TimeDelta::hours(24) {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            None,
-            "The access token is less than 24 hours old and cannot be refreshed yet",
-        );
-    }
-    let t = s.mint_with_scopes(
-        &info.user,
-        TokenKind::IgLong,
-        now,
-        Some(now + TimeDelta::days(60)),
-        info.scopes,
-    );
-    with_usage(&s, axum::Json(token_json(&t, 60 * 86_400)).into_response())
-}
-
-async fn unsupported() -> Response {
-    graph_error(
-        StatusCode::BAD_REQUEST,
-        100,
-        None,
-        "Unsupported request - method type: post",
-    )
 }
 
 async fn me(State(s): S, Query(q): Q) -> Response {
@@ -481,65 +200,6 @@ async fn me_inner(s: &SandboxState, q: &HashMap<String, String>) -> Response {
         Ok(info) => super::feed::profile(s, &info, q, true),
         Err(r) => r,
     }
-}
-
-async fn fb_access_token(
-    State(s): S,
-    Path(_v): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    s.hit("fb_access_token");
-    if let Some(r) = fault(&s).await {
-        return r;
-    }
-    let (id, secret) = &s.cfg.business_app;
-    if q.get("client_id") != Some(id) || q.get("client_secret") != Some(secret) {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            101,
-            None,
-            "Error validating client secret.",
-        );
-    }
-    let now = s.now();
-    if q.get("grant_type").map(String::as_str) == Some("fb_exchange_token") {
-        let info = match valid(&s, q.get("fb_exchange_token")) {
-            Ok(i) => i,
-            Err(r) => return r,
-        };
-        let t = s.mint_with_scopes(
-            &info.user,
-            TokenKind::FbLong,
-            now,
-            Some(now + TimeDelta::days(60)),
-            info.scopes,
-        );
-        return axum::Json(token_json(&t, 60 * 86_400)).into_response();
-    }
-    let taken = q
-        .get("code")
-        .and_then(|c| s.codes.lock().unwrap_or_else(|p| p.into_inner()).remove(c));
-    let Some(Grant {
-        user,
-        business: true,
-        scopes,
-    }) = taken
-    else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            Some(36009),
-            "This authorization code has been used.",
-        );
-    };
-    let t = s.mint_with_scopes(
-        &user,
-        TokenKind::FbShort,
-        now,
-        Some(now + TimeDelta::hours(1)),
-        scopes,
-    );
-    axum::Json(token_json(&t, 3600)).into_response()
 }
 
 async fn fb_pages(

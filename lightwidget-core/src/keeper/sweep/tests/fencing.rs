@@ -65,7 +65,7 @@ async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_to
     // The widget's call is on the wire (it read the record before the claim)...
     let call = tokio::spawn({
         let k = k.clone();
-        async move { k.graph(id).profile().await }
+        async move { k.graph(id).get("me", &[]).await }
     });
     p.get_started.notified().await;
     // ...the sweep claims the account and its refresh is on the wire...
@@ -77,7 +77,7 @@ async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_to
     let claimed = store.get(id).await.unwrap().unwrap().version;
     // ...the call's success lands and is written (the last check is 40 days old)...
     p.release_get.notify_one();
-    assert_eq!(call.await.unwrap().unwrap().username, "u");
+    assert_eq!(call.await.unwrap().unwrap()["username"], "u");
     let between = store.get(id).await.unwrap().unwrap();
     assert!(between.version > claimed, "the gateway wrote meanwhile");
     assert_eq!(between.state.last_checked_at, Some(now));

@@ -62,15 +62,20 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use lightwidget_core::{
-    ConnectionKind, Entitlements, NewAccount, OwnerId, ProviderError, SocialLogin, Token,
-};
+use lightwidget_core::{ConnectionKind, Token};
 use url::Url;
 
 use crate::callback::Redirect;
+use crate::clients::Clients;
 use crate::{Error, FacebookLogin, InstagramLogin};
+
+mod authorized;
+mod error;
+
+pub use authorized::{Authorized, PageChoice};
+pub use error::FlowError;
+use error::{code_refused, graph};
 
 /// The permissions an Instagram Login connection needs by default: Meta refreshes a
 /// token only while `instagram_business_basic` is granted.
@@ -95,305 +100,11 @@ pub enum Prompt {
     Rerequest,
 }
 
-/// Why a flow did not authorize anything. Nothing was saved; the messages are meant
-/// for the person (they never carry a token, a code or Meta's own error text).
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FlowError {
-    /// The person cancelled the dialog (or did not allow access).
-    #[error("you cancelled the login: nothing was changed")]
-    Cancelled,
-    /// The person unticked permissions the connection needs.
-    #[error("these permissions were not granted: {}; allow them to connect", missing.join(", "))]
-    PermissionsNotGranted {
-        /// The required permissions that were not granted.
-        missing: Vec<String>,
-    },
-    /// An Instagram account that is not professional (Business or Creator).
-    #[error(
-        "this is a personal Instagram account: Meta no longer supports personal accounts since the \
-Basic Display API ended on 2024-12-04; switch to a professional (Business or Creator) account in \
-the Instagram app, then connect again"
-    )]
-    PersonalAccount,
-    /// The code was already used or has expired (a reload, the back button, or more
-    /// than an hour).
-    #[error("this login was already used or has expired; start again")]
-    CodeUsed,
-    /// Facebook Login went through, but none of the person's Pages has an Instagram
-    /// business account.
-    #[error("none of your Facebook Pages is linked to an Instagram professional account")]
-    NoInstagramAccount,
-    /// Meta is down or throttling: try again later.
-    #[error("Instagram is not answering right now; try again in a minute")]
-    Unavailable {
-        /// Meta's hint for when to retry.
-        retry_after: Option<Duration>,
-    },
-    /// The dialog came back with an error other than the person's refusal (Meta's
-    /// `error=server_error`, ...).
-    #[error("Instagram did not complete the login; start again")]
-    DialogFailed,
-    /// The callback carries no code (a damaged or hand-made link).
-    #[error("this login link is incomplete; start again")]
-    Incomplete,
-    /// This connection kind is not configured on this site.
-    #[error("{} is not configured on this site", .0.label())]
-    NotConfigured(ConnectionKind),
-    /// The Facebook login gives several Pages with an Instagram business account and
-    /// none was chosen yet: ask the person ([`Authorized::choices`],
-    /// [`Authorized::choose`]).
-    #[error("this Facebook login gives several Instagram accounts: choose one")]
-    ChoiceNeeded {
-        /// The usernames offered.
-        offered: Vec<String>,
-    },
-    /// The Instagram account asked for (chosen, or being renewed) is not among the Pages
-    /// this login gives: nothing was chosen or renewed.
-    #[error(
-        "the Instagram account {ig_user_id} is not among the Pages this Facebook login gives ({}); \
-log in with the Facebook account that manages its Page: nothing was changed",
-        if offered.is_empty() { "none".to_owned() } else { offered.iter().map(|u| format!("@{u}")).collect::<Vec<_>>().join(", ") }
-    )]
-    NotAmongPages {
-        /// The Instagram user id asked for.
-        ig_user_id: String,
-        /// The usernames this login offers.
-        offered: Vec<String>,
-    },
-    /// Meta refused for another reason (misconfiguration: app secret, redirect URI).
-    /// The detail, for the log only, never carries a token.
-    #[error("Meta refused the login; the site's Instagram app may be misconfigured")]
-    Refused {
-        /// Meta's classified error, for the log.
-        detail: String,
-    },
-}
-
-impl FlowError {
-    /// Whether trying again later may succeed without the person doing anything else.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
-    }
-
-    /// For the log: the classified detail, if any (never a token).
-    pub fn detail(&self) -> Option<&str> {
-        match self {
-            Self::Refused { detail } => Some(detail),
-            _ => None,
-        }
-    }
-}
-
-fn graph(e: ProviderError) -> FlowError {
-    if e.is_transient() {
-        FlowError::Unavailable {
-            retry_after: e.retry_after(),
-        }
-    } else {
-        FlowError::Refused {
-            detail: e.to_string(),
-        }
-    }
-}
-
-/// A failed code exchange: the code is spent or stale unless Meta says the app itself is
-/// misconfigured.
-fn code_refused(e: Error) -> FlowError {
-    match e {
-        Error::Graph(p) if p.is_transient() => graph(p),
-        Error::Graph(p) => {
-            let m = p.to_string().to_ascii_lowercase();
-            if m.contains("client secret") || m.contains("redirect_uri") || m.contains("app id") {
-                FlowError::Refused {
-                    detail: p.to_string(),
-                }
-            } else {
-                FlowError::CodeUsed
-            }
-        }
-        other => FlowError::Refused {
-            detail: other.to_string(),
-        },
-    }
-}
-
-/// What a completed flow yields: who the person is on Instagram (and Facebook), what
-/// they granted, and the long-lived token. `Debug` never shows the token.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct Authorized {
-    /// The connection kind.
-    pub kind: ConnectionKind,
-    /// Instagram user id (Instagram-scoped for consumer; the Instagram business account
-    /// id for business).
-    pub ig_user_id: String,
-    /// Instagram username.
-    pub username: String,
-    /// `BUSINESS` or `MEDIA_CREATOR` (Instagram Login; `None` for Facebook Login, whose
-    /// accounts are business accounts).
-    pub account_type: Option<String>,
-    /// The Facebook Page (business).
-    pub page_id: Option<String>,
-    /// The app-scoped Facebook user id (business): what Facebook Login's deauthorize and
-    /// data-deletion callbacks carry.
-    pub fb_user_id: Option<String>,
-    /// The permissions the person granted.
-    pub granted: Vec<String>,
-    /// The selected connection's token; `None` while a choice is needed.
-    token: Option<Token>,
-    /// Facebook Login: every Page with an Instagram business account, with its Page
-    /// token (empty for Instagram Login).
-    pages: Vec<(PageChoice, Token)>,
-}
-
-/// One Facebook Page with an Instagram business account that a Facebook login gives:
-/// what a host shows when the person must choose. No token in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PageChoice {
-    /// The Facebook Page id.
-    pub page_id: String,
-    /// The Page's name.
-    pub page_name: String,
-    /// The Instagram business account id.
-    pub ig_user_id: String,
-    /// Its Instagram username.
-    pub username: String,
-}
-
-impl std::fmt::Debug for Authorized {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authorized")
-            .field("kind", &self.kind)
-            .field("ig_user_id", &self.ig_user_id)
-            .field("username", &self.username)
-            .field("account_type", &self.account_type)
-            .field("page_id", &self.page_id)
-            .field("fb_user_id", &self.fb_user_id)
-            .field("granted", &self.granted)
-            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
-            .field(
-                "choices",
-                &self.pages.iter().map(|(c, _)| c).collect::<Vec<_>>(),
-            )
-            .finish()
-    }
-}
-
-impl Authorized {
-    fn choice_needed(&self) -> FlowError {
-        FlowError::ChoiceNeeded {
-            offered: self.pages.iter().map(|(c, _)| c.username.clone()).collect(),
-        }
-    }
-
-    /// Whether the person must choose among several Pages first (see the
-    /// [module docs](self)): then the account fields are empty and the token is not
-    /// available.
-    pub fn needs_choice(&self) -> bool {
-        self.token.is_none()
-    }
-
-    /// Facebook Login: every Page with an Instagram business account this login gives,
-    /// in Meta's order (empty for Instagram Login).
-    pub fn choices(&self) -> Vec<PageChoice> {
-        self.pages.iter().map(|(c, _)| c.clone()).collect()
-    }
-
-    /// The connection of the Instagram account `ig_user_id`: for Facebook Login, the
-    /// Page whose Instagram business account it is, with that Page's own token; for
-    /// Instagram Login, this connection if it is that account. Any other id is
-    /// [`FlowError::NotAmongPages`] (nothing chosen).
-    pub fn choose(&self, ig_user_id: &str) -> Result<Authorized, FlowError> {
-        let not_among = || FlowError::NotAmongPages {
-            ig_user_id: ig_user_id.to_owned(),
-            offered: if self.pages.is_empty() {
-                vec![self.username.clone()]
-            } else {
-                self.pages.iter().map(|(c, _)| c.username.clone()).collect()
-            },
-        };
-        if self.pages.is_empty() {
-            return if self.token.is_some() && self.ig_user_id == ig_user_id {
-                Ok(self.clone())
-            } else {
-                Err(not_among())
-            };
-        }
-        let (c, t) = self
-            .pages
-            .iter()
-            .find(|(c, _)| c.ig_user_id == ig_user_id)
-            .ok_or_else(not_among)?;
-        let mut a = self.clone();
-        a.ig_user_id = c.ig_user_id.clone();
-        a.username = c.username.clone();
-        a.page_id = Some(c.page_id.clone());
-        a.token = Some(t.clone());
-        Ok(a)
-    }
-
-    /// The long-lived token (the chosen Page's token for business);
-    /// [`FlowError::ChoiceNeeded`] while none is chosen.
-    pub fn token(&self) -> Result<&Token, FlowError> {
-        self.token.as_ref().ok_or_else(|| self.choice_needed())
-    }
-
-    /// The token, taken; [`FlowError::ChoiceNeeded`] while none is chosen.
-    pub fn into_token(self) -> Result<Token, FlowError> {
-        match self.token {
-            Some(t) => Ok(t),
-            None => Err(self.choice_needed()),
-        }
-    }
-
-    /// The account to `Keeper::connect` for `owner`; [`FlowError::ChoiceNeeded`] while
-    /// none is chosen.
-    pub fn new_account(
-        &self,
-        owner: OwnerId,
-        entitlements: Entitlements,
-    ) -> Result<NewAccount, FlowError> {
-        if self.needs_choice() {
-            return Err(self.choice_needed());
-        }
-        let mut n = NewAccount::new(owner, self.kind, &self.ig_user_id, &self.username)
-            .with_entitlements(entitlements);
-        if let Some(p) = &self.page_id {
-            n = n.with_page_id(p.clone());
-        }
-        // What Facebook Login's deauthorize and data-deletion callbacks name.
-        if let Some(fb) = &self.fb_user_id {
-            n = n.with_fb_user_id(fb.clone());
-        }
-        Ok(n)
-    }
-
-    /// What `Keeper::login` takes for "Log in with Instagram / Facebook";
-    /// [`FlowError::ChoiceNeeded`] while none is chosen.
-    pub fn social_login(&self, entitlements: Entitlements) -> Result<SocialLogin, FlowError> {
-        if self.needs_choice() {
-            return Err(self.choice_needed());
-        }
-        let mut l = SocialLogin::new(self.kind, &self.ig_user_id, &self.username)
-            .with_entitlements(entitlements);
-        if let Some(p) = &self.page_id {
-            l = l.with_page_id(p.clone());
-        }
-        if let Some(fb) = &self.fb_user_id {
-            l = l.with_fb_user_id(fb.clone());
-        }
-        Ok(l)
-    }
-}
-
 /// The OAuth flows of the configured kinds, with the permissions each asks for and
 /// requires (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct OAuth {
-    consumer: Option<Arc<InstagramLogin>>,
-    business: Option<Arc<FacebookLogin>>,
+    clients: Clients,
     asked: [Vec<String>; 2],
     required: [Vec<String>; 2],
 }
@@ -419,8 +130,7 @@ impl OAuth {
         business: Option<Arc<FacebookLogin>>,
     ) -> Self {
         Self {
-            consumer,
-            business,
+            clients: Clients::new(consumer, business),
             asked: [
                 owned(crate::consumer::DEFAULT_SCOPES),
                 owned(crate::business::DEFAULT_SCOPES),
@@ -469,15 +179,11 @@ impl OAuth {
     }
 
     fn consumer(&self) -> Result<&InstagramLogin, FlowError> {
-        self.consumer
-            .as_deref()
-            .ok_or(FlowError::NotConfigured(ConnectionKind::Consumer))
+        self.clients.consumer().map_err(FlowError::NotConfigured)
     }
 
     fn business(&self) -> Result<&FacebookLogin, FlowError> {
-        self.business
-            .as_deref()
-            .ok_or(FlowError::NotConfigured(ConnectionKind::Business))
+        self.clients.business().map_err(FlowError::NotConfigured)
     }
 
     /// The authorize URL of `kind`'s dialog, carrying `state` (issue it with
@@ -642,48 +348,5 @@ impl OAuth {
             [(only, _)] => unchosen.choose(&only.ig_user_id.clone()),
             _ => Ok(unchosen),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_name_what_to_do_and_never_meta_text() {
-        let e = FlowError::PermissionsNotGranted {
-            missing: vec!["pages_show_list".into()],
-        };
-        assert!(e.to_string().contains("pages_show_list"), "{e}");
-        let p = FlowError::PersonalAccount.to_string();
-        assert!(
-            p.contains("2024-12-04") && p.contains("professional"),
-            "{p}"
-        );
-        let r = FlowError::Refused {
-            detail: "Error validating client secret".into(),
-        };
-        assert!(!r.to_string().contains("client secret"));
-        assert_eq!(r.detail(), Some("Error validating client secret"));
-    }
-
-    #[test]
-    fn a_spent_code_is_code_used_and_a_bad_secret_is_refused() {
-        let used = ProviderError::Fatal {
-            message: "Matching code was not found or was already used".into(),
-        };
-        assert_eq!(code_refused(Error::Graph(used)), FlowError::CodeUsed);
-        let secret = ProviderError::Fatal {
-            message: "Error validating client secret. (code 101)".into(),
-        };
-        assert!(matches!(
-            code_refused(Error::Graph(secret)),
-            FlowError::Refused { .. }
-        ));
-        let down = ProviderError::Transient {
-            retry_after: None,
-            message: "HTTP 503".into(),
-        };
-        assert!(code_refused(Error::Graph(down)).is_transient());
     }
 }

@@ -1,9 +1,6 @@
 //! Signed, expiring, purpose-bound, single-use OAuth `state`, bound to the browser that
 //! started the flow; and signed developer invitation tokens.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,6 +10,10 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+mod nonces;
+
+pub use nonces::{MemoryNonceStore, NonceStore};
 
 /// What a `state` is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,85 +76,6 @@ pub enum StateError {
     /// or belongs to another browser (login CSRF on the OAuth callback).
     #[error("the connection was started in another browser; start it again from this one")]
     WrongBrowser,
-}
-
-/// Remembers used nonces until they expire. Plug a shared one (Redis, SQL) when several
-/// processes serve OAuth callbacks.
-pub trait NonceStore: Send + Sync {
-    /// Records `nonce` as used until `until`; `false` if it was already used.
-    fn use_once(&self, nonce: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> bool;
-}
-
-/// In-memory [`NonceStore`], bounded: expired entries are dropped as time passes, and
-/// at most `capacity` nonces are kept (default 100 000).
-///
-/// When more than `capacity` states are used within one state lifetime, the nonce
-/// closest to its expiry is forgotten first (its state could then be replayed until it
-/// expires); size the capacity above your peak OAuth callbacks per state lifetime.
-#[derive(Debug)]
-pub struct MemoryNonceStore {
-    inner: Mutex<Nonces>,
-    capacity: usize,
-}
-
-#[derive(Debug, Default)]
-struct Nonces {
-    by_nonce: HashMap<String, DateTime<Utc>>,
-    by_expiry: BTreeSet<(DateTime<Utc>, String)>,
-}
-
-impl Default for MemoryNonceStore {
-    fn default() -> Self {
-        Self::with_capacity(100_000)
-    }
-}
-
-impl MemoryNonceStore {
-    /// A store holding at most `capacity` (at least 1) nonces.
-    pub fn with_capacity(capacity: usize) -> Self {
-        Self {
-            inner: Mutex::default(),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// How many nonces are remembered now.
-    pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_nonce
-            .len()
-    }
-
-    /// Whether no nonce is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl NonceStore for MemoryNonceStore {
-    fn use_once(&self, nonce: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let m = &mut *g;
-        // Drop what has expired (oldest first; amortised O(log n) per call).
-        while let Some(first) = m.by_expiry.first()
-            && first.0 <= now
-        {
-            let (_, n) = m.by_expiry.pop_first().expect("checked non-empty");
-            m.by_nonce.remove(&n);
-        }
-        if m.by_nonce.contains_key(nonce) {
-            return false;
-        }
-        while m.by_nonce.len() >= self.capacity {
-            let (_, n) = m.by_expiry.pop_first().expect("len >= capacity >= 1");
-            m.by_nonce.remove(&n);
-        }
-        m.by_nonce.insert(nonce.to_owned(), until);
-        m.by_expiry.insert((until, nonce.to_owned()));
-        true
-    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,0 +1,177 @@
+//! What a completed flow yields ([`Authorized`]): who the person is, what they
+//! granted, the token — or, for a Facebook login with several Pages, the
+//! [`PageChoice`]s to choose from — and the account or login it makes.
+
+use lightwidget_core::{ConnectionKind, Entitlements, NewAccount, OwnerId, SocialLogin, Token};
+
+use super::FlowError;
+
+/// What a completed flow yields: who the person is on Instagram (and Facebook), what
+/// they granted, and the long-lived token. `Debug` never shows the token.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Authorized {
+    /// The connection kind.
+    pub kind: ConnectionKind,
+    /// Instagram user id (Instagram-scoped for consumer; the Instagram business account
+    /// id for business).
+    pub ig_user_id: String,
+    /// Instagram username.
+    pub username: String,
+    /// `BUSINESS` or `MEDIA_CREATOR` (Instagram Login; `None` for Facebook Login, whose
+    /// accounts are business accounts).
+    pub account_type: Option<String>,
+    /// The Facebook Page (business).
+    pub page_id: Option<String>,
+    /// The app-scoped Facebook user id (business): what Facebook Login's deauthorize and
+    /// data-deletion callbacks carry.
+    pub fb_user_id: Option<String>,
+    /// The permissions the person granted.
+    pub granted: Vec<String>,
+    /// The selected connection's token; `None` while a choice is needed.
+    pub(super) token: Option<Token>,
+    /// Facebook Login: every Page with an Instagram business account, with its Page
+    /// token (empty for Instagram Login).
+    pub(super) pages: Vec<(PageChoice, Token)>,
+}
+
+/// One Facebook Page with an Instagram business account that a Facebook login gives:
+/// what a host shows when the person must choose. No token in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageChoice {
+    /// The Facebook Page id.
+    pub page_id: String,
+    /// The Page's name.
+    pub page_name: String,
+    /// The Instagram business account id.
+    pub ig_user_id: String,
+    /// Its Instagram username.
+    pub username: String,
+}
+
+impl std::fmt::Debug for Authorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorized")
+            .field("kind", &self.kind)
+            .field("ig_user_id", &self.ig_user_id)
+            .field("username", &self.username)
+            .field("account_type", &self.account_type)
+            .field("page_id", &self.page_id)
+            .field("fb_user_id", &self.fb_user_id)
+            .field("granted", &self.granted)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "choices",
+                &self.pages.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Authorized {
+    fn choice_needed(&self) -> FlowError {
+        FlowError::ChoiceNeeded {
+            offered: self.pages.iter().map(|(c, _)| c.username.clone()).collect(),
+        }
+    }
+
+    /// Whether the person must choose among several Pages first (see the
+    /// [module docs](super)): then the account fields are empty and the token is not
+    /// available.
+    pub fn needs_choice(&self) -> bool {
+        self.token.is_none()
+    }
+
+    /// Facebook Login: every Page with an Instagram business account this login gives,
+    /// in Meta's order (empty for Instagram Login).
+    pub fn choices(&self) -> Vec<PageChoice> {
+        self.pages.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    /// The connection of the Instagram account `ig_user_id`: for Facebook Login, the
+    /// Page whose Instagram business account it is, with that Page's own token; for
+    /// Instagram Login, this connection if it is that account. Any other id is
+    /// [`FlowError::NotAmongPages`] (nothing chosen).
+    pub fn choose(&self, ig_user_id: &str) -> Result<Authorized, FlowError> {
+        let not_among = || FlowError::NotAmongPages {
+            ig_user_id: ig_user_id.to_owned(),
+            offered: if self.pages.is_empty() {
+                vec![self.username.clone()]
+            } else {
+                self.pages.iter().map(|(c, _)| c.username.clone()).collect()
+            },
+        };
+        if self.pages.is_empty() {
+            return if self.token.is_some() && self.ig_user_id == ig_user_id {
+                Ok(self.clone())
+            } else {
+                Err(not_among())
+            };
+        }
+        let (c, t) = self
+            .pages
+            .iter()
+            .find(|(c, _)| c.ig_user_id == ig_user_id)
+            .ok_or_else(not_among)?;
+        let mut a = self.clone();
+        a.ig_user_id = c.ig_user_id.clone();
+        a.username = c.username.clone();
+        a.page_id = Some(c.page_id.clone());
+        a.token = Some(t.clone());
+        Ok(a)
+    }
+
+    /// The long-lived token (the chosen Page's token for business);
+    /// [`FlowError::ChoiceNeeded`] while none is chosen.
+    pub fn token(&self) -> Result<&Token, FlowError> {
+        self.token.as_ref().ok_or_else(|| self.choice_needed())
+    }
+
+    /// The token, taken; [`FlowError::ChoiceNeeded`] while none is chosen.
+    pub fn into_token(self) -> Result<Token, FlowError> {
+        match self.token {
+            Some(t) => Ok(t),
+            None => Err(self.choice_needed()),
+        }
+    }
+
+    /// The account to `Keeper::connect` for `owner`; [`FlowError::ChoiceNeeded`] while
+    /// none is chosen.
+    pub fn new_account(
+        &self,
+        owner: OwnerId,
+        entitlements: Entitlements,
+    ) -> Result<NewAccount, FlowError> {
+        if self.needs_choice() {
+            return Err(self.choice_needed());
+        }
+        let mut n = NewAccount::new(owner, self.kind, &self.ig_user_id, &self.username)
+            .with_entitlements(entitlements);
+        if let Some(p) = &self.page_id {
+            n = n.with_page_id(p.clone());
+        }
+        // What Facebook Login's deauthorize and data-deletion callbacks name.
+        if let Some(fb) = &self.fb_user_id {
+            n = n.with_fb_user_id(fb.clone());
+        }
+        Ok(n)
+    }
+
+    /// What `Keeper::login` takes for "Log in with Instagram / Facebook";
+    /// [`FlowError::ChoiceNeeded`] while none is chosen.
+    pub fn social_login(&self, entitlements: Entitlements) -> Result<SocialLogin, FlowError> {
+        if self.needs_choice() {
+            return Err(self.choice_needed());
+        }
+        let mut l = SocialLogin::new(self.kind, &self.ig_user_id, &self.username)
+            .with_entitlements(entitlements);
+        if let Some(p) = &self.page_id {
+            l = l.with_page_id(p.clone());
+        }
+        if let Some(fb) = &self.fb_user_id {
+            l = l.with_fb_user_id(fb.clone());
+        }
+        Ok(l)
+    }
+}
