@@ -247,7 +247,7 @@ impl Keeper {
         }
         Err(Error::NotConnected {
             kind,
-            ig_user_id: ig_user_id.to_owned(),
+            ig_user_id: ig_user_id.into(),
             hint: other.then(|| kind.other()),
         })
     }
