@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Error;
+use crate::{Error, FbUserId, IgUserId, PageId};
 
 /// Stable identifier of a connected account, assigned by lightwidget on connect.
 ///
@@ -171,16 +171,16 @@ pub struct Account {
     /// How it was connected.
     pub kind: ConnectionKind,
     /// Instagram user id (Instagram-scoped for consumer, IG business account id for business).
-    pub ig_user_id: String,
+    pub ig_user_id: IgUserId,
     /// Instagram username, for display.
     pub username: String,
     /// Facebook Page id the Page token belongs to (business connections).
-    pub page_id: Option<String>,
+    pub page_id: Option<PageId>,
     /// The app-scoped Facebook user id of the person who connected it (business
     /// connections): what Facebook Login's deauthorize and data-deletion callbacks carry
     /// (see [`Keeper::deauthorize_facebook_user`](crate::Keeper::deauthorize_facebook_user)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fb_user_id: Option<String>,
+    pub fb_user_id: Option<FbUserId>,
     /// Host entitlement flags of `owner`.
     pub entitlements: Entitlements,
 }
@@ -231,13 +231,13 @@ pub struct NewAccount {
     /// How it was connected.
     pub kind: ConnectionKind,
     /// Instagram user id.
-    pub ig_user_id: String,
+    pub ig_user_id: IgUserId,
     /// Instagram username.
     pub username: String,
     /// Facebook Page id (business connections).
-    pub page_id: Option<String>,
+    pub page_id: Option<PageId>,
     /// App-scoped Facebook user id (business connections).
-    pub fb_user_id: Option<String>,
+    pub fb_user_id: Option<FbUserId>,
     /// Host entitlement flags.
     pub entitlements: Entitlements,
 }
@@ -247,7 +247,7 @@ impl NewAccount {
     pub fn new(
         owner: impl Into<OwnerId>,
         kind: ConnectionKind,
-        ig_user_id: impl Into<String>,
+        ig_user_id: impl Into<IgUserId>,
         username: impl Into<String>,
     ) -> Self {
         Self {
@@ -271,14 +271,14 @@ impl NewAccount {
     ///     .with_fb_user_id("10158000000000001");
     /// assert_eq!(a.into_account().fb_user_id.as_deref(), Some("10158000000000001"));
     /// ```
-    pub fn with_fb_user_id(mut self, fb_user_id: impl Into<String>) -> Self {
-        let id: String = fb_user_id.into();
+    pub fn with_fb_user_id(mut self, fb_user_id: impl Into<FbUserId>) -> Self {
+        let id: FbUserId = fb_user_id.into();
         self.fb_user_id = (!id.trim().is_empty()).then_some(id);
         self
     }
 
     /// Sets the Facebook Page id.
-    pub fn with_page_id(mut self, page_id: impl Into<String>) -> Self {
+    pub fn with_page_id(mut self, page_id: impl Into<PageId>) -> Self {
         self.page_id = Some(page_id.into());
         self
     }

@@ -1,5 +1,6 @@
 //! Time source. Tests use [`ManualClock`] to run simulated months in milliseconds.
 
+use crate::sync::Locked;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
@@ -40,18 +41,18 @@ impl ManualClock {
     /// Moves time forward (or back, for a negative `by`), saturating at the ends of
     /// `DateTime<Utc>`'s range.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut now = self.0.locked();
         *now = crate::time::plus(*now, by);
     }
     /// Sets the time.
     pub fn set(&self, to: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = to;
+        *self.0.locked() = to;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        *self.0.locked()
     }
 }
 

@@ -24,7 +24,7 @@ pub enum Error {
         /// The kind asked for.
         kind: ConnectionKind,
         /// The Instagram user id asked for.
-        ig_user_id: String,
+        ig_user_id: crate::IgUserId,
         /// The other kind, if this Instagram account is connected under it: found by the
         /// same user id, or (with [`Keeper::reconnect_as`](crate::Keeper::reconnect_as))
         /// by the same username, since the two flows name one account with different ids.
@@ -45,7 +45,7 @@ pub enum Error {
         /// The kind.
         kind: ConnectionKind,
         /// The Instagram user id.
-        ig_user_id: String,
+        ig_user_id: crate::IgUserId,
         /// The account that holds the fresher token.
         account: AccountId,
         /// When the given token was issued; `None` when the caller did not know.
@@ -65,7 +65,7 @@ pub enum Error {
         /// The kind.
         kind: ConnectionKind,
         /// The Instagram user id.
-        ig_user_id: String,
+        ig_user_id: crate::IgUserId,
         /// The existing account.
         existing: AccountId,
     },
@@ -103,7 +103,7 @@ pub enum Error {
         /// The kind.
         kind: ConnectionKind,
         /// The Instagram user id.
-        ig_user_id: String,
+        ig_user_id: crate::IgUserId,
         /// Attempts made.
         attempts: usize,
     },
@@ -166,7 +166,7 @@ pub enum StoreError {
         /// The kind.
         kind: ConnectionKind,
         /// The Instagram user id.
-        ig_user_id: String,
+        ig_user_id: crate::IgUserId,
     },
     /// The backend is unreachable or failed in a way that may pass.
     #[error("store unavailable: {message}")]

@@ -47,6 +47,7 @@ mod clock;
 mod error;
 pub mod gateway;
 mod history;
+mod ids;
 mod incident;
 mod keeper;
 pub mod lifecycle;
@@ -57,6 +58,7 @@ mod ports;
 mod scopes;
 mod state;
 mod status;
+pub mod sync;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
@@ -72,6 +74,7 @@ pub use backoff::Backoff;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DeliveryError, Error, ProviderError, Result, StoreError};
 pub use history::{HistoryEntry, HistoryQuery, TokenEvent, TokenEventKind};
+pub use ids::{FbUserId, IgUserId, PageId};
 pub use incident::{Hold, Incident, IncidentAlert, IncidentChange, IncidentId, IncidentKind};
 pub use keeper::{
     ConnectOptions, ConnectOutcome, DispatchReport, GraphSession, Health, Keeper, KeeperBuilder,

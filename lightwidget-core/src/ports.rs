@@ -37,13 +37,13 @@ pub enum Lookup {
         /// How it was connected.
         kind: ConnectionKind,
         /// Its Instagram user id.
-        ig_user_id: String,
+        ig_user_id: crate::IgUserId,
     },
     /// Every account this owner is a member of, each viewed as that owner
     /// (`account.owner` is them, `account.entitlements` theirs).
     Owner(OwnerId),
     /// Accounts connected by this app-scoped Facebook user id (business connections).
-    FbUser(String),
+    FbUser(crate::FbUserId),
     /// Accounts of `kind` whose username is `username`, compared ignoring ASCII case
     /// (Instagram usernames are ASCII and case-insensitive). Used on the renewal error
     /// path only (no index needed).
@@ -123,7 +123,7 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> Result<Option<AccountRecord>, StoreError> {
         let key = Lookup::Key {
             kind,
-            ig_user_id: ig_user_id.to_owned(),
+            ig_user_id: ig_user_id.into(),
         };
         Ok(self.lookup(&key).await?.into_iter().next())
     }
@@ -137,7 +137,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Accounts connected by this app-scoped Facebook user id (business connections),
     /// oldest first.
     async fn find_by_fb_user(&self, fb_user_id: &str) -> Result<Vec<AccountRecord>, StoreError> {
-        self.lookup(&Lookup::FbUser(fb_user_id.to_owned())).await
+        self.lookup(&Lookup::FbUser(fb_user_id.into())).await
     }
 
     /// Accounts of `kind` whose username is `username`, compared ignoring ASCII case,

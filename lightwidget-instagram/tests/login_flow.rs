@@ -132,7 +132,7 @@ async fn allow_facebook_login_yields_the_page_token_and_the_app_scoped_user_id()
         .await
         .unwrap();
     assert_eq!(a.ig_user_id, shop.id);
-    assert_eq!(a.page_id, shop.page_id);
+    assert_eq!(a.page_id, shop.page_id.clone().map(Into::into));
     let fb = shop.fb_user_id.clone().expect("a Facebook user id");
     assert_ne!(fb, shop.id, "the two ids differ, as at Meta");
     assert_eq!(a.fb_user_id.as_deref(), Some(fb.as_str()));
@@ -593,8 +593,8 @@ async fn a_facebook_login_with_two_pages_lists_both_and_takes_neither_until_chos
     assert!(!chosen.needs_choice());
     assert_eq!(chosen.ig_user_id, second.id);
     assert_eq!(chosen.username, "second.shop");
-    assert_eq!(chosen.page_id, second.page_id);
-    assert_eq!(chosen.fb_user_id, first.fb_user_id);
+    assert_eq!(chosen.page_id, second.page_id.clone().map(Into::into));
+    assert_eq!(chosen.fb_user_id, first.fb_user_id.clone().map(Into::into));
     let t = chosen.token().unwrap().clone();
     assert_eq!(t.expires_at, None);
     assert!(t.data_access_expires_at.is_some());

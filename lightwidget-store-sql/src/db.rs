@@ -223,7 +223,7 @@ impl Db {
             self.q(self.sql.commit_state)
         };
         // `None` keeps the stored Facebook user id (`COALESCE`).
-        let q = bind_metadata(q, &t.account).bind(t.account.fb_user_id.clone());
+        let q = bind_metadata(q, &t.account).bind(t.account.fb_user_id.clone().map(String::from));
         let q = bind_state_cols(q, &t.state)
             .bind(id_s.clone())
             .bind(t.expected_version);
@@ -330,16 +330,16 @@ pub(crate) fn bind_account_cols(
     let q = bind_metadata(q.bind(id_s.to_owned()), a).bind(ct).bind(key);
     bind_state_cols(q, s)
         .bind(version)
-        .bind(a.fb_user_id.clone())
+        .bind(a.fb_user_id.clone().map(String::from))
 }
 
 /// Owner, kind, user id, username, page and entitlements, in column order.
 pub(crate) fn bind_metadata(q: Q, a: &Account) -> Q {
     q.bind(a.owner.as_str().to_owned())
         .bind(a.kind.as_str())
-        .bind(a.ig_user_id.clone())
+        .bind(a.ig_user_id.to_string())
         .bind(a.username.clone())
-        .bind(a.page_id.clone())
+        .bind(a.page_id.clone().map(String::from))
         .bind(i64::from(a.entitlements.notifications))
 }
 

@@ -60,7 +60,7 @@ pub fn renewal_prompt(r: &StatusReport) -> Prompt {
 /// the login (never another one).
 pub fn start_renewal_of(s: &AppState, purpose: StatePurpose, r: &StatusReport) -> Response {
     let target = Target {
-        ig_user_id: r.account.ig_user_id.clone(),
+        ig_user_id: r.account.ig_user_id.to_string(),
         username: r.account.username.clone(),
     };
     start_renewal(s, purpose, renewal_prompt(r), Some(target))

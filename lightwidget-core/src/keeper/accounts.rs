@@ -142,7 +142,8 @@ impl Keeper {
                 account: Some(account.clone()),
             }))
         };
-        // The join does not move the record's version: the record read is the base.
+        // A newcomer's join leaves the record's version as it was, so the record read is
+        // the base; the primary owner's own join moves it, and the write path reads again.
         match self
             .write(id, Some(existing), Guard::Caller, decide)
             .await?
@@ -247,7 +248,7 @@ impl Keeper {
         }
         Err(Error::NotConnected {
             kind,
-            ig_user_id: ig_user_id.to_owned(),
+            ig_user_id: ig_user_id.into(),
             hint: other.then(|| kind.other()),
         })
     }

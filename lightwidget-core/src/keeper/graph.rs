@@ -8,6 +8,7 @@
 //! media id is one segment, no `access_token`), waits for a refresh in flight, reuses
 //! recent records ([`GatewayState`], `records.rs`) and observes the answer.
 
+use crate::sync::Locked;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::Keeper;
 pub(crate) use super::records::GatewayState;
-use super::records::lock;
+
 use super::write::Guard;
 use crate::gateway::{GatewayError, GraphFailure, Media, MediaList, MediaPage, Profile, earliest};
 use crate::{
@@ -100,7 +101,7 @@ impl std::fmt::Debug for GraphSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphSession")
             .field("account_id", &self.id)
-            .field("urls_expire_at", &*lock(&self.urls_expire_at))
+            .field("urls_expire_at", &*self.urls_expire_at.locked())
             .finish_non_exhaustive()
     }
 }
@@ -198,7 +199,7 @@ impl GraphSession {
     /// returned: fetch again before then, or images break. A hint (for Instagram, see
     /// `lightwidget_instagram::media::media_url_expiry`).
     pub fn urls_expire_at(&self) -> Option<DateTime<Utc>> {
-        *lock(&self.urls_expire_at)
+        *self.urls_expire_at.locked()
     }
 
     /// The profile: id, username, media count, profile picture, and the account type
@@ -335,7 +336,7 @@ impl GraphSession {
 
     fn saw_expiry(&self, at: Option<DateTime<Utc>>) {
         if at.is_some() {
-            let mut g = lock(&self.urls_expire_at);
+            let mut g = self.urls_expire_at.locked();
             *g = earliest(*g, at);
         }
     }

@@ -2,6 +2,7 @@
 //! pure [`judge`] says what a failure means for its account, and app-wide incidents are
 //! opened, probed, resolved and announced to the operator (once per change) from here.
 
+use crate::sync::Locked;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -82,7 +83,7 @@ impl Monitor {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     pub(crate) fn policy(&self) -> &IncidentPolicy {

@@ -20,14 +20,14 @@ pub struct SocialLogin {
     pub kind: ConnectionKind,
     /// The Instagram user id (Instagram-scoped for consumer, the Instagram business
     /// account id for business).
-    pub ig_user_id: String,
+    pub ig_user_id: crate::IgUserId,
     /// The Instagram username.
     pub username: String,
     /// The Facebook Page (business).
-    pub page_id: Option<String>,
+    pub page_id: Option<crate::PageId>,
     /// The app-scoped Facebook user id (business, from `/me` with the user token). The
     /// business owner identity is derived from it when present.
-    pub fb_user_id: Option<String>,
+    pub fb_user_id: Option<crate::FbUserId>,
     /// The host's entitlement flags for a new account (a login never changes those of an
     /// account already connected).
     pub entitlements: Entitlements,
@@ -37,7 +37,7 @@ impl SocialLogin {
     /// A login of `kind` for the Instagram account `ig_user_id` / `username`.
     pub fn new(
         kind: ConnectionKind,
-        ig_user_id: impl Into<String>,
+        ig_user_id: impl Into<crate::IgUserId>,
         username: impl Into<String>,
     ) -> Self {
         Self {
@@ -51,14 +51,14 @@ impl SocialLogin {
     }
 
     /// Sets the Facebook Page id (business).
-    pub fn with_page_id(mut self, page_id: impl Into<String>) -> Self {
+    pub fn with_page_id(mut self, page_id: impl Into<crate::PageId>) -> Self {
         self.page_id = Some(page_id.into());
         self
     }
 
     /// Sets the app-scoped Facebook user id (business).
-    pub fn with_fb_user_id(mut self, fb_user_id: impl Into<String>) -> Self {
-        self.fb_user_id = Some(fb_user_id.into()).filter(|s: &String| !s.is_empty());
+    pub fn with_fb_user_id(mut self, fb_user_id: impl Into<crate::FbUserId>) -> Self {
+        self.fb_user_id = Some(fb_user_id.into()).filter(|s| !s.is_empty());
         self
     }
 
@@ -94,7 +94,7 @@ impl SocialLogin {
     fn new_account(&self, owner: OwnerId) -> NewAccount {
         // The app-scoped Facebook user id is what Meta's deauthorize and data-deletion
         // callbacks name: stored, so `Keeper::deauthorize_facebook_user` finds it.
-        let mut n = NewAccount::new(owner, self.kind, &self.ig_user_id, &self.username)
+        let mut n = NewAccount::new(owner, self.kind, self.ig_user_id.clone(), &self.username)
             .with_entitlements(self.entitlements);
         if let Some(fb) = &self.fb_user_id {
             n = n.with_fb_user_id(fb.clone());

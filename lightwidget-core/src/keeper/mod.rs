@@ -31,6 +31,7 @@ mod sweep;
 mod views;
 mod write;
 
+use crate::sync::Locked;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -188,7 +189,7 @@ impl Keeper {
     }
 
     fn with_rng<T>(&self, f: impl FnOnce(&mut SmallRng) -> T) -> T {
-        let mut g = self.inner.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.inner.rng.locked();
         f(&mut g)
     }
 }

@@ -12,6 +12,7 @@
 //!   [`recent`](GatewayState::recent) / [`keep`](GatewayState::keep) and
 //!   [`claim_success`](GatewayState::claim_success).
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,7 +54,7 @@ impl GatewayState {
 
     /// A record of `id` read less than [`RECORD_TTL`] ago, if any.
     pub(crate) fn recent(&self, id: AccountId) -> Option<Arc<AccountRecord>> {
-        let m = lock(&self.records);
+        let m = self.records.locked();
         m.get(&id)
             .filter(|(_, at)| at.elapsed() < RECORD_TTL)
             .map(|(r, _)| r.clone())
@@ -63,7 +64,7 @@ impl GatewayState {
     /// is never served from here: its calls read the store).
     pub(crate) fn keep(&self, rec: Arc<AccountRecord>) {
         if rec.state.status.is_active() {
-            let mut m = lock(&self.records);
+            let mut m = self.records.locked();
             if m.len() > RECORDS_MAX {
                 m.retain(|_, (_, at)| at.elapsed() < RECORD_TTL);
             }
@@ -73,22 +74,22 @@ impl GatewayState {
 
     /// The account was written (or its token failed): its next call reads the store.
     pub(crate) fn forget(&self, id: AccountId) {
-        lock(&self.records).remove(&id);
+        self.records.locked().remove(&id);
     }
 
     /// The sweep starts refreshing `id`: gateway calls for it wait until
     /// [`refreshes_end`](Self::refreshes_end).
     pub(crate) fn refresh_begins(&self, id: AccountId) {
         let (tx, _) = watch::channel(());
-        lock(&self.refreshing).insert(id, tx);
+        self.refreshing.locked().insert(id, tx);
     }
 
     /// The sweep committed (or gave up on) these accounts: waiting calls go on, with
     /// whatever token is current now.
     /// Their records kept for calls are dropped too: the next call reads the store.
     pub(crate) fn refreshes_end(&self, ids: impl Iterator<Item = AccountId>) {
-        let mut m = lock(&self.refreshing);
-        let mut r = lock(&self.records);
+        let mut m = self.refreshing.locked();
+        let mut r = self.records.locked();
         if m.is_empty() && r.is_empty() {
             return;
         }
@@ -101,7 +102,9 @@ impl GatewayState {
 
     /// Waits while the sweep refreshes `id` (at most [`REFRESH_WAIT`]).
     pub(crate) async fn wait_for_refresh(&self, id: AccountId) {
-        let rx = lock(&self.refreshing)
+        let rx = self
+            .refreshing
+            .locked()
             .get(&id)
             .map(watch::Sender::subscribe);
         if let Some(mut rx) = rx {
@@ -123,7 +126,7 @@ impl GatewayState {
         if rec.state.last_checked_at.is_some_and(|t| t >= now) {
             return false; // nothing to move
         }
-        let mut m = lock(&self.observed);
+        let mut m = self.observed.locked();
         match m.get(&rec.account.id) {
             Some(t) if recent(*t) => return false,
             Some(_) if rec.state.last_checked_at.is_some_and(recent) => return false,
@@ -132,10 +135,4 @@ impl GatewayState {
         m.insert(rec.account.id, now);
         true
     }
-}
-
-/// Locks, recovering from a poisoned lock (the maps stay consistent: every update is
-/// one insert or remove).
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,6 +1,7 @@
 //! The keeper's own counters ([`KeeperStats`]): what this process refreshed, checked,
 //! ended, retried and sent, and when it last swept, for `/metrics` and status pages.
 
+use crate::sync::Locked;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -102,7 +103,7 @@ impl Counters {
             sweeps: l(&self.sweeps),
             held: l(&self.held),
             incident_alerts: l(&self.incident_alerts),
-            last_sweep_at: *self.last_sweep_at.lock().unwrap_or_else(|p| p.into_inner()),
+            last_sweep_at: *self.last_sweep_at.locked(),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod tables;
 
 use crate::Acknowledged;
+use crate::sync::Locked;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ impl InMemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A panic while holding the lock cannot leave a half-applied commit: every
         // mutation validates first, then writes. Recover the data.
-        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+        self.tables.locked()
     }
 }
 

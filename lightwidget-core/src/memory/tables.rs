@@ -27,7 +27,7 @@ pub(super) struct OutRow {
 #[derive(Default)]
 pub(super) struct Tables {
     pub rows: HashMap<AccountId, Row>,
-    by_provider: HashMap<(ConnectionKind, String), AccountId>,
+    by_provider: HashMap<(ConnectionKind, crate::IgUserId), AccountId>,
     /// (next_action_at, id) of accounts with a next action: the claim index.
     pub due: BTreeSet<(DateTime<Utc>, AccountId)>,
     history: HashMap<AccountId, Vec<HistoryEntry>>,
@@ -49,7 +49,7 @@ pub(super) struct Tables {
 }
 
 /// The (kind, Instagram user id) key of an account.
-fn key(a: &Account) -> (ConnectionKind, String) {
+fn key(a: &Account) -> (ConnectionKind, crate::IgUserId) {
     (a.kind, a.ig_user_id.clone())
 }
 
@@ -100,8 +100,8 @@ impl Tables {
     fn rekey(
         &mut self,
         id: AccountId,
-        old: (ConnectionKind, String),
-        new: (ConnectionKind, String),
+        old: (ConnectionKind, crate::IgUserId),
+        new: (ConnectionKind, crate::IgUserId),
     ) {
         if old != new {
             self.by_provider.remove(&old);

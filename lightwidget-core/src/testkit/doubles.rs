@@ -45,9 +45,10 @@
 //! # }
 //! ```
 
+use crate::sync::Locked;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -56,10 +57,6 @@ use crate::{
     Account, AccountId, CheckInfo, Clock, DeliveryError, ExpiryReason, LifecycleHooks, Notice,
     Notifier, ProviderError, Recipient, Token, TokenProvider, TokenStatus,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 #[derive(Default)]
 struct Script {
@@ -153,17 +150,18 @@ impl FakeProvider {
 
     /// Every call for this Instagram user id fails with `error` until [`heal`](Self::heal).
     pub fn break_account(&self, ig_user_id: &str, error: ProviderError) {
-        lock(&self.script).broken.insert(ig_user_id.into(), error);
+        self.script.locked().broken.insert(ig_user_id.into(), error);
     }
 
     /// Undoes [`break_account`](Self::break_account).
     pub fn heal(&self, ig_user_id: &str) {
-        lock(&self.script).broken.remove(ig_user_id);
+        self.script.locked().broken.remove(ig_user_id);
     }
 
     /// The next calls for this Instagram user id fail with these errors, in order.
     pub fn script(&self, ig_user_id: &str, errors: impl IntoIterator<Item = ProviderError>) {
-        lock(&self.script)
+        self.script
+            .locked()
             .queued
             .entry(ig_user_id.into())
             .or_default()
@@ -173,14 +171,16 @@ impl FakeProvider {
     /// What a healthy check of this Instagram user id reports from now on (default:
     /// nothing beyond "fine").
     pub fn report_on_check(&self, ig_user_id: &str, info: CheckInfo) {
-        lock(&self.script)
+        self.script
+            .locked()
             .check_info
             .insert(ig_user_id.into(), info);
     }
 
     /// When this Instagram user id was refreshed (successful or not).
     pub fn refreshes(&self, ig_user_id: &str) -> Vec<DateTime<Utc>> {
-        lock(&self.script)
+        self.script
+            .locked()
             .refreshes
             .get(ig_user_id)
             .cloned()
@@ -189,7 +189,8 @@ impl FakeProvider {
 
     /// How many refresh calls this Instagram user id got.
     pub fn refresh_count(&self, ig_user_id: &str) -> usize {
-        lock(&self.script)
+        self.script
+            .locked()
             .refreshes
             .get(ig_user_id)
             .map_or(0, Vec::len)
@@ -206,7 +207,7 @@ impl FakeProvider {
     }
 
     fn scripted(&self, ig_user_id: &str) -> Option<ProviderError> {
-        let mut s = lock(&self.script);
+        let mut s = self.script.locked();
         if let Some(e) = s.broken.get(ig_user_id) {
             return Some(e.clone());
         }
@@ -219,9 +220,10 @@ impl TokenProvider for FakeProvider {
     async fn refresh(&self, account: &Account, token: &Token) -> Result<Token, ProviderError> {
         tokio::task::yield_now().await;
         let now = self.clock.now();
-        lock(&self.script)
+        self.script
+            .locked()
             .refreshes
-            .entry(account.ig_user_id.clone())
+            .entry(account.ig_user_id.to_string())
             .or_default()
             .push(now);
         if let Some(e) = self.scripted(&account.ig_user_id) {
@@ -249,9 +251,11 @@ impl TokenProvider for FakeProvider {
                 message: "Session has expired".into(),
             });
         }
-        Ok(lock(&self.script)
+        Ok(self
+            .script
+            .locked()
             .check_info
-            .get(&account.ig_user_id)
+            .get(account.ig_user_id.as_str())
             .cloned()
             .unwrap_or_default())
     }
@@ -301,7 +305,7 @@ impl RecordingNotifier {
 
     /// Everything delivered so far, in order.
     pub fn sent(&self) -> Vec<(Notice, Recipient)> {
-        lock(&self.sent).clone()
+        self.sent.locked().clone()
     }
 
     /// The next `n` deliveries fail with a transient error (`421 try again later`).
@@ -336,7 +340,7 @@ impl Notifier for RecordingNotifier {
             let cause = std::io::Error::other("550 5.1.1 no such user here");
             return Err(DeliveryError::permanent("SMTP").with_source(cause));
         }
-        lock(&self.sent).push((notice.clone(), to.clone()));
+        self.sent.locked().push((notice.clone(), to.clone()));
         Ok(())
     }
 }
@@ -366,33 +370,35 @@ pub struct RecordingHooks {
 impl RecordingHooks {
     /// Accounts `on_renewed` was called for, in order.
     pub fn renewed(&self) -> Vec<AccountId> {
-        lock(&self.renewed).clone()
+        self.renewed.locked().clone()
     }
     /// `(account, owner)` of each `on_renewed` call, in order: one per owner of a
     /// shared account.
     pub fn renewed_for(&self) -> Vec<(AccountId, crate::OwnerId)> {
-        lock(&self.renewed_for).clone()
+        self.renewed_for.locked().clone()
     }
     /// Accounts `on_refreshed` was called for, in order.
     pub fn refreshed(&self) -> Vec<AccountId> {
-        lock(&self.refreshed).clone()
+        self.refreshed.locked().clone()
     }
     /// Accounts `on_expired` was called for, in order.
     pub fn expired(&self) -> Vec<AccountId> {
-        lock(&self.expired).clone()
+        self.expired.locked().clone()
     }
 }
 
 #[async_trait]
 impl LifecycleHooks for RecordingHooks {
     async fn on_renewed(&self, account: &Account) {
-        lock(&self.renewed).push(account.id);
-        lock(&self.renewed_for).push((account.id, account.owner.clone()));
+        self.renewed.locked().push(account.id);
+        self.renewed_for
+            .locked()
+            .push((account.id, account.owner.clone()));
     }
     async fn on_refreshed(&self, account: &Account) {
-        lock(&self.refreshed).push(account.id);
+        self.refreshed.locked().push(account.id);
     }
     async fn on_expired(&self, account: &Account, _status: &TokenStatus) {
-        lock(&self.expired).push(account.id);
+        self.expired.locked().push(account.id);
     }
 }

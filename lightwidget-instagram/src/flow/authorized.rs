@@ -15,17 +15,17 @@ pub struct Authorized {
     pub kind: ConnectionKind,
     /// Instagram user id (Instagram-scoped for consumer; the Instagram business account
     /// id for business).
-    pub ig_user_id: String,
+    pub ig_user_id: lightwidget_core::IgUserId,
     /// Instagram username.
     pub username: String,
     /// `BUSINESS` or `MEDIA_CREATOR` (Instagram Login; `None` for Facebook Login, whose
     /// accounts are business accounts).
     pub account_type: Option<String>,
     /// The Facebook Page (business).
-    pub page_id: Option<String>,
+    pub page_id: Option<lightwidget_core::PageId>,
     /// The app-scoped Facebook user id (business): what Facebook Login's deauthorize and
     /// data-deletion callbacks carry.
-    pub fb_user_id: Option<String>,
+    pub fb_user_id: Option<lightwidget_core::FbUserId>,
     /// The permissions the person granted.
     pub granted: Vec<String>,
     /// The selected connection's token; `None` while a choice is needed.
@@ -41,11 +41,11 @@ pub struct Authorized {
 #[non_exhaustive]
 pub struct PageChoice {
     /// The Facebook Page id.
-    pub page_id: String,
+    pub page_id: lightwidget_core::PageId,
     /// The Page's name.
     pub page_name: String,
     /// The Instagram business account id.
-    pub ig_user_id: String,
+    pub ig_user_id: lightwidget_core::IgUserId,
     /// Its Instagram username.
     pub username: String,
 }
@@ -95,7 +95,7 @@ impl Authorized {
     /// [`FlowError::NotAmongPages`] (nothing chosen).
     pub fn choose(&self, ig_user_id: &str) -> Result<Authorized, FlowError> {
         let not_among = || FlowError::NotAmongPages {
-            ig_user_id: ig_user_id.to_owned(),
+            ig_user_id: ig_user_id.into(),
             offered: if self.pages.is_empty() {
                 vec![self.username.clone()]
             } else {

@@ -69,7 +69,7 @@ log in with the Facebook account that manages its Page: nothing was changed",
     )]
     NotAmongPages {
         /// The Instagram user id asked for.
-        ig_user_id: String,
+        ig_user_id: lightwidget_core::IgUserId,
         /// The usernames this login offers.
         offered: Vec<String>,
     },

@@ -278,7 +278,7 @@ impl OAuth {
         };
         Ok(Authorized {
             kind: ConnectionKind::Consumer,
-            ig_user_id: short.user_id,
+            ig_user_id: short.user_id.into(),
             username: me.username,
             account_type,
             page_id: None,
@@ -319,9 +319,9 @@ impl OAuth {
                 token = token.with_scopes(granted.clone());
             }
             let choice = PageChoice {
-                page_id: page.id.clone(),
+                page_id: page.id.clone().into(),
                 page_name: page.name.clone(),
-                ig_user_id: ig.id.clone(),
+                ig_user_id: ig.id.clone().into(),
                 username: ig.username.clone(),
             };
             // The same Instagram account twice (two Pages): one choice.
@@ -334,11 +334,12 @@ impl OAuth {
         }
         let unchosen = Authorized {
             kind: ConnectionKind::Business,
-            ig_user_id: String::new(),
+            ig_user_id: Default::default(),
             username: String::new(),
             account_type: None,
             page_id: None,
-            fb_user_id: Some(fb_user.id).filter(|id| !id.is_empty()),
+            fb_user_id: Some(fb_user.id.into())
+                .filter(|id: &lightwidget_core::FbUserId| !id.is_empty()),
             granted,
             token: None,
             pages: choices,

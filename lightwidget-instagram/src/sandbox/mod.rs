@@ -25,6 +25,7 @@ mod oauth;
 mod routes;
 mod state;
 
+use lightwidget_core::sync::Locked;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -206,11 +207,7 @@ impl Sandbox {
 
     /// Who "logs in" at the next authorize dialog.
     pub fn set_login_user(&self, user: &UserHandle) {
-        *self
-            .state
-            .login_user
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(user.id.clone());
+        *self.state.login_user.locked() = Some(user.id.clone());
     }
 
     /// Puts a user in a scenario: every call with their tokens fails accordingly.
@@ -292,29 +289,17 @@ impl Sandbox {
     /// # }
     /// ```
     pub fn set_app_error(&self, code: i64, message: &str) {
-        *self
-            .state
-            .app_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((code, message.to_owned()));
+        *self.state.app_error.locked() = Some((code, message.to_owned()));
     }
 
     /// Ends [`set_app_error`](Self::set_app_error).
     pub fn clear_app_error(&self) {
-        *self
-            .state
-            .app_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        *self.state.app_error.locked() = None;
     }
 
     /// Adds `X-App-Usage` with this percentage to every response (`None` = off).
     pub fn set_app_usage(&self, percent: Option<u32>) {
-        *self
-            .state
-            .app_usage
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = percent;
+        *self.state.app_usage.locked() = percent;
     }
 
     /// Requests served per endpoint name (`refresh`, `me`, `debug_token`, ...).

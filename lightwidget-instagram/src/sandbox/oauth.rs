@@ -1,6 +1,7 @@
 //! The sandbox's OAuth endpoints: both authorize dialogs (with their test-only
 //! controls), the code exchanges, and the long-lived token exchange and refresh.
 
+use lightwidget_core::sync::{Locked, RwLocked};
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, Query, State};
@@ -38,12 +39,10 @@ fn authorize(
     if q.get("sandbox_dialog").map(String::as_str) == Some("show") && decided.is_none() {
         return dialog_page(s, q, business);
     }
-    let user = q.get("sandbox_user").cloned().or_else(|| {
-        s.login_user
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    });
+    let user = q
+        .get("sandbox_user")
+        .cloned()
+        .or_else(|| s.login_user.locked().clone());
     // What the person does at the dialog: allow (default), cancel, or allow with some
     // permissions unticked.
     let cancelled = q.get("sandbox_outcome").map(String::as_str) == Some("cancel")
@@ -73,7 +72,7 @@ fn authorize(
                 .filter(|sc| !unticked.contains(sc))
                 .collect();
             let code = SandboxState::random("AQ");
-            s.codes.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            s.codes.locked().insert(
                 code.clone(),
                 Grant {
                     user: u,
@@ -104,8 +103,7 @@ fn dialog_page(s: &SandboxState, q: &HashMap<String, String>, business: bool) ->
     let chosen = q.get("sandbox_user");
     let mut users: Vec<_> = s
         .users
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
+        .read_locked()
         .values()
         .filter(|u| u.handle.page_id.is_some() == business)
         .map(|u| {
@@ -203,10 +201,7 @@ async fn app_call(
 /// The grant of the `code` in `params`, taken: a code is used once.
 fn take_code(s: &SandboxState, params: &HashMap<String, String>) -> Option<Grant> {
     let code = params.get("code")?;
-    s.codes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(code)
+    s.codes.locked().remove(code)
 }
 
 pub(super) async fn ig_code_exchange(

@@ -2,6 +2,7 @@
 //! usage headers, token checks), with the Facebook token, Page and `debug_token`
 //! endpoints; the OAuth endpoints are in `oauth.rs`, the media feed in `feed.rs`.
 
+use lightwidget_core::sync::Locked;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -83,11 +84,7 @@ fn bad_token() -> Response {
 
 /// Applies an injected fault, if any. `Some(response)` short-circuits the handler.
 pub(super) async fn fault(s: &SandboxState) -> Option<Response> {
-    let app = s
-        .app_error
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let app = s.app_error.locked().clone();
     if let Some((code, message)) = app {
         return Some(graph_error(StatusCode::BAD_REQUEST, code, None, &message));
     }
@@ -122,7 +119,7 @@ pub(super) async fn fault(s: &SandboxState) -> Option<Response> {
 }
 
 pub(super) fn with_usage(s: &SandboxState, mut r: Response) -> Response {
-    if let Some(p) = *s.app_usage.lock().unwrap_or_else(|e| e.into_inner())
+    if let Some(p) = *s.app_usage.locked()
         && let Ok(v) = HeaderValue::from_str(&format!(
             r#"{{"call_count":{p},"total_cputime":{p},"total_time":{p}}}"#
         ))
@@ -261,7 +258,7 @@ async fn fb_pages(
         // A Page token from a long-lived user token never expires (and Meta hands out
         // the same one again while it works); from a short one, 1 h.
         let t = if info.kind == TokenKind::FbLong {
-            let mut held = s.page_tokens.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = s.page_tokens.locked();
             match held
                 .get(&ig)
                 .filter(|t| s.token(t).is_some_and(|i| i.dead.is_none()))

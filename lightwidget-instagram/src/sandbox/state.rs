@@ -1,5 +1,6 @@
 //! The sandbox's state: users, tokens, codes, scenarios, faults, counters.
 
+use lightwidget_core::sync::{Locked, RwLocked};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -221,25 +222,18 @@ impl SandboxState {
 
     pub fn count(&self, endpoint: &str) -> u64 {
         self.counters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .read_locked()
             .get(endpoint)
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     pub fn hit(&self, endpoint: &'static str) {
-        if let Some(c) = self
-            .counters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(endpoint)
-        {
+        if let Some(c) = self.counters.read_locked().get(endpoint) {
             c.fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.counters
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .write_locked()
             .entry(endpoint)
             .or_default()
             .fetch_add(1, Ordering::Relaxed);
@@ -263,20 +257,17 @@ impl SandboxState {
             username: username.to_owned(),
         };
         let dae = self.now() + TimeDelta::days(90);
-        self.users
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                id,
-                User {
-                    handle: handle.clone(),
-                    scenario: None,
-                    data_access_expires_at: dae,
-                    media_count: DEFAULT_MEDIA_COUNT,
-                    created_at: self.now(),
-                    account_type,
-                },
-            );
+        self.users.write_locked().insert(
+            id,
+            User {
+                handle: handle.clone(),
+                scenario: None,
+                data_access_expires_at: dae,
+                media_count: DEFAULT_MEDIA_COUNT,
+                created_at: self.now(),
+                account_type,
+            },
+        );
         handle
     }
 
@@ -285,17 +276,11 @@ impl SandboxState {
     pub fn add_business_page(&self, owner: &UserHandle, username: &str) -> UserHandle {
         let mut h = self.create_user(username, true);
         h.fb_user_id = owner.fb_user_id.clone();
-        if let Some(u) = self
-            .users
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&h.id)
-        {
+        if let Some(u) = self.users.write_locked().get_mut(&h.id) {
             u.handle = h.clone();
         }
         self.extra_pages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .entry(owner.id.clone())
             .or_default()
             .push(h.id.clone());
@@ -306,54 +291,30 @@ impl SandboxState {
     /// the others in the order they were added.
     pub fn pages_of(&self, id: &str) -> Vec<String> {
         let mut all = vec![id.to_owned()];
-        if let Some(more) = self
-            .extra_pages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-        {
+        if let Some(more) = self.extra_pages.locked().get(id) {
             all.extend(more.iter().cloned());
         }
         all
     }
 
     pub fn user(&self, id: &str) -> Option<User> {
-        self.users
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.users.read_locked().get(id).cloned()
     }
 
     pub fn set_scenario(&self, id: &str, s: Option<Scenario>) {
-        if let Some(u) = self
-            .users
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(id)
-        {
+        if let Some(u) = self.users.write_locked().get_mut(id) {
             u.scenario = s;
         }
     }
 
     pub fn set_media_count(&self, id: &str, n: usize) {
-        if let Some(u) = self
-            .users
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(id)
-        {
+        if let Some(u) = self.users.write_locked().get_mut(id) {
             u.media_count = n.min(MAX_MEDIA);
         }
     }
 
     pub fn set_data_access(&self, id: &str, at: DateTime<Utc>) {
-        if let Some(u) = self
-            .users
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(id)
-        {
+        if let Some(u) = self.users.write_locked().get_mut(id) {
             u.data_access_expires_at = at;
         }
     }
@@ -399,29 +360,22 @@ impl SandboxState {
             _ => "EAAG",
         };
         let v = Self::random(prefix);
-        self.tokens
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                v.clone(),
-                TokenInfo {
-                    user: user.to_owned(),
-                    kind,
-                    issued_at,
-                    expires_at,
-                    scopes,
-                    dead: None,
-                },
-            );
+        self.tokens.write_locked().insert(
+            v.clone(),
+            TokenInfo {
+                user: user.to_owned(),
+                kind,
+                issued_at,
+                expires_at,
+                scopes,
+                dead: None,
+            },
+        );
         v
     }
 
     pub fn token(&self, v: &str) -> Option<TokenInfo> {
-        self.tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(v)
-            .cloned()
+        self.tokens.read_locked().get(v).cloned()
     }
 
     /// The user logged in again at a dialog: a broken account (password changed, app
@@ -443,17 +397,13 @@ impl SandboxState {
         }
         for t in self
             .tokens
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .write_locked()
             .values_mut()
             .filter(|t| t.user == id)
         {
             t.dead.get_or_insert(scenario);
         }
-        self.page_tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.page_tokens.locked().remove(id);
         self.set_scenario(id, None);
     }
 
@@ -484,14 +434,14 @@ impl SandboxState {
     }
 
     pub fn inject(&self, f: Fault, n: usize) {
-        let mut q = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = self.faults.locked();
         for _ in 0..n {
             q.push_back(f.clone());
         }
     }
 
     pub fn next_fault(&self) -> Option<Fault> {
-        let mut q = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = self.faults.locked();
         q.pop_front()
     }
 }

@@ -1,6 +1,7 @@
 //! Used `state` nonces, remembered until they expire: the [`NonceStore`] port that
 //! makes a state single-use, and its bounded in-memory [`MemoryNonceStore`].
 
+use lightwidget_core::sync::Locked;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
@@ -48,11 +49,7 @@ impl MemoryNonceStore {
 
     /// How many nonces are remembered now.
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_nonce
-            .len()
+        self.inner.locked().by_nonce.len()
     }
 
     /// Whether no nonce is remembered.
@@ -63,7 +60,7 @@ impl MemoryNonceStore {
 
 impl NonceStore for MemoryNonceStore {
     fn use_once(&self, nonce: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = self.inner.locked();
         let m = &mut *g;
         // Drop what has expired (oldest first; amortised O(log n) per call).
         while let Some(first) = m.by_expiry.first()

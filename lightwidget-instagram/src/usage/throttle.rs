@@ -3,6 +3,7 @@
 //! high-water mark and stops them while Meta throttles, for the app or for one business
 //! object (see the [module](super) documentation).
 
+use lightwidget_core::sync::Locked;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,10 +127,6 @@ pub(crate) struct Throttle {
     state: Mutex<State>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     TimeDelta::from_std(d)
         .ok()
@@ -175,7 +172,7 @@ impl Throttle {
     pub(crate) fn admit(&self, ids: &[&str]) -> Result<Duration, ProviderError> {
         let wall = self.clock.now();
         let now = Instant::now();
-        let mut guard = lock(&self.state);
+        let mut guard = self.state.locked();
         let st = &mut *guard;
         // Meta throttles: nothing goes before its time.
         let mut stop = st.app.stopped(wall).map(|t| (t, true));
@@ -269,7 +266,7 @@ impl Throttle {
         let u = usage_from_headers(headers)?;
         let wall = self.clock.now();
         let now = Instant::now();
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         if let Some(p) = u.app_percent {
             telemetry::graph_usage(self.kind, "app", p);
             let was = st.app.reading(now);
@@ -361,7 +358,7 @@ impl Throttle {
     /// stopped yet.
     pub(crate) fn stop_app(&self, wait: Duration) -> bool {
         let wall = self.clock.now();
-        let fresh = lock(&self.state).app.stop_until(later(wall, wait), wall);
+        let fresh = self.state.locked().app.stop_until(later(wall, wait), wall);
         if fresh {
             telemetry::graph_pause(self.kind, "app", "stopped", wait);
         }
@@ -374,7 +371,7 @@ impl Throttle {
         let until = later(wall, wait);
         let mut fresh = false;
         {
-            let mut st = lock(&self.state);
+            let mut st = self.state.locked();
             for id in ids {
                 fresh |= st
                     .objects
@@ -391,7 +388,7 @@ impl Throttle {
 
     /// Whether the whole app is stopped now (Meta's throttle).
     pub(crate) fn app_stopped(&self) -> bool {
-        lock(&self.state).app.stopped(self.clock.now()).is_some()
+        self.state.locked().app.stopped(self.clock.now()).is_some()
     }
 
     /// The stop for a throttle error that names no time.
@@ -583,7 +580,7 @@ mod tests {
         )]));
         assert_eq!(t.admit(&["1784"]).unwrap(), Duration::ZERO);
         assert!(
-            lock(&t.state).objects.is_empty(),
+            t.state.locked().objects.is_empty(),
             "nothing held back is kept"
         );
     }

@@ -13,6 +13,7 @@
 //! The job runs under the store's write gate, like every other SQLite writer of the
 //! process, so it never meets its own process in SQLite's busy handler.
 
+use lightwidget_core::sync::Locked;
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
 
@@ -91,7 +92,7 @@ impl Lite {
             let out = f(conn, &|| reply.is_closed());
             let _ = reply.send(out);
         });
-        let sent = match self.jobs.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        let sent = match self.jobs.locked().as_ref() {
             Some(jobs) => jobs.send(job).is_ok(),
             None => false,
         };
@@ -105,8 +106,8 @@ impl Lite {
 
     /// Stops the thread after the jobs already queued, and closes the connection.
     pub async fn close(&self) {
-        drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(self.jobs.locked().take());
+        let thread = self.thread.locked().take();
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }

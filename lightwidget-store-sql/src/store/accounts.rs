@@ -87,9 +87,9 @@ impl SqlStore {
             Lookup::Key { kind, ig_user_id } => self
                 .q(sql.find)
                 .bind(kind.as_str())
-                .bind(ig_user_id.clone()),
+                .bind(ig_user_id.to_string()),
             Lookup::Owner(owner) => self.q(sql.list_by_owner).bind(owner.as_str().to_owned()),
-            Lookup::FbUser(fb) => self.q(sql.find_by_fb_user).bind(fb.clone()),
+            Lookup::FbUser(fb) => self.q(sql.find_by_fb_user).bind(fb.to_string()),
             Lookup::Username { kind, username } => {
                 // SQL narrows by LOWER(username); the ASCII-case-insensitive comparison
                 // that decides is the same on every backend (MariaDB's collation,
@@ -114,11 +114,11 @@ impl SqlStore {
             .q(self.sql().update_account)
             .bind(a.owner.as_str().to_owned())
             .bind(a.kind.as_str())
-            .bind(a.ig_user_id.clone())
+            .bind(a.ig_user_id.to_string())
             .bind(a.username.clone())
-            .bind(a.page_id.clone())
+            .bind(a.page_id.clone().map(String::from))
             .bind(i64::from(a.entitlements.notifications))
-            .bind(a.fb_user_id.clone())
+            .bind(a.fb_user_id.clone().map(String::from))
             .bind(a.id.to_string());
         if self.run(q).await? == 0 {
             return Err(StoreError::UnknownAccount(a.id));

@@ -5,6 +5,7 @@
 
 mod retry;
 
+use crate::sync::Locked;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,6 @@ use crate::{
     AccountId, AccountRecord, Action, Error, Outcome, Result, StoreError, Token, Transition,
 };
 pub(super) use retry::Held;
-use retry::held_lock;
 
 impl SweepReport {
     /// Counts one committed result.
@@ -109,7 +109,7 @@ impl Keeper {
                         }
                     }
                     Processed::Released(id) => {
-                        held_lock(&held).remove(&id);
+                        held.locked().remove(&id);
                         released += 1;
                     }
                 }
@@ -137,11 +137,7 @@ impl Keeper {
         bump(&inner.counters.sweeps);
         crate::telemetry::since("lightwidget_sweep_duration_seconds", started);
         crate::telemetry::sweep_done(report.claimed, at);
-        *inner
-            .counters
-            .last_sweep_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(at);
+        *inner.counters.last_sweep_at.locked() = Some(at);
         Ok(report)
     }
 
@@ -181,9 +177,9 @@ impl Keeper {
                     continue;
                 }
                 let (id, version) = (r.account.id, r.version);
-                held_lock(&held).insert(id, version);
+                held.locked().insert(id, version);
                 if to_calls.send(r).await.is_err() {
-                    held_lock(&held).remove(&id);
+                    held.locked().remove(&id);
                     let _ = inner.store.release(id, version).await;
                     return Ok(claimed); // the calls stopped
                 }
@@ -206,7 +202,7 @@ impl Keeper {
         loop {
             tokio::time::sleep(every).await;
             let leases: Vec<(AccountId, i64)> =
-                held_lock(&held).iter().map(|(id, v)| (*id, *v)).collect();
+                held.locked().iter().map(|(id, v)| (*id, *v)).collect();
             if leases.is_empty() {
                 continue;
             }
@@ -215,7 +211,7 @@ impl Keeper {
                 Ok(kept) => {
                     for ((id, _), kept) in leases.iter().zip(kept) {
                         if !kept {
-                            held_lock(&held).remove(id);
+                            held.locked().remove(id);
                             tracing::warn!(account_id = %id, "lease lost: another keeper claimed the account, or it was written meanwhile; this keeper's result for it is committed only if it still applies to the fresh record");
                         }
                     }
@@ -253,7 +249,7 @@ impl Keeper {
                 chunk.drain(..).map(|d| (d.transition, d.redo)).unzip();
             self.record(&ts, &redos, &mut report, &held).await;
             // Committed for good or given up: no lease left to renew.
-            let mut h = held_lock(&held);
+            let mut h = held.locked();
             for t in &ts {
                 h.remove(&t.account.id);
             }

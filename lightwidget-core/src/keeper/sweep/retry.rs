@@ -5,6 +5,7 @@
 //! has passed. The sweep's batch commits and the one write path ([`super::super::write`],
 //! [`Guard::Lease`](super::super::write::Guard::Lease)) both use it.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,10 +17,6 @@ use crate::{AccountId, AccountRecord, Backoff, StoreError, Transition};
 /// The leases a sweep holds: claimed accounts whose result is not committed yet, with
 /// the version their commit is fenced on. The heartbeat renews exactly these.
 pub(in crate::keeper) type Held = Arc<Mutex<HashMap<AccountId, i64>>>;
-
-pub(super) fn held_lock(h: &Held) -> std::sync::MutexGuard<'_, HashMap<AccountId, i64>> {
-    h.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The waits between two attempts of a read or commit while the store is unavailable:
 /// 50 ms doubling to 2 s, jittered (replicas that lost the database together do not
@@ -44,7 +41,7 @@ impl Keeper {
     ) -> &'static str {
         if e.is_permanent() {
             "the store refused it for good"
-        } else if !held_lock(held).contains_key(&id) {
+        } else if !held.locked().contains_key(&id) {
             "the lease was lost: another keeper claimed the account"
         } else if self.is_shutting_down() {
             "the keeper is shutting down and the store stayed unavailable"
@@ -59,7 +56,7 @@ impl Keeper {
     fn retriable(e: &StoreError, id: AccountId, held: &Held) -> bool {
         !e.is_permanent()
             && !matches!(e, StoreError::Conflict(_))
-            && held_lock(held).contains_key(&id)
+            && held.locked().contains_key(&id)
     }
 
     /// [`TokenStore::get`](crate::TokenStore::get) of an account whose commit was fenced,
