@@ -1053,3 +1053,43 @@ async fn a_reported_success_moves_the_last_successful_check() {
         .len();
     assert_eq!(history_before, history_after, "a success is not history");
 }
+
+/// A write that raises notices wakes a running keeper: the owner is told at once, not
+/// after the poll interval (an hour here). The same after-commit step serves every writer.
+#[tokio::test]
+async fn a_host_write_that_raises_a_notice_wakes_the_running_keeper() {
+    let w = world_with(|b| b.poll_interval(Duration::from_secs(3600)));
+    w.opt_in("o").await;
+    w.connect("o", "woken", days(3)).await;
+    let k = w.keeper.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        k.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    // The first round runs, then the keeper waits for an hour.
+    while w.keeper.stats().sweeps == 0 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(w.notifier.sent().is_empty());
+    w.keeper
+        .deauthorize(ConnectionKind::Consumer, "woken")
+        .await
+        .unwrap();
+    let sent = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if !w.notifier.sent().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    assert!(sent.is_ok(), "the notice waited for the poll interval");
+    assert_eq!(w.notifier.sent().len(), 1);
+}

@@ -61,7 +61,10 @@ impl Keeper {
         ts: &[Transition],
     ) -> Vec<Result<(), StoreError>> {
         if ts.iter().all(|t| t.notices.is_empty()) {
-            return self.inner.store.commit_many(ts).await;
+            let mut results = self.inner.store.commit_many(ts).await;
+            // One result per transition: a missing one is an error, never a success.
+            results.resize_with(ts.len(), || Err(missing()));
+            return results;
         }
         let mut ts = ts.to_vec();
         let fanned = self.fan_out(&mut ts).await;

@@ -74,6 +74,7 @@ where
     join_sets_the_primary_entitlements(&make().await).await;
     commits_store_a_new_fb_user_id(&make().await).await;
     account_writes_fence_stale_commits(&make().await).await;
+    delete_racing_a_commit_leaves_nothing_behind(Arc::new(make().await)).await;
     notices_are_enqueued_as_given(&make().await).await;
     keeper_fans_out_notices_per_owner(Arc::new(make().await)).await;
     incidents_open_once_and_resolve_once(&make().await).await;

@@ -11,7 +11,7 @@
 //! # }
 //! ```
 
-use super::super::fixtures::{insert, notice, record, secs, t0, transition};
+use super::super::fixtures::{LEASE, insert, notice, record, secs, t0, transition};
 use crate::{ConnectionKind, Entitlements, Membership, OwnerId, TokenStore};
 
 fn member(owner: &str, notifications: bool) -> Membership {
@@ -173,4 +173,56 @@ pub async fn account_writes_fence_stale_commits<S: TokenStore + ?Sized>(s: &S) {
     s.commit(&transition(&got, Some(t0() + secs(7))))
         .await
         .unwrap();
+}
+
+/// A delete racing a commit of the same account (a data-deletion request while a sweep
+/// commits a result with history and a notice) leaves nothing of the account behind,
+/// whichever goes first: no history, no notice in the outbox.
+pub async fn delete_racing_a_commit_leaves_nothing_behind<S: TokenStore + ?Sized + 'static>(
+    s: std::sync::Arc<S>,
+) {
+    for i in 0..20 {
+        let r = record("o", &format!("race{i}"), Some(t0()));
+        let id = r.account.id;
+        insert(&*s, &r).await;
+        let cur = s.get(id).await.unwrap().unwrap();
+        let mut t = transition(&cur, Some(t0() + secs(60)));
+        t.events.push(crate::TokenEvent::new(
+            t0() + secs(1),
+            crate::TokenEventKind::Revoked,
+        ));
+        t.notices
+            .push(notice(&cur, &format!("race{i}"), t0() + secs(1)));
+        let (committed, deleted) = tokio::join!(s.commit(&t), s.delete(id));
+        assert!(
+            matches!(
+                committed,
+                Ok(()) | Err(crate::StoreError::Conflict(_) | crate::StoreError::UnknownAccount(_))
+            ) || matches!(&committed, Err(e) if e.is_transient()),
+            "{committed:?}"
+        );
+        assert!(deleted.unwrap(), "the account was there to delete");
+        assert!(s.get(id).await.unwrap().is_none());
+        let history = s
+            .history(id, crate::HistoryQuery::default())
+            .await
+            .unwrap_or_default();
+        assert!(
+            history.is_empty(),
+            "history of a deleted account: {history:?}"
+        );
+        let notices = s.notices(id).await.unwrap_or_default();
+        assert!(
+            notices.is_empty(),
+            "notices of a deleted account: {notices:?}"
+        );
+    }
+    let left = s
+        .take_outbox(t0() + secs(86_400), 1000, LEASE, "w")
+        .await
+        .unwrap();
+    assert!(
+        left.is_empty(),
+        "outbox entries of deleted accounts: {left:?}"
+    );
 }

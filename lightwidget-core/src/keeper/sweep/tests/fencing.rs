@@ -57,8 +57,10 @@ async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_to
         get_started: Default::default(),
         release_get: Default::default(),
     });
+    let hooks = Arc::new(CountingHooks::default());
     let k = Keeper::builder(store.clone(), p.clone())
         .clock(Arc::new(ManualClock::new(now)))
+        .hooks(hooks.clone())
         .rng_seed(1)
         .build()
         .unwrap();
@@ -99,6 +101,23 @@ async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_to
             .any(|e| matches!(e.event.kind, TokenEventKind::Refreshed { .. })),
         "{history:?}"
     );
+    // The redone result's effects happen once: one hook, one count.
+    assert_eq!(hooks.refreshed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(k.stats().refreshed, 1);
+}
+
+/// Counts `on_refreshed` calls.
+#[derive(Default)]
+struct CountingHooks {
+    refreshed: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl LifecycleHooks for CountingHooks {
+    async fn on_refreshed(&self, _: &Account) {
+        self.refreshed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A fenced-out result about a token that was replaced meanwhile (a reconnect) is

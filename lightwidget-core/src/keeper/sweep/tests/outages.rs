@@ -345,3 +345,38 @@ async fn a_whole_batch_that_failed_transiently_is_committed_again_and_keeps_its_
         "{causes:?}"
     );
 }
+
+/// A store that answers a batch commit with fewer results than it was given (a buggy
+/// backend): the missing results are errors, retried under the lease and then given up,
+/// never counted as committed nor dropped without a word.
+#[tokio::test(start_paused = true)]
+async fn a_short_answer_to_a_batch_commit_is_an_error_not_a_success() {
+    let secs = std::time::Duration::from_secs;
+    let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+    let mut s = MockTokenStore::new();
+    s.expect_incidents().returning(|_, _| Ok(vec![]));
+    let mut first = Some((1..=3).map(|i| due_record(i, now, 1)).collect::<Vec<_>>());
+    s.expect_claim_due()
+        .returning(move |_, _, _, _| Ok(first.take().unwrap_or_default()));
+    // Every answer is one result short.
+    s.expect_commit_many()
+        .returning(|ts| ts.iter().skip(1).map(|_| Ok(())).collect());
+    s.expect_extend_leases()
+        .returning(|leases, _| Ok(leases.iter().map(|_| true).collect()));
+    s.expect_record_sweep().returning(|_, _| Ok(()));
+    let k = Keeper::builder(Arc::new(s), Arc::new(Staggered(now)))
+        .clock(Arc::new(ManualClock::new(now)))
+        .batch_size(3)
+        .lease(secs(2))
+        .commit_retry_for(secs(0))
+        .rng_seed(1)
+        .build()
+        .unwrap();
+    let r = k.sweep().await.unwrap();
+    let stats = k.stats();
+    assert_eq!(
+        (r.refreshed, stats.refreshed, stats.store_errors),
+        (2, 2, 1),
+        "{r:?}"
+    );
+}
