@@ -10,8 +10,8 @@
 //! `cargo bench --bench keeper_throughput` · env: LW_BENCH_ACCOUNTS (5000 per round),
 //! LW_BENCH_CONCURRENCY (64), LW_BENCH_ROUNDS (3), LW_BENCH_READ_AHEAD=0 (SQLite
 //! without read-ahead), LW_BENCH_BACKENDS (default
-//! "sqlite,postgres"; PostgreSQL in a fresh database, dropped afterwards, and not in the
-//! one-phase profiling modes), LW_BENCH_KEEPER_ONLY=1 /
+//! "sqlite,postgres"; PostgreSQL in a fresh database, dropped afterwards; in the
+//! one-phase profiling modes only when it is the one backend named), LW_BENCH_KEEPER_ONLY=1 /
 //! LW_BENCH_BARE_ONLY=1 (one round, that phase only, with a marker and a 1 s pause
 //! before it, so a profiler such as `perf record -p` or `callgrind_control -i on` can
 //! cover that phase alone).
@@ -110,7 +110,9 @@ async fn run() {
         }
     }
     if let (true, Ok(url)) = (
-        backends.contains("postgres") && !keeper_only && !bare_only,
+        // One-phase modes profile one backend: PostgreSQL when it is the only one named.
+        backends.contains("postgres")
+            && (!(keeper_only || bare_only) || !backends.contains("sqlite")),
         std::env::var("LIGHTWIDGET_TEST_POSTGRES_URL"),
     ) {
         sqlx::any::install_default_drivers();

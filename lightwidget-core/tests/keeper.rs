@@ -539,14 +539,7 @@ async fn run_stops_on_shutdown_and_leaves_no_lease_behind() {
     for i in 0..30 {
         w.connect("o", &format!("s{i}"), days(40)).await;
     }
-    let k = w.keeper.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        k.run(async {
-            let _ = rx.await;
-        })
-        .await
-    });
+    let (tx, task) = spawn_run(&w.keeper);
     // Let it work a little, then stop it.
     while w.keeper.stats().sweeps == 0 {
         tokio::task::yield_now().await;
@@ -1061,14 +1054,7 @@ async fn a_host_write_that_raises_a_notice_wakes_the_running_keeper() {
     let w = world_with(|b| b.poll_interval(Duration::from_secs(3600)));
     w.opt_in("o").await;
     w.connect("o", "woken", days(3)).await;
-    let k = w.keeper.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        k.run(async {
-            let _ = rx.await;
-        })
-        .await
-    });
+    let (tx, task) = spawn_run(&w.keeper);
     // The first round runs, then the keeper waits for an hour.
     while w.keeper.stats().sweeps == 0 {
         tokio::task::yield_now().await;
@@ -1092,4 +1078,22 @@ async fn a_host_write_that_raises_a_notice_wakes_the_running_keeper() {
     task.await.unwrap().unwrap();
     assert!(sent.is_ok(), "the notice waited for the poll interval");
     assert_eq!(w.notifier.sent().len(), 1);
+}
+
+/// Runs `keeper` in a task until the sender is used.
+fn spawn_run(
+    keeper: &Keeper,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<()>>,
+) {
+    let k = keeper.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        k.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    (tx, task)
 }

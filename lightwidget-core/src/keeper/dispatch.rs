@@ -28,7 +28,8 @@ pub struct DispatchReport {
 impl Keeper {
     /// Delivers due notices: gate on the owner's membership, entitlement and
     /// preferences, deliver per recipient, then ack. Each owner of a shared account has
-    /// their own copy of a notice (stores fan out on commit), decided on its own. Deliver-then-ack: if the process dies between the two, the notice is
+    /// their own copy of a notice (the keeper fans out before the commit), decided on its
+    /// own. Deliver-then-ack: if the process dies between the two, the notice is
     /// delivered again after its lease ends; channels carry the notice id so receivers
     /// can drop the duplicate.
     pub async fn dispatch_outbox(&self) -> Result<DispatchReport> {

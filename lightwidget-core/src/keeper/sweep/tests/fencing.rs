@@ -40,11 +40,8 @@ impl TokenProvider for Held {
     }
 }
 
-/// The race of issue #18: a gateway success (its last-check write commits a new
-/// version) lands between the sweep's claim and its commit. The sweep's commit is
-/// fenced out; the refreshed token must still be stored, not dropped.
-#[tokio::test]
-async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_token() {
+/// A store with one due account, and a provider that holds its calls.
+async fn one_due_account() -> (DateTime<Utc>, Arc<InMemoryStore>, AccountId, Arc<Held>) {
     let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
     let store = Arc::new(InMemoryStore::new());
     let rec = due_record(1, now, 0);
@@ -57,6 +54,15 @@ async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_to
         get_started: Default::default(),
         release_get: Default::default(),
     });
+    (now, store, id, p)
+}
+
+/// The race of issue #18: a gateway success (its last-check write commits a new
+/// version) lands between the sweep's claim and its commit. The sweep's commit is
+/// fenced out; the refreshed token must still be stored, not dropped.
+#[tokio::test]
+async fn a_gateway_write_between_claim_and_commit_does_not_drop_the_refreshed_token() {
+    let (now, store, id, p) = one_due_account().await;
     let hooks = Arc::new(CountingHooks::default());
     let k = Keeper::builder(store.clone(), p.clone())
         .clock(Arc::new(ManualClock::new(now)))
@@ -124,18 +130,7 @@ impl LifecycleHooks for CountingHooks {
 /// not applied to the new token.
 #[tokio::test]
 async fn a_fenced_result_about_a_replaced_token_is_not_applied() {
-    let now = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
-    let store = Arc::new(InMemoryStore::new());
-    let rec = due_record(1, now, 0);
-    let id = rec.account.id;
-    store.insert(&rec, &[]).await.unwrap();
-    let p = Arc::new(Held {
-        now,
-        refresh_started: Default::default(),
-        release_refresh: Default::default(),
-        get_started: Default::default(),
-        release_get: Default::default(),
-    });
+    let (now, store, id, p) = one_due_account().await;
     let k = Keeper::builder(store.clone(), p.clone())
         .clock(Arc::new(ManualClock::new(now)))
         .rng_seed(1)
