@@ -12,6 +12,7 @@
 //! | `sandbox` | an in-process Graph API sandbox on loopback |
 //! | `sqlite` (default), `postgres`, `mysql` | the SQL token store |
 //! | `email`, `webhook` | notice channels |
+//! | `web` | the owner-facing web layer for axum (`lightwidget-web`): mount it, don't copy it |
 //! | `metrics` | counters, histograms and gauges through the `metrics` facade (names in `telemetry`); zero cost when off |
 //! | `testkit` | the `TokenStore` conformance suite and test doubles |
 //!
@@ -107,9 +108,18 @@ pub use lightwidget_instagram as instagram;
 pub use lightwidget_store_sql as store_sql;
 
 /// Notice channels: email over SMTP, signed webhooks, `.eml` files.
-#[cfg(any(feature = "email", feature = "webhook"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "email", feature = "webhook"))))]
+#[cfg(any(feature = "email", feature = "webhook", feature = "web"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "email", feature = "webhook", feature = "web")))
+)]
 pub use lightwidget_notify as notify;
+
+/// The owner-facing web layer for axum: OAuth flows, Meta's callbacks, unsubscribe, the
+/// access token page and JSON endpoints, mounted as one router.
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub use lightwidget_web as web;
 
 /// The README's examples, compiled as doc tests so the front door stays true.
 #[cfg(doctest)]

@@ -321,10 +321,7 @@ async fn host_app_in_a_real_browser() {
     assert!(text(&c, "#message").await.contains("@paul is connected"));
     assert!(c.current_url().await.unwrap().path().ends_with("/accounts"));
     let row = row_of(&c, "paul").await;
-    assert!(
-        row.contains("ACTIVE") && !row.contains("NOT ACTIVE"),
-        "{row}"
-    );
+    assert!(row.contains("Active") && !row.contains("Expired"), "{row}");
     assert!(row.contains("Consumer connection"), "{row}");
     // The hostile username is shown as text, not markup.
     let evil = row_of(&c, "<i>evil</i>&co").await;
@@ -391,14 +388,14 @@ async fn host_app_in_a_real_browser() {
     assert!(expired, "the sweep never found the password change");
     c.goto(&url("accounts")).await.unwrap();
     let row = row_of(&c, "paul").await;
-    assert!(row.contains("NOT ACTIVE"), "{row}");
+    assert!(row.contains("Expired"), "seed 002's word: {row}");
     assert!(row.contains("password was changed"), "{row}");
     shot(&c, &shots, "05-accounts-not-active").await;
 
     c.goto(&url("my-token")).await.unwrap();
     let page = text(&c, "main").await;
     assert!(page.contains("NOT ACTIVE"));
-    assert!(page.contains("notice_sent"), "{page}");
+    assert!(page.contains("Notice sent"), "{page}");
     shot(&c, &shots, "06-my-token-not-active").await;
 
     c.goto(&url("inbox")).await.unwrap();
@@ -437,14 +434,22 @@ async fn host_app_in_a_real_browser() {
     click(&c, "#renew-consumer").await;
     let msg = text(&c, "#message").await;
     assert!(msg.contains("@paul is ACTIVE again"), "{msg}");
+    // The seed's words after a renewal: the queue, a minute or two, the browser cache.
+    let after = text(&c, "#after-renewal").await;
+    for words in [
+        "refresh queue with high priority",
+        "a minute or two",
+        "6 hours",
+        "30 minutes",
+        "browser",
+    ] {
+        assert!(after.contains(words), "{words}: {after}");
+    }
     shot(&c, &shots, "08-renewed").await;
 
     login(&c, &base, "alice").await;
     let row = row_of(&c, "paul").await;
-    assert!(
-        row.contains("ACTIVE") && !row.contains("NOT ACTIVE"),
-        "{row}"
-    );
+    assert!(row.contains("Active") && !row.contains("Expired"), "{row}");
     let queue = text(&c, "#queue li:first-child").await;
     assert!(
         queue.contains("widgets of @paul"),
@@ -456,9 +461,14 @@ async fn host_app_in_a_real_browser() {
     let mut paul_events = Vec::new();
     for card in c.find_all(Locator::Css(".token")).await.unwrap() {
         if card.text().await.unwrap().contains("@paul") {
-            for e in card.find_all(Locator::Css(".event-name")).await.unwrap() {
-                paul_events.push(e.text().await.unwrap());
+            for e in card.find_all(Locator::Css("tr.event")).await.unwrap() {
+                paul_events.push(e.attr("data-event").await.unwrap().unwrap_or_default());
             }
+            let words = card.text().await.unwrap();
+            assert!(
+                words.contains("Token renewed") && words.contains("Token expired"),
+                "history in words: {words}"
+            );
         }
     }
     // Newest first: the renewal, then the notice and the expiry, then the connection.
@@ -516,7 +526,7 @@ async fn host_app_in_a_real_browser() {
     );
     login(&c, &base, "alice").await;
     let row = row_of(&c, "client.bakery").await;
-    assert!(row.contains("ACTIVE"), "{row}");
+    assert!(row.contains("Active"), "{row}");
 
     // 6. One-click unsubscribe from the email: its topic only, "all" offered.
     c.goto(&url("inbox")).await.unwrap();
@@ -582,15 +592,12 @@ async fn host_app_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-/// The text of every history event name on the page, newest first.
+/// The stable name of every history event on the page, newest first (the rows show
+/// them in words; `data-event` carries the name).
 async fn event_names(c: &Client) -> Vec<String> {
     let mut out = Vec::new();
-    for e in c
-        .find_all(Locator::Css(".token .event-name"))
-        .await
-        .unwrap()
-    {
-        out.push(e.text().await.unwrap());
+    for e in c.find_all(Locator::Css(".token tr.event")).await.unwrap() {
+        out.push(e.attr("data-event").await.unwrap().unwrap_or_default());
     }
     out
 }
@@ -778,7 +785,7 @@ async fn shared_account_and_a_removed_permission_in_a_real_browser() {
     let (_driver, wd) = start_driver(&chromedriver).await;
     let c = browser(&wd, chromium.as_deref(), &tmp.join("profile")).await;
     let url = |p: &str| base.join(p).unwrap().to_string();
-    let active = |row: &str| row.contains("ACTIVE") && !row.contains("NOT ACTIVE");
+    let active = |row: &str| row.contains("Active") && !row.contains("Expired");
 
     // 1. Two owners connect the same account: it is shared, never moved.
     login(&c, &base, "alice").await;
@@ -847,7 +854,7 @@ async fn shared_account_and_a_removed_permission_in_a_real_browser() {
     assert_eq!(st.status.reason(), Some(ExpiryReason::PermissionRemoved));
     c.goto(&url("accounts")).await.unwrap();
     let row = row_of(&c, "paul.bakery").await;
-    assert!(row.contains("NOT ACTIVE"), "{row}");
+    assert!(row.contains("Expired"), "{row}");
     assert!(row.contains("permission"), "{row}");
     shot(&c, &shots, "31-shared-permission-removed").await;
     // A removed permission is a break: the expired token box covers it, in its own words.
@@ -1116,9 +1123,11 @@ async fn callbacks_and_links_over_http() {
         )
         .await
         .unwrap();
-    let link = app_state
-        .links
-        .unsubscribe_url(&alice, Some(NoticeTopic::Expired), clock.now());
+    let link =
+        app_state
+            .web
+            .links()
+            .unsubscribe_url(&alice, Some(NoticeTopic::Expired), clock.now());
     for _ in 0..2 {
         let body = http
             .get(link.clone())
@@ -1200,7 +1209,8 @@ async fn callbacks_and_links_over_http() {
     // "Unsubscribe from all" on the page of a fresh link.
     let link =
         app_state
-            .links
+            .web
+            .links()
             .unsubscribe_url(&alice, Some(NoticeTopic::ExpiringSoon), clock.now());
     let mut all = link.clone();
     all.query_pairs_mut().append_pair("all", "1");

@@ -88,7 +88,7 @@ async fn oauth_state_only_completes_in_the_browser_that_started_it() {
     // clear its cookie), once.
     let r = victim.get(victims_callback.clone()).await;
     assert_eq!(r.status, 303, "{}", r.body);
-    assert!(r.location().starts_with("/accounts?connected="));
+    assert_eq!(r.location(), "/accounts");
     assert_eq!(accounts_of(&site, "alice").await, ["victim.shop"]);
     assert!(accounts_of(&site, "mallory").await.is_empty());
     let r = victim.get(victims_callback).await;
@@ -390,10 +390,11 @@ async fn every_response_carries_the_security_headers() {
         .unwrap();
     let mut alice = Client::browser(&site);
     alice.login(&site, "alice").await;
-    let unsubscribe = site
-        .state
-        .links
-        .unsubscribe_url(&owner("alice"), None, site.clock.now());
+    let unsubscribe =
+        site.state
+            .web
+            .links()
+            .unsubscribe_url(&owner("alice"), None, site.clock.now());
     let mut pages = Vec::new();
     for path in [
         "",
@@ -1100,10 +1101,12 @@ async fn several_pages_get_a_choice_page_and_only_the_chosen_account_is_connecte
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location(), "/accounts");
+    let page = alice.follow(r, &site.base).await;
     assert!(
-        r.location().contains("connected=second.shop"),
+        page.body.contains("@second.shop is connected."),
         "{}",
-        r.location()
+        page.body
     );
     assert_eq!(accounts_of(&site, "alice").await, ["second.shop"]);
     // Single use.
@@ -1472,4 +1475,114 @@ async fn a_business_connect_stores_the_facebook_user_id_its_callbacks_name() {
     assert_eq!(r.status(), 200);
     let st = site.keeper.status(st[0].account.id).await.unwrap();
     assert_eq!(st.status.as_str(), "revoked");
+}
+
+// ---------------------------------------------------------------- #27.6 sessions and URL text
+
+#[tokio::test]
+async fn a_copied_session_cookie_stops_working_at_logout() {
+    let site = Site::start().await;
+    let mut alice = Client::browser(&site);
+    let r = alice.login(&site, "alice").await;
+    let set = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    assert!(
+        set.contains("Max-Age=1800"),
+        "idle timeout of 30 minutes: {set}"
+    );
+    // An attacker copies the cookie.
+    let mut thief = Client::browser(&site);
+    thief.cookies = alice.cookies.clone();
+    assert_eq!(thief.get(site.url("accounts")).await.status, 200);
+    let csrf = alice.csrf(&site).await;
+    let r = alice.post(site.url("logout"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 303);
+    // The copy is dead on the server, for pages and for forms.
+    let r = thief.get(site.url("accounts")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location(), "/");
+    let r = thief
+        .post(
+            site.url("settings"),
+            &[
+                ("csrf", &csrf),
+                ("expired_notifications", "on"),
+                ("email", "evil@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let prefs = site.keeper.preferences(&owner("alice")).await.unwrap();
+    assert!(prefs.recipients.is_empty(), "nothing changed: {prefs:?}");
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_every_session_of_the_user_and_no_other() {
+    let site = Site::start().await;
+    let mut laptop = Client::browser(&site);
+    laptop.login(&site, "alice").await;
+    let mut phone = Client::browser(&site);
+    phone.login(&site, "alice").await;
+    let mut bob = Client::browser(&site);
+    bob.login(&site, "bob").await;
+    let csrf = laptop.csrf(&site).await;
+    let r = laptop
+        .post(site.url("logout/everywhere"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(laptop.get(site.url("accounts")).await.status, 303);
+    assert_eq!(
+        phone.get(site.url("accounts")).await.status,
+        303,
+        "the other device too"
+    );
+    assert_eq!(
+        bob.get(site.url("accounts")).await.status,
+        200,
+        "other users keep theirs"
+    );
+    // Signing in again works.
+    let mut again = Client::browser(&site);
+    again.login(&site, "alice").await;
+    assert_eq!(again.get(site.url("accounts")).await.status, 200);
+    // A forged "log out everywhere" (no token) ends nothing.
+    let r = bob
+        .post(site.url("logout/everywhere"), &[("csrf", "x")])
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(bob.get(site.url("accounts")).await.status, 200);
+}
+
+#[tokio::test]
+async fn no_page_shows_text_taken_from_the_url() {
+    let site = Site::start().await;
+    let mut alice = Client::browser(&site);
+    alice.login(&site, "alice").await;
+    let evil = "SECURITY NOTICE: sign in again at https://evil.example";
+    let q: String = url::form_urlencoded::byte_serialize(evil.as_bytes()).collect();
+    for path in [
+        format!("accounts?connected={q}"),
+        format!("accounts?disconnected={q}"),
+        format!("my-token?welcome={q}&also=business"),
+        format!("settings?saved={q}"),
+        format!("data-deletion?code={q}"),
+        format!("renew?token={q}"),
+        format!("unsubscribe?token={q}"),
+        format!("invite?token={q}"),
+    ] {
+        let r = alice.get(site.url(&path)).await;
+        assert!(!r.body.contains("SECURITY NOTICE"), "{path}: {}", r.body);
+        assert!(!r.body.contains("evil.example"), "{path}: {}", r.body);
+        assert!(!r.body.contains("is connected"), "{path}: {}", r.body);
+        assert!(!r.body.contains("is disconnected"), "{path}: {}", r.body);
+    }
 }

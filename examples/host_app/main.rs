@@ -85,10 +85,10 @@ async fn main() -> Result<(), setup::BoxError> {
         (state, Some(sandbox))
     };
     for owner in ["alice", "bob"] {
-        for w in ["widget #101", "widget #102"] {
-            state
-                .queue
-                .push_back(&OwnerId::new(owner), format!("{w} of {owner}"));
+        for n in [101, 102] {
+            let o = OwnerId::new(owner);
+            state.queue.push_back(&o, format!("widget #{n} of {owner}"));
+            state.widgets.add(&o, n, format!("widget #{n}"));
         }
     }
 

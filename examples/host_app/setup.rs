@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use lightwidget::instagram::flow::OAuth;
@@ -13,10 +14,18 @@ use lightwidget::store_sql::{Encryption, Key, Keyring, SqlStore};
 use lightwidget::*;
 use url::Url;
 
-use crate::app::security::content_security_policy;
-use crate::app::{AppSecrets, AppState, Inbox, WidgetQueue};
-use axum_extra::extract::cookie::Key as CookieKey;
+use crate::app::session::{Sessions, SiteHost};
+use crate::app::standins::Widgets;
+use crate::app::views::SitePages;
+use crate::app::{AppState, Inbox, WidgetQueue};
+use lightwidget::web::{Web, secure_cookies};
 use secrecy::SecretString;
+
+/// The app secrets Meta signs its callbacks with.
+struct AppSecrets {
+    consumer: SecretString,
+    business: SecretString,
+}
 
 /// Boxed error for setup code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -51,18 +60,6 @@ fn random_secret() -> String {
     )
 }
 
-/// Whether cookies get `Secure` and `__Host-` names: over HTTPS, and on loopback (which
-/// browsers treat as a secure context). Plain HTTP elsewhere is for development only.
-pub fn secure_cookies(public_url: &Url) -> bool {
-    public_url.scheme() == "https"
-        || match public_url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        }
-}
-
 /// The OAuth redirect URI of the app.
 pub fn redirect_uri(public_url: &Url) -> Result<Url, BoxError> {
     Ok(public_url.join("oauth/callback")?)
@@ -90,10 +87,7 @@ pub async fn with_sandbox(opts: &Options) -> Result<(Arc<AppState>, Sandbox), Bo
         .redirect_uri(redirect.as_str())
         .clock(opts.clock.clone())
         .build()?;
-    let mut state = assemble(opts, consumer, business, secrets).await?;
-    if let Some(s) = Arc::get_mut(&mut state) {
-        s.sandbox = Some(sandbox.base_url());
-    }
+    let state = assemble(opts, consumer, business, secrets, Some(sandbox.base_url())).await?;
     Ok((state, sandbox))
 }
 
@@ -111,7 +105,7 @@ pub async fn with_graph(opts: &Options) -> Result<Arc<AppState>, BoxError> {
         consumer: secret("LIGHTWIDGET_CONSUMER"),
         business: secret("LIGHTWIDGET_BUSINESS"),
     };
-    assemble(opts, consumer, business, secrets).await
+    assemble(opts, consumer, business, secrets, None).await
 }
 
 async fn assemble(
@@ -119,15 +113,11 @@ async fn assemble(
     consumer: GraphConfig,
     business: GraphConfig,
     app_secrets: AppSecrets,
+    sandbox: Option<Url>,
 ) -> Result<Arc<AppState>, BoxError> {
     let clock = opts.clock.clone();
     let consumer = Arc::new(InstagramLogin::new(consumer)?);
     let business = Arc::new(FacebookLogin::new(business)?);
-    // Forms may lead (through a redirect) to the OAuth dialogs: allow their origins.
-    let dialogs = [
-        consumer.authorize_url(&[], "-")?,
-        business.authorize_url(&[], "-", false)?,
-    ];
     let provider = GraphProvider::new(Some(consumer.clone()), Some(business.clone()))
         .with_clock(clock.clone());
     let key_bytes: Vec<u8> = uuid::Uuid::new_v4()
@@ -155,31 +145,37 @@ async fn assemble(
         ConnectionKind::Business,
         &["instagram_basic", "pages_show_list", "business_management"],
     );
-    Ok(Arc::new(AppState {
-        keeper,
-        clock,
-        consumer,
-        business,
-        oauth,
-        app_secrets,
-        oauth_state: StateSigner::new(
+    let secure = secure_cookies(&opts.public_url);
+    let sessions = Arc::new(Sessions::new(secure));
+    let sandbox_login = Arc::new(Mutex::new(HashMap::new()));
+    let sandbox_dialog = Arc::new(AtomicBool::new(false));
+    let host = SiteHost {
+        sessions: sessions.clone(),
+        entitled: opts.entitled.iter().cloned().collect::<HashSet<_>>(),
+        queue: queue.clone(),
+        sandbox_login: sandbox_login.clone(),
+        sandbox_dialog: sandbox_dialog.clone(),
+        sandbox: sandbox.is_some(),
+    };
+    let web = Web::builder(keeper.clone(), oauth, links, opts.public_url.clone())
+        .clock(clock.clone())
+        .app_secrets(app_secrets.consumer, app_secrets.business)
+        .state_signer(StateSigner::new(
             random_secret().into(),
             Box::new(MemoryNonceStore::default()),
-        ),
-        links,
-        // Random per process here; a real host loads a 64-byte key from its secret store
-        // so sessions survive restarts and are shared by its instances.
-        cookie_key: CookieKey::generate(),
-        secure_cookies: secure_cookies(&opts.public_url),
-        csp: content_security_policy(&dialogs),
-        public_url: opts.public_url.clone(),
-        entitled: opts.entitled.iter().cloned().collect::<HashSet<_>>(),
+        ))
+        .host(Arc::new(host))
+        .pages(Arc::new(SitePages))
+        .build()?;
+    Ok(Arc::new(AppState {
+        web,
+        keeper,
+        sessions,
         inbox,
         queue,
-        sandbox: None,
-        sandbox_login: Mutex::new(HashMap::new()),
-        sandbox_dialog: Default::default(),
-        pending: Default::default(),
-        deletions: Mutex::new(HashMap::new()),
+        widgets: Arc::new(Widgets::default()),
+        sandbox,
+        sandbox_login,
+        sandbox_dialog,
     }))
 }

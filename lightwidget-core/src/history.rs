@@ -98,6 +98,22 @@ impl TokenEventKind {
         }
     }
 
+    /// The event in words, as history pages show it ("Token refreshed").
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Connected { .. } => "Connected",
+            Self::Refreshed { .. } => "Token refreshed",
+            Self::Reconnected { .. } => "Token renewed",
+            Self::Expired { .. } => "Token expired",
+            Self::Revoked => "App removed",
+            Self::NoticeSent { .. } => "Notice sent",
+            Self::NoticeSuppressed { .. } => "Notice not sent",
+            Self::NoticeFailed { .. } => "Notice failed",
+            Self::Joined { .. } => "Owner joined",
+            Self::Left { .. } => "Owner left",
+        }
+    }
+
     /// Whether the event concerns one owner rather than the token (notices sent to an
     /// owner, an owner joining or leaving). Such events are stored with their owner and
     /// shown only to them by [`Keeper::history_for`](crate::Keeper::history_for).

@@ -172,10 +172,22 @@ impl LinkSigner {
 
     /// The renewal link of a notice: leads into the OAuth flow of its connection kind.
     pub fn renewal_url(&self, n: &Notice, now: DateTime<Utc>) -> Url {
+        self.renewal_url_for(n.account_id, n.connection, &n.owner, now)
+    }
+
+    /// The renewal link of one account of `owner` (what a notice carries, for pages and
+    /// APIs that offer the same link).
+    pub fn renewal_url_for(
+        &self,
+        account: AccountId,
+        kind: ConnectionKind,
+        owner: &OwnerId,
+        now: DateTime<Utc>,
+    ) -> Url {
         let c = Claims::Renew {
-            a: n.account_id,
-            k: n.connection,
-            o: n.owner.clone(),
+            a: account,
+            k: kind,
+            o: owner.clone(),
             // A huge TTL saturates instead of overflowing.
             exp: now
                 .checked_add_signed(self.ttl)

@@ -1,71 +1,53 @@
-//! Who is asking: the session cookie, the [`CurrentUser`] extractor, and the CSRF check
-//! of every state-changing form ([`CsrfForm`]).
+//! The site's own sessions, and the [`SiteHost`] that tells the web layer who is signed in.
 //!
-//! The session is an encrypted, authenticated cookie (axum-extra's `Jar`,
-//! AES-256-GCM with the cookie's name bound in): `__Host-lw-session`, `HttpOnly`,
-//! `Secure`, `SameSite=Lax`, holding the user name, a per-session CSRF token and an
-//! expiry. Anonymous visitors get one too (with no user) so that the login form itself
-//! carries a CSRF token; logging in replaces it, token and all (no session fixation).
+//! Sessions are server-side (tower-sessions; an in-memory store here, a host's own
+//! store in production): the cookie (`__Host-lw-session`, `HttpOnly`, `Secure`,
+//! `SameSite=Lax`) carries only a random id. So logging out deletes the session on the
+//! server, and a copied cookie stops working at once; a session unused for
+//! [`IDLE_TIMEOUT`] ends; "log out everywhere" ends every session of the user (each
+//! session carries the user's generation, and a newer one refuses the older). Anonymous
+//! visitors get a session too, so that the login form carries a CSRF token; signing in
+//! changes the id and the token (no session fixation).
 //!
-//! **The email login is a stand-in** (`POST /login` accepts a user name, no password). A
-//! real host plugs its own authentication in at exactly one place: [`Session::signed_in`]
-//! is called by `login::login` after *its* check (password, SSO, ...); everything else
-//! only reads [`CurrentUser`].
-//!
-//! **Log in with Instagram / Facebook** is real: [`Session::signed_in_social`] is called
-//! only from the verified OAuth callback, with the owner identity `Keeper::login`
-//! derived from Meta's answer (`instagram:<id>` / `facebook:<id>`), never from anything
-//! the browser sent. Email user names cannot contain `:`, so the two never collide.
+//! **The email login is a stand-in** (`POST /login` takes a user name, no password). A
+//! real host signs people in its own way and then calls [`Sessions::sign_in`].
+//! **Log in with Instagram / Facebook** is the web layer's: it calls
+//! [`SiteHost::sign_in`] only from the verified OAuth callback.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use axum::extract::{Form, FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, SameSite};
-use chrono::{TimeDelta, Utc};
-use lightwidget::{AccountId, ConnectionKind, OwnerId};
-use serde::de::DeserializeOwned;
+use lightwidget::sync::Locked;
+use lightwidget::web::{Host, HostError, SocialIdentity, SocialSignIn, Viewer};
+use lightwidget::*;
 use serde::{Deserialize, Serialize};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
+use url::Url;
 
-use super::state::{AppState, Jar};
-use super::views::message_page;
+use super::standins::WidgetQueue;
 
-/// How long a session lasts (wall time: browsers, not the keeper's clock).
-const SESSION_TTL: TimeDelta = TimeDelta::hours(8);
+/// A session unused this long ends (sliding: every request renews it).
+pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
 
-/// The session cookie's name: `__Host-` when cookies are `Secure`.
-pub fn cookie_name(s: &AppState) -> &'static str {
-    if s.secure_cookies {
-        "__Host-lw-session"
-    } else {
-        "lw-session"
-    }
-}
+const KEY: &str = "lw";
 
-/// What the session cookie holds (encrypted: the browser cannot read or change it).
+/// What a session holds, server-side.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Session {
+pub struct SessionData {
     /// The signed-in user (their owner id); `None` for an anonymous visitor.
     pub user: Option<String>,
-    /// Set when they logged in with Instagram or Facebook: the connection they are.
-    #[serde(default)]
+    /// Set when they logged in with Instagram or Facebook.
     pub social: Option<SocialIdentity>,
     /// The per-session CSRF token every form carries.
     pub csrf: String,
-    exp: i64,
-}
-
-/// Who a social user is: the connection they logged in with.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SocialIdentity {
-    /// Instagram Login (consumer) or Facebook Login (business).
-    pub kind: ConnectionKind,
-    /// The account they logged in with.
-    pub account: AccountId,
-    /// Its Instagram username (for display).
-    pub username: String,
+    /// The user's generation when the session was signed in ("log out everywhere"
+    /// moves it on).
+    pub generation: u64,
 }
 
 fn random_token() -> String {
@@ -84,210 +66,191 @@ pub fn valid_user(u: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-impl Session {
-    /// A new anonymous session.
-    pub fn anonymous() -> Self {
+/// The site's sessions: the store behind the cookie, and each user's generation.
+pub struct Sessions {
+    store: MemoryStore,
+    secure: bool,
+    generations: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    /// Sessions whose cookie is `Secure` with a `__Host-` name when `secure`.
+    pub fn new(secure: bool) -> Self {
         Self {
+            store: MemoryStore::default(),
+            secure,
+            generations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The layer that loads and saves sessions around every request.
+    pub fn layer(&self) -> SessionManagerLayer<MemoryStore> {
+        SessionManagerLayer::new(self.store.clone())
+            .with_name(if self.secure {
+                "__Host-lw-session"
+            } else {
+                "lw-session"
+            })
+            .with_path("/")
+            .with_secure(self.secure)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_expiry(Expiry::OnInactivity(IDLE_TIMEOUT))
+    }
+
+    fn generation(&self, user: &str) -> u64 {
+        self.generations.locked().get(user).copied().unwrap_or(0)
+    }
+
+    /// The session's data if it is current (signed in or anonymous).
+    pub async fn current(&self, session: &Session) -> Option<SessionData> {
+        let data: SessionData = session.get(KEY).await.ok()??;
+        match &data.user {
+            Some(u) if data.generation != self.generation(u) => {
+                // Ended by "log out everywhere": gone for good.
+                let _ = session.flush().await;
+                None
+            }
+            _ => Some(data),
+        }
+    }
+
+    /// The session's data, creating an anonymous session (with a CSRF token) if there is
+    /// none.
+    pub async fn ensure(&self, session: &Session) -> Result<SessionData, HostError> {
+        if let Some(d) = self.current(session).await {
+            return Ok(d);
+        }
+        let d = SessionData {
             user: None,
             social: None,
             csrf: random_token(),
-            exp: (Utc::now() + SESSION_TTL).timestamp(),
-        }
-    }
-
-    /// A new session for `user`, who the host has just authenticated. Everything of the
-    /// previous session, CSRF token included, is replaced.
-    pub fn signed_in(user: &str) -> Self {
-        Self {
-            user: Some(user.to_owned()),
-            ..Self::anonymous()
-        }
-    }
-
-    /// A new session for a person who logged in with Instagram or Facebook. Call it only
-    /// from the verified callback, with the owner `Keeper::login` returned.
-    pub fn signed_in_social(
-        owner: &OwnerId,
-        kind: ConnectionKind,
-        account: AccountId,
-        username: &str,
-    ) -> Self {
-        Self {
-            user: Some(owner.as_str().to_owned()),
-            social: Some(SocialIdentity {
-                kind,
-                account,
-                username: username.to_owned(),
-            }),
-            ..Self::anonymous()
-        }
-    }
-
-    /// Whether `token` is this session's CSRF token (constant time).
-    pub fn csrf_matches(&self, token: &str) -> bool {
-        let (a, b) = (self.csrf.as_bytes(), token.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-
-    /// The session in the request's cookies, if it is ours and current.
-    pub fn from_jar(jar: &Jar, s: &AppState) -> Option<Self> {
-        let c = jar.get(cookie_name(s))?;
-        let session: Self = serde_json::from_str(c.value()).ok()?;
-        (session.exp > Utc::now().timestamp()).then_some(session)
-    }
-
-    /// The jar with this session stored.
-    pub fn store(&self, jar: Jar, s: &AppState) -> Jar {
-        let value = serde_json::to_string(self).expect("plain data");
-        jar.add(base_cookie(s, value))
-    }
-
-    /// The jar with the session removed.
-    pub fn clear(jar: Jar, s: &AppState) -> Jar {
-        jar.remove(base_cookie(s, String::new()))
-    }
-}
-
-fn base_cookie(s: &AppState, value: String) -> Cookie<'static> {
-    Cookie::build((cookie_name(s), value))
-        .path("/")
-        .http_only(true)
-        .secure(s.secure_cookies)
-        .same_site(SameSite::Lax)
-        .build()
-}
-
-/// The signed-in user. Pages that need one take this extractor; without a session it
-/// answers with a redirect to the login page (GET) or 403 (anything else).
-#[derive(Clone, Debug)]
-pub struct CurrentUser {
-    /// The name shown: the user name, or `@username` for a social user.
-    pub name: String,
-    /// The owner id the keeper knows them by.
-    pub owner: OwnerId,
-    /// Their session's CSRF token (for the forms on the page).
-    pub csrf: String,
-    /// The connection a social user logged in with (`None` for email users).
-    pub social: Option<SocialIdentity>,
-}
-
-impl CurrentUser {
-    /// The user of a session, if it is signed in.
-    pub fn from_session(session: Session) -> Option<Self> {
-        let owner = session.user?;
-        let name = match &session.social {
-            Some(id) => format!("@{}", id.username),
-            None => owner.clone(),
+            generation: 0,
         };
-        Some(Self {
-            owner: OwnerId::new(owner),
-            name,
-            csrf: session.csrf,
-            social: session.social,
+        session.insert(KEY, &d).await?;
+        Ok(d)
+    }
+
+    /// Signs `user` in on this session, after the host's own check: a new session id
+    /// and CSRF token, so nothing of the previous session is kept.
+    pub async fn sign_in(
+        &self,
+        session: &Session,
+        user: &str,
+        social: Option<SocialIdentity>,
+    ) -> Result<(), HostError> {
+        session.cycle_id().await?;
+        let d = SessionData {
+            user: Some(user.to_owned()),
+            social,
+            csrf: random_token(),
+            generation: self.generation(user),
+        };
+        session.insert(KEY, &d).await?;
+        Ok(())
+    }
+
+    /// Ends this session on the server (its cookie is worthless from now on).
+    pub async fn sign_out(&self, session: &Session) -> Result<(), HostError> {
+        session.flush().await?;
+        Ok(())
+    }
+
+    /// Ends every session of `user`, on every device.
+    pub fn sign_out_everywhere(&self, user: &str) {
+        *self
+            .generations
+            .locked()
+            .entry(user.to_owned())
+            .or_insert(0) += 1;
+    }
+}
+
+/// The viewer of a session.
+pub fn viewer_of(d: SessionData) -> Option<Viewer> {
+    let owner = d.user?;
+    let name = match &d.social {
+        Some(id) => format!("@{}", id.username),
+        None => owner.clone(),
+    };
+    Some(Viewer {
+        owner: OwnerId::new(owner),
+        name,
+        csrf: d.csrf,
+        social: d.social,
+    })
+}
+
+/// The site as the web layer sees it.
+pub struct SiteHost {
+    /// The sessions.
+    pub sessions: Arc<Sessions>,
+    /// Owners on a plan that includes notifications (a stand-in for billing).
+    pub entitled: HashSet<String>,
+    /// The widget queues (the Accounts page shows the owner's).
+    pub queue: Arc<WidgetQueue>,
+    /// Sandbox only: who logs in at each kind's dialog.
+    pub sandbox_login: Arc<Mutex<HashMap<ConnectionKind, String>>>,
+    /// Sandbox only: show the dialogs as pages.
+    pub sandbox_dialog: Arc<AtomicBool>,
+    /// Whether the app runs against the sandbox.
+    pub sandbox: bool,
+}
+
+#[lightwidget::async_trait]
+impl Host for SiteHost {
+    async fn viewer(&self, request: &Parts) -> Option<Viewer> {
+        let session = request.extensions.get::<Session>()?;
+        viewer_of(self.sessions.current(session).await?)
+    }
+
+    async fn entitlements(&self, owner: &OwnerId) -> Result<Entitlements, HostError> {
+        Ok(Entitlements {
+            notifications: self.entitled.contains(owner.as_str()),
         })
     }
-}
 
-async fn session_of(parts: &mut Parts, s: &Arc<AppState>) -> Option<Session> {
-    let jar = Jar::from_request_parts(parts, s).await.ok()?;
-    Session::from_jar(&jar, s)
-}
+    async fn sign_in(&self, request: &Parts, who: &SocialSignIn) -> Result<HeaderMap, HostError> {
+        let session = request
+            .extensions
+            .get::<Session>()
+            .ok_or("the session layer is not installed")?;
+        self.sessions
+            .sign_in(session, who.owner.as_str(), Some(who.identity.clone()))
+            .await?;
+        // The session layer sets the cookie itself.
+        Ok(HeaderMap::new())
+    }
 
-impl FromRequestParts<Arc<AppState>> for CurrentUser {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        s: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        match session_of(parts, s)
-            .await
-            .and_then(CurrentUser::from_session)
-        {
-            Some(u) => Ok(u),
-            None if parts.method == axum::http::Method::GET => {
-                Err(Redirect::to("/").into_response())
-            }
-            None => Err(forbidden()),
+    fn decorate_authorize_url(&self, kind: ConnectionKind, url: &mut Url) {
+        if let Some(id) = self.sandbox_login.locked().get(&kind) {
+            url.query_pairs_mut().append_pair("sandbox_user", id);
+        }
+        if self.sandbox && self.sandbox_dialog.load(Ordering::Relaxed) {
+            url.query_pairs_mut().append_pair("sandbox_dialog", "show");
         }
     }
-}
 
-/// The signed-in user if there is one (public pages show who is signed in).
-#[derive(Clone, Debug)]
-pub struct MaybeUser(pub Option<CurrentUser>);
-
-impl FromRequestParts<Arc<AppState>> for MaybeUser {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        s: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            session_of(parts, s)
-                .await
-                .and_then(CurrentUser::from_session),
-        ))
-    }
-}
-
-/// A form that carries the session's CSRF token in its `csrf` field.
-pub trait CsrfProtected {
-    /// The token the form carried.
-    fn csrf(&self) -> &str;
-}
-
-/// A state-changing form, accepted only with the CSRF token of the requester's session
-/// (anonymous sessions included: the login form). Cross-site requests were already
-/// refused by the Origin / `Sec-Fetch-Site` check (`security::same_origin_posts`); this
-/// refuses forged same-site ones and requests without a session. The rejection is 403
-/// and nothing runs.
-pub struct CsrfForm<T> {
-    /// The form.
-    pub form: T,
-}
-
-/// The 403 page of a refused form.
-pub fn forbidden() -> Response {
-    message_page(
-        StatusCode::FORBIDDEN,
-        "Request refused",
-        None,
-        "warn",
-        "This form was not sent from this site, or your session ended. Nothing was changed: \
-reload the page and try again.",
-    )
-}
-
-impl<T> FromRequest<Arc<AppState>> for CsrfForm<T>
-where
-    T: DeserializeOwned + CsrfProtected + Send,
-{
-    type Rejection = Response;
-
-    async fn from_request(req: Request, s: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let (mut parts, body) = req.into_parts();
-        let session = session_of(&mut parts, s).await.ok_or_else(forbidden)?;
-        let req = Request::from_parts(parts, body);
-        let Form(form) = Form::<T>::from_request(req, s)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        if !session.csrf_matches(form.csrf()) {
-            tracing::warn!("form refused: CSRF token does not match the session");
-            return Err(forbidden());
-        }
-        Ok(Self { form })
-    }
-}
-
-/// Gives a visitor without a session an anonymous one (for the login form's token).
-pub fn ensure_session(jar: Jar, s: &AppState) -> (Jar, Session) {
-    match Session::from_jar(&jar, s) {
-        Some(session) => (jar, session),
-        None => {
-            let session = Session::anonymous();
-            (session.store(jar, s), session)
-        }
+    async fn accounts_extra(&self, viewer: &Viewer) -> String {
+        let queue: String = self
+            .queue
+            .snapshot(&viewer.owner)
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                format!(
+                    "<li>{}{}</li>",
+                    super::views::esc(j),
+                    if i == 0 { " <b>(next)</b>" } else { "" }
+                )
+            })
+            .collect();
+        format!("<div class=card><h3>Widget refresh queue</h3><ol id=queue>{queue}</ol></div>")
     }
 }

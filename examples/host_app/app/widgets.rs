@@ -1,5 +1,7 @@
-//! The widget preview: an account's latest posts fetched through the keeper's Graph
-//! gateway (`Keeper::graph`). The token never leaves the library, and every answer keeps
+//! The host's widgets: the list, each widget's settings (which Instagram account it
+//! shows, with connections annotated by kind as seed 004 describes), and the preview: an
+//! account's latest posts fetched through the keeper's Graph gateway (`Keeper::graph`),
+//! which is also the manual check of seed 003. The token never leaves the library, and every answer keeps
 //! the status true: a success moves the last successful check (at most every
 //! `graph_observe_interval`), a dead token turns the account NOT ACTIVE at once, with
 //! its notice. With the sandbox, a control breaks the account so that path can be seen.
@@ -11,12 +13,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lightwidget::gateway::{GatewayError, Media};
 use lightwidget::instagram::BaseUrls;
+use lightwidget::web::{CsrfForm, CsrfProtected, Viewer};
+use lightwidget::*;
 use serde::Deserialize;
 
-use super::accounts::own_account;
-use super::session::{CsrfForm, CsrfProtected, CurrentUser};
 use super::state::AppState;
-use super::views::{csrf_field, esc, layout, message_page, status_cell, utc};
+use super::views::{csrf_field, esc, layout, message_page, status_cell, unavailable, utc};
 
 type S = State<Arc<AppState>>;
 
@@ -47,8 +49,139 @@ fn media_row(m: &Media) -> String {
     )
 }
 
+/// One of the viewer's accounts, or 404 (unknown ids, and other owners' ids).
+async fn own_account(s: &AppState, user: &Viewer, id: &str) -> Result<StatusReport, Response> {
+    let not_found = || {
+        message_page(
+            StatusCode::NOT_FOUND,
+            "No such account",
+            Some(user),
+            "warn",
+            "You have no account with this id.",
+        )
+    };
+    let id: AccountId = id.parse().map_err(|_| not_found())?;
+    match s.keeper.status_for(&user.owner, id).await {
+        Ok(r) => Ok(r),
+        Err(Error::UnknownAccount(_)) => Err(not_found()),
+        Err(_) => Err(unavailable(Some(user))),
+    }
+}
+
+/// "@paul (Business connection FB)": how a widget's account choice names a connection.
+fn annotated(r: &StatusReport) -> String {
+    let via = match r.account.kind {
+        ConnectionKind::Business => "Business connection FB",
+        ConnectionKind::Consumer => "Consumer connection IG",
+    };
+    format!("@{} ({via})", r.account.username)
+}
+
+/// `GET /widgets`: the viewer's widgets, the account each shows, and its preview.
+pub async fn widgets(State(s): S, user: Viewer) -> Response {
+    let reports = match s.keeper.statuses(&user.owner).await {
+        Ok(r) => r,
+        Err(_) => return unavailable(Some(&user)),
+    };
+    let rows: String = s
+        .widgets
+        .of(&user.owner)
+        .iter()
+        .map(|w| {
+            let shows = w.account.and_then(|id| reports.iter().find(|r| r.account.id == id));
+            let (what, preview) = match shows {
+                Some(r) => (
+                    format!("{} · {}", esc(&annotated(r)), status_cell(r)),
+                    format!(
+                        "<a class=btn href=\"/accounts/{}/preview\">Preview</a>",
+                        r.account.id
+                    ),
+                ),
+                None => ("<span class=muted>no account chosen</span>".to_owned(), String::new()),
+            };
+            format!(
+                "<tr class=widget><td>{name}</td><td>{what}</td><td><a class=btn href=\"/widgets/{n}/settings\" \
+id=\"settings-{n}\">Settings</a> {preview}</td></tr>",
+                name = esc(&w.name),
+                n = w.n,
+            )
+        })
+        .collect();
+    let body = format!(
+        "<div class=card><table><tr><th>Widget</th><th>Instagram account</th><th></th></tr>{rows}</table></div>"
+    );
+    layout("Widgets", Some(&user), &body).into_response()
+}
+
+/// `GET /widgets/{n}/settings`: Content → Instagram account.
+pub async fn settings(State(s): S, user: Viewer, Path(n): Path<u32>) -> Response {
+    let Some(w) = s.widgets.get(&user.owner, n) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let reports = match s.keeper.statuses(&user.owner).await {
+        Ok(r) => r,
+        Err(_) => return unavailable(Some(&user)),
+    };
+    let options: String = reports
+        .iter()
+        .map(|r| {
+            format!(
+                "<option value=\"{id}\"{sel}>{label}</option>",
+                id = r.account.id,
+                sel = if w.account == Some(r.account.id) {
+                    " selected"
+                } else {
+                    ""
+                },
+                label = esc(&annotated(r)),
+            )
+        })
+        .collect();
+    let body = format!(
+        "<div class=card><form method=post action=\"/widgets/{n}/settings\">{csrf}<h3>Content</h3>\
+<p><label>Instagram account <select name=account id=widget-account>{options}</select></label></p>\
+<p class=muted>A business connection (Facebook Login through the Page linked to the Instagram account) \
+lasts longer: choose the one marked “Business connection FB”.</p>\
+<button type=submit id=save-widget>Save</button></form></div>",
+        csrf = csrf_field(&user.csrf),
+    );
+    layout(&format!("Settings of {}", w.name), Some(&user), &body).into_response()
+}
+
+/// The widget settings form.
+#[derive(Deserialize)]
+pub struct WidgetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    account: String,
+}
+
+impl CsrfProtected for WidgetForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /widgets/{n}/settings`: only one of the viewer's own accounts can be chosen.
+/// Saving checks the token through the gateway (seed 003: changing a widget's settings
+/// moves the last successful check).
+pub async fn save_settings(State(s): S, Path(n): Path<u32>, f: CsrfForm<WidgetForm>) -> Response {
+    let user = f.viewer;
+    if s.widgets.get(&user.owner, n).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let r = match own_account(&s, &user, &f.form.account).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    s.widgets.choose(&user.owner, n, r.account.id);
+    let _ = s.keeper.graph(r.account.id).profile().await;
+    Redirect::to("/widgets").into_response()
+}
+
 /// `GET /accounts/{id}/preview`: the account's latest posts, through the gateway.
-pub async fn preview(State(s): S, user: CurrentUser, Path(id): Path<String>) -> Response {
+pub async fn preview(State(s): S, user: Viewer, Path(id): Path<String>) -> Response {
     let r = match own_account(&s, &user, &id).await {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -121,7 +254,7 @@ impl CsrfProtected for BreakForm {
 /// `POST /accounts/{id}/sandbox-break`: asks the sandbox to break the account.
 pub async fn sandbox_break(
     State(s): S,
-    user: CurrentUser,
+    user: Viewer,
     Path(id): Path<String>,
     f: CsrfForm<BreakForm>,
 ) -> Response {

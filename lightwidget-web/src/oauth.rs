@@ -5,28 +5,28 @@
 //! binding in a `__Host-` cookie; the callback verifies both, so a `state` completes only
 //! in the browser that started it, once, before it expires.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
-use lightwidget::instagram::flow::{FlowError, Prompt};
-use lightwidget::instagram::state::{StateError, StatePurpose};
-use lightwidget::*;
+use lightwidget_core::*;
+use lightwidget_instagram::flow::{FlowError, Prompt};
+use lightwidget_instagram::state::{StateError, StatePurpose};
 use serde::Deserialize;
 
-use super::choose::{Target, ask, not_covered};
-use super::connect::{finish, flow_failed, renew_all};
-use super::session::MaybeUser;
-use super::state::{AppState, Jar, lock};
-use super::views::{esc, layout, message_page, parse_kind, store_down};
+use crate::Web;
+use crate::choose::{Target, ask, not_covered};
+use crate::connect::{finish, flow_failed, renew_all};
+use crate::state::Inner;
+use crate::viewer::MaybeViewer;
+use crate::views::{esc, layout, message_page, parse_kind, store_down};
 
-type S = State<Arc<AppState>>;
+type S = State<Web>;
 
 /// Redirects to the authorize dialog of `purpose`'s kind, with a fresh state, and
 /// stores the state's browser binding in the binding cookie. `reauthorize` asks
 /// Facebook Login to renew data access.
-pub fn start_oauth(s: &AppState, purpose: StatePurpose, reauthorize: bool) -> Response {
+pub fn start_oauth(s: &Inner, purpose: StatePurpose, reauthorize: bool) -> Response {
     let prompt = if reauthorize {
         Prompt::Reauthorize
     } else {
@@ -36,7 +36,7 @@ pub fn start_oauth(s: &AppState, purpose: StatePurpose, reauthorize: bool) -> Re
 }
 
 /// [`start_oauth`] with the dialog's [`Prompt`].
-pub fn start_oauth_with(s: &AppState, purpose: StatePurpose, prompt: Prompt) -> Response {
+pub fn start_oauth_with(s: &Inner, purpose: StatePurpose, prompt: Prompt) -> Response {
     start_renewal(s, purpose, prompt, None)
 }
 
@@ -58,7 +58,7 @@ pub fn renewal_prompt(r: &StatusReport) -> Prompt {
 /// button, the emailed link, *Update your access token*): it asks with
 /// [`renewal_prompt`], and the callback takes exactly this account among the Pages of
 /// the login (never another one).
-pub fn start_renewal_of(s: &AppState, purpose: StatePurpose, r: &StatusReport) -> Response {
+pub fn start_renewal_of(s: &Inner, purpose: StatePurpose, r: &StatusReport) -> Response {
     let target = Target {
         ig_user_id: r.account.ig_user_id.to_string(),
         username: r.account.username.clone(),
@@ -69,7 +69,7 @@ pub fn start_renewal_of(s: &AppState, purpose: StatePurpose, r: &StatusReport) -
 /// [`start_oauth_with`], remembering (server-side, bound to this browser's flow) the
 /// account a renewal is for.
 pub fn start_renewal(
-    s: &AppState,
+    s: &Inner,
     purpose: StatePurpose,
     prompt: Prompt,
     target: Option<Target>,
@@ -82,12 +82,7 @@ pub fn start_renewal(
                 s.pending
                     .set_target(issued.binding.expose_secret(), t, s.clock.now());
             }
-            if let Some(id) = lock(&s.sandbox_login).get(&kind) {
-                u.query_pairs_mut().append_pair("sandbox_user", id);
-            }
-            if s.sandbox.is_some() && s.sandbox_dialog.load(std::sync::atomic::Ordering::Relaxed) {
-                u.query_pairs_mut().append_pair("sandbox_dialog", "show");
-            }
+            s.host.decorate_authorize_url(kind, &mut u);
             let cookie = s.binding_cookie().set_cookie(&issued.binding);
             (
                 AppendHeaders([(header::SET_COOKIE, cookie)]),
@@ -109,7 +104,7 @@ pub fn start_renewal(
 }
 
 /// `GET /access-token`: renew without logging in.
-pub async fn access_token_page(MaybeUser(user): MaybeUser) -> Response {
+pub async fn access_token_page(MaybeViewer(user): MaybeViewer) -> Response {
     let body = "<div class=card><p>Renew the connection of an Instagram account without logging in to \
 LightWidget. You will log in on Instagram or Facebook itself; choose how the account was connected:</p>\
 <p><a class=btn id=renew-consumer href=\"/access-token/consumer\">Consumer connection</a> \
@@ -245,14 +240,15 @@ For your safety nothing was connected: start again from this browser."
 }
 
 /// `GET /oauth/callback`: verify state and binding, exchange the code, connect.
-pub async fn oauth_callback(
-    State(s): S,
-    MaybeUser(user): MaybeUser,
-    jar: Jar,
-    headers: HeaderMap,
-    Query(q): Query<CallbackQuery>,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn oauth_callback(State(s): S, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let user = s.host.viewer(&parts).await;
+    let headers = &parts.headers;
+    let raw = parts.uri.query();
+    let q: CallbackQuery = match Query::try_from_uri(&parts.uri) {
+        Ok(Query(q)) => q,
+        Err(_) => CallbackQuery { state: None },
+    };
     let cookie = s.binding_cookie();
     let refused = |status, msg: &str| {
         message_page(status, "Not connected", user.as_ref(), "warn", msg).into_response()
@@ -282,15 +278,15 @@ pub async fn oauth_callback(
     let clear = AppendHeaders([(header::SET_COOKIE, cookie.clear_cookie())]);
     (
         clear,
-        complete(&s, user.as_ref(), jar, purpose, target, raw.as_deref()).await,
+        complete(&s, &parts, user.as_ref(), purpose, target, raw).await,
     )
         .into_response()
 }
 
 async fn complete(
-    s: &AppState,
-    user: Option<&super::session::CurrentUser>,
-    jar: Jar,
+    s: &Inner,
+    parts: &Parts,
+    user: Option<&crate::host::Viewer>,
     purpose: StatePurpose,
     target: Option<Target>,
     raw: Option<&str>,
@@ -304,7 +300,7 @@ async fn complete(
         // A renewal takes its own account among the Pages, or renews nothing.
         Ok(a) => match target {
             Some(t) => match a.choose(&t.ig_user_id) {
-                Ok(chosen) => finish(s, user, jar, purpose, chosen).await,
+                Ok(chosen) => finish(s, parts, user, purpose, chosen).await,
                 Err(e) => not_covered(&e, &t, purpose.kind(), user),
             },
             // The access token page knows only the kind: renew the connected ones.
@@ -312,7 +308,7 @@ async fn complete(
                 renew_all(s, user, a).await
             }
             None if a.needs_choice() => ask(s, purpose, a),
-            None => finish(s, user, jar, purpose, a).await,
+            None => finish(s, parts, user, purpose, a).await,
         },
         Err(e) => {
             if matches!(

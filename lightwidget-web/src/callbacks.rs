@@ -1,28 +1,29 @@
 //! What arrives from outside with its own signature: one-click unsubscribe (signed link)
 //! and Meta's deauthorize / data-deletion callbacks (`signed_request`).
 
-use std::sync::Arc;
-
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::TimeDelta;
-use lightwidget::instagram::signed_request::{self, DataDeletionResponse, SignedRequest};
-use lightwidget::lifecycle::Unsubscribed;
-use lightwidget::*;
+use lightwidget_core::lifecycle::Unsubscribed;
+use lightwidget_core::*;
+use lightwidget_instagram::signed_request::{self, DataDeletionResponse, SignedRequest};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::state::{AppState, lock};
-use super::views::{esc, layout, message_page, store_down, urlencode};
+use lightwidget_core::sync::Locked;
 
-type S = State<Arc<AppState>>;
+use crate::Web;
+use crate::state::Inner;
+use crate::views::{esc, layout, message_page, store_down, urlencode};
+
+type S = State<Web>;
 
 /// How old a `signed_request` may be (Meta calls right away; a replay later must not
 /// revoke a connection renewed meanwhile).
 const CALLBACK_MAX_AGE: TimeDelta = TimeDelta::hours(1);
 
-fn link_refused(e: &lightwidget::notify::LinkError) -> Response {
+fn link_refused(e: &lightwidget_notify::LinkError) -> Response {
     message_page(
         StatusCode::BAD_REQUEST,
         "Link not valid",
@@ -152,7 +153,7 @@ pub struct SignedForm {
 }
 
 /// Which app signed it tells the connection kind; it must be fresh.
-fn verify_signed(s: &AppState, sr: &str) -> Option<(SignedRequest, ConnectionKind)> {
+fn verify_signed(s: &Inner, sr: &str) -> Option<(SignedRequest, ConnectionKind)> {
     let age = Some((CALLBACK_MAX_AGE, s.clock.now()));
     let secrets = [
         (&s.app_secrets.consumer, ConnectionKind::Consumer),
@@ -172,7 +173,7 @@ fn verify_signed(s: &AppState, sr: &str) -> Option<(SignedRequest, ConnectionKin
 /// (stored at connect: `NewAccount::with_fb_user_id`), never the Instagram id, so each
 /// kind is matched on its own id and a callback of one kind never touches the other's.
 async fn revoke_named(
-    s: &AppState,
+    s: &Inner,
     kind: ConnectionKind,
     user_id: &str,
 ) -> Result<Vec<StatusReport>, Error> {
@@ -236,7 +237,9 @@ pub async fn data_deletion(State(s): S, Form(f): Form<SignedForm>) -> Response {
         }
     }
     let code = uuid::Uuid::new_v4().simple().to_string();
-    lock(&s.deletions).insert(code.clone(), Deletion { kind, deleted });
+    s.deletions
+        .locked()
+        .insert(code.clone(), Deletion { kind, deleted });
     let mut url = s
         .public_url
         .join("data-deletion")
@@ -258,7 +261,7 @@ pub struct CodeQuery {
 
 /// `GET /data-deletion?code=`: the status page Meta links the person to.
 pub async fn data_deletion_status(State(s): S, Query(q): Query<CodeQuery>) -> Response {
-    let found = lock(&s.deletions).get(&q.code).cloned();
+    let found = s.deletions.locked().get(&q.code).cloned();
     let known = found.is_some();
     let msg = match found {
         Some(d) if d.deleted.is_empty() => format!(

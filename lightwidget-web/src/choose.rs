@@ -10,21 +10,24 @@
 //! flow's browser binding.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, TimeDelta, Utc};
-use lightwidget::instagram::flow::{Authorized, FlowError};
-use lightwidget::instagram::state::StatePurpose;
+use lightwidget_instagram::flow::{Authorized, FlowError};
+use lightwidget_instagram::state::StatePurpose;
 use serde::Deserialize;
 
-use super::connect::{finish, flow_failed};
-use super::session::MaybeUser;
-use super::state::{AppState, Jar, lock};
-use super::views::{esc, layout, message_page};
+use lightwidget_core::sync::Locked;
+
+use crate::Web;
+use crate::connect::{finish, flow_failed};
+use crate::state::Inner;
+use crate::viewer::{MaybeViewer, same_secret};
+use crate::views::{esc, layout, message_page};
 
 /// How long a pending choice (and a renewal's target) is kept, in minutes.
 pub const PENDING_FOR: i64 = 10;
@@ -84,15 +87,10 @@ fn random_id() -> String {
     )
 }
 
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Pending {
     /// Remembers that the flow bound to `binding` renews `target`.
     pub fn set_target(&self, binding: &str, target: Target, now: DateTime<Utc>) {
-        let mut t = lock(&self.targets);
+        let mut t = self.targets.locked();
         t.retain(|_, (_, until)| *until > now);
         make_room(&mut t, |(_, until)| *until);
         t.insert(
@@ -103,13 +101,13 @@ impl Pending {
 
     /// The target of the flow bound to `binding`, taken (once).
     pub fn take_target(&self, binding: Option<&str>, now: DateTime<Utc>) -> Option<Target> {
-        let (t, until) = lock(&self.targets).remove(binding?)?;
+        let (t, until) = self.targets.locked().remove(binding?)?;
         (until > now).then_some(t)
     }
 
     fn hold(&self, purpose: StatePurpose, authorized: Authorized, now: DateTime<Utc>) -> String {
         let id = random_id();
-        let mut h = lock(&self.held);
+        let mut h = self.held.locked();
         h.retain(|_, e| e.until > now);
         make_room(&mut h, |e| e.until);
         h.insert(
@@ -126,18 +124,19 @@ impl Pending {
 
     /// The choices and CSRF token of a current entry, left in place.
     fn peek(&self, id: &str, now: DateTime<Utc>) -> Option<(Authorized, String)> {
-        lock(&self.held)
+        self.held
+            .locked()
             .get(id)
             .filter(|e| e.until > now)
             .map(|e| (e.authorized.clone(), e.csrf.clone()))
     }
 
     fn take(&self, id: &str, now: DateTime<Utc>) -> Option<Held> {
-        lock(&self.held).remove(id).filter(|e| e.until > now)
+        self.held.locked().remove(id).filter(|e| e.until > now)
     }
 }
 
-fn cookie_name(s: &AppState) -> &'static str {
+fn cookie_name(s: &Inner) -> &'static str {
     if s.secure_cookies {
         "__Host-lw-choice"
     } else {
@@ -145,7 +144,7 @@ fn cookie_name(s: &AppState) -> &'static str {
     }
 }
 
-fn set_cookie(s: &AppState, value: &str, max_age: i64) -> String {
+fn set_cookie(s: &Inner, value: &str, max_age: i64) -> String {
     let secure = if s.secure_cookies { "; Secure" } else { "" };
     format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
@@ -153,7 +152,7 @@ fn set_cookie(s: &AppState, value: &str, max_age: i64) -> String {
     )
 }
 
-fn cookie_value<'a>(s: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+fn cookie_value<'a>(s: &Inner, headers: &'a HeaderMap) -> Option<&'a str> {
     let name = cookie_name(s);
     headers
         .get_all(header::COOKIE)
@@ -167,7 +166,7 @@ fn cookie_value<'a>(s: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
 
 /// After the callback: several Pages and no target, so the person chooses. Keeps the
 /// authorization server-side and sends the browser to the choice page.
-pub fn ask(s: &AppState, purpose: StatePurpose, a: Authorized) -> Response {
+pub fn ask(s: &Inner, purpose: StatePurpose, a: Authorized) -> Response {
     let id = s.pending.hold(purpose, a, s.clock.now());
     (
         AppendHeaders([(header::SET_COOKIE, set_cookie(s, &id, PENDING_FOR * 60))]),
@@ -176,7 +175,7 @@ pub fn ask(s: &AppState, purpose: StatePurpose, a: Authorized) -> Response {
         .into_response()
 }
 
-fn gone(user: Option<&super::session::CurrentUser>) -> Response {
+fn gone(user: Option<&crate::host::Viewer>) -> Response {
     message_page(
         StatusCode::BAD_REQUEST,
         "Choice expired",
@@ -189,8 +188,8 @@ browser. Nothing was connected: please start again.",
 
 /// `GET /connect/choose`: which Instagram account to connect.
 pub async fn choose_page(
-    State(s): State<Arc<AppState>>,
-    MaybeUser(user): MaybeUser,
+    State(s): State<Web>,
+    MaybeViewer(user): MaybeViewer,
     headers: HeaderMap,
 ) -> Response {
     let Some((a, csrf)) =
@@ -234,26 +233,29 @@ pub struct ChooseForm {
 }
 
 /// `POST /connect/choose`: connects (or logs in with) the chosen account only.
-pub async fn choose_submit(
-    State(s): State<Arc<AppState>>,
-    MaybeUser(user): MaybeUser,
-    jar: Jar,
-    headers: HeaderMap,
-    Form(f): Form<ChooseForm>,
-) -> Response {
+pub async fn choose_submit(State(s): State<Web>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let user = s.host.viewer(&parts).await;
+    let headers = &parts.headers;
+    let f = match Form::<ChooseForm>::from_request(Request::from_parts(parts.clone(), body), &s)
+        .await
+    {
+        Ok(Form(f)) => f,
+        Err(e) => return e.into_response(),
+    };
     let clear = AppendHeaders([(header::SET_COOKIE, set_cookie(&s, "", 0))]);
     // Single use: taken whatever happens next.
-    let Some(held) = cookie_value(&s, &headers).and_then(|id| s.pending.take(id, s.clock.now()))
+    let Some(held) = cookie_value(&s, headers).and_then(|id| s.pending.take(id, s.clock.now()))
     else {
         return (clear, gone(user.as_ref())).into_response();
     };
-    if !same(&held.csrf, &f.choice_token) {
+    if !same_secret(&held.csrf, &f.choice_token) {
         tracing::warn!("choice refused: CSRF token does not match the pending choice");
-        return (clear, super::session::forbidden()).into_response();
+        return (clear, crate::viewer::forbidden()).into_response();
     }
     let login = matches!(held.purpose, StatePurpose::Login { .. });
     let resp = match held.authorized.choose(&f.ig_user_id) {
-        Ok(chosen) => finish(&s, user.as_ref(), jar, held.purpose, chosen).await,
+        Ok(chosen) => finish(&s, &parts, user.as_ref(), held.purpose, chosen).await,
         Err(e) => flow_failed(&e, user.as_ref(), login),
     };
     (clear, resp).into_response()
@@ -263,8 +265,8 @@ pub async fn choose_submit(
 pub fn not_covered(
     e: &FlowError,
     target: &Target,
-    kind: lightwidget::ConnectionKind,
-    user: Option<&super::session::CurrentUser>,
+    kind: lightwidget_core::ConnectionKind,
+    user: Option<&crate::host::Viewer>,
 ) -> Response {
     let offered = match e {
         FlowError::NotAmongPages { offered, .. } if !offered.is_empty() => offered
@@ -276,11 +278,11 @@ pub fn not_covered(
     };
     let u = esc(&target.username);
     let msg = match kind {
-        lightwidget::ConnectionKind::Business => format!(
+        lightwidget_core::ConnectionKind::Business => format!(
             "You logged in with a Facebook account whose Pages give {offered}, not @{u}. Nothing was \
 renewed: log in with the Facebook account that manages the Page of @{u}."
         ),
-        lightwidget::ConnectionKind::Consumer => format!(
+        lightwidget_core::ConnectionKind::Consumer => format!(
             "You logged in on Instagram as {offered}, not @{u}. Nothing was renewed: log in as @{u}."
         ),
     };
@@ -322,7 +324,7 @@ mod tests {
                 now + TimeDelta::milliseconds(i as i64),
             );
         }
-        assert_eq!(lock(&p.targets).len(), MAX_PENDING);
+        assert_eq!(p.targets.locked().len(), MAX_PENDING);
         assert!(
             p.take_target(Some("b0"), now).is_none(),
             "the oldest went first"

@@ -1,33 +1,110 @@
 //! The signed-in pages about accounts: Accounts (with its Refresh token, Disconnect and
 //! Connect buttons and the invitation link), My access token (status and history).
 
-use std::sync::Arc;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use lightwidget_core::*;
+use lightwidget_instagram::state::StatePurpose;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
-use lightwidget::instagram::state::StatePurpose;
-use lightwidget::*;
-use serde::Deserialize;
-
-use super::login::PlainForm;
-use super::oauth::{start_oauth, start_renewal_of};
-use super::session::{CsrfForm, CurrentUser};
-use super::state::AppState;
-use super::views::{
-    csrf_field, esc, expiry_text, failures_text, history_row, layout, message_page, parse_kind,
-    reason_text, status_cell, store_down, utc,
+use crate::Web;
+use crate::host::{Step, Viewer};
+use crate::oauth::{start_oauth, start_renewal_of};
+use crate::state::Inner;
+use crate::viewer::{CsrfForm, PlainForm};
+use crate::views::{
+    account_status_cell, after_renewal, csrf_field, esc, expiry_text, failures_text, history_row,
+    layout, message_page, parse_kind, reason_text, status_cell, store_down, urlencode, utc,
 };
 
-type S = State<Arc<AppState>>;
+type S = State<Web>;
 
-/// The Accounts page's query.
-#[derive(Deserialize)]
-pub struct AccountsQuery {
-    /// Username just connected (flash message).
-    connected: Option<String>,
-    /// Username just disconnected (flash message).
-    disconnected: Option<String>,
+/// What just happened, for the Accounts page's message. It travels in a short-lived
+/// `HttpOnly` cookie the server sets (`__Host-` where cookies are secure), never in the
+/// URL: no page shows text a link can carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Done {
+    /// This account was connected (or joined) for the viewer.
+    Connected(AccountId),
+    /// This account of the viewer's was renewed.
+    Renewed(AccountId),
+    /// The viewer left the account with this username.
+    Disconnected(String),
+    /// The viewer logged in with Instagram / Facebook; the same account is also connected
+    /// with the other kind when `also` says so; `renewed` when its token was renewed.
+    LoggedIn {
+        /// The other kind the account is connected with.
+        also: Option<ConnectionKind>,
+        /// Whether the login renewed a token that was not active.
+        renewed: bool,
+    },
+}
+
+fn flash_name(s: &Inner) -> &'static str {
+    if s.secure_cookies {
+        "__Host-lw-flash"
+    } else {
+        "lw-flash"
+    }
+}
+
+fn flash_cookie(s: &Inner, value: &str, max_age: u32) -> String {
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        flash_name(s)
+    )
+}
+
+/// The flash cookie that says `what` happened (to add to a response).
+pub(crate) fn flash(s: &Inner, what: &Done) -> String {
+    let value = match what {
+        Done::Connected(id) => format!("c.{id}"),
+        Done::Renewed(id) => format!("r.{id}"),
+        Done::Disconnected(u) => format!("d.{}", urlencode(u)),
+        Done::LoggedIn { also, renewed } => format!(
+            "l.{}.{}",
+            also.map(ConnectionKind::as_str).unwrap_or("-"),
+            u8::from(*renewed)
+        ),
+    };
+    flash_cookie(s, &value, 60)
+}
+
+/// The redirect to the Accounts page after `what`, with its message in the flash cookie.
+pub(crate) fn done(s: &Inner, what: Done) -> Response {
+    (
+        AppendHeaders([(header::SET_COOKIE, flash(s, &what))]),
+        Redirect::to(&s.host.redirect(Step::Connected)),
+    )
+        .into_response()
+}
+
+fn read_flash(s: &Inner, headers: &HeaderMap) -> Option<Done> {
+    let name = flash_name(s);
+    let v = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)?;
+    match v.split_once('.')? {
+        ("c", id) => id.parse().ok().map(Done::Connected),
+        ("r", id) => id.parse().ok().map(Done::Renewed),
+        ("l", rest) => {
+            let (also, renewed) = rest.split_once('.')?;
+            Some(Done::LoggedIn {
+                also: parse_kind(also),
+                renewed: renewed == "1",
+            })
+        }
+        ("d", u) => url::form_urlencoded::parse(format!("u={u}").as_bytes())
+            .next()
+            .map(|(_, u)| Done::Disconnected(u.into_owned())),
+        _ => None,
+    }
 }
 
 fn post_button(action: &str, csrf: &str, label: &str, id: &str, class: &str) -> String {
@@ -51,7 +128,7 @@ fn account_row(r: &StatusReport, csrf: &str) -> String {
         k = kind.as_str(),
         u = esc(&r.account.username),
         kl = esc(kind.label()),
-        st = status_cell(r),
+        st = account_status_cell(r),
         re = reason_text(r),
         fa = failures_text(r),
         lc = utc(r.last_checked_at),
@@ -74,7 +151,7 @@ fn account_row(r: &StatusReport, csrf: &str) -> String {
 }
 
 /// `GET /accounts`.
-pub async fn accounts(State(s): S, user: CurrentUser, Query(q): Query<AccountsQuery>) -> Response {
+pub async fn accounts(State(s): S, user: Viewer, headers: HeaderMap) -> Response {
     let reports = match s.keeper.statuses(&user.owner).await {
         Ok(r) => r,
         Err(e) => return store_down(&e, Some(&user)),
@@ -88,30 +165,37 @@ pub async fn accounts(State(s): S, user: CurrentUser, Query(q): Query<AccountsQu
 <th>Failures</th><th>Last successful check</th><th>Expires</th><th></th></tr>{rows}</table>"
         )
     };
-    let flash = match (&q.connected, &q.disconnected) {
-        (Some(u), _) => format!(
-            "<div class=\"msg info\" id=message>@{} is connected.</div>",
-            esc(u)
-        ),
-        (None, Some(u)) => format!(
+    // Only what the server knows happened: an account of this viewer's, or the name it
+    // set itself when the viewer left one.
+    let flash = match read_flash(&s, &headers) {
+        Some(Done::Connected(id)) => reports
+            .iter()
+            .find(|r| r.account.id == id)
+            .map(|r| {
+                format!(
+                    "<div class=\"msg info\" id=message>@{} is connected.</div>",
+                    esc(&r.account.username)
+                )
+            })
+            .unwrap_or_default(),
+        Some(Done::Renewed(id)) => reports
+            .iter()
+            .find(|r| r.account.id == id)
+            .map(|r| {
+                format!(
+                    "<div class=\"msg info\" id=message>The access token of @{} is renewed.</div>{}",
+                    esc(&r.account.username),
+                    after_renewal(&s.cache)
+                )
+            })
+            .unwrap_or_default(),
+        Some(Done::Disconnected(u)) if reports.iter().all(|r| r.account.username != u) => format!(
             "<div class=\"msg info\" id=message>@{} is disconnected.</div>",
-            esc(u)
+            esc(&u)
         ),
         _ => String::new(),
     };
-    let queue: String = s
-        .queue
-        .snapshot(&user.owner)
-        .iter()
-        .enumerate()
-        .map(|(i, j)| {
-            format!(
-                "<li>{}{}</li>",
-                esc(j),
-                if i == 0 { " <b>(next)</b>" } else { "" }
-            )
-        })
-        .collect();
+    let extra = s.host.accounts_extra(&user).await;
     let body = format!(
         "{flash}<div class=card>{table}</div>\
 <div class=card><h3>Connect an Instagram account</h3>{consumer} {business}\
@@ -120,7 +204,7 @@ Business = Facebook Login through the Facebook Page linked to the Instagram acco
 can no longer be connected: Meta ended the Instagram Basic Display API on 2024-12-04.</p></div>\
 <div class=card><h3>Invite a client</h3><p>Send a client an invitation link: they connect their own account from their own device, \
 it is attached to you, and no password is shared. Links are valid for 7 days.</p>{invite}</div>\
-<div class=card><h3>Widget refresh queue</h3><ol id=queue>{queue}</ol></div>",
+{extra}",
         consumer = post_button(
             "/connect/consumer",
             &user.csrf,
@@ -143,15 +227,12 @@ it is attached to you, and no password is shared. Links are valid for 7 days.</p
             ""
         ),
     );
-    layout("Accounts", Some(&user), &body).into_response()
+    let clear = AppendHeaders([(header::SET_COOKIE, flash_cookie(&s, "", 0))]);
+    (clear, layout("Accounts", Some(&user), &body)).into_response()
 }
 
 /// `POST /invitations`: a fresh invitation link, signed by the library's state signer.
-pub async fn create_invitation(
-    State(s): S,
-    user: CurrentUser,
-    _f: CsrfForm<PlainForm>,
-) -> Response {
+pub async fn create_invitation(State(s): S, user: Viewer, _f: CsrfForm<PlainForm>) -> Response {
     let token = s.oauth_state.invitation(&user.owner, s.clock.now());
     let mut link = s
         .public_url
@@ -171,7 +252,7 @@ pub async fn create_invitation(
 /// `POST /connect/{kind}`: a new connection for the signed-in owner.
 pub async fn connect_start(
     State(s): S,
-    user: CurrentUser,
+    user: Viewer,
     Path(k): Path<String>,
     _f: CsrfForm<PlainForm>,
 ) -> Response {
@@ -190,8 +271,8 @@ pub async fn connect_start(
 
 /// One of the signed-in owner's accounts, or 404 (unknown ids, and other owners' ids).
 pub(crate) async fn own_account(
-    s: &AppState,
-    user: &CurrentUser,
+    s: &Inner,
+    user: &Viewer,
     id: &str,
 ) -> Result<StatusReport, Response> {
     let not_found = || {
@@ -215,7 +296,7 @@ pub(crate) async fn own_account(
 /// `POST /accounts/{id}/refresh`: the OAuth flow of the account's own kind.
 pub async fn refresh(
     State(s): S,
-    user: CurrentUser,
+    user: Viewer,
     Path(id): Path<String>,
     _f: CsrfForm<PlainForm>,
 ) -> Response {
@@ -238,7 +319,7 @@ pub async fn refresh(
 /// account, its token and history are removed.
 pub async fn disconnect(
     State(s): S,
-    user: CurrentUser,
+    user: Viewer,
     Path(id): Path<String>,
     _f: CsrfForm<PlainForm>,
 ) -> Response {
@@ -248,11 +329,7 @@ pub async fn disconnect(
     };
     // The owner leaves; the account (and its token) goes only with its last owner.
     match s.keeper.disconnect(&user.owner, r.account.id).await {
-        Ok(_) => Redirect::to(&format!(
-            "/accounts?disconnected={}",
-            super::views::urlencode(&r.account.username)
-        ))
-        .into_response(),
+        Ok(_) => done(&s, Done::Disconnected(r.account.username.clone())),
         Err(e) => store_down(&e, Some(&user)),
     }
 }
@@ -267,21 +344,7 @@ const LAST_CHECK_HELP: &str = "<div class=card id=last-check-help><h3>Last succe
 <h3>Access token history</h3><p class=muted>When your access token expires or is updated, a new entry \
 appears in the history. Logging in with a token that did not change only updates the last check date.</p></div>";
 
-/// The `GET /my-token` query (flash messages after a login).
-#[derive(Deserialize)]
-pub struct MyTokenQuery {
-    /// Just logged in.
-    welcome: Option<String>,
-    /// The same Instagram account is also connected with this other kind.
-    also: Option<String>,
-}
-
-async fn token_card(
-    s: &AppState,
-    owner: &OwnerId,
-    r: &StatusReport,
-    update: Option<&str>,
-) -> String {
+async fn token_card(s: &Inner, owner: &OwnerId, r: &StatusReport, update: Option<&str>) -> String {
     // Owner-scoped: token events since this owner joined, and only their own notices.
     let history = s
         .keeper
@@ -327,10 +390,14 @@ an entry appears here.</td></tr>"
 /// `GET /my-token`: the access token status. A social user sees the connection they
 /// logged in with (and, when it is NOT ACTIVE, *Update your access token*); an email
 /// user sees each of their accounts.
-pub async fn my_token(State(s): S, user: CurrentUser, Query(q): Query<MyTokenQuery>) -> Response {
+pub async fn my_token(State(s): S, user: Viewer, headers: HeaderMap) -> Response {
     let mut body = String::new();
+    let (welcome, also, renewed) = match read_flash(&s, &headers) {
+        Some(Done::LoggedIn { also, renewed }) => (true, also, renewed),
+        _ => (false, None, false),
+    };
     if let Some(id) = &user.social {
-        if q.welcome.is_some() {
+        if welcome {
             body.push_str(&format!(
                 "<div class=\"msg info\" id=message>You are logged in with {} as @{}.</div>",
                 match id.kind {
@@ -340,7 +407,13 @@ pub async fn my_token(State(s): S, user: CurrentUser, Query(q): Query<MyTokenQue
                 esc(&id.username)
             ));
         }
-        if let Some(other) = q.also.as_deref().and_then(parse_kind) {
+        if renewed {
+            body.push_str(&format!(
+                "<div class=\"msg info\" id=renewed>Your access token is renewed.</div>{}",
+                after_renewal(&s.cache)
+            ));
+        }
+        if let Some(other) = also {
             body.push_str(&format!(
                 "<div class=\"msg info\" id=other-kind>@{u} is also connected with a {o}. That is a \
 different connection with a token of its own: log in with {w} to see it.</div>",
@@ -377,12 +450,13 @@ log in again with Instagram or Facebook to connect it again.</p></div>",
         }
     }
     body.push_str(LAST_CHECK_HELP);
-    layout("My access token", Some(&user), &body).into_response()
+    let clear = AppendHeaders([(header::SET_COOKIE, flash_cookie(&s, "", 0))]);
+    (clear, layout("My access token", Some(&user), &body)).into_response()
 }
 
 /// `POST /my-token/update`: *Update your access token* — the social user's login flow
 /// again (Facebook Login re-authorizes data access).
-pub async fn update_token(State(s): S, user: CurrentUser, _f: CsrfForm<PlainForm>) -> Response {
+pub async fn update_token(State(s): S, user: Viewer, _f: CsrfForm<PlainForm>) -> Response {
     match &user.social {
         Some(id) => match s.keeper.status_for(&user.owner, id.account).await {
             Ok(r) => start_renewal_of(&s, StatePurpose::Login { kind: id.kind }, &r),

@@ -2,19 +2,21 @@
 //! [`Authorized`] (the code exchange and its checks are `flow::OAuth`'s): connect, attach
 //! (invitation), renew, or log the person in with the connection itself.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
-use lightwidget::instagram::flow::{Authorized, FlowError};
-use lightwidget::instagram::state::StatePurpose;
-use lightwidget::*;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use lightwidget_core::*;
+use lightwidget_instagram::flow::{Authorized, FlowError};
+use lightwidget_instagram::state::StatePurpose;
 
-use super::session::{CurrentUser, Session};
-use super::state::{AppState, Jar};
-use super::views::{esc, layout, message_page, store_down, urlencode};
+use crate::accounts::{Done, flash};
+use crate::host::{SocialIdentity, SocialSignIn, Step, Viewer};
+use crate::state::Inner;
+use crate::views::{after_renewal, esc, layout, message_page, store_down};
 
 /// The flow's failure in the person's words (nothing was saved). Meta's own error text
 /// goes to the log only.
-pub fn flow_failed(e: &FlowError, user: Option<&CurrentUser>, login: bool) -> Response {
+pub fn flow_failed(e: &FlowError, user: Option<&Viewer>, login: bool) -> Response {
     let (status, msg) = match e {
         FlowError::Cancelled => (
             StatusCode::OK,
@@ -96,53 +98,80 @@ was chosen. Please start again and choose one."
     message_page(status, "Not connected", user, "warn", &msg)
 }
 
+/// The host could not answer (its session store or billing is down): a 503 page.
+fn unavailable(user: Option<&Viewer>) -> Response {
+    message_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        user,
+        "warn",
+        "This site could not complete the sign-in right now. Nothing was changed: please try \
+again in a minute.",
+    )
+}
+
 /// A connect the keeper refused (the store is down, a token it cannot use). Another
 /// owner holding the account is not a refusal: the account is shared.
-fn not_connected(e: &Error, user: Option<&CurrentUser>, _username: &str) -> Response {
+fn not_connected(e: &Error, user: Option<&Viewer>, _username: &str) -> Response {
     store_down(e, user)
 }
 
 /// The account and token to connect for `owner` (a chosen connection: the callback and
 /// the choice page never pass an unchosen one).
 fn new_account(
-    s: &AppState,
     owner: &OwnerId,
+    entitlements: Entitlements,
     a: Authorized,
 ) -> Result<(NewAccount, Token), FlowError> {
-    let n = a.new_account(
-        owner.clone(),
-        Entitlements {
-            notifications: s.entitled.contains(owner.as_str()),
-        },
-    )?;
+    let n = a.new_account(owner.clone(), entitlements)?;
     Ok((n, a.into_token()?))
 }
 
+/// What the host says `owner` is entitled to; a host that cannot say (its billing is
+/// down) gets the 503 page, and nothing is connected.
+async fn entitlements_of(
+    s: &Inner,
+    owner: &OwnerId,
+    user: Option<&Viewer>,
+) -> Result<Entitlements, Response> {
+    s.host.entitlements(owner).await.map_err(|e| {
+        tracing::warn!(error = %e, "the host could not say what the owner is entitled to");
+        unavailable(user)
+    })
+}
+
 /// Does what the verified `purpose` asked for with the authorized connection. A login
-/// also answers with the new session in `jar`.
+/// also answers with the host's new session ([`crate::Host::sign_in`]).
 pub async fn finish(
-    s: &AppState,
-    user: Option<&CurrentUser>,
-    jar: Jar,
+    s: &Inner,
+    parts: &Parts,
+    user: Option<&Viewer>,
     purpose: StatePurpose,
     a: Authorized,
 ) -> Response {
     match purpose {
         StatePurpose::Connect { owner, .. } => {
             let username = a.username.clone();
-            let (n, t) = match new_account(s, &owner, a) {
+            let entitlements = match entitlements_of(s, &owner, user).await {
+                Ok(e) => e,
+                Err(resp) => return resp,
+            };
+            let (n, t) = match new_account(&owner, entitlements, a) {
                 Ok(x) => x,
                 Err(e) => return flow_failed(&e, user, false),
             };
             match s.keeper.connect(n, t).await {
-                Ok(_) => Redirect::to(&format!("/accounts?connected={}", urlencode(&username)))
-                    .into_response(),
+                Ok(id) => crate::accounts::done(s, crate::accounts::Done::Connected(id)),
                 Err(e) => not_connected(&e, user, &username),
             }
         }
         StatePurpose::Invitation { owner, .. } => {
             let username = a.username.clone();
-            let (n, t) = match new_account(s, &owner, a) {
+            let entitlements = match entitlements_of(s, &owner, user).await {
+                Ok(e) => e,
+                Err(resp) => return resp,
+            };
+            let (n, t) = match new_account(&owner, entitlements, a) {
                 Ok(x) => x,
                 Err(e) => return flow_failed(&e, user, false),
             };
@@ -162,13 +191,13 @@ pub async fn finish(
             }
         }
         StatePurpose::Reconnect { kind } => renewed(s, user, kind, a).await,
-        StatePurpose::Login { .. } => logged_in(s, jar, a).await,
+        StatePurpose::Login { .. } => logged_in(s, parts, a).await,
     }
 }
 
 /// "Log in with Instagram / Facebook": the keeper connects or renews the account and
 /// says who the person is; the session is created from that, and only from that.
-async fn logged_in(s: &AppState, jar: Jar, a: Authorized) -> Response {
+async fn logged_in(s: &Inner, parts: &Parts, a: Authorized) -> Response {
     let kind = a.kind;
     let username = a.username.clone();
     let login = match a.social_login(Entitlements::default()) {
@@ -176,31 +205,50 @@ async fn logged_in(s: &AppState, jar: Jar, a: Authorized) -> Response {
         Err(e) => return flow_failed(&e, None, true),
     };
     let owner = login.owner();
-    let login = login.with_entitlements(Entitlements {
-        notifications: s.entitled.contains(owner.as_str()),
-    });
+    let entitlements = match entitlements_of(s, &owner, None).await {
+        Ok(e) => e,
+        Err(resp) => return resp,
+    };
+    let login = login.with_entitlements(entitlements);
     let token = match a.into_token() {
         Ok(t) => t,
         Err(e) => return flow_failed(&e, None, true),
     };
     match s.keeper.login(login, token).await {
         Ok(out) => {
-            let session = Session::signed_in_social(&out.owner, kind, out.account_id, &username);
-            let jar = session.store(jar, s);
-            let mut to = String::from("/my-token?welcome=1");
-            if let Some(other) = out.other_kind {
-                to.push_str("&also=");
-                to.push_str(other.as_str());
-            }
-            (jar, Redirect::to(&to)).into_response()
+            let who = SocialSignIn {
+                owner: out.owner.clone(),
+                identity: SocialIdentity {
+                    kind,
+                    account: out.account_id,
+                    username: username.clone(),
+                },
+            };
+            let headers = match s.host.sign_in(parts, &who).await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the host did not create the session");
+                    return unavailable(None);
+                }
+            };
+            let what = Done::LoggedIn {
+                also: out.other_kind,
+                renewed: matches!(out.effect, LoginEffect::Renewed),
+            };
+            (
+                headers,
+                AppendHeaders([(header::SET_COOKIE, flash(s, &what))]),
+                Redirect::to(&s.host.redirect(Step::LoggedIn)),
+            )
+                .into_response()
         }
         Err(e) => store_down(&e, None),
     }
 }
 
 async fn renewed(
-    s: &AppState,
-    user: Option<&CurrentUser>,
+    s: &Inner,
+    user: Option<&Viewer>,
     kind: ConnectionKind,
     a: Authorized,
 ) -> Response {
@@ -228,8 +276,9 @@ async fn renewed(
                 user,
                 "info",
                 &format!(
-                    "The access token of @{} is <span class=\"status ok\">{label}</span> again. Its widgets are refreshed first.",
-                    esc(&username)
+                    "The access token of @{} is <span class=\"status ok\">{label}</span> again.{}",
+                    esc(&username),
+                    after_renewal(&s.cache)
                 ),
             )
         }
@@ -266,7 +315,7 @@ Log in and connect it from the Accounts page.",
 /// The access token page's business renewal when the login gives several Pages: it
 /// knows only the kind, so every connected account among the choices is renewed, each
 /// with its own Page token, and the page says which (the others are left alone).
-pub async fn renew_all(s: &AppState, user: Option<&CurrentUser>, a: Authorized) -> Response {
+pub async fn renew_all(s: &Inner, user: Option<&Viewer>, a: Authorized) -> Response {
     let mut renewed = Vec::new();
     let mut skipped = Vec::new();
     for c in a.choices() {
@@ -317,9 +366,10 @@ so nothing was renewed:<ul id=not-connected>{}</ul>Log in and connect one from t
         user,
         "info",
         &format!(
-            "Renewed (the access token is <span class=\"status ok\">ACTIVE</span> again and its \
-widgets are refreshed first):<ul id=renewed>{}</ul>{rest}",
-            list(&renewed)
+            "Renewed (the access token is <span class=\"status ok\">ACTIVE</span> again):\
+<ul id=renewed>{}</ul>{rest}{}",
+            list(&renewed),
+            after_renewal(&s.cache)
         ),
     )
 }

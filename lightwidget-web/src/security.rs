@@ -1,16 +1,14 @@
 //! What every request and response goes through: the cross-site POST check, the body
 //! cap, and the security headers.
 
-use std::sync::Arc;
-
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use url::Url;
 
-use super::session::forbidden;
-use super::state::AppState;
+use crate::Web;
+use crate::viewer::forbidden;
 
 /// Form bodies larger than this are refused with 413.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -59,13 +57,32 @@ fn same_origin(headers: &HeaderMap, public_url: &Url) -> bool {
     }
 }
 
+/// Whether cookies get `Secure` and `__Host-` names: over HTTPS, and on loopback (which
+/// browsers treat as a secure context). Plain HTTP elsewhere is for development only.
+pub fn secure_cookies(public_url: &Url) -> bool {
+    public_url.scheme() == "https"
+        || match public_url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        }
+}
+
+/// [`same_origin_posts`] with no exemption: for the host's own routes
+/// ([`crate::Web::protect`]).
+pub(crate) async fn same_origin_all(State(s): State<Web>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !same_origin(req.headers(), &s.public_url) {
+        tracing::warn!(path = %req.uri().path(), "cross-site request refused");
+        return forbidden();
+    }
+    next.run(req).await
+}
+
 /// Refuses a state-changing request sent by another site (403) before any handler runs;
-/// the per-session CSRF token ([`super::session::CsrfForm`]) is checked after it.
-pub async fn same_origin_posts(
-    State(s): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// the per-session CSRF token ([`crate::CsrfForm`]) is checked after it.
+pub(crate) async fn same_origin_posts(State(s): State<Web>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe
         && !SIGNED_ENDPOINTS.contains(&req.uri().path())
@@ -78,11 +95,7 @@ pub async fn same_origin_posts(
 }
 
 /// Adds the security headers to every response (pages, errors, callbacks alike).
-pub async fn security_headers(
-    State(s): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn security_headers(State(s): State<Web>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, s.csp.clone());
