@@ -173,7 +173,7 @@ async fn the_accounts_page_shows_failures_in_words_and_a_removed_permission_as_n
     let s = site.keeper.status(id).await.unwrap();
     assert_eq!(s.status.reason(), Some(ExpiryReason::PermissionRemoved));
     let page = alice.get(site.url("accounts")).await;
-    assert!(page.body.contains("NOT ACTIVE"), "{}", page.body);
+    assert!(page.body.contains("status bad\">Expired"), "{}", page.body);
     assert!(page.body.contains("permission"), "{}", page.body);
     let report = site.keeper.dispatch_outbox().await.unwrap();
     assert_eq!(report.sent, 1, "{report:?}");

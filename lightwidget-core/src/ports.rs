@@ -361,6 +361,53 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Forgets the links used before `used_before`; returns how many were forgotten.
     async fn prune_used_links(&self, used_before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    // ------------------------------------------------------------------ held values
+    // Short-lived values a web layer keeps between two requests of one person (a pending
+    // choice among Facebook Pages with its Page tokens, the account a renewal is for),
+    // shared by every instance of the host. They are secrets: SQL stores seal them like
+    // tokens. The defaults refuse loudly (a store that cannot share them must not pretend
+    // to).
+
+    /// Keeps `value` under `key` (at most [`MAX_LINK_ID_LEN`] bytes) until `until`,
+    /// replacing what the key held. Expired values may be forgotten at any time.
+    async fn put_held(
+        &self,
+        key: &str,
+        value: &secrecy::SecretString,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _ = (key, value, until);
+        Err(held_unsupported())
+    }
+
+    /// The value under `key` if it has not expired at `now`, left in place.
+    async fn get_held(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<secrecy::SecretString>, StoreError> {
+        let _ = (key, now);
+        Err(held_unsupported())
+    }
+
+    /// The value under `key`, taken: of concurrent takes of one key, exactly one gets it.
+    /// An expired value is gone (`None`).
+    async fn take_held(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<secrecy::SecretString>, StoreError> {
+        let _ = (key, now);
+        Err(held_unsupported())
+    }
+}
+
+fn held_unsupported() -> StoreError {
+    StoreError::Rejected {
+        message: "this store does not keep held values (put_held / get_held / take_held)".into(),
+        source: None,
+    }
 }
 
 /// The longest link id [`TokenStore::mark_link_used`] accepts, in bytes.

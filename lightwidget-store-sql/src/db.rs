@@ -81,6 +81,11 @@ pub(crate) struct Queries {
     pub used_links_prune: &'static str,
     // Lookup by username (#29.4).
     pub find_by_username: &'static str,
+    // Held values (the web layer's pending choices and renewal targets).
+    pub held_put: &'static str,
+    pub held_get: &'static str,
+    pub held_delete: &'static str,
+    pub held_prune: &'static str,
 }
 
 /// [`Queries`] of the dialect whose statements are in `queries/$dialect/`.
@@ -97,7 +102,9 @@ macro_rules! queries {
             // Used single-use links.
             used_link_insert, used_links_prune,
             // Lookup by username (#29.4).
-            find_by_username)
+            find_by_username,
+            // Held values.
+            held_put, held_get, held_delete, held_prune)
     };
     (@ $dialect:literal; $($name:ident),*) => {
         $crate::db::Queries {

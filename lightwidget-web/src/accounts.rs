@@ -267,6 +267,7 @@ pub async fn connect_start(
         },
         false,
     )
+    .await
 }
 
 /// One of the signed-in owner's accounts, or 404 (unknown ids, and other owners' ids).
@@ -310,7 +311,8 @@ pub async fn refresh(
                 owner: user.owner.clone(),
             },
             &r,
-        ),
+        )
+        .await,
         Err(resp) => resp,
     }
 }
@@ -459,12 +461,15 @@ log in again with Instagram or Facebook to connect it again.</p></div>",
 pub async fn update_token(State(s): S, user: Viewer, _f: CsrfForm<PlainForm>) -> Response {
     match &user.social {
         Some(id) => match s.keeper.status_for(&user.owner, id.account).await {
-            Ok(r) => start_renewal_of(&s, StatePurpose::Login { kind: id.kind }, &r),
-            Err(_) => start_oauth(
-                &s,
-                StatePurpose::Login { kind: id.kind },
-                id.kind == ConnectionKind::Business,
-            ),
+            Ok(r) => start_renewal_of(&s, StatePurpose::Login { kind: id.kind }, &r).await,
+            Err(_) => {
+                start_oauth(
+                    &s,
+                    StatePurpose::Login { kind: id.kind },
+                    id.kind == ConnectionKind::Business,
+                )
+                .await
+            }
         },
         None => Redirect::to("/accounts").into_response(),
     }

@@ -2,15 +2,13 @@
 //! business account, the person chooses which one to connect (never the first by
 //! default), and a renewal that knows its account takes exactly that one.
 //!
-//! The pending authorization (its Page tokens) stays **server-side**, in
-//! [`Pending`]: keyed by a random id that only this browser holds, in an `HttpOnly`
-//! `SameSite=Lax` cookie; it expires after [`PENDING_FOR`] minutes and is taken once.
-//! The choice page's form carries that entry's own CSRF token and the chosen Instagram
-//! id, never a token. A renewal's target account is kept the same way, keyed by the
-//! flow's browser binding.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! The pending authorization (its Page tokens) stays **server-side, in the store**
+//! (`Keeper::hold`: sealed like tokens, seen by every instance of the host): keyed by a
+//! random id that only this browser holds, in an `HttpOnly` `SameSite=Lax` cookie; it
+//! expires after [`PENDING_FOR`] minutes and is taken once. The choice page's form
+//! carries that entry's own CSRF token and the chosen Instagram id, never a token. A
+//! renewal's target account is kept the same way, keyed by the digest of the flow's
+//! browser binding.
 
 use axum::Form;
 use axum::extract::{FromRequest, Request, State};
@@ -19,38 +17,22 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use lightwidget_instagram::flow::{Authorized, FlowError};
 use lightwidget_instagram::state::StatePurpose;
-use serde::Deserialize;
-
-use lightwidget_core::sync::Locked;
+use lightwidget_core::Error;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::Web;
 use crate::connect::{finish, flow_failed};
 use crate::state::Inner;
 use crate::viewer::{MaybeViewer, same_secret};
-use crate::views::{esc, layout, message_page};
+use crate::views::{esc, layout, message_page, store_down};
 
 /// How long a pending choice (and a renewal's target) is kept, in minutes.
 pub const PENDING_FOR: i64 = 10;
 
-/// The most entries each map keeps: past it, the one closest to expiring goes first (an
-/// attacker starting flows in a loop cannot grow the memory without bound).
-pub const MAX_PENDING: usize = 10_000;
-
-fn make_room<V>(m: &mut HashMap<String, V>, until: impl Fn(&V) -> DateTime<Utc>) {
-    while m.len() >= MAX_PENDING {
-        let Some(k) = m
-            .iter()
-            .min_by_key(|(_, v)| until(v))
-            .map(|(k, _)| k.clone())
-        else {
-            break;
-        };
-        m.remove(&k);
-    }
-}
-
 /// The account a renewal is for: the flow must come back with exactly this one.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Target {
     /// Its Instagram user id.
     pub ig_user_id: String,
@@ -58,25 +40,19 @@ pub struct Target {
     pub username: String,
 }
 
-struct Held {
+/// A pending choice, as held (sealed) in the store.
+#[derive(Serialize, Deserialize)]
+struct HeldChoice {
     purpose: StatePurpose,
-    authorized: Authorized,
+    /// [`Authorized::to_held`].
+    authorized: String,
     csrf: String,
-    until: DateTime<Utc>,
 }
 
-/// The server-side store of pending choices and renewal targets (in memory: a host
-/// with several instances keeps them in its shared session store).
-#[derive(Default)]
-pub struct Pending {
-    held: Mutex<HashMap<String, Held>>,
-    targets: Mutex<HashMap<String, (Target, DateTime<Utc>)>>,
-}
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").finish_non_exhaustive()
-    }
+pub(crate) struct Held {
+    pub purpose: StatePurpose,
+    pub authorized: Authorized,
+    pub csrf: String,
 }
 
 fn random_id() -> String {
@@ -87,53 +63,73 @@ fn random_id() -> String {
     )
 }
 
-impl Pending {
-    /// Remembers that the flow bound to `binding` renews `target`.
-    pub fn set_target(&self, binding: &str, target: Target, now: DateTime<Utc>) {
-        let mut t = self.targets.locked();
-        t.retain(|_, (_, until)| *until > now);
-        make_room(&mut t, |(_, until)| *until);
-        t.insert(
-            binding.to_owned(),
-            (target, now + TimeDelta::minutes(PENDING_FOR)),
-        );
-    }
+/// A store key from a secret (the browser binding): its SHA-256, so the store never
+/// holds the cookie's value.
+pub(crate) fn digest_key(prefix: &str, secret: &str) -> String {
+    let d = Sha256::digest(secret.as_bytes());
+    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}:{hex}")
+}
 
-    /// The target of the flow bound to `binding`, taken (once).
-    pub fn take_target(&self, binding: Option<&str>, now: DateTime<Utc>) -> Option<Target> {
-        let (t, until) = self.targets.locked().remove(binding?)?;
-        (until > now).then_some(t)
-    }
+fn until(s: &Inner) -> DateTime<Utc> {
+    s.clock.now() + TimeDelta::minutes(PENDING_FOR)
+}
 
-    fn hold(&self, purpose: StatePurpose, authorized: Authorized, now: DateTime<Utc>) -> String {
-        let id = random_id();
-        let mut h = self.held.locked();
-        h.retain(|_, e| e.until > now);
-        make_room(&mut h, |e| e.until);
-        h.insert(
-            id.clone(),
-            Held {
-                purpose,
-                authorized,
-                csrf: random_id(),
-                until: now + TimeDelta::minutes(PENDING_FOR),
-            },
-        );
-        id
-    }
+/// Remembers, in the store (every instance sees it), that the flow bound to `binding`
+/// renews `target`.
+pub(crate) async fn set_target(s: &Inner, binding: &str, target: &Target) -> Result<(), Error> {
+    let value = serde_json::to_string(target).unwrap_or_default();
+    s.keeper
+        .hold(&digest_key("target", binding), &value.into(), until(s))
+        .await
+}
 
-    /// The choices and CSRF token of a current entry, left in place.
-    fn peek(&self, id: &str, now: DateTime<Utc>) -> Option<(Authorized, String)> {
-        self.held
-            .locked()
-            .get(id)
-            .filter(|e| e.until > now)
-            .map(|e| (e.authorized.clone(), e.csrf.clone()))
-    }
+/// The target of the flow bound to `binding`, taken (once).
+pub(crate) async fn take_target(s: &Inner, binding: Option<&str>) -> Result<Option<Target>, Error> {
+    let Some(binding) = binding else {
+        return Ok(None);
+    };
+    let held = s.keeper.take_held(&digest_key("target", binding)).await?;
+    Ok(held.and_then(|v| serde_json::from_str(v.expose_secret()).ok()))
+}
 
-    fn take(&self, id: &str, now: DateTime<Utc>) -> Option<Held> {
-        self.held.locked().remove(id).filter(|e| e.until > now)
-    }
+async fn hold(s: &Inner, purpose: StatePurpose, a: &Authorized) -> Result<String, Error> {
+    let id = random_id();
+    let held = HeldChoice {
+        purpose,
+        authorized: a.to_held().expose_secret().to_owned(),
+        csrf: random_id(),
+    };
+    let value = serde_json::to_string(&held).unwrap_or_default();
+    s.keeper
+        .hold(&format!("choice:{id}"), &value.into(), until(s))
+        .await?;
+    Ok(id)
+}
+
+fn read(v: Option<SecretString>) -> Option<Held> {
+    let h: HeldChoice = serde_json::from_str(v?.expose_secret()).ok()?;
+    let authorized = Authorized::from_held(&h.authorized.into()).ok()?;
+    Some(Held {
+        purpose: h.purpose,
+        authorized,
+        csrf: h.csrf,
+    })
+}
+
+/// A pending choice, left in place.
+async fn peek(s: &Inner, id: &str) -> Result<Option<Held>, Error> {
+    Ok(read(s.keeper.held(&format!("choice:{id}")).await?))
+}
+
+/// A pending choice, taken (once, across instances).
+async fn take(s: &Inner, id: &str) -> Result<Option<Held>, Error> {
+    Ok(read(s.keeper.take_held(&format!("choice:{id}")).await?))
+}
+
+/// Whether `id` can be a choice id (what `random_id` makes): anything else is not looked up.
+fn plausible(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn cookie_name(s: &Inner) -> &'static str {
@@ -166,8 +162,11 @@ fn cookie_value<'a>(s: &Inner, headers: &'a HeaderMap) -> Option<&'a str> {
 
 /// After the callback: several Pages and no target, so the person chooses. Keeps the
 /// authorization server-side and sends the browser to the choice page.
-pub fn ask(s: &Inner, purpose: StatePurpose, a: Authorized) -> Response {
-    let id = s.pending.hold(purpose, a, s.clock.now());
+pub async fn ask(s: &Inner, purpose: StatePurpose, a: Authorized) -> Response {
+    let id = match hold(s, purpose, &a).await {
+        Ok(id) => id,
+        Err(e) => return store_down(&e, None),
+    };
     (
         AppendHeaders([(header::SET_COOKIE, set_cookie(s, &id, PENDING_FOR * 60))]),
         Redirect::to("/connect/choose"),
@@ -192,10 +191,15 @@ pub async fn choose_page(
     MaybeViewer(user): MaybeViewer,
     headers: HeaderMap,
 ) -> Response {
-    let Some((a, csrf)) =
-        cookie_value(&s, &headers).and_then(|id| s.pending.peek(id, s.clock.now()))
-    else {
-        return gone(user.as_ref());
+    let id = cookie_value(&s, &headers).filter(|id| plausible(id));
+    let held = match id {
+        Some(id) => peek(&s, id).await,
+        None => Ok(None),
+    };
+    let (a, csrf) = match held {
+        Ok(Some(h)) => (h.authorized, h.csrf),
+        Ok(None) => return gone(user.as_ref()),
+        Err(e) => return store_down(&e, user.as_ref()),
     };
     let items: String = a
         .choices()
@@ -245,9 +249,15 @@ pub async fn choose_submit(State(s): State<Web>, req: Request) -> Response {
     };
     let clear = AppendHeaders([(header::SET_COOKIE, set_cookie(&s, "", 0))]);
     // Single use: taken whatever happens next.
-    let Some(held) = cookie_value(&s, headers).and_then(|id| s.pending.take(id, s.clock.now()))
-    else {
-        return (clear, gone(user.as_ref())).into_response();
+    let id = cookie_value(&s, headers).filter(|id| plausible(id));
+    let taken = match id {
+        Some(id) => take(&s, id).await,
+        None => Ok(None),
+    };
+    let held = match taken {
+        Ok(Some(h)) => h,
+        Ok(None) => return (clear, gone(user.as_ref())).into_response(),
+        Err(e) => return store_down(&e, user.as_ref()),
     };
     if !same_secret(&held.csrf, &f.choice_token) {
         tracing::warn!("choice refused: CSRF token does not match the pending choice");
@@ -293,43 +303,13 @@ renewed: log in with the Facebook account that manages the Page of @{u}."
 mod tests {
     use super::*;
 
-    fn target(n: usize) -> Target {
-        Target {
-            ig_user_id: n.to_string(),
-            username: format!("u{n}"),
-        }
-    }
-
     #[test]
-    fn a_target_is_taken_once_and_not_after_it_expired() {
-        let p = Pending::default();
-        let now = Utc::now();
-        p.set_target("b1", target(1), now);
-        assert_eq!(p.take_target(Some("b1"), now).unwrap().ig_user_id, "1");
-        assert!(p.take_target(Some("b1"), now).is_none(), "single use");
-        p.set_target("b2", target(2), now);
-        let later = now + TimeDelta::minutes(PENDING_FOR) + TimeDelta::seconds(1);
-        assert!(p.take_target(Some("b2"), later).is_none(), "expired");
-        assert!(p.take_target(None, now).is_none(), "no binding, no target");
-    }
-
-    #[test]
-    fn the_maps_stay_bounded() {
-        let p = Pending::default();
-        let now = Utc::now();
-        for i in 0..MAX_PENDING + 5 {
-            p.set_target(
-                &format!("b{i}"),
-                target(i),
-                now + TimeDelta::milliseconds(i as i64),
-            );
-        }
-        assert_eq!(p.targets.locked().len(), MAX_PENDING);
-        assert!(
-            p.take_target(Some("b0"), now).is_none(),
-            "the oldest went first"
-        );
-        let last = format!("b{}", MAX_PENDING + 4);
-        assert!(p.take_target(Some(&last), now).is_some());
+    fn keys_from_secrets_are_digests_within_the_store_limit() {
+        let k = digest_key("target", "the-binding-cookie-value");
+        assert!(k.starts_with("target:") && k.len() <= lightwidget_core::MAX_LINK_ID_LEN);
+        assert!(!k.contains("binding"));
+        assert_ne!(k, digest_key("target", "the-binding-cookie-valuf"));
+        assert!(plausible(&random_id()));
+        assert!(!plausible("../etc") && !plausible(&"g".repeat(64)));
     }
 }

@@ -221,7 +221,6 @@ impl WebBuilder {
                 host,
                 pages: self.pages,
                 cache: self.cache,
-                pending: Default::default(),
                 deletions: Default::default(),
             }),
         })
@@ -358,8 +357,8 @@ impl Web {
     /// after its own CSRF check): the redirect to the authorize dialog, with a fresh
     /// browser-bound `state`. Who the person is comes only from the verified callback,
     /// which calls [`Host::sign_in`].
-    pub fn start_login(&self, kind: ConnectionKind) -> Response {
-        oauth::start_oauth(&self.inner, StatePurpose::Login { kind }, false)
+    pub async fn start_login(&self, kind: ConnectionKind) -> Response {
+        oauth::start_oauth(&self.inner, StatePurpose::Login { kind }, false).await
     }
 
     /// The web layer's page frame around `body`, for the host's own pages that want the

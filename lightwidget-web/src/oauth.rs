@@ -15,7 +15,7 @@ use lightwidget_instagram::state::{StateError, StatePurpose};
 use serde::Deserialize;
 
 use crate::Web;
-use crate::choose::{Target, ask, not_covered};
+use crate::choose::{Target, ask, digest_key, not_covered, set_target, take_target};
 use crate::connect::{finish, flow_failed, renew_all};
 use crate::state::Inner;
 use crate::viewer::MaybeViewer;
@@ -26,18 +26,18 @@ type S = State<Web>;
 /// Redirects to the authorize dialog of `purpose`'s kind, with a fresh state, and
 /// stores the state's browser binding in the binding cookie. `reauthorize` asks
 /// Facebook Login to renew data access.
-pub fn start_oauth(s: &Inner, purpose: StatePurpose, reauthorize: bool) -> Response {
+pub async fn start_oauth(s: &Inner, purpose: StatePurpose, reauthorize: bool) -> Response {
     let prompt = if reauthorize {
         Prompt::Reauthorize
     } else {
         Prompt::Default
     };
-    start_oauth_with(s, purpose, prompt)
+    start_oauth_with(s, purpose, prompt).await
 }
 
 /// [`start_oauth`] with the dialog's [`Prompt`].
-pub fn start_oauth_with(s: &Inner, purpose: StatePurpose, prompt: Prompt) -> Response {
-    start_renewal(s, purpose, prompt, None)
+pub async fn start_oauth_with(s: &Inner, purpose: StatePurpose, prompt: Prompt) -> Response {
+    start_renewal(s, purpose, prompt, None).await
 }
 
 /// How a renewal of the account in `r` asks: a business account whose token ended
@@ -58,17 +58,17 @@ pub fn renewal_prompt(r: &StatusReport) -> Prompt {
 /// button, the emailed link, *Update your access token*): it asks with
 /// [`renewal_prompt`], and the callback takes exactly this account among the Pages of
 /// the login (never another one).
-pub fn start_renewal_of(s: &Inner, purpose: StatePurpose, r: &StatusReport) -> Response {
+pub async fn start_renewal_of(s: &Inner, purpose: StatePurpose, r: &StatusReport) -> Response {
     let target = Target {
         ig_user_id: r.account.ig_user_id.to_string(),
         username: r.account.username.clone(),
     };
-    start_renewal(s, purpose, renewal_prompt(r), Some(target))
+    start_renewal(s, purpose, renewal_prompt(r), Some(target)).await
 }
 
 /// [`start_oauth_with`], remembering (server-side, bound to this browser's flow) the
 /// account a renewal is for.
-pub fn start_renewal(
+pub async fn start_renewal(
     s: &Inner,
     purpose: StatePurpose,
     prompt: Prompt,
@@ -78,9 +78,10 @@ pub fn start_renewal(
     let issued = s.oauth_state.issue(&purpose, s.clock.now());
     match s.oauth.authorize_url(kind, &issued.state, prompt) {
         Ok(mut u) => {
-            if let Some(t) = target {
-                s.pending
-                    .set_target(issued.binding.expose_secret(), t, s.clock.now());
+            if let Some(t) = target
+                && let Err(e) = set_target(s, issued.binding.expose_secret(), &t).await
+            {
+                return store_down(&e, None);
             }
             s.host.decorate_authorize_url(kind, &mut u);
             let cookie = s.binding_cookie().set_cookie(&issued.binding);
@@ -123,7 +124,7 @@ pub async fn renew_start(State(s): S, Path(k): Path<String>) -> Response {
         &s,
         StatePurpose::Reconnect { kind },
         kind == ConnectionKind::Business,
-    )
+    ).await
 }
 
 /// A signed link's query.
@@ -146,7 +147,7 @@ pub async fn renew_link(State(s): S, Query(q): Query<TokenQuery>) -> Response {
         // The link names its account: renew exactly that one, asking as its state needs.
         Ok(l) => match s.keeper.status_for(&l.owner, l.account).await {
             Ok(r) if r.account.kind == l.kind => {
-                start_renewal_of(&s, StatePurpose::Reconnect { kind: l.kind }, &r)
+                start_renewal_of(&s, StatePurpose::Reconnect { kind: l.kind }, &r).await
             }
             Ok(_) | Err(Error::UnknownAccount(_)) => message_page(
                 StatusCode::NOT_FOUND,
@@ -214,7 +215,7 @@ pub async fn invite_start(State(s): S, Query(q): Query<InviteStartQuery>) -> Res
     ) else {
         return invitation_refused();
     };
-    start_oauth(&s, StatePurpose::Invitation { kind, owner }, false)
+    start_oauth(&s, StatePurpose::Invitation { kind, owner }, false).await
 }
 
 /// The callback's query: `error_description` is deliberately not read (it is never shown).
@@ -274,7 +275,20 @@ pub async fn oauth_callback(State(s): S, req: Request) -> Response {
             return refused(StatusCode::BAD_REQUEST, state_refused(&e));
         }
     };
-    let target = s.pending.take_target(binding, s.clock.now());
+    // Single use across every instance: the store spends the state (the signer's
+    // in-process nonce list only covers this process).
+    match s.keeper.spend_once(&digest_key("oauth", &state)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("OAuth state replayed (already spent in the store)");
+            return refused(StatusCode::BAD_REQUEST, state_refused(&StateError::Replayed));
+        }
+        Err(e) => return store_down(&e, user.as_ref()),
+    }
+    let target = match take_target(&s, binding).await {
+        Ok(t) => t,
+        Err(e) => return store_down(&e, user.as_ref()),
+    };
     let clear = AppendHeaders([(header::SET_COOKIE, cookie.clear_cookie())]);
     (
         clear,
@@ -307,7 +321,7 @@ async fn complete(
             None if a.needs_choice() && matches!(purpose, StatePurpose::Reconnect { .. }) => {
                 renew_all(s, user, a).await
             }
-            None if a.needs_choice() => ask(s, purpose, a),
+            None if a.needs_choice() => ask(s, purpose, a).await,
             None => finish(s, parts, user, purpose, a).await,
         },
         Err(e) => {

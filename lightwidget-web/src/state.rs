@@ -13,7 +13,6 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::callbacks::Deletion;
-use crate::choose::Pending;
 use crate::host::Host;
 use crate::views::Pages;
 
@@ -66,7 +65,6 @@ pub struct Inner {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) pages: Arc<dyn Pages>,
     pub(crate) cache: CacheDurations,
-    pub(crate) pending: Pending,
     pub(crate) deletions: Mutex<HashMap<String, Deletion>>,
 }
 

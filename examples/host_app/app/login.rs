@@ -111,7 +111,7 @@ pub async fn login_social(
         "facebook" => ConnectionKind::Business,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    s.web.start_login(kind)
+    s.web.start_login(kind).await
 }
 
 /// `POST /logout`: this session ends on the server.

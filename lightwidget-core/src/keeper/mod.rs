@@ -21,6 +21,7 @@ mod dispatch;
 mod fanout;
 mod graph;
 mod health;
+mod held;
 mod incidents;
 mod login;
 mod owners;

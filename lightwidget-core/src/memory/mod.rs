@@ -343,6 +343,50 @@ impl TokenStore for InMemoryStore {
         g.used_links.retain(|_, at| *at >= used_before);
         Ok((n - g.used_links.len()) as u64)
     }
+
+    async fn put_held(
+        &self,
+        key: &str,
+        value: &secrecy::SecretString,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        crate::check_link_id(key)?;
+        let mut g = self.lock();
+        // Values that ended a day before this one's end are forgotten (a bounded map).
+        if let Some(cut) = until.checked_sub_signed(chrono::TimeDelta::days(1)) {
+            g.held.retain(|_, (_, u)| *u > cut);
+        }
+        g.held.insert(key.to_owned(), (value.clone(), until));
+        Ok(())
+    }
+
+    async fn get_held(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<secrecy::SecretString>, StoreError> {
+        crate::check_link_id(key)?;
+        Ok(self
+            .lock()
+            .held
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(v, _)| v.clone()))
+    }
+
+    async fn take_held(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<secrecy::SecretString>, StoreError> {
+        crate::check_link_id(key)?;
+        Ok(self
+            .lock()
+            .held
+            .remove(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(v, _)| v))
+    }
 }
 
 #[cfg(all(test, feature = "testkit"))]

@@ -46,6 +46,8 @@ pub(super) struct Tables {
     pub incidents: Vec<Incident>,
     /// Used single-use links: link id → first use.
     pub used_links: HashMap<String, DateTime<Utc>>,
+    /// Held values and until when.
+    pub held: HashMap<String, (secrecy::SecretString, DateTime<Utc>)>,
 }
 
 /// The (kind, Instagram user id) key of an account.

@@ -175,3 +175,168 @@ impl Authorized {
         Ok(l)
     }
 }
+
+/// [`Authorized`] as held between two requests (tokens included: only ever stored
+/// sealed, through `TokenStore::put_held`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HeldAuthorized {
+    kind: ConnectionKind,
+    ig_user_id: lightwidget_core::IgUserId,
+    username: String,
+    account_type: Option<String>,
+    page_id: Option<lightwidget_core::PageId>,
+    fb_user_id: Option<lightwidget_core::FbUserId>,
+    granted: Vec<String>,
+    token: Option<HeldToken>,
+    pages: Vec<(HeldPage, HeldToken)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HeldToken {
+    value: String,
+    issued_at: chrono::DateTime<chrono::Utc>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    data_access_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    scopes: Vec<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HeldPage {
+    page_id: lightwidget_core::PageId,
+    page_name: String,
+    ig_user_id: lightwidget_core::IgUserId,
+    username: String,
+}
+
+impl HeldToken {
+    fn of(t: &Token) -> Self {
+        Self {
+            value: t.secret().to_owned(),
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+            data_access_expires_at: t.data_access_expires_at,
+            scopes: t.scopes.clone(),
+        }
+    }
+
+    fn token(self) -> Token {
+        let mut t = Token::new(self.value, self.issued_at);
+        t.expires_at = self.expires_at;
+        t.data_access_expires_at = self.data_access_expires_at;
+        t.scopes = self.scopes;
+        t
+    }
+}
+
+/// A held authorization that cannot be read back (damaged or from another version).
+#[derive(Debug, thiserror::Error)]
+#[error("the held authorization cannot be read: {0}")]
+pub struct HeldError(String);
+
+impl Authorized {
+    /// The authorization, tokens included, as one secret to hold between two requests
+    /// (a pending choice among Pages): store it sealed (`Keeper::hold`), never in a
+    /// cookie or a page. [`Authorized::from_held`] reads it back.
+    pub fn to_held(&self) -> secrecy::SecretString {
+        let h = HeldAuthorized {
+            kind: self.kind,
+            ig_user_id: self.ig_user_id.clone(),
+            username: self.username.clone(),
+            account_type: self.account_type.clone(),
+            page_id: self.page_id.clone(),
+            fb_user_id: self.fb_user_id.clone(),
+            granted: self.granted.clone(),
+            token: self.token.as_ref().map(HeldToken::of),
+            pages: self
+                .pages
+                .iter()
+                .map(|(c, t)| {
+                    (
+                        HeldPage {
+                            page_id: c.page_id.clone(),
+                            page_name: c.page_name.clone(),
+                            ig_user_id: c.ig_user_id.clone(),
+                            username: c.username.clone(),
+                        },
+                        HeldToken::of(t),
+                    )
+                })
+                .collect(),
+        };
+        serde_json::to_string(&h)
+            .unwrap_or_else(|_| String::from("{}"))
+            .into()
+    }
+
+    /// Reads back what [`Authorized::to_held`] gave.
+    pub fn from_held(held: &secrecy::SecretString) -> Result<Self, HeldError> {
+        use secrecy::ExposeSecret;
+        // Only the position: serde's messages can quote the input, tokens included.
+        let h: HeldAuthorized = serde_json::from_str(held.expose_secret())
+            .map_err(|e| HeldError(format!("at line {} column {}", e.line(), e.column())))?;
+        Ok(Self {
+            kind: h.kind,
+            ig_user_id: h.ig_user_id,
+            username: h.username,
+            account_type: h.account_type,
+            page_id: h.page_id,
+            fb_user_id: h.fb_user_id,
+            granted: h.granted,
+            token: h.token.map(HeldToken::token),
+            pages: h
+                .pages
+                .into_iter()
+                .map(|(p, t)| {
+                    (
+                        PageChoice {
+                            page_id: p.page_id,
+                            page_name: p.page_name,
+                            ig_user_id: p.ig_user_id,
+                            username: p.username,
+                        },
+                        t.token(),
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn an_authorization_survives_being_held_and_its_debug_shows_no_token() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        let mut page_token = Token::new("EAAB-page-secret", at);
+        page_token.scopes = vec!["instagram_basic".into()];
+        let a = Authorized {
+            kind: ConnectionKind::Business,
+            ig_user_id: "1784".into(),
+            username: "shop".into(),
+            account_type: None,
+            page_id: None,
+            fb_user_id: Some("99".into()),
+            granted: vec!["instagram_basic".into()],
+            token: None,
+            pages: vec![(
+                PageChoice {
+                    page_id: "55".into(),
+                    page_name: "Shop".into(),
+                    ig_user_id: "1784".into(),
+                    username: "shop".into(),
+                },
+                page_token,
+            )],
+        };
+        let back = Authorized::from_held(&a.to_held()).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{back:?}"));
+        assert!(!format!("{back:?}").contains("EAAB"));
+        let chosen = back.choose("1784").unwrap();
+        assert_eq!(chosen.into_token().unwrap().secret(), "EAAB-page-secret");
+        let bad = Authorized::from_held(&"{\"kind\":\"nope\"".to_owned().into()).unwrap_err();
+        assert!(!bad.to_string().contains("nope"), "{bad}");
+    }
+}

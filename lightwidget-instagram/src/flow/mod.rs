@@ -73,7 +73,7 @@ use crate::{Error, FacebookLogin, InstagramLogin};
 mod authorized;
 mod error;
 
-pub use authorized::{Authorized, PageChoice};
+pub use authorized::{Authorized, HeldError, PageChoice};
 pub use error::FlowError;
 use error::{code_refused, graph};
 

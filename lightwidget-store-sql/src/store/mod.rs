@@ -5,6 +5,7 @@
 //! are here.
 
 mod accounts;
+mod held;
 mod history;
 mod members;
 mod outbox;
@@ -373,5 +374,30 @@ impl TokenStore for SqlStore {
     async fn prune_used_links(&self, used_before: DateTime<Utc>) -> Result<u64, StoreError> {
         let q = self.q(self.sql().used_links_prune);
         self.run(q.bind(ms(used_before))).await
+    }
+
+    async fn put_held(
+        &self,
+        key: &str,
+        value: &secrecy::SecretString,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.put_held_sql(key, value, until).await
+    }
+
+    async fn get_held(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<secrecy::SecretString>, StoreError> {
+        self.get_held_sql(key, now).await
+    }
+
+    async fn take_held(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<secrecy::SecretString>, StoreError> {
+        self.take_held_sql(key, now).await
     }
 }

@@ -21,6 +21,7 @@ mod incidents;
 mod keeper;
 mod outbox;
 mod owners;
+mod held;
 mod used_links;
 mod writes;
 
@@ -36,6 +37,7 @@ pub use incidents::*;
 pub use keeper::*;
 pub use outbox::*;
 pub use owners::*;
+pub use held::*;
 pub use used_links::*;
 pub use writes::*;
 
@@ -84,4 +86,6 @@ where
     // Used single-use links.
     used_links_work_once(&make().await).await;
     used_links_concurrent_first_use(Arc::new(make().await)).await;
+    held_values_are_kept_and_taken_once(&make().await).await;
+    held_values_concurrent_take(Arc::new(make().await)).await;
 }

@@ -1,0 +1,11 @@
+-- Held values: short-lived secrets a web layer keeps between two requests of one person
+-- (a pending choice among Facebook Pages with its Page tokens, a renewal's target), shared
+-- by every instance; sealed like tokens. Expired rows are pruned as new ones arrive.
+-- VARBINARY: keys compare byte for byte (the default collations ignore case).
+CREATE TABLE lw_held (
+    hkey VARBINARY(128) NOT NULL PRIMARY KEY,
+    key_id VARCHAR(32) NOT NULL,
+    value_ct MEDIUMBLOB NOT NULL,
+    held_until BIGINT NOT NULL
+);
+CREATE INDEX lw_held_until ON lw_held (held_until);

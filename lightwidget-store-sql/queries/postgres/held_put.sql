@@ -1,0 +1,1 @@
+INSERT INTO lw_held (hkey, key_id, value_ct, held_until) VALUES ($1, $2, $3, $4) ON CONFLICT (hkey) DO UPDATE SET key_id = EXCLUDED.key_id, value_ct = EXCLUDED.value_ct, held_until = EXCLUDED.held_until

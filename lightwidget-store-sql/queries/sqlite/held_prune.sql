@@ -1,0 +1,1 @@
+DELETE FROM lw_held WHERE held_until < ?
