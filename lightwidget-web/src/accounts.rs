@@ -304,15 +304,17 @@ pub async fn refresh(
     match own_account(&s, &user, &id).await {
         // Exactly this account is renewed (never another Page of the login), asking
         // again for a removed permission when that is why it stopped.
-        Ok(r) => start_renewal_of(
-            &s,
-            StatePurpose::Connect {
-                kind: r.account.kind,
-                owner: user.owner.clone(),
-            },
-            &r,
-        )
-        .await,
+        Ok(r) => {
+            start_renewal_of(
+                &s,
+                StatePurpose::Connect {
+                    kind: r.account.kind,
+                    owner: user.owner.clone(),
+                },
+                &r,
+            )
+            .await
+        }
         Err(resp) => resp,
     }
 }

@@ -15,9 +15,9 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, TimeDelta, Utc};
+use lightwidget_core::Error;
 use lightwidget_instagram::flow::{Authorized, FlowError};
 use lightwidget_instagram::state::StatePurpose;
-use lightwidget_core::Error;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -265,7 +265,7 @@ pub async fn choose_submit(State(s): State<Web>, req: Request) -> Response {
     }
     let login = matches!(held.purpose, StatePurpose::Login { .. });
     let resp = match held.authorized.choose(&f.ig_user_id) {
-        Ok(chosen) => finish(&s, &parts, user.as_ref(), held.purpose, chosen).await,
+        Ok(chosen) => finish(&s, &parts, user.as_ref(), held.purpose, chosen, false).await,
         Err(e) => flow_failed(&e, user.as_ref(), login),
     };
     (clear, resp).into_response()

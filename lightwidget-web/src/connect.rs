@@ -140,7 +140,8 @@ async fn entitlements_of(
     })
 }
 
-/// Does what the verified `purpose` asked for with the authorized connection. A login
+/// Does what the verified `purpose` asked for with the authorized connection
+/// (`renewing`: the flow renews a known account, the Accounts page's Refresh token). A login
 /// also answers with the host's new session ([`crate::Host::sign_in`]).
 pub async fn finish(
     s: &Inner,
@@ -148,6 +149,8 @@ pub async fn finish(
     user: Option<&Viewer>,
     purpose: StatePurpose,
     a: Authorized,
+
+    renewing: bool,
 ) -> Response {
     match purpose {
         StatePurpose::Connect { owner, .. } => {
@@ -161,7 +164,9 @@ pub async fn finish(
                 Err(e) => return flow_failed(&e, user, false),
             };
             match s.keeper.connect(n, t).await {
-                Ok(id) => crate::accounts::done(s, crate::accounts::Done::Connected(id)),
+                // A renewal (Refresh token) says so, with the seed's words.
+                Ok(id) if renewing => crate::accounts::done(s, Done::Renewed(id)),
+                Ok(id) => crate::accounts::done(s, Done::Connected(id)),
                 Err(e) => not_connected(&e, user, &username),
             }
         }

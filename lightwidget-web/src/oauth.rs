@@ -124,7 +124,8 @@ pub async fn renew_start(State(s): S, Path(k): Path<String>) -> Response {
         &s,
         StatePurpose::Reconnect { kind },
         kind == ConnectionKind::Business,
-    ).await
+    )
+    .await
 }
 
 /// A signed link's query.
@@ -281,7 +282,10 @@ pub async fn oauth_callback(State(s): S, req: Request) -> Response {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!("OAuth state replayed (already spent in the store)");
-            return refused(StatusCode::BAD_REQUEST, state_refused(&StateError::Replayed));
+            return refused(
+                StatusCode::BAD_REQUEST,
+                state_refused(&StateError::Replayed),
+            );
         }
         Err(e) => return store_down(&e, user.as_ref()),
     }
@@ -314,7 +318,7 @@ async fn complete(
         // A renewal takes its own account among the Pages, or renews nothing.
         Ok(a) => match target {
             Some(t) => match a.choose(&t.ig_user_id) {
-                Ok(chosen) => finish(s, parts, user, purpose, chosen).await,
+                Ok(chosen) => finish(s, parts, user, purpose, chosen, true).await,
                 Err(e) => not_covered(&e, &t, purpose.kind(), user),
             },
             // The access token page knows only the kind: renew the connected ones.
@@ -322,7 +326,7 @@ async fn complete(
                 renew_all(s, user, a).await
             }
             None if a.needs_choice() => ask(s, purpose, a).await,
-            None => finish(s, parts, user, purpose, a).await,
+            None => finish(s, parts, user, purpose, a, false).await,
         },
         Err(e) => {
             if matches!(

@@ -66,13 +66,13 @@ impl SqlStore {
         if from_ms(until) <= now {
             return Ok(None);
         }
-        let plain = db
-            .enc
-            .open(&key_id, &ct, &aad(key))
-            .map_err(|message| StoreError::Backend {
-                message: format!("held value unreadable: {message}"),
-                source: None,
-            })?;
+        let plain =
+            db.enc
+                .open(&key_id, &ct, &aad(key))
+                .map_err(|message| StoreError::Backend {
+                    message: format!("held value unreadable: {message}"),
+                    source: None,
+                })?;
         Ok(Some(plain.into()))
     }
 

@@ -40,30 +40,55 @@ pub async fn held_values_are_kept_and_taken_once<S: TokenStore + ?Sized>(s: &S) 
         Some(value),
         "a read leaves it in place"
     );
-    assert_eq!(s.get_held("Choice-1", t0()).await.unwrap().map(drop), None, "keys differ by case");
+    assert_eq!(
+        s.get_held("Choice-1", t0()).await.unwrap().map(drop),
+        None,
+        "keys differ by case"
+    );
     s.put_held("choice-1", &v("second"), until).await.unwrap();
     assert_eq!(
         plain(s.take_held("choice-1", t0()).await.unwrap()).as_deref(),
         Some("second"),
         "a later put replaces"
     );
-    assert!(s.take_held("choice-1", t0()).await.unwrap().is_none(), "taken once");
+    assert!(
+        s.take_held("choice-1", t0()).await.unwrap().is_none(),
+        "taken once"
+    );
     assert!(s.get_held("choice-1", t0()).await.unwrap().is_none());
 
     s.put_held("short", &v("x"), t0() + secs(10)).await.unwrap();
-    assert!(s.get_held("short", t0() + secs(10)).await.unwrap().is_none(), "expired");
-    assert!(s.take_held("short", t0() + secs(11)).await.unwrap().is_none(), "expired");
+    assert!(
+        s.get_held("short", t0() + secs(10))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert!(
+        s.take_held("short", t0() + secs(11))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
 
     let long = "k".repeat(MAX_LINK_ID_LEN);
     s.put_held(&long, &v("long"), until).await.unwrap();
-    assert_eq!(plain(s.get_held(&long, t0()).await.unwrap()).as_deref(), Some("long"));
+    assert_eq!(
+        plain(s.get_held(&long, t0()).await.unwrap()).as_deref(),
+        Some("long")
+    );
     assert!(
         s.put_held(&"k".repeat(MAX_LINK_ID_LEN + 1), &v("x"), until)
             .await
             .is_err(),
         "an over-long key is refused"
     );
-    assert!(s.put_held("", &v("x"), until).await.is_err(), "an empty key is refused");
+    assert!(
+        s.put_held("", &v("x"), until).await.is_err(),
+        "an empty key is refused"
+    );
 }
 
 /// Of many concurrent takes of one value, exactly one gets it.

@@ -17,11 +17,11 @@
 mod accounts;
 mod claims;
 mod commits;
+mod held;
 mod incidents;
 mod keeper;
 mod outbox;
 mod owners;
-mod held;
 mod used_links;
 mod writes;
 
@@ -33,11 +33,11 @@ use crate::TokenStore;
 pub use accounts::*;
 pub use claims::*;
 pub use commits::*;
+pub use held::*;
 pub use incidents::*;
 pub use keeper::*;
 pub use outbox::*;
 pub use owners::*;
-pub use held::*;
 pub use used_links::*;
 pub use writes::*;
 
