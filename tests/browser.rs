@@ -306,6 +306,7 @@ async fn host_app_in_a_real_browser() {
     click(&c, "#renew-consumer").await;
     let msg = text(&c, "#message").await;
     assert!(msg.contains("@paul has never been connected"), "{msg}");
+    assert!(msg.contains("Error code: 1075"), "the seeds' code: {msg}");
     shot(&c, &shots, "02-never-connected").await;
 
     // 2. Log in, connect through the sandbox's OAuth: ACTIVE.
@@ -882,6 +883,14 @@ async fn shared_account_and_a_removed_permission_in_a_real_browser() {
     clock.advance(TimeDelta::minutes(3));
     click(&c, "tr.account form button.refresh").await;
     wait_for_path(&c, "/accounts").await;
+    // The first renewal method (Refresh token on the Accounts page) says the seed's words.
+    let msg = text(&c, "#message").await;
+    assert!(msg.contains("@paul.bakery is renewed"), "{msg}");
+    let after = text(&c, "#after-renewal").await;
+    assert!(
+        after.contains("a minute or two") && after.contains("cache"),
+        "{after}"
+    );
     let row = row_of(&c, "paul.bakery").await;
     assert!(active(&row), "{row}");
     logout(&c, &base).await;

@@ -1586,3 +1586,101 @@ async fn no_page_shows_text_taken_from_the_url() {
         assert!(!r.body.contains("is disconnected"), "{path}: {}", r.body);
     }
 }
+
+// ---------------------------------------------------------------- #27 review: callbacks and flow starts
+
+#[tokio::test]
+async fn a_signed_request_replayed_gets_the_first_answer_and_changes_nothing_more() {
+    let site = Site::start().await;
+    let paul = site.sandbox.create_consumer_user("paul");
+    site.keeper
+        .connect(
+            NewAccount::new("alice", ConnectionKind::Consumer, &paul.id, "paul"),
+            site.sandbox.issue_consumer_token(&paul, TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    let secret = SandboxConfig::default().consumer_app.1;
+    let sr = sign(
+        &secret,
+        &format!(
+            r#"{{"algorithm":"HMAC-SHA256","user_id":"{}","issued_at":{}}}"#,
+            paul.id,
+            site.clock.now().timestamp()
+        ),
+    );
+    let http = reqwest::Client::new();
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let r = http
+            .post(site.url("data-deletion"))
+            .form(&[("signed_request", sr.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        codes.push(v["confirmation_code"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        codes.iter().all(|c| c == &codes[0]),
+        "one request, one code: {codes:?}"
+    );
+    assert!(accounts_of(&site, "alice").await.is_empty());
+    // The status page answers from the store.
+    let page = Client::browser(&site)
+        .get(site.url(&format!("data-deletion?code={}", codes[0])))
+        .await;
+    assert!(
+        page.body.contains("carried out") && page.body.contains("@paul"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn flows_cannot_be_started_from_another_site() {
+    let site = Site::start().await;
+    let token = site
+        .state
+        .web
+        .state_signer()
+        .invitation(&owner("mallory"), site.clock.now());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut u = site.url("invite/start");
+    u.query_pairs_mut()
+        .append_pair("kind", "business")
+        .append_pair("token", &token);
+    for url in [u.clone(), site.url("access-token/consumer")] {
+        // Another site navigates the browser there: refused, no flow cookie set.
+        let r = http
+            .get(url.clone())
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{url}");
+        assert!(r.headers().get("set-cookie").is_none(), "{url}");
+        // From the site's own page: the flow starts.
+        let r = http
+            .get(url.clone())
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{url}");
+    }
+    // The invitation page no longer shows the inviter's owner id when it is a Meta id.
+    let token = site
+        .state
+        .web
+        .state_signer()
+        .invitation(&owner("instagram:1784001"), site.clock.now());
+    let page = Client::browser(&site)
+        .get(site.url(&format!("invite?token={token}")))
+        .await;
+    assert!(!page.body.contains("1784001"), "{}", page.body);
+}

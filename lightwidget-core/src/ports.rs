@@ -370,14 +370,15 @@ pub trait TokenStore: Send + Sync + 'static {
     // to).
 
     /// Keeps `value` under `key` (at most [`MAX_LINK_ID_LEN`] bytes) until `until`,
-    /// replacing what the key held. Expired values may be forgotten at any time.
+    /// replacing what the key held. Values expired at `now` may be forgotten then.
     async fn put_held(
         &self,
         key: &str,
         value: &secrecy::SecretString,
+        now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let _ = (key, value, until);
+        let _ = (key, value, now, until);
         Err(held_unsupported())
     }
 

@@ -94,6 +94,10 @@ pub fn verify(
         .split_once('.')
         .ok_or(SignedRequestError::Malformed)?;
     let sig = b64(sig)?;
+    // An empty key is a key anyone knows: nothing it "signs" is Meta's.
+    if app_secret.is_empty() {
+        return Err(SignedRequestError::BadSignature);
+    }
     let check = |p: &str| {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");

@@ -9,11 +9,10 @@ use lightwidget_core::lifecycle::Unsubscribed;
 use lightwidget_core::*;
 use lightwidget_instagram::signed_request::{self, DataDeletionResponse, SignedRequest};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-
-use lightwidget_core::sync::Locked;
+use serde::{Deserialize, Serialize};
 
 use crate::Web;
+use crate::choose::digest_key;
 use crate::state::Inner;
 use crate::views::{esc, layout, message_page, store_down, urlencode};
 
@@ -79,7 +78,7 @@ pub async fn unsubscribe_page(State(s): S, Query(q): Query<UnsubscribeQuery>) ->
                 "<div class=card><p>Stop {what} for <b>{o}</b>?</p>\
 <form method=post action=\"/unsubscribe?token={t}\"><button type=submit id=unsubscribe>Unsubscribe from {what}</button></form>{all}</div>",
                 what = topic_words(l.topic),
-                o = esc(l.owner.as_str()),
+                o = esc(&s.host.display_name(&l.owner).await),
             );
             layout("Unsubscribe", None, &body).into_response()
         }
@@ -111,7 +110,7 @@ pub async fn unsubscribe(State(s): S, Query(q): Query<UnsubscribeQuery>) -> Resp
                 "<span id=unsubscribed>You will no longer get {} for <b>{}</b>.</span> \
 You can turn them on again in Settings.",
                 topics_words(&topics),
-                esc(l.owner.as_str()),
+                esc(&s.host.display_name(&l.owner).await),
             ),
         ),
         Unsubscribed::AlreadyOff => (
@@ -160,6 +159,10 @@ fn verify_signed(s: &Inner, sr: &str) -> Option<(SignedRequest, ConnectionKind)>
         (&s.app_secrets.business, ConnectionKind::Business),
     ];
     for (secret, kind) in secrets {
+        // An app secret that was not configured verifies nothing.
+        if secret.expose_secret().len() < 16 {
+            continue;
+        }
         match signed_request::verify(sr, secret.expose_secret(), age) {
             Ok(r) => return Some((r, kind)),
             Err(e) => tracing::debug!(error = %e, kind = kind.as_str(), "signed_request refused"),
@@ -201,15 +204,32 @@ pub async fn deauthorize(State(s): S, Form(f): Form<SignedForm>) -> StatusCode {
     let Some((req, kind)) = verify_signed(&s, &f.signed_request) else {
         return StatusCode::FORBIDDEN;
     };
+    // A replay within the request's hour changes nothing (a connection renewed since
+    // stays renewed).
+    let seen = digest_key("deauthorize", &f.signed_request);
+    match s.keeper.held(&seen).await {
+        Ok(Some(_)) => return StatusCode::OK,
+        Ok(None) => {}
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE,
+    }
     match revoke_named(&s, kind, &req.user_id).await {
-        Ok(_) => StatusCode::OK,
+        Ok(_) => {
+            let until = s.clock.now() + CALLBACK_MAX_AGE + CALLBACK_MAX_AGE;
+            // Remembering the replay is best effort: the revocation itself is done.
+            let _ = s.keeper.hold(&seen, &"done".to_owned().into(), until).await;
+            StatusCode::OK
+        }
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
+/// How long a data-deletion request's status page answers (in the store: every instance
+/// serves it).
+pub const DELETION_STATUS_FOR: TimeDelta = TimeDelta::days(90);
+
 /// What a data-deletion request removed, for its status page (no token, no id Meta did
 /// not send).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Deletion {
     /// The connection kind of the app that sent it.
     pub kind: ConnectionKind,
@@ -222,6 +242,13 @@ pub async fn data_deletion(State(s): S, Form(f): Form<SignedForm>) -> Response {
     let Some((req, kind)) = verify_signed(&s, &f.signed_request) else {
         return StatusCode::FORBIDDEN.into_response();
     };
+    // A replay gets the first answer again (one request, one confirmation code).
+    let seen = digest_key("data-deletion", &f.signed_request);
+    match s.keeper.held(&seen).await {
+        Ok(Some(code)) => return deletion_answer(&s, code.expose_secret()),
+        Ok(None) => {}
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
     // Revoke first (so no keeper uses the token meanwhile), then delete the accounts, their
     // tokens, history and pending notices, for every owner. The host deletes its own widget
     // data likewise.
@@ -237,17 +264,34 @@ pub async fn data_deletion(State(s): S, Form(f): Form<SignedForm>) -> Response {
         }
     }
     let code = uuid::Uuid::new_v4().simple().to_string();
-    s.deletions
-        .locked()
-        .insert(code.clone(), Deletion { kind, deleted });
+    let record = serde_json::to_string(&Deletion { kind, deleted }).unwrap_or_default();
+    let until = s.clock.now() + DELETION_STATUS_FOR;
+    if s.keeper
+        .hold(&format!("deletion:{code}"), &record.into(), until)
+        .await
+        .is_err()
+    {
+        // Deleted, but the status page would not find it: Meta retries the request.
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let replay_until = s.clock.now() + CALLBACK_MAX_AGE + CALLBACK_MAX_AGE;
+    let _ = s
+        .keeper
+        .hold(&seen, &code.clone().into(), replay_until)
+        .await;
+    deletion_answer(&s, &code)
+}
+
+/// Meta's JSON answer to a data-deletion request: the status page URL and the code.
+fn deletion_answer(s: &Inner, code: &str) -> Response {
     let mut url = s
         .public_url
         .join("data-deletion")
         .unwrap_or_else(|_| s.public_url.clone());
-    url.query_pairs_mut().append_pair("code", &code);
+    url.query_pairs_mut().append_pair("code", code);
     axum::Json(DataDeletionResponse {
         url: url.to_string(),
-        confirmation_code: code,
+        confirmation_code: code.to_owned(),
     })
     .into_response()
 }
@@ -261,7 +305,16 @@ pub struct CodeQuery {
 
 /// `GET /data-deletion?code=`: the status page Meta links the person to.
 pub async fn data_deletion_status(State(s): S, Query(q): Query<CodeQuery>) -> Response {
-    let found = s.deletions.locked().get(&q.code).cloned();
+    // Only what we could have issued is looked up (a UUID in hex).
+    let plausible = q.code.len() == 32 && q.code.bytes().all(|b| b.is_ascii_hexdigit());
+    let found = if plausible {
+        match s.keeper.held(&format!("deletion:{}", q.code)).await {
+            Ok(v) => v.and_then(|v| serde_json::from_str::<Deletion>(v.expose_secret()).ok()),
+            Err(e) => return store_down(&e, None),
+        }
+    } else {
+        None
+    };
     let known = found.is_some();
     let msg = match found {
         Some(d) if d.deleted.is_empty() => format!(

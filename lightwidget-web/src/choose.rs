@@ -75,12 +75,22 @@ fn until(s: &Inner) -> DateTime<Utc> {
     s.clock.now() + TimeDelta::minutes(PENDING_FOR)
 }
 
+/// A renewal's target lives as long as its flow's `state` may still come back (never
+/// shorter: a late callback must not find the target gone and renew another account).
+fn target_until(s: &Inner) -> DateTime<Utc> {
+    s.clock.now() + s.oauth_state.ttl().max(TimeDelta::minutes(PENDING_FOR))
+}
+
 /// Remembers, in the store (every instance sees it), that the flow bound to `binding`
 /// renews `target`.
 pub(crate) async fn set_target(s: &Inner, binding: &str, target: &Target) -> Result<(), Error> {
     let value = serde_json::to_string(target).unwrap_or_default();
     s.keeper
-        .hold(&digest_key("target", binding), &value.into(), until(s))
+        .hold(
+            &digest_key("target", binding),
+            &value.into(),
+            target_until(s),
+        )
         .await
 }
 

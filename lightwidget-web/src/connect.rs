@@ -189,7 +189,7 @@ pub async fn finish(
                     &format!(
                         "@{} is now connected to the LightWidget account of <b>{}</b>. You can close this page.",
                         esc(&username),
-                        esc(owner.as_str())
+                        esc(&s.host.display_name(&owner).await)
                     ),
                 ),
                 Err(e) => not_connected(&e, user, &username),
@@ -288,10 +288,11 @@ async fn renewed(
             )
         }
         Err(Error::NotConnected { kind, hint, .. }) => {
+            // The seeds' error 1075, its code shown so support can find it.
             let msg = match hint {
                 Some(other) => format!(
                     "@{} was not connected with a {}, but it is connected with a <b>{}</b>: \
-use the <a href=\"/access-token/{}\">{}</a> button instead.",
+use the <a href=\"/access-token/{}\">{}</a> button instead. <span class=muted id=error-code>Error code: 1075</span>",
                     esc(&username),
                     esc(kind.label()),
                     esc(other.label()),
@@ -300,7 +301,7 @@ use the <a href=\"/access-token/{}\">{}</a> button instead.",
                 ),
                 None => format!(
                     "@{} has never been connected to LightWidget with a {}, so there is nothing to renew. \
-Log in and connect it from the Accounts page.",
+Log in and connect it from the Accounts page. <span class=muted id=error-code>Error code: 1075</span>",
                     esc(&username),
                     esc(kind.label())
                 ),

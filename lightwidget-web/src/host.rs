@@ -12,8 +12,9 @@ use url::Url;
 /// A boxed error from the host's side (its session store, its billing).
 pub type HostError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The person a request comes from, as the host's own session knows them.
-#[derive(Clone, Debug)]
+/// The person a request comes from, as the host's own session knows them. `Debug`
+/// never shows the CSRF token.
+#[derive(Clone)]
 pub struct Viewer {
     /// The owner id the keeper knows them by.
     pub owner: OwnerId,
@@ -25,6 +26,17 @@ pub struct Viewer {
     pub csrf: String,
     /// Set when they signed in with Instagram or Facebook: the connection they are.
     pub social: Option<SocialIdentity>,
+}
+
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("owner", &self.owner)
+            .field("name", &self.name)
+            .field("csrf", &"[REDACTED]")
+            .field("social", &self.social)
+            .finish()
+    }
 }
 
 /// Who a social user is: the connection they logged in with.
@@ -114,6 +126,19 @@ pub trait Host: Send + Sync + 'static {
     /// sandbox's user choice, say). Default: none.
     fn decorate_authorize_url(&self, kind: ConnectionKind, url: &mut Url) {
         let _ = (kind, url);
+    }
+
+    /// How pages name `owner` to people holding a link (an invitation, an unsubscribe
+    /// link). Default: the owner id when it is a plain user name; "a user of this site"
+    /// for ids that are Meta ids or addresses (`instagram:…`, `…@…`), which must not be
+    /// shown to whoever holds a link.
+    async fn display_name(&self, owner: &OwnerId) -> String {
+        let id = owner.as_str();
+        if id.contains([':', '@']) {
+            "a user of this site".into()
+        } else {
+            id.to_owned()
+        }
     }
 
     /// HTML the Accounts page shows below the accounts (the host's widgets, its refresh

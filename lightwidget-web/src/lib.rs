@@ -157,8 +157,9 @@ impl WebBuilder {
     }
 
     /// The app secrets Meta signs the deauthorize and data-deletion callbacks with, for
-    /// the Instagram Login app and the Facebook Login app. Default: empty, and every
-    /// callback is refused.
+    /// the Instagram Login app and the Facebook Login app. Default: none, and every
+    /// callback is refused (a secret shorter than 16 bytes counts as none: Meta's are 32
+    /// hex digits).
     pub fn app_secrets(mut self, consumer: SecretString, business: SecretString) -> Self {
         self.app_secrets = AppSecrets { consumer, business };
         self
@@ -221,7 +222,6 @@ impl WebBuilder {
                 host,
                 pages: self.pages,
                 cache: self.cache,
-                deletions: Default::default(),
             }),
         })
     }

@@ -7,7 +7,7 @@
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use lightwidget_core::*;
 use lightwidget_instagram::flow::{FlowError, Prompt};
@@ -116,16 +116,37 @@ Facebook Page linked to the Instagram account.</p></div>";
 }
 
 /// `GET /access-token/{kind}`: the renewal flow of that kind.
-pub async fn renew_start(State(s): S, Path(k): Path<String>) -> Response {
+pub async fn renew_start(State(s): S, Path(k): Path<String>, headers: HeaderMap) -> Response {
     let Some(kind) = parse_kind(&k) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if let Some(refused) = started_elsewhere(&headers) {
+        return refused;
+    }
     start_oauth(
         &s,
         StatePurpose::Reconnect { kind },
         kind == ConnectionKind::Business,
     )
     .await
+}
+
+/// A flow start another site navigated the browser to (`Sec-Fetch-Site: cross-site`):
+/// refused, so no page elsewhere can start a flow (or overwrite this browser's flow
+/// cookie). The emailed renewal link is not one of these: it names its own account.
+fn started_elsewhere(headers: &HeaderMap) -> Option<Response> {
+    let site = headers.get("sec-fetch-site")?.to_str().ok()?;
+    (site == "cross-site").then(|| {
+        tracing::warn!("OAuth flow start from another site refused");
+        message_page(
+            StatusCode::FORBIDDEN,
+            "Start from this site",
+            None,
+            "warn",
+            "For your safety, sign-ins start from this site's own pages: open the access token \
+page or the invitation link again and use its buttons.",
+        )
+    })
 }
 
 /// A signed link's query.
@@ -194,7 +215,7 @@ account so they can build widgets for you. You log in on Instagram or Facebook y
 no password is shared with anyone.</p>\
 <p><a class=btn id=invite-consumer href=\"/invite/start?kind=consumer&amp;token={t}\">Consumer connection</a> \
 <a class=btn id=invite-business href=\"/invite/start?kind=business&amp;token={t}\">Business connection</a></p></div>",
-        f = esc(from.as_str())
+        f = esc(&s.host.display_name(&from).await)
     );
     layout("Invitation", None, &body).into_response()
 }
@@ -209,7 +230,16 @@ pub struct InviteStartQuery {
 }
 
 /// `GET /invite/start?token=&kind=`: the invited client's flow.
-pub async fn invite_start(State(s): S, Query(q): Query<InviteStartQuery>) -> Response {
+pub async fn invite_start(
+    State(s): S,
+    Query(q): Query<InviteStartQuery>,
+    headers: HeaderMap,
+) -> Response {
+    // Only from the invitation page itself: another site must not send a person straight
+    // to Meta's dialog (which names this site, not the inviter) to attach their account.
+    if let Some(refused) = started_elsewhere(&headers) {
+        return refused;
+    }
     let (Ok(owner), Some(kind)) = (
         s.oauth_state.verify_invitation(&q.token, s.clock.now()),
         parse_kind(&q.kind),

@@ -1,7 +1,6 @@
 //! What every handler shares, held whole behind one `Arc`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use chrono::TimeDelta;
@@ -12,7 +11,6 @@ use lightwidget_notify::LinkSigner;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::callbacks::Deletion;
 use crate::host::Host;
 use crate::views::Pages;
 
@@ -65,7 +63,6 @@ pub struct Inner {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) pages: Arc<dyn Pages>,
     pub(crate) cache: CacheDurations,
-    pub(crate) deletions: Mutex<HashMap<String, Deletion>>,
 }
 
 impl Inner {

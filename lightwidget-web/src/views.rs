@@ -77,7 +77,7 @@ pub fn default_page(title: &str, viewer: Option<&Viewer>, body: &str) -> String 
 
 /// A page before its frame: what a handler answers. The router's page layer
 /// puts the host's [`Pages`] frame around it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PageOut {
     /// Plain-text title.
     pub title: String,
@@ -85,6 +85,16 @@ pub struct PageOut {
     pub viewer: Option<Viewer>,
     /// HTML body.
     pub body: String,
+}
+
+impl std::fmt::Debug for PageOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The body carries CSRF tokens in its forms.
+        f.debug_struct("PageOut")
+            .field("title", &self.title)
+            .field("viewer", &self.viewer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl IntoResponse for PageOut {

@@ -435,3 +435,29 @@ async fn a_flow_started_on_one_instance_completes_on_another_once() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("already completed"));
 }
+
+#[tokio::test]
+async fn without_app_secrets_no_signed_request_is_believed() {
+    let w = world(1).await;
+    let (paul, id) = w.connect_paul("alice").await;
+    // Signed with the empty key a host that configured no secret would "have".
+    let sr = lightwidget_instagram::signed_request::sign(
+        "",
+        &format!(
+            r#"{{"algorithm":"HMAC-SHA256","user_id":"{}","issued_at":{}}}"#,
+            paul.id,
+            Utc::now().timestamp()
+        ),
+    );
+    for path in ["data-deletion", "deauthorize"] {
+        let r = w
+            .http
+            .post(w.url(0, path))
+            .form(&[("signed_request", sr.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    assert!(w.keeper.status(id).await.unwrap().status.is_active());
+}

@@ -1,7 +1,7 @@
 //! The site's own sessions, and the [`SiteHost`] that tells the web layer who is signed in.
 //!
-//! Sessions are server-side (tower-sessions; an in-memory store here, a host's own
-//! store in production): the cookie (`__Host-lw-session`, `HttpOnly`, `Secure`,
+//! Sessions are server-side (tower-sessions; a bounded in-memory store here, at most
+//! [`MAX_SESSIONS`], expired entries evicted; a host's shared store in production): the cookie (`__Host-lw-session`, `HttpOnly`, `Secure`,
 //! `SameSite=Lax`) carries only a random id. So logging out deletes the session on the
 //! server, and a copied cookie stops working at once; a session unused for
 //! [`IDLE_TIMEOUT`] ends; "log out everywhere" ends every session of the user (each
@@ -26,7 +26,8 @@ use lightwidget::*;
 use serde::{Deserialize, Serialize};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration;
-use tower_sessions::{Expiry, MemoryStore, Session, SessionManagerLayer};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions_moka_store::MokaStore;
 use url::Url;
 
 use super::standins::WidgetQueue;
@@ -36,8 +37,11 @@ pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
 
 const KEY: &str = "lw";
 
-/// What a session holds, server-side.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The most sessions kept: past it, the least recently used go first.
+pub const MAX_SESSIONS: u64 = 100_000;
+
+/// What a session holds, server-side. `Debug` never shows the CSRF token.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SessionData {
     /// The signed-in user (their owner id); `None` for an anonymous visitor.
     pub user: Option<String>,
@@ -48,6 +52,16 @@ pub struct SessionData {
     /// The user's generation when the session was signed in ("log out everywhere"
     /// moves it on).
     pub generation: u64,
+}
+
+impl std::fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionData")
+            .field("user", &self.user)
+            .field("social", &self.social)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 fn random_token() -> String {
@@ -68,7 +82,7 @@ pub fn valid_user(u: &str) -> bool {
 
 /// The site's sessions: the store behind the cookie, and each user's generation.
 pub struct Sessions {
-    store: MemoryStore,
+    store: MokaStore,
     secure: bool,
     generations: Mutex<HashMap<String, u64>>,
 }
@@ -83,14 +97,14 @@ impl Sessions {
     /// Sessions whose cookie is `Secure` with a `__Host-` name when `secure`.
     pub fn new(secure: bool) -> Self {
         Self {
-            store: MemoryStore::default(),
+            store: MokaStore::new(Some(MAX_SESSIONS)),
             secure,
             generations: Mutex::new(HashMap::new()),
         }
     }
 
     /// The layer that loads and saves sessions around every request.
-    pub fn layer(&self) -> SessionManagerLayer<MemoryStore> {
+    pub fn layer(&self) -> SessionManagerLayer<MokaStore> {
         SessionManagerLayer::new(self.store.clone())
             .with_name(if self.secure {
                 "__Host-lw-session"

@@ -12,7 +12,8 @@ impl Keeper {
     /// Keeps the secret `value` under `key` (1–128 bytes) until `until`, replacing what
     /// the key held. SQL stores seal it like a token.
     pub async fn hold(&self, key: &str, value: &SecretString, until: DateTime<Utc>) -> Result<()> {
-        Ok(self.inner.store.put_held(key, value, until).await?)
+        let now = self.inner.clock.now();
+        Ok(self.inner.store.put_held(key, value, now, until).await?)
     }
 
     /// The value held under `key`, if it has not expired; left in place.

@@ -348,14 +348,13 @@ impl TokenStore for InMemoryStore {
         &self,
         key: &str,
         value: &secrecy::SecretString,
+        now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         crate::check_link_id(key)?;
         let mut g = self.lock();
-        // Values that ended a day before this one's end are forgotten (a bounded map).
-        if let Some(cut) = until.checked_sub_signed(chrono::TimeDelta::days(1)) {
-            g.held.retain(|_, (_, u)| *u > cut);
-        }
+        // Expired values are forgotten as new ones arrive (the map stays bounded).
+        g.held.retain(|_, (_, u)| *u > now);
         g.held.insert(key.to_owned(), (value.clone(), until));
         Ok(())
     }

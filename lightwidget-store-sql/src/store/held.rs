@@ -1,7 +1,7 @@
 //! Held values (`TokenStore::put_held` / `get_held` / `take_held`): short-lived secrets
 //! sealed like tokens (AES-256-GCM, the row's key as associated data), taken once.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use lightwidget_core::StoreError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
@@ -19,18 +19,17 @@ impl SqlStore {
         &self,
         key: &str,
         value: &SecretString,
+        now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         lightwidget_core::check_link_id(key)?;
         let db = self.db();
-        // Rows that ended a day before this one's end go (the table stays small).
-        if let Some(cut) = until.checked_sub_signed(TimeDelta::days(1)) {
-            db.q(self.sql().held_prune)
-                .bind(ms(cut))
-                .execute(self.pool())
-                .await
-                .classified(db)?;
-        }
+        // Expired rows go as new ones arrive (the table stays small).
+        db.q(self.sql().held_prune)
+            .bind(ms(now))
+            .execute(self.pool())
+            .await
+            .classified(db)?;
         let (key_id, ct) = db.enc.seal(value.expose_secret(), &aad(key));
         db.q(self.sql().held_put)
             .bind(key.to_owned())

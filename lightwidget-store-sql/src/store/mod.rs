@@ -380,9 +380,10 @@ impl TokenStore for SqlStore {
         &self,
         key: &str,
         value: &secrecy::SecretString,
+        now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.put_held_sql(key, value, until).await
+        self.put_held_sql(key, value, now, until).await
     }
 
     async fn get_held(

@@ -30,7 +30,9 @@ fn plain(x: Option<SecretString>) -> Option<String> {
 pub async fn held_values_are_kept_and_taken_once<S: TokenStore + ?Sized>(s: &S) {
     let until = t0() + secs(600);
     let value = "{\"token\":\"IGQVJ-held\",\"ünï\":\"✓\"}";
-    s.put_held("choice-1", &v(value), until).await.unwrap();
+    s.put_held("choice-1", &v(value), t0(), until)
+        .await
+        .unwrap();
     assert_eq!(
         plain(s.get_held("choice-1", t0()).await.unwrap()).as_deref(),
         Some(value)
@@ -45,7 +47,9 @@ pub async fn held_values_are_kept_and_taken_once<S: TokenStore + ?Sized>(s: &S) 
         None,
         "keys differ by case"
     );
-    s.put_held("choice-1", &v("second"), until).await.unwrap();
+    s.put_held("choice-1", &v("second"), t0(), until)
+        .await
+        .unwrap();
     assert_eq!(
         plain(s.take_held("choice-1", t0()).await.unwrap()).as_deref(),
         Some("second"),
@@ -57,7 +61,21 @@ pub async fn held_values_are_kept_and_taken_once<S: TokenStore + ?Sized>(s: &S) 
     );
     assert!(s.get_held("choice-1", t0()).await.unwrap().is_none());
 
-    s.put_held("short", &v("x"), t0() + secs(10)).await.unwrap();
+    s.put_held("short", &v("x"), t0(), t0() + secs(10))
+        .await
+        .unwrap();
+    // A long-lived value outlives the short ones put after it.
+    s.put_held("long-lived", &v("kept"), t0(), t0() + secs(86_400 * 90))
+        .await
+        .unwrap();
+    s.put_held("later", &v("y"), t0() + secs(5), t0() + secs(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        plain(s.get_held("short", t0() + secs(6)).await.unwrap()).as_deref(),
+        Some("x"),
+        "a put prunes only what expired before it"
+    );
     assert!(
         s.get_held("short", t0() + secs(10))
             .await
@@ -74,26 +92,26 @@ pub async fn held_values_are_kept_and_taken_once<S: TokenStore + ?Sized>(s: &S) 
     );
 
     let long = "k".repeat(MAX_LINK_ID_LEN);
-    s.put_held(&long, &v("long"), until).await.unwrap();
+    s.put_held(&long, &v("long"), t0(), until).await.unwrap();
     assert_eq!(
         plain(s.get_held(&long, t0()).await.unwrap()).as_deref(),
         Some("long")
     );
     assert!(
-        s.put_held(&"k".repeat(MAX_LINK_ID_LEN + 1), &v("x"), until)
+        s.put_held(&"k".repeat(MAX_LINK_ID_LEN + 1), &v("x"), t0(), until)
             .await
             .is_err(),
         "an over-long key is refused"
     );
     assert!(
-        s.put_held("", &v("x"), until).await.is_err(),
+        s.put_held("", &v("x"), t0(), until).await.is_err(),
         "an empty key is refused"
     );
 }
 
 /// Of many concurrent takes of one value, exactly one gets it.
 pub async fn held_values_concurrent_take<S: TokenStore>(s: Arc<S>) {
-    s.put_held("racing-choice", &v("once"), t0() + secs(600))
+    s.put_held("racing-choice", &v("once"), t0(), t0() + secs(600))
         .await
         .unwrap();
     let tasks: Vec<_> = (0..8)
