@@ -9,6 +9,7 @@ use lightwidget_instagram::state::StatePurpose;
 
 use crate::Web;
 use crate::host::{Step, Viewer};
+use crate::messages::say;
 use crate::oauth::{start_oauth, start_renewal_of};
 use crate::state::Inner;
 use crate::viewer::{CsrfForm, PlainForm};
@@ -173,8 +174,11 @@ pub async fn accounts(State(s): S, user: Viewer, headers: HeaderMap) -> Response
             .find(|r| r.account.id == id)
             .map(|r| {
                 format!(
-                    "<div class=\"msg info\" id=message>@{} is connected.</div>",
-                    esc(&r.account.username)
+                    "<div class=\"msg info\" id=message>{}</div>",
+                    say(
+                        "connected-flash",
+                        &[("username", &esc(&r.account.username))]
+                    )
                 )
             })
             .unwrap_or_default(),
@@ -183,15 +187,15 @@ pub async fn accounts(State(s): S, user: Viewer, headers: HeaderMap) -> Response
             .find(|r| r.account.id == id)
             .map(|r| {
                 format!(
-                    "<div class=\"msg info\" id=message>The access token of @{} is renewed.</div>{}",
-                    esc(&r.account.username),
+                    "<div class=\"msg info\" id=message>{}</div>{}",
+                    say("renewed-flash", &[("username", &esc(&r.account.username))]),
                     after_renewal(&s.cache)
                 )
             })
             .unwrap_or_default(),
         Some(Done::Disconnected(u)) if reports.iter().all(|r| r.account.username != u) => format!(
-            "<div class=\"msg info\" id=message>@{} is disconnected.</div>",
-            esc(&u)
+            "<div class=\"msg info\" id=message>{}</div>",
+            say("disconnected-flash", &[("username", &esc(&u))])
         ),
         _ => String::new(),
     };
@@ -282,7 +286,7 @@ pub(crate) async fn own_account(
             "No such account",
             Some(user),
             "warn",
-            "You have no account with this id.",
+            &say("no-such-account", &[]),
         )
     };
     let id: AccountId = id.parse().map_err(|_| not_found())?;

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Web;
 use crate::connect::{finish, flow_failed};
+use crate::messages::say;
 use crate::state::Inner;
 use crate::viewer::{MaybeViewer, same_secret};
 use crate::views::{esc, layout, message_page, store_down};
@@ -190,8 +191,7 @@ fn gone(user: Option<&crate::host::Viewer>) -> Response {
         "Choice expired",
         user,
         "warn",
-        "This choice was already made, took longer than 10 minutes, or was started in another \
-browser. Nothing was connected: please start again.",
+        &say("choice-expired", &[]),
     )
 }
 
@@ -297,15 +297,11 @@ pub fn not_covered(
         _ => "no Instagram account".to_owned(),
     };
     let u = esc(&target.username);
-    let msg = match kind {
-        lightwidget_core::ConnectionKind::Business => format!(
-            "You logged in with a Facebook account whose Pages give {offered}, not @{u}. Nothing was \
-renewed: log in with the Facebook account that manages the Page of @{u}."
-        ),
-        lightwidget_core::ConnectionKind::Consumer => format!(
-            "You logged in on Instagram as {offered}, not @{u}. Nothing was renewed: log in as @{u}."
-        ),
+    let key = match kind {
+        lightwidget_core::ConnectionKind::Business => "not-covered-business",
+        lightwidget_core::ConnectionKind::Consumer => "not-covered-consumer",
     };
+    let msg = say(key, &[("offered", &offered), ("username", &u)]);
     message_page(StatusCode::CONFLICT, "Nothing renewed", user, "warn", &msg)
 }
 

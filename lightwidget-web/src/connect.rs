@@ -11,6 +11,7 @@ use lightwidget_instagram::state::StatePurpose;
 
 use crate::accounts::{Done, flash};
 use crate::host::{SocialIdentity, SocialSignIn, Step, Viewer};
+use crate::messages::say;
 use crate::state::Inner;
 use crate::views::{after_renewal, esc, layout, message_page, store_down};
 
@@ -18,76 +19,41 @@ use crate::views::{after_renewal, esc, layout, message_page, store_down};
 /// goes to the log only.
 pub fn flow_failed(e: &FlowError, user: Option<&Viewer>, login: bool) -> Response {
     let (status, msg) = match e {
-        FlowError::Cancelled => (
-            StatusCode::OK,
-            "Nothing was changed: you chose not to allow access.".to_owned(),
-        ),
-        FlowError::DialogFailed => (
-            StatusCode::OK,
-            "Nothing was changed: Instagram did not complete the sign-in.".to_owned(),
-        ),
-        FlowError::PermissionsNotGranted { missing } => (
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Nothing was changed: you did not allow {}. LightWidget needs {} to show your \
-posts; start again and leave {} ticked.",
-                missing
-                    .iter()
-                    .map(|m| format!("<code>{}</code>", esc(m)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if missing.len() == 1 { "it" } else { "them" },
-                if missing.len() == 1 { "it" } else { "them" },
-            ),
-        ),
-        FlowError::PersonalAccount => (
-            StatusCode::BAD_REQUEST,
-            "This is a personal Instagram account. Meta no longer supports personal accounts since \
-the Basic Display API ended on 2024-12-04: switch to a professional (Business or Creator) account \
-in the Instagram app (Settings → Account type and tools), then connect again."
-                .to_owned(),
-        ),
-        FlowError::CodeUsed => (
-            StatusCode::BAD_REQUEST,
-            "Instagram did not accept this sign-in: the link was already used or has expired. \
-Please start again."
-                .to_owned(),
-        ),
+        FlowError::Cancelled => (StatusCode::OK, say("flow-cancelled", &[])),
+        FlowError::DialogFailed => (StatusCode::OK, say("flow-dialog-failed", &[])),
+        FlowError::PermissionsNotGranted { missing } => {
+            let list = missing
+                .iter()
+                .map(|m| format!("<code>{}</code>", esc(m)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let them = if missing.len() == 1 { "it" } else { "them" };
+            (
+                StatusCode::BAD_REQUEST,
+                say("flow-permissions", &[("missing", &list), ("them", them)]),
+            )
+        }
+        FlowError::PersonalAccount => (StatusCode::BAD_REQUEST, say("flow-personal-account", &[])),
+        FlowError::CodeUsed => (StatusCode::BAD_REQUEST, say("flow-code-used", &[])),
         FlowError::NoInstagramAccount => (
             StatusCode::BAD_REQUEST,
-            "None of your Facebook Pages is linked to an Instagram business account.".to_owned(),
+            say("flow-no-instagram-account", &[]),
         ),
-        FlowError::Unavailable { .. } => (
-            StatusCode::BAD_GATEWAY,
-            "Instagram is not answering right now. Please try again in a minute.".to_owned(),
-        ),
-        FlowError::NotAmongPages { offered, .. } => (
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Nothing was changed: that Instagram account is not among the Pages of your \
-Facebook login ({}). Start again and choose one of them.",
-                offered
-                    .iter()
-                    .map(|u| format!("@{}", esc(u)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        FlowError::ChoiceNeeded { .. } => (
-            StatusCode::BAD_REQUEST,
-            "Nothing was changed: your Facebook login gives several Instagram accounts and none \
-was chosen. Please start again and choose one."
-                .to_owned(),
-        ),
-        FlowError::Incomplete => (
-            StatusCode::BAD_REQUEST,
-            "This sign-in link is incomplete. Nothing was connected.".to_owned(),
-        ),
-        _ => (
-            StatusCode::BAD_GATEWAY,
-            "Instagram refused this sign-in. Nothing was connected; please try again later."
-                .to_owned(),
-        ),
+        FlowError::Unavailable { .. } => (StatusCode::BAD_GATEWAY, say("flow-unavailable", &[])),
+        FlowError::NotAmongPages { offered, .. } => {
+            let list = offered
+                .iter()
+                .map(|u| format!("@{}", esc(u)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                StatusCode::BAD_REQUEST,
+                say("flow-not-among-pages", &[("offered", &list)]),
+            )
+        }
+        FlowError::ChoiceNeeded { .. } => (StatusCode::BAD_REQUEST, say("flow-choice-needed", &[])),
+        FlowError::Incomplete => (StatusCode::BAD_REQUEST, say("flow-incomplete", &[])),
+        _ => (StatusCode::BAD_GATEWAY, say("flow-refused", &[])),
     };
     if login {
         let body = format!(
@@ -105,8 +71,7 @@ fn unavailable(user: Option<&Viewer>) -> Response {
         "Temporarily unavailable",
         user,
         "warn",
-        "This site could not complete the sign-in right now. Nothing was changed: please try \
-again in a minute.",
+        &say("host-unavailable", &[]),
     )
 }
 
@@ -186,10 +151,12 @@ pub async fn finish(
                     "Connected",
                     user,
                     "info",
-                    &format!(
-                        "@{} is now connected to the LightWidget account of <b>{}</b>. You can close this page.",
-                        esc(&username),
-                        esc(&s.host.display_name(&owner).await)
+                    &say(
+                        "invited-connected",
+                        &[
+                            ("username", &esc(&username)),
+                            ("owner", &esc(&s.host.display_name(&owner).await)),
+                        ],
                     ),
                 ),
                 Err(e) => not_connected(&e, user, &username),
@@ -281,8 +248,11 @@ async fn renewed(
                 user,
                 "info",
                 &format!(
-                    "The access token of @{} is <span class=\"status ok\">{label}</span> again.{}",
-                    esc(&username),
+                    "{}{}",
+                    say(
+                        "renewed",
+                        &[("username", &esc(&username)), ("status", label)]
+                    ),
                     after_renewal(&s.cache)
                 ),
             )
@@ -290,20 +260,25 @@ async fn renewed(
         Err(Error::NotConnected { kind, hint, .. }) => {
             // The seeds' error 1075, its code shown so support can find it.
             let msg = match hint {
-                Some(other) => format!(
-                    "@{} was not connected with a {}, but it is connected with a <b>{}</b>: \
-use the <a href=\"/access-token/{}\">{}</a> button instead. <span class=muted id=error-code>Error code: 1075</span>",
-                    esc(&username),
-                    esc(kind.label()),
-                    esc(other.label()),
-                    other.as_str(),
-                    esc(other.label())
+                Some(other) => say(
+                    "connected-with-other-kind",
+                    &[
+                        ("username", &esc(&username)),
+                        ("kind", &esc(kind.label())),
+                        ("other", &esc(other.label())),
+                        (
+                            "other_button",
+                            &format!(
+                                "<a href=\"/access-token/{}\">{}</a>",
+                                other.as_str(),
+                                esc(other.label())
+                            ),
+                        ),
+                    ],
                 ),
-                None => format!(
-                    "@{} has never been connected to LightWidget with a {}, so there is nothing to renew. \
-Log in and connect it from the Accounts page. <span class=muted id=error-code>Error code: 1075</span>",
-                    esc(&username),
-                    esc(kind.label())
+                None => say(
+                    "never-connected",
+                    &[("username", &esc(&username)), ("kind", &esc(kind.label()))],
                 ),
             };
             message_page(
@@ -350,21 +325,16 @@ pub async fn renew_all(s: &Inner, user: Option<&Viewer>, a: Authorized) -> Respo
             "Nothing to renew",
             user,
             "warn",
-            &format!(
-                "None of the Instagram accounts of your Pages is connected to LightWidget with a {}, \
-so nothing was renewed:<ul id=not-connected>{}</ul>Log in and connect one from the Accounts page.",
-                esc(a.kind.label()),
-                list(&skipped)
+            &say(
+                "none-of-the-pages-connected",
+                &[("kind", &esc(a.kind.label())), ("skipped", &list(&skipped))],
             ),
         );
     }
     let rest = if skipped.is_empty() {
         String::new()
     } else {
-        format!(
-            "<p>Not connected to LightWidget, so left alone:</p><ul id=not-connected>{}</ul>",
-            list(&skipped)
-        )
+        say("renewed-left-alone", &[("skipped", &list(&skipped))])
     };
     message_page(
         StatusCode::OK,
@@ -372,9 +342,11 @@ so nothing was renewed:<ul id=not-connected>{}</ul>Log in and connect one from t
         user,
         "info",
         &format!(
-            "Renewed (the access token is <span class=\"status ok\">ACTIVE</span> again):\
-<ul id=renewed>{}</ul>{rest}{}",
-            list(&renewed),
+            "{}{}",
+            say(
+                "renewed-several",
+                &[("renewed", &list(&renewed)), ("rest", &rest)]
+            ),
             after_renewal(&s.cache)
         ),
     )

@@ -62,6 +62,7 @@ mod callbacks;
 mod choose;
 mod connect;
 mod host;
+pub mod messages;
 mod oauth;
 mod security;
 mod settings;
@@ -85,6 +86,7 @@ use url::Url;
 
 pub use async_trait::async_trait;
 pub use host::{Host, HostError, SocialIdentity, SocialSignIn, Step, Viewer};
+pub use messages::Messages;
 pub use security::{MAX_FORM_BYTES, content_security_policy, secure_cookies};
 use state::Inner;
 pub use state::{AppSecrets, CacheDurations};
@@ -130,6 +132,7 @@ pub struct WebBuilder {
     host: Option<Arc<dyn Host>>,
     pages: Arc<dyn Pages>,
     cache: CacheDurations,
+    messages: Messages,
 }
 
 impl std::fmt::Debug for WebBuilder {
@@ -192,6 +195,12 @@ impl WebBuilder {
         self
     }
 
+    /// The texts of the pages. Default: [`Messages::default`] (the seeds' words).
+    pub fn messages(mut self, messages: Messages) -> Self {
+        self.messages = messages;
+        self
+    }
+
     /// The web layer, or what is missing.
     pub fn build(self) -> Result<Web, WebError> {
         let host = self.host.ok_or(WebError::NoHost)?;
@@ -222,6 +231,7 @@ impl WebBuilder {
                 host,
                 pages: self.pages,
                 cache: self.cache,
+                messages: self.messages,
             }),
         })
     }
@@ -279,6 +289,7 @@ impl Web {
             host: None,
             pages: Arc::new(DefaultPages),
             cache: CacheDurations::default(),
+            messages: Messages::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::Web;
 use crate::choose::{Target, ask, digest_key, not_covered, set_target, take_target};
 use crate::connect::{finish, flow_failed, renew_all};
+use crate::messages::say;
 use crate::state::Inner;
 use crate::viewer::MaybeViewer;
 use crate::views::{esc, layout, message_page, parse_kind, store_down};
@@ -98,7 +99,7 @@ pub async fn start_renewal(
                 "Not configured",
                 None,
                 "warn",
-                "This connection kind is not configured on this site.",
+                &say("not-configured", &[]),
             )
         }
     }
@@ -106,13 +107,15 @@ pub async fn start_renewal(
 
 /// `GET /access-token`: renew without logging in.
 pub async fn access_token_page(MaybeViewer(user): MaybeViewer) -> Response {
-    let body = "<div class=card><p>Renew the connection of an Instagram account without logging in to \
-LightWidget. You will log in on Instagram or Facebook itself; choose how the account was connected:</p>\
+    let body = format!(
+        "<div class=card><p>{}</p>\
 <p><a class=btn id=renew-consumer href=\"/access-token/consumer\">Consumer connection</a> \
 <a class=btn id=renew-business href=\"/access-token/business\">Business connection</a></p>\
-<p class=muted>Consumer connection: Instagram Login. Business connection: Facebook Login through the \
-Facebook Page linked to the Instagram account.</p></div>";
-    layout("Access token", user.as_ref(), body).into_response()
+<p class=muted>{}</p></div>",
+        say("access-token-intro", &[]),
+        say("access-token-kinds", &[])
+    );
+    layout("Access token", user.as_ref(), &body).into_response()
 }
 
 /// `GET /access-token/{kind}`: the renewal flow of that kind.
@@ -143,8 +146,7 @@ fn started_elsewhere(headers: &HeaderMap) -> Option<Response> {
             "Start from this site",
             None,
             "warn",
-            "For your safety, sign-ins start from this site's own pages: open the access token \
-page or the invitation link again and use its buttons.",
+            &say("started-elsewhere", &[]),
         )
     })
 }
@@ -176,7 +178,7 @@ pub async fn renew_link(State(s): S, Query(q): Query<TokenQuery>) -> Response {
                 "Nothing to renew",
                 None,
                 "warn",
-                "The account of this link is no longer connected. Log in and connect it from the Accounts page.",
+                &say("link-account-gone", &[]),
             ),
             Err(e) => store_down(&e, None),
         },
@@ -185,10 +187,7 @@ pub async fn renew_link(State(s): S, Query(q): Query<TokenQuery>) -> Response {
             "Link not valid",
             None,
             "warn",
-            &format!(
-                "{}. Use the buttons on the access token page instead.",
-                esc(&e.to_string())
-            ),
+            &say("link-not-valid", &[("reason", &esc(&e.to_string()))]),
         ),
     }
 }
@@ -199,7 +198,7 @@ fn invitation_refused() -> Response {
         "Invitation not valid",
         None,
         "warn",
-        "This invitation link is damaged or has expired. Ask for a new one.",
+        &say("invitation-not-valid", &[]),
     )
 }
 
@@ -255,20 +254,14 @@ pub struct CallbackQuery {
     state: Option<String>,
 }
 
-fn state_refused(e: &StateError) -> &'static str {
-    match e {
-        StateError::WrongBrowser => {
-            "This sign-in was started in another browser, or this browser's cookies were cleared. \
-For your safety nothing was connected: start again from this browser."
-        }
-        StateError::Expired => {
-            "This sign-in took too long. Nothing was connected: please start again."
-        }
-        StateError::Replayed => {
-            "This sign-in was already completed. Start again to connect another account."
-        }
-        _ => "This sign-in link is not one of ours. Nothing was connected.",
-    }
+fn state_refused(e: &StateError) -> String {
+    let key = match e {
+        StateError::WrongBrowser => "state-wrong-browser",
+        StateError::Expired => "state-expired",
+        StateError::Replayed => "state-replayed",
+        _ => "state-not-ours",
+    };
+    say(key, &[])
 }
 
 /// `GET /oauth/callback`: verify state and binding, exchange the code, connect.
@@ -286,10 +279,7 @@ pub async fn oauth_callback(State(s): S, req: Request) -> Response {
         message_page(status, "Not connected", user.as_ref(), "warn", msg).into_response()
     };
     let Some(state) = q.state.filter(|st| !st.is_empty()) else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "This sign-in link is incomplete. Nothing was connected.",
-        );
+        return refused(StatusCode::BAD_REQUEST, &say("flow-incomplete", &[]));
     };
     let binding = cookie.find(
         headers
@@ -303,7 +293,7 @@ pub async fn oauth_callback(State(s): S, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "OAuth state refused");
-            return refused(StatusCode::BAD_REQUEST, state_refused(&e));
+            return refused(StatusCode::BAD_REQUEST, &state_refused(&e));
         }
     };
     // Single use across every instance: the store spends the state (the signer's
@@ -314,7 +304,7 @@ pub async fn oauth_callback(State(s): S, req: Request) -> Response {
             tracing::warn!("OAuth state replayed (already spent in the store)");
             return refused(
                 StatusCode::BAD_REQUEST,
-                state_refused(&StateError::Replayed),
+                &state_refused(&StateError::Replayed),
             );
         }
         Err(e) => return store_down(&e, user.as_ref()),

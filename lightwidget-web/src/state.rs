@@ -63,6 +63,7 @@ pub struct Inner {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) pages: Arc<dyn Pages>,
     pub(crate) cache: CacheDurations,
+    pub(crate) messages: crate::Messages,
 }
 
 impl Inner {

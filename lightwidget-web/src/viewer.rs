@@ -93,8 +93,7 @@ pub fn forbidden() -> Response {
         "Request refused",
         None,
         "warn",
-        "This form was not sent from this site, or your session ended. Nothing was changed: \
-reload the page and try again.",
+        &crate::messages::say("forbidden", &[]),
     )
 }
 

@@ -113,7 +113,8 @@ impl IntoResponse for PageOut {
 pub(crate) async fn render_pages(State(s): State<Web>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     if let Some(p) = res.extensions_mut().remove::<Arc<PageOut>>() {
-        let html = s.pages.page(&p.title, p.viewer.as_ref(), &p.body);
+        let body = crate::messages::expand(&p.body, &s.messages);
+        let html = s.pages.page(&p.title, p.viewer.as_ref(), &body);
         res.headers_mut().remove(header::CONTENT_LENGTH);
         res.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -172,7 +173,7 @@ pub fn store_down(e: &Error, user: Option<&Viewer>) -> Response {
         "Temporarily unavailable",
         user,
         "warn",
-        "We could not read your accounts right now. Please try again in a minute.",
+        &crate::messages::say("store-down", &[]),
     )
 }
 
@@ -316,20 +317,19 @@ pub fn parse_kind(k: &str) -> Option<ConnectionKind> {
 /// the refresh queue, which takes a minute or two, and the browser cache may show the old
 /// feed for a while (how long is the host's [`CacheDurations`](crate::CacheDurations)).
 pub fn after_renewal(cache: &crate::CacheDurations) -> String {
+    use crate::messages::say;
+    let free = duration_words(cache.free);
     let cached = match cache.upgraded {
-        Some(up) => format!(
-            "We cache free widgets for {} and the ones with the upgrade add-on for {}",
-            duration_words(cache.free),
-            duration_words(up)
+        Some(up) => say(
+            "cache-by-plan",
+            &[("free", &free), ("upgraded", &duration_words(up))],
         ),
-        None => format!("We cache widgets for {}", duration_words(cache.free)),
+        None => say("cache-one", &[("free", &free)]),
     };
     format!(
-        "<div class=\"msg info\" id=after-renewal><p>All the widgets of this Instagram account are \
-added to the refresh queue with high priority. It usually takes a minute or two before they pull \
-the new posts from Instagram.</p><p>Your browser may still show the old feed from its cache: \
-{cached}. You will see the new posts once the cache expires, or at once if you clear your \
-browser's cache.</p></div>"
+        "<div class=\"msg info\" id=after-renewal><p>{}</p><p>{}</p></div>",
+        say("after-renewal-queue", &[]),
+        say("after-renewal-cache", &[("cached", &cached)])
     )
 }
 
