@@ -159,7 +159,10 @@ pub async fn accounts(State(s): S, user: Viewer, headers: HeaderMap) -> Response
     };
     let rows: String = reports.iter().map(|r| account_row(r, &user.csrf)).collect();
     let table = if reports.is_empty() {
-        "<p class=muted id=no-accounts>No Instagram account connected yet.</p>".to_owned()
+        format!(
+            "<p class=muted id=no-accounts>{}</p>",
+            say("no-accounts", &[])
+        )
     } else {
         format!(
             "<table><tr><th>Account</th><th>Connection</th><th>Access token</th><th>Reason</th>\
@@ -342,6 +345,14 @@ pub async fn disconnect(
     }
 }
 
+/// Instagram / Facebook: the network a connection kind logs in on.
+fn network(kind: ConnectionKind) -> &'static str {
+    match kind {
+        ConnectionKind::Consumer => "Instagram",
+        ConnectionKind::Business => "Facebook",
+    }
+}
+
 /// The seed's words on what moves the last successful check, and on the history.
 const LAST_CHECK_HELP: &str = "<div class=card id=last-check-help><h3>Last successful check date</h3>\
 <p>Date and time is given in UTC – Coordinated Universal Time. This date/time is updated when:</p><ul>\
@@ -361,9 +372,10 @@ async fn token_card(s: &Inner, owner: &OwnerId, r: &StatusReport, update: Option
         .unwrap_or_default();
     let rows: String = history.iter().map(history_row).collect();
     let rows = if rows.is_empty() {
-        "<tr><td colspan=3 class=muted>No entries yet: when your access token expires or is updated, \
-an entry appears here.</td></tr>"
-            .to_owned()
+        format!(
+            "<tr><td colspan=3 class=muted>{}</td></tr>",
+            say("history-empty", &[])
+        )
     } else {
         rows
     };
@@ -407,40 +419,44 @@ pub async fn my_token(State(s): S, user: Viewer, headers: HeaderMap) -> Response
     if let Some(id) = &user.social {
         if welcome {
             body.push_str(&format!(
-                "<div class=\"msg info\" id=message>You are logged in with {} as @{}.</div>",
-                match id.kind {
-                    ConnectionKind::Consumer => "Instagram",
-                    ConnectionKind::Business => "Facebook",
-                },
-                esc(&id.username)
+                "<div class=\"msg info\" id=message>{}</div>",
+                say(
+                    "logged-in-as",
+                    &[
+                        ("network", network(id.kind)),
+                        ("username", &esc(&id.username))
+                    ]
+                )
             ));
         }
         if renewed {
             body.push_str(&format!(
-                "<div class=\"msg info\" id=renewed>Your access token is renewed.</div>{}",
+                "<div class=\"msg info\" id=renewed>{}</div>{}",
+                say("token-renewed", &[]),
                 after_renewal(&s.cache)
             ));
         }
         if let Some(other) = also {
             body.push_str(&format!(
-                "<div class=\"msg info\" id=other-kind>@{u} is also connected with a {o}. That is a \
-different connection with a token of its own: log in with {w} to see it.</div>",
-                u = esc(&id.username),
-                o = esc(other.label()),
-                w = match other {
-                    ConnectionKind::Consumer => "Instagram",
-                    ConnectionKind::Business => "Facebook",
-                },
+                "<div class=\"msg info\" id=other-kind>{}</div>",
+                say(
+                    "also-connected",
+                    &[
+                        ("username", &esc(&id.username)),
+                        ("other", &esc(other.label())),
+                        ("network", network(other)),
+                    ]
+                )
             ));
         }
         match s.keeper.status_for(&user.owner, id.account).await {
             Ok(r) if r.account.kind == id.kind => {
                 body.push_str(&token_card(&s, &user.owner, &r, Some(&user.csrf)).await);
             }
-            Ok(_) | Err(Error::UnknownAccount(_)) => body.push_str(
-                "<div class=card><p class=muted id=no-accounts>This connection was removed. Log out and \
-log in again with Instagram or Facebook to connect it again.</p></div>",
-            ),
+            Ok(_) | Err(Error::UnknownAccount(_)) => body.push_str(&format!(
+                "<div class=card><p class=muted id=no-accounts>{}</p></div>",
+                say("connection-removed", &[])
+            )),
             Err(e) => return store_down(&e, Some(&user)),
         }
     } else {
@@ -449,9 +465,10 @@ log in again with Instagram or Facebook to connect it again.</p></div>",
             Err(e) => return store_down(&e, Some(&user)),
         };
         if reports.is_empty() {
-            body.push_str(
-                "<div class=card><p class=muted>No Instagram account connected yet.</p></div>",
-            );
+            body.push_str(&format!(
+                "<div class=card><p class=muted>{}</p></div>",
+                say("no-accounts", &[])
+            ));
         }
         for r in &reports {
             body.push_str(&token_card(&s, &user.owner, r, None).await);

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Web;
 use crate::choose::digest_key;
+use crate::messages::say;
 use crate::state::Inner;
 use crate::views::{esc, layout, message_page, store_down, urlencode};
 
@@ -106,40 +107,28 @@ pub async fn unsubscribe(State(s): S, Query(q): Query<UnsubscribeQuery>) -> Resp
     let (title, text) = match did {
         Unsubscribed::TurnedOff(topics) => (
             "Unsubscribed",
-            format!(
-                "<span id=unsubscribed>You will no longer get {} for <b>{}</b>.</span> \
-You can turn them on again in Settings.",
-                topics_words(&topics),
-                esc(&s.host.display_name(&l.owner).await),
+            say(
+                "unsubscribed",
+                &[
+                    ("topics", &topics_words(&topics)),
+                    ("owner", &esc(&s.host.display_name(&l.owner).await)),
+                ],
             ),
         ),
         Unsubscribed::AlreadyOff => (
             "Already unsubscribed",
-            format!(
-                "<span id=already-unsubscribed>You were already unsubscribed from {}.</span> \
-Nothing changed.",
-                topic_words(scope),
-            ),
+            say("already-unsubscribed", &[("topics", &topic_words(scope))]),
         ),
         Unsubscribed::LinkUsed { on_now } if on_now.is_empty() => (
             "Already unsubscribed",
-            format!(
-                "<span id=already-unsubscribed>This link was already used: you are unsubscribed from {}.</span> \
-Nothing changed.",
-                topic_words(scope),
-            ),
+            say("link-used-unsubscribed", &[("topics", &topic_words(scope))]),
         ),
         Unsubscribed::LinkUsed { on_now } => (
             "Link already used",
-            format!(
-                "<span id=link-used>This link was already used, and you turned {} back on since. \
-Nothing changed: you still get them.</span> To stop them, untick them in Settings or use the \
-link in a newer email.",
-                topics_words(&on_now),
-            ),
+            say("link-used-turned-on", &[("topics", &topics_words(&on_now))]),
         ),
         // A later kind of outcome: say only what is certain.
-        _ => ("Unsubscribe", "Your request was handled.".to_owned()),
+        _ => ("Unsubscribe", say("request-handled", &[])),
     };
     message_page(StatusCode::OK, title, None, "info", &text)
 }
@@ -317,24 +306,27 @@ pub async fn data_deletion_status(State(s): S, Query(q): Query<CodeQuery>) -> Re
     };
     let known = found.is_some();
     let msg = match found {
-        Some(d) if d.deleted.is_empty() => format!(
-            "Deletion request <code>{}</code> was received. We held no data for this {}: \
-nothing needed deleting.",
-            esc(&q.code),
-            esc(d.kind.label())
+        Some(d) if d.deleted.is_empty() => say(
+            "deletion-nothing-held",
+            &[("code", &esc(&q.code)), ("kind", &esc(d.kind.label()))],
         ),
-        Some(d) => format!(
-            "Deletion request <code>{}</code> was received and carried out. Deleted: the {} of {}, \
-with its access token, history and pending notices.",
-            esc(&q.code),
-            esc(d.kind.label()),
-            d.deleted
+        Some(d) => {
+            let accounts = d
+                .deleted
                 .iter()
                 .map(|u| format!("<b>@{}</b>", esc(u)))
                 .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        None => "We have no deletion request with this code.".into(),
+                .join(", ");
+            say(
+                "deletion-done",
+                &[
+                    ("code", &esc(&q.code)),
+                    ("kind", &esc(d.kind.label())),
+                    ("accounts", &accounts),
+                ],
+            )
+        }
+        None => say("deletion-unknown", &[]),
     };
     message_page(
         StatusCode::OK,

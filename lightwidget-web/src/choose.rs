@@ -227,12 +227,12 @@ pub async fn choose_page(
         })
         .collect();
     let body = format!(
-        "<div class=card><p>Your Facebook login gives several Pages with an Instagram business \
-account. Choose the Instagram account to connect:</p>\
+        "<div class=card><p>{intro}</p>\
 <form method=post action=\"/connect/choose\" id=choose-form>\
 <input type=hidden name=choice_token value=\"{c}\"><ul class=choices>{items}</ul>\
 <button type=submit class=btn id=choose>Connect this account</button></form></div>",
         c = esc(&csrf),
+        intro = say("choose-intro", &[]),
     );
     layout("Choose an Instagram account", user.as_ref(), &body).into_response()
 }

@@ -165,6 +165,66 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "invitation-not-valid",
         "This invitation link is damaged or has expired. Ask for a new one.",
     ),
+    // Unsubscribe (RFC 8058 one-click).
+    (
+        "unsubscribed",
+        "<span id=unsubscribed>You will no longer get {topics} for <b>{owner}</b>.</span> You can turn them on again in Settings.",
+    ),
+    (
+        "already-unsubscribed",
+        "<span id=already-unsubscribed>You were already unsubscribed from {topics}.</span> Nothing changed.",
+    ),
+    (
+        "link-used-unsubscribed",
+        "<span id=already-unsubscribed>This link was already used: you are unsubscribed from {topics}.</span> Nothing changed.",
+    ),
+    (
+        "link-used-turned-on",
+        "<span id=link-used>This link was already used, and you turned {topics} back on since. Nothing changed: you still get them.</span> To stop them, untick them in Settings or use the link in a newer email.",
+    ),
+    ("request-handled", "Your request was handled."),
+    // Data deletion status page.
+    (
+        "deletion-nothing-held",
+        "Deletion request <code>{code}</code> was received. We held no data for this {kind}: nothing needed deleting.",
+    ),
+    (
+        "deletion-done",
+        "Deletion request <code>{code}</code> was received and carried out. Deleted: the {kind} of {accounts}, with its access token, history and pending notices.",
+    ),
+    (
+        "deletion-unknown",
+        "We have no deletion request with this code.",
+    ),
+    // Invitations.
+    (
+        "invitation",
+        "<b>{inviter}</b> invites you to connect your Instagram account to their LightWidget account so they can build widgets for you. You log in on Instagram or Facebook yourself, on this device: no password is shared with anyone.",
+    ),
+    // My access token.
+    (
+        "logged-in-as",
+        "You are logged in with {network} as @{username}.",
+    ),
+    ("token-renewed", "Your access token is renewed."),
+    (
+        "also-connected",
+        "@{username} is also connected with a {other}. That is a different connection with a token of its own: log in with {network} to see it.",
+    ),
+    (
+        "connection-removed",
+        "This connection was removed. Log out and log in again with Instagram or Facebook to connect it again.",
+    ),
+    ("no-accounts", "No Instagram account connected yet."),
+    (
+        "history-empty",
+        "No entries yet: when your access token expires or is updated, an entry appears here.",
+    ),
+    // Several Pages.
+    (
+        "choose-intro",
+        "Your Facebook login gives several Pages with an Instagram business account. Choose the Instagram account to connect:",
+    ),
     // Errors.
     (
         "forbidden",

@@ -209,12 +209,13 @@ pub async fn invite_page(State(s): S, Query(q): Query<TokenQuery>) -> Response {
     };
     let t = esc(&super::views::urlencode(&q.token));
     let body = format!(
-        "<div class=card><p><b>{f}</b> invites you to connect your Instagram account to their LightWidget \
-account so they can build widgets for you. You log in on Instagram or Facebook yourself, on this device: \
-no password is shared with anyone.</p>\
+        "<div class=card><p>{invitation}</p>\
 <p><a class=btn id=invite-consumer href=\"/invite/start?kind=consumer&amp;token={t}\">Consumer connection</a> \
 <a class=btn id=invite-business href=\"/invite/start?kind=business&amp;token={t}\">Business connection</a></p></div>",
-        f = esc(&s.host.display_name(&from).await)
+        invitation = say(
+            "invitation",
+            &[("inviter", &esc(&s.host.display_name(&from).await))]
+        )
     );
     layout("Invitation", None, &body).into_response()
 }

@@ -13,7 +13,7 @@ use lightwidget_instagram::sandbox::{Sandbox, SandboxConfig, UserHandle};
 use lightwidget_instagram::state::{MemoryNonceStore, StateSigner};
 use lightwidget_instagram::{FacebookLogin, GraphProvider, InstagramLogin};
 use lightwidget_notify::LinkSigner;
-use lightwidget_web::{Host, Pages, Step, Viewer, Web, async_trait};
+use lightwidget_web::{Host, Messages, Pages, Step, Viewer, Web, async_trait};
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use url::Url;
@@ -92,6 +92,10 @@ struct World {
 const STATE_SECRET: &str = "the-state-secret-every-instance-shares-0123456789";
 
 async fn world(instances: usize) -> World {
+    world_with(instances, Messages::default()).await
+}
+
+async fn world_with(instances: usize, messages: Messages) -> World {
     let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
     let sandbox = Sandbox::start(SandboxConfig {
         clock: Arc::new(clock.clone()),
@@ -160,6 +164,7 @@ async fn world(instances: usize) -> World {
         ))
         .host(host.clone())
         .pages(Arc::new(PlainPages))
+        .messages(messages.clone())
         .build()
         .unwrap();
         let router = web.router();
@@ -460,4 +465,43 @@ async fn without_app_secrets_no_signed_request_is_believed() {
         assert_eq!(r.status(), 403, "{path}");
     }
     assert!(w.keeper.status(id).await.unwrap().status.is_active());
+}
+
+#[tokio::test]
+async fn the_host_rewords_any_message() {
+    let mut m = Messages::default();
+    m.set("access-token-intro", "Renew here, {nobody} filled this.").unwrap();
+    m.set("never-connected", "Nope: @{username} ({kind}) is unknown here [1075].")
+        .unwrap();
+    assert!(m.set("not-a-message", "x").is_err());
+    let w = world_with(1, m).await;
+    let body = w.get(0, "access-token", None).await.text().await.unwrap();
+    assert!(body.contains("Renew here, {nobody} filled this."), "{body}");
+    assert!(!body.contains("without logging in"), "{body}");
+    // A message with values, after a real flow: renewing an account never connected.
+    let paul = w.sandbox.create_consumer_user("paul");
+    *w.host.sandbox_user.lock().unwrap() = Some(paul.id.to_string());
+    let r = w
+        .http
+        .get(w.url(0, "access-token/consumer"))
+        .send()
+        .await
+        .unwrap();
+    let binding = set_cookies(&r);
+    let dialog = w.http.get(location(&r)).send().await.unwrap();
+    let callback: Url = location(&dialog).parse().unwrap();
+    let page = w
+        .http
+        .get(w.url(0, &format!("oauth/callback?{}", callback.query().unwrap())))
+        .header("cookie", &binding)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Nope: @paul (Consumer connection (Instagram Login)) is unknown here [1075]."),
+        "{page}"
+    );
 }
