@@ -17,7 +17,8 @@ use url::Url;
 use crate::app::session::{Sessions, SiteHost};
 use crate::app::standins::Widgets;
 use crate::app::views::SitePages;
-use crate::app::{AppState, Inbox, WidgetQueue};
+use crate::app::{AppState, WidgetQueue};
+use lightwidget::notify::Mailbox;
 use lightwidget::web::{Web, secure_cookies};
 use secrecy::SecretString;
 
@@ -133,7 +134,7 @@ async fn assemble(
         random_secret().into(),
         opts.public_url.clone(),
     ));
-    let inbox = Arc::new(Inbox::new(links.clone(), clock.clone()));
+    let inbox = Arc::new(Mailbox::new(links.clone(), clock.clone()));
     let queue = Arc::new(WidgetQueue::default());
     let keeper = Keeper::builder(Arc::new(store), Arc::new(provider))
         .clock(clock.clone())

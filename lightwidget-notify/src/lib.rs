@@ -33,6 +33,7 @@
 
 mod alerts;
 mod links;
+mod mailbox;
 mod templates;
 
 #[cfg(feature = "email")]
@@ -49,6 +50,7 @@ pub use alerts::WebhookAlerts;
 #[cfg(feature = "email")]
 pub use email::{EmailContent, EmailNotifier, EmlFileNotifier, SmtpTls};
 pub use links::{LinkError, LinkSigner, RenewalLink, UnsubscribeLink};
+pub use mailbox::{Mail, Mailbox};
 pub use templates::{DefaultTemplates, Links, Templates, escape_html};
 #[cfg(feature = "webhook")]
 pub use webhook::{WebhookNotifier, WebhookSignatureError, sign_webhook, verify_webhook_signature};

@@ -470,9 +470,13 @@ async fn without_app_secrets_no_signed_request_is_believed() {
 #[tokio::test]
 async fn the_host_rewords_any_message() {
     let mut m = Messages::default();
-    m.set("access-token-intro", "Renew here, {nobody} filled this.").unwrap();
-    m.set("never-connected", "Nope: @{username} ({kind}) is unknown here [1075].")
+    m.set("access-token-intro", "Renew here, {nobody} filled this.")
         .unwrap();
+    m.set(
+        "never-connected",
+        "Nope: @{username} ({kind}) is unknown here [1075].",
+    )
+    .unwrap();
     assert!(m.set("not-a-message", "x").is_err());
     let w = world_with(1, m).await;
     let body = w.get(0, "access-token", None).await.text().await.unwrap();
@@ -501,7 +505,9 @@ async fn the_host_rewords_any_message() {
         .await
         .unwrap();
     assert!(
-        page.contains("Nope: @paul (Consumer connection (Instagram Login)) is unknown here [1075]."),
+        page.contains(
+            "Nope: @paul (Consumer connection (Instagram Login)) is unknown here [1075]."
+        ),
         "{page}"
     );
 }

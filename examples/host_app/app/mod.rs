@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use standins::{Inbox, WidgetQueue};
+pub use standins::WidgetQueue;
 pub use state::AppState;
 
 /// The app's router: its own routes, protected like the web layer's, then the web layer,

@@ -9,7 +9,9 @@ use lightwidget::*;
 use url::Url;
 
 use super::session::Sessions;
-use super::standins::{Inbox, WidgetQueue, Widgets};
+use lightwidget::notify::Mailbox;
+
+use super::standins::{WidgetQueue, Widgets};
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -20,7 +22,7 @@ pub struct AppState {
     /// The site's sessions.
     pub sessions: Arc<Sessions>,
     /// The stand-in mailbox the notices go to.
-    pub inbox: Arc<Inbox>,
+    pub inbox: Arc<Mailbox>,
     /// The stand-in widget refresh queues, one per owner.
     pub queue: Arc<WidgetQueue>,
     /// The owners' widgets and the account each shows.

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lightwidget::gateway::{GatewayError, Media};
-use lightwidget::instagram::BaseUrls;
+use lightwidget::instagram::sandbox::{BREAK_REASONS, break_remote};
 use lightwidget::web::{CsrfForm, CsrfProtected, Viewer};
 use lightwidget::*;
 use serde::Deserialize;
@@ -21,18 +21,6 @@ use super::state::AppState;
 use super::views::{csrf_field, esc, layout, message_page, status_cell, unavailable, utc};
 
 type S = State<Arc<AppState>>;
-
-/// The reasons the sandbox can break an account for (its `/_sandbox/…/break` control).
-const BREAKS: [(&str, &str); 5] = [
-    ("password_changed", "The owner changed their password"),
-    ("checkpoint", "A security checkpoint"),
-    ("app_removed", "The owner removed the app"),
-    ("permission_removed", "A permission was removed"),
-    (
-        "rate_limited",
-        "Meta throttles the account (the token stays fine)",
-    ),
-];
 
 fn media_row(m: &Media) -> String {
     let img = m
@@ -211,7 +199,7 @@ If the token stopped working, the status above says so and the owner was told.</
             .into(),
     };
     let controls = if s.sandbox.is_some() {
-        let options: String = BREAKS
+        let options: String = BREAK_REASONS
             .iter()
             .map(|(v, t)| format!("<option value=\"{v}\">{}</option>", esc(t)))
             .collect();
@@ -262,29 +250,13 @@ pub async fn sandbox_break(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let Some(base) = s.sandbox.clone() else {
+    let known = BREAK_REASONS.iter().any(|(v, _)| *v == f.form.reason);
+    let (Some(base), true) = (s.sandbox.clone(), known) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if !BREAKS.iter().any(|(v, _)| *v == f.form.reason) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let path = format!(
-        "_sandbox/accounts/{}/break",
-        url::form_urlencoded::byte_serialize(r.account.ig_user_id.as_bytes()).collect::<String>()
-    );
-    let Ok(url) = BaseUrls::endpoint(&base, &path) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let sent = reqwest::Client::new()
-        .post(url)
-        .form(&[("reason", f.form.reason.as_str())])
-        .send()
-        .await;
-    match sent {
-        Ok(resp) if resp.status().is_success() => {
-            Redirect::to(&format!("/accounts/{}/preview", r.account.id)).into_response()
-        }
-        _ => message_page(
+    match break_remote(&base, r.account.ig_user_id.as_str(), &f.form.reason).await {
+        Ok(()) => Redirect::to(&format!("/accounts/{}/preview", r.account.id)).into_response(),
+        Err(_) => message_page(
             StatusCode::BAD_GATEWAY,
             "Sandbox unavailable",
             Some(&user),

@@ -86,3 +86,38 @@ pub(super) async fn heal_account(State(s): S, Path(id): Path<String>) -> Respons
     s.set_scenario(&id, None);
     axum::Json(json!({"ig_user_id": id, "healed": true})).into_response()
 }
+
+/// The reasons the break control takes, with what each plays, for a host's own control
+/// (a demo's "Break it" menu).
+pub const BREAK_REASONS: [(&str, &str); 5] = [
+    ("password_changed", "The owner changed their password"),
+    ("checkpoint", "A security checkpoint"),
+    ("app_removed", "The owner removed the app"),
+    ("permission_removed", "A permission was removed"),
+    (
+        "rate_limited",
+        "Meta throttles the account (the token stays fine)",
+    ),
+];
+
+/// Breaks `ig_user_id` for `reason` (one of [`BREAK_REASONS`]) in the sandbox at `base`,
+/// over HTTP (what a running host that only knows the sandbox's URL calls).
+pub async fn break_remote(base: &url::Url, ig_user_id: &str, reason: &str) -> Result<(), String> {
+    if !BREAK_REASONS.iter().any(|(r, _)| *r == reason) {
+        return Err(format!("unknown break reason {reason:?}"));
+    }
+    let id: String = url::form_urlencoded::byte_serialize(ig_user_id.as_bytes()).collect();
+    let url = crate::BaseUrls::endpoint(base, &format!("_sandbox/accounts/{id}/break"))
+        .map_err(|e| e.to_string())?;
+    let resp = reqwest::Client::new()
+        .post(url)
+        .form(&[("reason", reason)])
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the sandbox answered {}", resp.status()))
+    }
+}

@@ -20,6 +20,7 @@
 //! ```
 
 mod control;
+pub use control::{BREAK_REASONS, break_remote};
 mod feed;
 mod oauth;
 mod routes;
