@@ -1585,6 +1585,10 @@ async fn no_page_shows_text_taken_from_the_url() {
         assert!(!r.body.contains("is connected"), "{path}: {}", r.body);
         assert!(!r.body.contains("is disconnected"), "{path}: {}", r.body);
     }
+    // Nor a fixed message the URL merely asks for.
+    let r = alice.get(site.url("settings?saved=1")).await;
+    assert!(r.body.contains("Expired token notifications"), "{}", r.body);
+    assert!(!r.body.contains("Preferences updated"), "{}", r.body);
 }
 
 // ---------------------------------------------------------------- #27 review: callbacks and flow starts

@@ -31,6 +31,8 @@ pub(crate) enum Done {
     Renewed(AccountId),
     /// The viewer left the account with this username.
     Disconnected(String),
+    /// The viewer's notification settings were saved.
+    Saved,
     /// The viewer logged in with Instagram / Facebook; the same account is also connected
     /// with the other kind when `also` says so; `renewed` when its token was renewed.
     LoggedIn {
@@ -63,6 +65,7 @@ pub(crate) fn flash(s: &Inner, what: &Done) -> String {
         Done::Connected(id) => format!("c.{id}"),
         Done::Renewed(id) => format!("r.{id}"),
         Done::Disconnected(u) => format!("d.{}", urlencode(u)),
+        Done::Saved => "s.1".to_owned(),
         Done::LoggedIn { also, renewed } => format!(
             "l.{}.{}",
             also.map(ConnectionKind::as_str).unwrap_or("-"),
@@ -70,6 +73,11 @@ pub(crate) fn flash(s: &Inner, what: &Done) -> String {
         ),
     };
     flash_cookie(s, &value, 60)
+}
+
+/// The `Set-Cookie` that drops the flash once its page was shown.
+pub(crate) fn clear_flash(s: &Inner) -> String {
+    flash_cookie(s, "", 0)
 }
 
 /// The redirect to the Accounts page after `what`, with its message in the flash cookie.
@@ -81,7 +89,7 @@ pub(crate) fn done(s: &Inner, what: Done) -> Response {
         .into_response()
 }
 
-fn read_flash(s: &Inner, headers: &HeaderMap) -> Option<Done> {
+pub(crate) fn read_flash(s: &Inner, headers: &HeaderMap) -> Option<Done> {
     let name = flash_name(s);
     let v = headers
         .get_all(header::COOKIE)
@@ -94,6 +102,7 @@ fn read_flash(s: &Inner, headers: &HeaderMap) -> Option<Done> {
     match v.split_once('.')? {
         ("c", id) => id.parse().ok().map(Done::Connected),
         ("r", id) => id.parse().ok().map(Done::Renewed),
+        ("s", _) => Some(Done::Saved),
         ("l", rest) => {
             let (also, renewed) = rest.split_once('.')?;
             Some(Done::LoggedIn {

@@ -220,6 +220,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "history-empty",
         "No entries yet: when your access token expires or is updated, an entry appears here.",
     ),
+    ("preferences-saved", "Preferences updated."),
     // Several Pages.
     (
         "choose-intro",

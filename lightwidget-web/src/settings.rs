@@ -1,16 +1,19 @@
 //! Settings: expired token notifications (every break) and the warnings, each its own
 //! opt-in, for owners the host says are entitled to notifications.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, header};
 use std::collections::BTreeSet;
 
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use lightwidget_core::*;
 use serde::Deserialize;
 
 use crate::Web;
+use crate::accounts::{Done, clear_flash, flash, read_flash};
 use crate::host::Viewer;
+use crate::messages::say;
 use crate::state::Inner;
 use crate::viewer::{CsrfForm, CsrfProtected};
 use crate::views::{csrf_field, esc, layout, store_down};
@@ -31,12 +34,6 @@ async fn entitled(s: &Inner, owner: &OwnerId) -> bool {
             .await
             .map(|v| v.iter().any(|r| r.account.entitlements.notifications))
             .unwrap_or(false)
-}
-
-/// The Settings page's query.
-#[derive(Deserialize)]
-pub struct SettingsQuery {
-    saved: Option<String>,
 }
 
 /// Parses the notification address the way the mailer will, or says what is wrong.
@@ -106,7 +103,7 @@ const NOT_ENTITLED: &str = "<div class=card id=not-entitled><p>Expired token not
 Pro plan. Upgrade to get an email when a connection stops working.</p></div>";
 
 /// `GET /settings`.
-pub async fn settings(State(s): S, user: Viewer, Query(q): Query<SettingsQuery>) -> Response {
+pub async fn settings(State(s): S, user: Viewer, headers: HeaderMap) -> Response {
     if !entitled(&s, &user.owner).await {
         return layout("Settings", Some(&user), NOT_ENTITLED).into_response();
     }
@@ -125,13 +122,18 @@ pub async fn settings(State(s): S, user: Viewer, Query(q): Query<SettingsQuery>)
         // login's name, "@paul" or "Paul Smith", is not): the form must save unchanged.
         .or_else(|| parse_email(&format!("{}@example.com", user.name)).ok())
         .unwrap_or_default();
-    let flash = if q.saved.is_some() {
-        "<div class=\"msg info\" id=message>Preferences updated.</div>"
+    // Only what the server did: the flash cookie it set after saving.
+    let flash = if read_flash(&s, &headers) == Some(Done::Saved) {
+        format!(
+            "<div class=\"msg info\" id=message>{}</div>",
+            say("preferences-saved", &[])
+        )
     } else {
-        ""
+        String::new()
     };
-    let body = settings_form(&user, &prefs.topics, &email, flash);
-    layout("Settings", Some(&user), &body).into_response()
+    let body = settings_form(&user, &prefs.topics, &email, &flash);
+    let clear = AppendHeaders([(header::SET_COOKIE, clear_flash(&s))]);
+    (clear, layout("Settings", Some(&user), &body)).into_response()
 }
 
 /// The Settings form.
@@ -202,7 +204,11 @@ pub async fn save_settings(State(s): S, user: Viewer, f: CsrfForm<SettingsForm>)
         }
     }
     match s.keeper.set_preferences(&p).await {
-        Ok(()) => Redirect::to("/settings?saved=1").into_response(),
+        Ok(()) => (
+            AppendHeaders([(header::SET_COOKIE, flash(&s, &Done::Saved))]),
+            Redirect::to("/settings"),
+        )
+            .into_response(),
         Err(e) => store_down(&e, Some(&user)),
     }
 }
