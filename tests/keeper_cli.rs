@@ -497,7 +497,7 @@ fn import_carries_every_field_and_never_rolls_a_token_back() {
 #[test]
 fn the_example_config_file_lists_real_settings() {
     // Uncomment every `# key = value` line of the shipped example and load it.
-    let example = include_str!("../examples/keeper/lightwidget.example.toml");
+    let example = include_str!("../lightwidget-keeper/lightwidget.example.toml");
     let env = Env::new("toml");
     let mut toml = String::new();
     for line in example.lines() {

@@ -5,8 +5,8 @@ use std::io::Read;
 use chrono::{DateTime, TimeDelta, Utc};
 use lightwidget::*;
 
-use crate::Fail;
-use crate::cli::Command;
+use super::Fail;
+use super::cli::Command;
 
 fn parse_id(s: &str) -> Result<AccountId, Fail> {
     s.parse().map_err(|_| {
@@ -36,7 +36,7 @@ fn read_token() -> Result<String, Fail> {
         None => {
             let mut bytes = Vec::new();
             std::io::stdin()
-                .take(crate::import::MAX_LINE_BYTES as u64 + 1)
+                .take(super::import::MAX_LINE_BYTES as u64 + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|e| Fail::Other(format!("reading the token from stdin: {e}")))?;
             String::from_utf8(bytes).map_err(|_| {
@@ -184,7 +184,7 @@ pub async fn one_shot(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
             file,
             format,
             force,
-        } => crate::import::run(keeper, &file, format, force).await?,
+        } => super::import::run(keeper, &file, format, force).await?,
         Command::Incidents { all, json } => {
             let list = keeper.incidents(!all, 100).await?;
             if json {

@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use lightwidget::*;
 use serde::Deserialize;
 
-use crate::Fail;
-use crate::cli::Format;
+use super::Fail;
+use super::cli::Format;
 
 /// Longest accepted line (a token plus its metadata). Meta's tokens are a few hundred
 /// bytes; anything near this is not a token.
@@ -104,7 +104,7 @@ async fn connect(keeper: &Keeper, row: Row, force: bool) -> LineResult {
         .parse()
         .map_err(|_| "kind must be consumer or business".to_string())?;
     let issued_at = time("issued_at", row.issued_at)?;
-    let mut token = crate::commands::token(
+    let mut token = super::commands::token(
         row.token,
         issued_at,
         time("expires_at", row.expires_at)?,

@@ -1,10 +1,16 @@
-//! The lightwidget keeper: the main job.
+//! The lightwidget keeper: the main job, as an installable program.
 //!
 //! ```text
-//! cargo run --example keeper --features sandbox,sqlite,email             # the demo
-//! cargo run --example keeper --features sandbox,sqlite,email -- run -c lightwidget.toml
-//! cargo run --example keeper --features sandbox,sqlite,email -- status --owner user-42 --json
+//! cargo install lightwidget-keeper                  # or: cargo install --path lightwidget-keeper
+//! lightwidget-keeper                                # the demo (sandbox, SMTP stand-in)
+//! lightwidget-keeper run -c lightwidget.toml        # the daemon
+//! lightwidget-keeper status --owner user-42 --json
 //! ```
+//!
+//! In the repository the same program is also `cargo run --example keeper --features
+//! sandbox,sqlite,email`. Settings: a TOML file and `LIGHTWIDGET_*` variables
+//! (`lightwidget.example.toml` beside this crate lists them); `lightwidget-keeper.service`
+//! is a hardened systemd unit.
 //!
 //! Exit codes: 0 ok, 2 usage, 69 database unavailable (EX_UNAVAILABLE), 78 bad
 //! configuration (EX_CONFIG), 1 anything else.
@@ -94,8 +100,22 @@ fn init_logging() -> Result<(), Fail> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Runs the keeper program with the process's arguments (`lightwidget-keeper --help`);
+/// the exit code says how it ended.
+pub fn main() -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(run_cli()),
+        Err(e) => {
+            eprintln!("lightwidget-keeper: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = init_logging() {
         eprintln!("error: {e}");

@@ -18,8 +18,8 @@ use axum::routing::get;
 use lightwidget::Keeper;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::Fail;
-use crate::config::Config;
+use super::Fail;
+use super::config::Config;
 
 /// Allowed clock skew between keepers for a sweep time "in the future".
 const FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
