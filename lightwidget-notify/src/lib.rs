@@ -34,6 +34,7 @@
 mod alerts;
 mod links;
 mod mailbox;
+mod standard_webhooks;
 mod templates;
 
 #[cfg(feature = "email")]
@@ -51,6 +52,7 @@ pub use alerts::WebhookAlerts;
 pub use email::{EmailContent, EmailNotifier, EmlFileNotifier, SmtpTls};
 pub use links::{LinkError, LinkSigner, RenewalLink, UnsubscribeLink};
 pub use mailbox::{Mail, Mailbox};
+pub use standard_webhooks::{StandardWebhookError, StandardWebhookSigner, verify_standard_webhook};
 pub use templates::{DefaultTemplates, Links, Templates, escape_html};
 #[cfg(feature = "webhook")]
 pub use webhook::{WebhookNotifier, WebhookSignatureError, sign_webhook, verify_webhook_signature};
