@@ -65,7 +65,8 @@ fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     B64.encode(m.finalize().into_bytes())
 }
 
-/// Signs deliveries with one or more keys (see the [module docs](self)). `Debug` shows
+/// Signs deliveries with one or more keys: every key signs, space-separated, so a key
+/// rotates without downtime. `Debug` shows
 /// no key.
 #[derive(Clone)]
 pub struct StandardWebhookSigner {
