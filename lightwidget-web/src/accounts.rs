@@ -8,6 +8,7 @@ use lightwidget_core::*;
 use lightwidget_instagram::state::StatePurpose;
 
 use crate::Web;
+use crate::cookies::FLASH;
 use crate::host::{Step, Viewer};
 use crate::messages::say;
 use crate::oauth::{start_oauth, start_renewal_of};
@@ -43,20 +44,8 @@ pub(crate) enum Done {
     },
 }
 
-fn flash_name(s: &Inner) -> &'static str {
-    if s.secure_cookies {
-        "__Host-lw-flash"
-    } else {
-        "lw-flash"
-    }
-}
-
-fn flash_cookie(s: &Inner, value: &str, max_age: u32) -> String {
-    let secure = if s.secure_cookies { "; Secure" } else { "" };
-    format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        flash_name(s)
-    )
+fn flash_cookie(s: &Inner, value: &str, max_age: i64) -> String {
+    FLASH.set(s.secure_cookies, value, max_age)
 }
 
 /// The flash cookie that says `what` happened (to add to a response).
@@ -90,15 +79,7 @@ pub(crate) fn done(s: &Inner, what: Done) -> Response {
 }
 
 pub(crate) fn read_flash(s: &Inner, headers: &HeaderMap) -> Option<Done> {
-    let name = flash_name(s);
-    let v = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)?;
+    let v = FLASH.read(s.secure_cookies, headers)?;
     match v.split_once('.')? {
         ("c", id) => id.parse().ok().map(Done::Connected),
         ("r", id) => id.parse().ok().map(Done::Renewed),

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Web;
 use crate::connect::{finish, flow_failed};
+use crate::cookies::CHOICE;
 use crate::messages::say;
 use crate::state::Inner;
 use crate::viewer::{MaybeViewer, same_secret};
@@ -143,32 +144,12 @@ fn plausible(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn cookie_name(s: &Inner) -> &'static str {
-    if s.secure_cookies {
-        "__Host-lw-choice"
-    } else {
-        "lw-choice"
-    }
-}
-
 fn set_cookie(s: &Inner, value: &str, max_age: i64) -> String {
-    let secure = if s.secure_cookies { "; Secure" } else { "" };
-    format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        cookie_name(s)
-    )
+    CHOICE.set(s.secure_cookies, value, max_age)
 }
 
 fn cookie_value<'a>(s: &Inner, headers: &'a HeaderMap) -> Option<&'a str> {
-    let name = cookie_name(s);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
+    CHOICE.read(s.secure_cookies, headers)
 }
 
 /// After the callback: several Pages and no target, so the person chooses. Keeps the

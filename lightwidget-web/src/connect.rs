@@ -75,23 +75,6 @@ fn unavailable(user: Option<&Viewer>) -> Response {
     )
 }
 
-/// A connect the keeper refused (the store is down, a token it cannot use). Another
-/// owner holding the account is not a refusal: the account is shared.
-fn not_connected(e: &Error, user: Option<&Viewer>, _username: &str) -> Response {
-    store_down(e, user)
-}
-
-/// The account and token to connect for `owner` (a chosen connection: the callback and
-/// the choice page never pass an unchosen one).
-fn new_account(
-    owner: &OwnerId,
-    entitlements: Entitlements,
-    a: Authorized,
-) -> Result<(NewAccount, Token), FlowError> {
-    let n = a.new_account(owner.clone(), entitlements)?;
-    Ok((n, a.into_token()?))
-}
-
 /// What the host says `owner` is entitled to; a host that cannot say (its billing is
 /// down) gets the 503 page, and nothing is connected.
 async fn entitlements_of(
@@ -105,6 +88,29 @@ async fn entitlements_of(
     })
 }
 
+/// Connects the authorized account for `owner` with what the host says they are entitled
+/// to: the new account's id, or the page to answer (the host or the store could not, or
+/// the authorization has no token to keep).
+async fn connect_for(
+    s: &Inner,
+    owner: &OwnerId,
+    user: Option<&Viewer>,
+    a: Authorized,
+) -> Result<AccountId, Response> {
+    let entitlements = entitlements_of(s, owner, user).await?;
+    // A chosen connection: the callback and the choice page never pass an unchosen one.
+    let new = a
+        .new_account(owner.clone(), entitlements)
+        .map_err(|e| flow_failed(&e, user, false))?;
+    let token = a.into_token().map_err(|e| flow_failed(&e, user, false))?;
+    // The store is down or refused: a 503 page (another owner holding the account is not a
+    // refusal: the account is shared).
+    s.keeper
+        .connect(new, token)
+        .await
+        .map_err(|e| store_down(&e, user))
+}
+
 /// Does what the verified `purpose` asked for with the authorized connection
 /// (`renewing`: the flow renews a known account, the Accounts page's Refresh token). A login
 /// also answers with the host's new session ([`crate::Host::sign_in`]).
@@ -114,38 +120,18 @@ pub async fn finish(
     user: Option<&Viewer>,
     purpose: StatePurpose,
     a: Authorized,
-
     renewing: bool,
 ) -> Response {
     match purpose {
-        StatePurpose::Connect { owner, .. } => {
-            let username = a.username.clone();
-            let entitlements = match entitlements_of(s, &owner, user).await {
-                Ok(e) => e,
-                Err(resp) => return resp,
-            };
-            let (n, t) = match new_account(&owner, entitlements, a) {
-                Ok(x) => x,
-                Err(e) => return flow_failed(&e, user, false),
-            };
-            match s.keeper.connect(n, t).await {
-                // A renewal (Refresh token) says so, with the seed's words.
-                Ok(id) if renewing => crate::accounts::done(s, Done::Renewed(id)),
-                Ok(id) => crate::accounts::done(s, Done::Connected(id)),
-                Err(e) => not_connected(&e, user, &username),
-            }
-        }
+        StatePurpose::Connect { owner, .. } => match connect_for(s, &owner, user, a).await {
+            // A renewal (Refresh token) says so, with the seed's words.
+            Ok(id) if renewing => crate::accounts::done(s, Done::Renewed(id)),
+            Ok(id) => crate::accounts::done(s, Done::Connected(id)),
+            Err(resp) => resp,
+        },
         StatePurpose::Invitation { owner, .. } => {
             let username = a.username.clone();
-            let entitlements = match entitlements_of(s, &owner, user).await {
-                Ok(e) => e,
-                Err(resp) => return resp,
-            };
-            let (n, t) = match new_account(&owner, entitlements, a) {
-                Ok(x) => x,
-                Err(e) => return flow_failed(&e, user, false),
-            };
-            match s.keeper.connect(n, t).await {
+            match connect_for(s, &owner, user, a).await {
                 Ok(_) => message_page(
                     StatusCode::OK,
                     "Connected",
@@ -159,7 +145,7 @@ pub async fn finish(
                         ],
                     ),
                 ),
-                Err(e) => not_connected(&e, user, &username),
+                Err(resp) => resp,
             }
         }
         StatePurpose::Reconnect { kind } => renewed(s, user, kind, a).await,

@@ -61,6 +61,7 @@ mod api;
 mod callbacks;
 mod choose;
 mod connect;
+mod cookies;
 mod host;
 pub mod messages;
 mod oauth;
