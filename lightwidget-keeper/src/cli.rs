@@ -170,6 +170,49 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// API keys for the management API under /v1 (kept hashed in the database).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// What `keys` does.
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Create a key and print it (shown once: only its hash is kept).
+    Create {
+        /// A name for people, e.g. the backend that uses it.
+        #[arg(long)]
+        name: String,
+        /// read (status, history, feed), write (also connect, disconnect, links,
+        /// preferences) or admin (also incidents, deleting data).
+        #[arg(long, value_enum, default_value = "read")]
+        scope: ScopeArg,
+    },
+    /// List the keys (ids, names, scopes; never the keys).
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id (as `keys list` shows): refused at once here, within
+    /// seconds by every running daemon.
+    Revoke {
+        /// The key's id (16 hex digits).
+        id: String,
+    },
+}
+
+/// A key's scope.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScopeArg {
+    /// Read only.
+    Read,
+    /// Read and change.
+    Write,
+    /// Everything.
+    Admin,
 }
 
 /// Import file formats.

@@ -209,6 +209,7 @@ pub async fn one_shot(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
                 }
             }
         }
+        Command::Keys { action } => keys(keeper, action).await?,
         Command::Demo { .. } | Command::Run { .. } => unreachable!("handled in main"),
     }
     Ok(())
@@ -431,6 +432,60 @@ async fn preferences(keeper: &Keeper, cmd: Command) -> Result<(), Fail> {
             r.account.username,
             if *e { "allowed" } else { "not in plan" }
         );
+    }
+    Ok(())
+}
+
+/// `keys create | list | revoke`.
+async fn keys(keeper: &Keeper, action: super::cli::KeysAction) -> Result<(), Fail> {
+    use super::api::keys::{self, Scope};
+    use super::cli::{KeysAction, ScopeArg};
+    match action {
+        KeysAction::Create { name, scope } => {
+            let scope = match scope {
+                ScopeArg::Read => Scope::Read,
+                ScopeArg::Write => Scope::Write,
+                ScopeArg::Admin => Scope::Admin,
+            };
+            let (key, rec) = keys::create(keeper, &name, scope).await?;
+            eprintln!(
+                "created {} key {} ({}); it is shown once, keep it in your secret store:",
+                rec.scope.as_str(),
+                rec.id,
+                rec.name
+            );
+            println!("{}", secrecy::ExposeSecret::expose_secret(&key));
+        }
+        KeysAction::List { json } => {
+            let list = keys::list(keeper).await?;
+            if json {
+                println!("{}", to_json(&list)?);
+            } else if list.is_empty() {
+                println!(
+                    "no API keys (create one with `keys create --name NAME --scope read|write|admin`)"
+                );
+            } else {
+                for k in list {
+                    println!(
+                        "{}  {:<5}  created {}  {}",
+                        k.id,
+                        k.scope.as_str(),
+                        k.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        k.name
+                    );
+                }
+            }
+        }
+        KeysAction::Revoke { id } => {
+            if keys::revoke(keeper, &id).await? {
+                println!("revoked {}", id.trim());
+            } else {
+                return Err(Fail::Other(format!(
+                    "no key {:?} (see `keys list`)",
+                    id.trim().chars().take(40).collect::<String>()
+                )));
+            }
+        }
     }
     Ok(())
 }

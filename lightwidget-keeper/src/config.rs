@@ -61,6 +61,11 @@ struct File {
     operator_email: Option<String>,
     operator_webhook_url: Option<String>,
     operator_webhook_secret: Option<String>,
+    api_rate_limit_per_second: Option<u32>,
+    host_webhook_url: Option<String>,
+    host_webhook_secrets: Option<String>,
+    host_webhook_refreshed: Option<bool>,
+    return_url: Option<String>,
 }
 
 /// The resolved configuration. Secrets are `SecretString`s; `Debug` redacts them.
@@ -99,6 +104,14 @@ pub struct Config {
     pub operator_email: Option<String>,
     /// Where operator alerts are posted as signed JSON, with the signing secret.
     pub operator_webhook: Option<(url::Url, SecretString)>,
+    /// Requests per second each API key may make (bursts of twice that).
+    pub api_rate_limit_per_second: u32,
+    /// Where lifecycle events are POSTed for the host, with the signing keys (`whsec_…`).
+    pub host_webhook: Option<(url::Url, Vec<SecretString>)>,
+    /// Send `account.refreshed` events too (one per refresh).
+    pub host_webhook_refreshed: bool,
+    /// Where the web pages send the browser after a connect or renewal.
+    pub return_url: Option<url::Url>,
 }
 
 impl std::fmt::Debug for Config {
@@ -115,6 +128,15 @@ impl std::fmt::Debug for Config {
             .field("poll_interval_secs", &self.poll_interval_secs)
             .field("lease_secs", &self.lease_secs)
             .field("http_listen", &self.http_listen)
+            .field("api_rate_limit_per_second", &self.api_rate_limit_per_second)
+            .field(
+                "host_webhook_url",
+                &self.host_webhook.as_ref().map(|w| w.0.as_str()),
+            )
+            .field(
+                "return_url",
+                &self.return_url.as_ref().map(url::Url::as_str),
+            )
             .field("operator_email", &self.operator_email)
             .field(
                 "operator_webhook_url",
@@ -352,6 +374,47 @@ impl Config {
                 })?,
             )),
         };
+        let host_webhook = match url_setting(
+            pick(file.host_webhook_url, "LIGHTWIDGET_HOST_WEBHOOK_URL"),
+            "host_webhook_url",
+            "LIGHTWIDGET_HOST_WEBHOOK_URL",
+        )? {
+            None => None,
+            Some(u) => {
+                let secrets: Vec<SecretString> = pick(
+                    file.host_webhook_secrets,
+                    "LIGHTWIDGET_HOST_WEBHOOK_SECRETS",
+                )
+                .unwrap_or_default()
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| SecretString::from(s.to_owned()))
+                .collect();
+                if secrets.is_empty() {
+                    return Err(ConfigError::Missing {
+                        setting: "host_webhook_secrets",
+                        env: "LIGHTWIDGET_HOST_WEBHOOK_SECRETS",
+                        why: "host webhooks are signed (Standard Webhooks): give one or more whsec_ keys, comma-separated",
+                    });
+                }
+                Some((u, secrets))
+            }
+        };
+        let host_webhook_refreshed = match env("LIGHTWIDGET_HOST_WEBHOOK_REFRESHED") {
+            Some(v) => match v.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" | "" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        setting: "host_webhook_refreshed",
+                        env: "LIGHTWIDGET_HOST_WEBHOOK_REFRESHED",
+                        message: format!("{:?} is not true or false", truncate(other)),
+                    });
+                }
+            },
+            None => file.host_webhook_refreshed.unwrap_or(false),
+        };
         let http_listen = pick(file.http_listen, "LIGHTWIDGET_HTTP_LISTEN")
             .map(|s| {
                 s.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -444,6 +507,20 @@ impl Config {
                 "LIGHTWIDGET_GRAPH_FACEBOOK_BASE_URL",
             )?,
             http_listen,
+            api_rate_limit_per_second: num(
+                file.api_rate_limit_per_second,
+                "api_rate_limit_per_second",
+                "LIGHTWIDGET_API_RATE_LIMIT_PER_SECOND",
+                1..=1_000_000,
+            )?
+            .unwrap_or(100),
+            host_webhook,
+            host_webhook_refreshed,
+            return_url: url_setting(
+                pick(file.return_url, "LIGHTWIDGET_RETURN_URL"),
+                "return_url",
+                "LIGHTWIDGET_RETURN_URL",
+            )?,
         })
     }
 }

@@ -15,12 +15,14 @@
 //! Exit codes: 0 ok, 2 usage, 69 database unavailable (EX_UNAVAILABLE), 78 bad
 //! configuration (EX_CONFIG), 1 anything else.
 
+mod api;
 mod cli;
 mod commands;
 mod config;
 mod demo;
 mod import;
 mod serve;
+mod webhooks;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -136,8 +138,8 @@ async fn run_cli() -> ExitCode {
         None => run(cli.config.as_deref(), None).await,
         Some(Command::Run { listen }) => run(cli.config.as_deref(), listen).await,
         Some(cmd) => {
-            let (_cfg, keeper) = match open(cli.config.as_deref()).await {
-                Ok(x) => x,
+            let keeper = match open(cli.config.as_deref()).await {
+                Ok(o) => o.keeper,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(e.code());
@@ -155,7 +157,14 @@ async fn run_cli() -> ExitCode {
     }
 }
 
-async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> {
+/// An opened daemon: its settings, its keeper, and its web pages when configured.
+struct Opened {
+    cfg: Config,
+    keeper: Keeper,
+    web: Option<lightwidget::web::Web>,
+}
+
+async fn open(path: Option<&std::path::Path>) -> Result<Opened, Fail> {
     let cfg = Config::load(path)?;
     let enc = match (&cfg.encryption_keys, cfg.plaintext_tokens) {
         (Some(k), _) => Encryption::Keyring(Keyring::parse(k).map_err(|e| {
@@ -231,7 +240,7 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
         .map(Arc::new);
     let mut b = Keeper::builder(
         Arc::new(store),
-        Arc::new(GraphProvider::new(consumer, business)),
+        Arc::new(GraphProvider::new(consumer.clone(), business.clone())),
     )
     .concurrency(cfg.concurrency)
     .batch_size(cfg.batch_size)
@@ -248,6 +257,7 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
     if let Some(secs) = cfg.lease_secs {
         b = b.lease(Duration::from_secs(secs));
     }
+    let mut operator_mail: Option<Arc<dyn OperatorAlerts>> = None;
     if cfg.smtp_url.is_some() || cfg.eml_dir.is_some() {
         let secret = cfg.link_secret.clone().ok_or(ConfigError::Missing {
             setting: "link_secret",
@@ -273,7 +283,7 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
                         .map_err(|e| Fail::BadConfig(format!("setting `smtp_url`: {e}")))?,
                 );
                 if let Some(to) = &cfg.operator_email {
-                    b = b.operator_alerts(Arc::new(
+                    operator_mail = Some(Arc::new(
                         lightwidget::notify::EmailAlerts::new(mail.clone(), to).map_err(|e| {
                             Fail::BadConfig(format!("setting `operator_email`: {e}"))
                         })?,
@@ -288,10 +298,11 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
             (None, None) => b,
         };
     }
+    let mut operator: Option<Arc<dyn OperatorAlerts>> = None;
     if let Some((url, secret)) = &cfg.operator_webhook {
         #[cfg(feature = "webhook")]
         {
-            b = b.operator_alerts(Arc::new(
+            operator = Some(Arc::new(
                 lightwidget::notify::WebhookAlerts::new(url.clone(), secret.clone())
                     .map_err(|e| Fail::BadConfig(format!("setting `operator_webhook_url`: {e}")))?,
             ));
@@ -304,25 +315,61 @@ async fn open(path: Option<&std::path::Path>) -> Result<(Config, Keeper), Fail> 
             ));
         }
     }
+    // Both set: the webhook serves operator alerts (as it always has).
+    if operator.is_none() {
+        operator = operator_mail;
+    }
+    if let Some((url, secrets)) = &cfg.host_webhook {
+        let hooks = webhooks::HostWebhooks::start(
+            webhooks::HostWebhookConfig {
+                url: url.clone(),
+                secrets: secrets
+                    .iter()
+                    .map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned())
+                    .collect(),
+                refreshed: cfg.host_webhook_refreshed,
+                max_attempts: 12,
+                retry_initial: Duration::from_secs(1),
+                retry_max: Duration::from_secs(300),
+                timeout: Duration::from_secs(cfg.http_timeout_secs),
+            },
+            operator.take(),
+        )
+        .map_err(|e| Fail::BadConfig(format!("setting `host_webhook_secrets`: {e}")))?;
+        let hooks = Arc::new(hooks);
+        b = b.hooks(hooks.clone());
+        operator = Some(hooks);
+    }
+    if let Some(o) = operator {
+        b = b.operator_alerts(o);
+    }
     let keeper = b.build().map_err(|e| Fail::BadConfig(e.to_string()))?;
-    Ok((cfg, keeper))
+    let web =
+        match (&cfg.public_base_url, &cfg.link_secret) {
+            (Some(base), Some(secret)) if consumer.is_some() || business.is_some() => Some(
+                serve::web(&cfg, base, secret, keeper.clone(), consumer, business)?,
+            ),
+            _ => None,
+        };
+    Ok(Opened { cfg, keeper, web })
 }
 
 async fn run(
     path: Option<&std::path::Path>,
     listen: Option<std::net::SocketAddr>,
 ) -> Result<(), Fail> {
-    let (cfg, keeper) = open(path).await?;
+    let Opened { cfg, keeper, web } = open(path).await?;
     cfg.require_app()?;
     let listen = listen.or(cfg.http_listen);
     let server = match listen {
-        Some(addr) => Some(serve::start(addr, keeper.clone(), &cfg).await?),
+        Some(addr) => Some(serve::start(addr, keeper.clone(), &cfg, web).await?),
         None => None,
     };
     eprintln!("lightwidget keeper {} started: {cfg:?}", keeper.worker_id());
     if let Some(s) = &server {
         eprintln!(
-            "serving /metrics, /healthz and /readyz on http://{}",
+            "serving /metrics, /healthz, /readyz, the API under /v1{} on http://{}",
+            if s.web { " and the owners' pages" } else { "" },
             s.addr
         );
     }

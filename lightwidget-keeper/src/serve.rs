@@ -3,6 +3,10 @@
 //! - `GET /metrics`: Prometheus text exposition, rendered by `metrics-exporter-prometheus`
 //!   (the `metrics` facade's exporter, so the library's own metrics land here too);
 //! - `GET /healthz`: 200 while the process serves requests;
+//! - `/v1/…`: the management API ([`crate::api`]), `/v1/openapi.json` its document;
+//! - the owners' pages of `lightwidget-web` (renewal and invitation links, the OAuth
+//!   callback, Meta's deauthorize and data-deletion callbacks, unsubscribe) when
+//!   `public_base_url`, `link_secret` and an app are configured;
 //! - `GET /readyz`: 200 when the store answers, some keeper's last sweep is younger
 //!   than [`ready_max_age`] (and not dated in the future) and no app-wide incident is
 //!   open; 503 with the reason otherwise (an open incident: the keeper works, Graph or
@@ -15,8 +19,17 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use std::sync::Arc;
+
 use lightwidget::Keeper;
+use lightwidget::instagram::flow::OAuth;
+use lightwidget::instagram::state::{MemoryNonceStore, StateSigner};
+use lightwidget::instagram::{FacebookLogin, InstagramLogin};
+use lightwidget::notify::LinkSigner;
+use lightwidget::web::{Host, Step, Viewer, Web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use secrecy::{ExposeSecret, SecretString};
 
 use super::Fail;
 use super::config::Config;
@@ -41,10 +54,78 @@ struct App {
 pub struct Server {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// Whether the owners' pages are served.
+    pub web: bool,
+}
+
+/// The web layer's host for a daemon: it has no sessions of its own (its pages are
+/// reached through signed links), and sends the browser back to the host's site.
+struct DaemonHost {
+    return_url: Option<String>,
+}
+
+#[lightwidget::web::async_trait]
+impl Host for DaemonHost {
+    async fn viewer(&self, _request: &axum::http::request::Parts) -> Option<Viewer> {
+        None
+    }
+    fn redirect(&self, step: Step) -> String {
+        match (&self.return_url, step) {
+            (Some(u), _) => u.clone(),
+            (None, Step::Connected) => "/access-token".into(),
+            (None, _) => "/access-token".into(),
+        }
+    }
+}
+
+/// A key derived from the link secret for one purpose (so one secret in the settings
+/// serves links and OAuth `state` without the two ever sharing a key).
+fn derived(secret: &SecretString, purpose: &str) -> SecretString {
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.expose_secret().as_bytes())
+            .expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    SecretString::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The owners' pages, served by the daemon for the links the API hands out.
+pub fn web(
+    cfg: &Config,
+    base: &url::Url,
+    secret: &SecretString,
+    keeper: Keeper,
+    consumer: Option<Arc<InstagramLogin>>,
+    business: Option<Arc<FacebookLogin>>,
+) -> Result<Web, Fail> {
+    let links = Arc::new(LinkSigner::new(secret.clone(), base.clone()));
+    let oauth = OAuth::new(consumer, business);
+    let app_secret = |a: &Option<(String, SecretString)>| {
+        a.as_ref()
+            .map(|a| a.1.clone())
+            .unwrap_or_else(|| SecretString::from(""))
+    };
+    Web::builder(keeper, oauth, links, base.clone())
+        .app_secrets(app_secret(&cfg.consumer_app), app_secret(&cfg.business_app))
+        .state_signer(StateSigner::new(
+            derived(secret, "lightwidget oauth state"),
+            Box::new(MemoryNonceStore::default()),
+        ))
+        .host(Arc::new(DaemonHost {
+            return_url: cfg.return_url.as_ref().map(|u| u.to_string()),
+        }))
+        .build()
+        .map_err(|e| Fail::BadConfig(format!("setting `public_base_url`: {e}")))
 }
 
 /// Installs the Prometheus recorder and serves on `addr` in the background.
-pub async fn start(addr: SocketAddr, keeper: Keeper, cfg: &Config) -> Result<Server, Fail> {
+pub async fn start(
+    addr: SocketAddr,
+    keeper: Keeper,
+    cfg: &Config,
+    web: Option<Web>,
+) -> Result<Server, Fail> {
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| Fail::Other(format!("cannot install the metrics recorder: {e}")))?;
@@ -56,6 +137,18 @@ pub async fn start(addr: SocketAddr, keeper: Keeper, cfg: &Config) -> Result<Ser
     let addr = listener
         .local_addr()
         .map_err(|e| Fail::Other(format!("listener address: {e}")))?;
+    let public = cfg.public_base_url.clone().unwrap_or_else(|| {
+        format!("http://{addr}/")
+            .parse()
+            .expect("an address is a URL")
+    });
+    let api = crate::api::ApiState::new(
+        keeper.clone(),
+        cfg.api_rate_limit_per_second,
+        web.clone(),
+        public,
+    );
+    let has_web = web.is_some();
     let app = App {
         keeper,
         prometheus,
@@ -65,13 +158,18 @@ pub async fn start(addr: SocketAddr, keeper: Keeper, cfg: &Config) -> Result<Ser
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(app);
+        .with_state(app)
+        .merge(crate::api::router(api));
+    let router = match web {
+        Some(w) => router.merge(w.router()),
+        None => router,
+    };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "metrics/health server stopped");
         }
     });
-    Ok(Server { addr })
+    Ok(Server { addr, web: has_web })
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
