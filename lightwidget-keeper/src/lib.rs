@@ -5,7 +5,12 @@
 //! lightwidget-keeper                                # the demo (sandbox, SMTP stand-in)
 //! lightwidget-keeper run -c lightwidget.toml        # the daemon
 //! lightwidget-keeper status --owner user-42 --json
+//! lightwidget-keeper keys create --name php-site --scope write   # a key for the /v1 API
 //! ```
+//!
+//! With `http_listen` set, the daemon serves `/metrics`, `/healthz`, `/readyz`, the
+//! management API under `/v1` (its OpenAPI 3.1 document at `/v1/openapi.json`) and, with
+//! `public_base_url`, `link_secret` and an app, the owner-facing pages its links lead to.
 //!
 //! In the repository the same program is also `cargo run --example keeper --features
 //! sandbox,sqlite,email`. Settings: a TOML file and `LIGHTWIDGET_*` variables
@@ -138,7 +143,7 @@ async fn run_cli() -> ExitCode {
         None => run(cli.config.as_deref(), None).await,
         Some(Command::Run { listen }) => run(cli.config.as_deref(), listen).await,
         Some(cmd) => {
-            let keeper = match open(cli.config.as_deref()).await {
+            let keeper = match open(cli.config.as_deref(), false).await {
                 Ok(o) => o.keeper,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -161,10 +166,12 @@ async fn run_cli() -> ExitCode {
 struct Opened {
     cfg: Config,
     keeper: Keeper,
-    web: Option<lightwidget::web::Web>,
+    web: Option<lightwidget_web::Web>,
 }
 
-async fn open(path: Option<&std::path::Path>) -> Result<Opened, Fail> {
+/// Opens the store and builds the keeper; `daemon` starts what only a running daemon
+/// needs (the host-webhook sender).
+async fn open(path: Option<&std::path::Path>, daemon: bool) -> Result<Opened, Fail> {
     let cfg = Config::load(path)?;
     let enc = match (&cfg.encryption_keys, cfg.plaintext_tokens) {
         (Some(k), _) => Encryption::Keyring(Keyring::parse(k).map_err(|e| {
@@ -319,7 +326,15 @@ async fn open(path: Option<&std::path::Path>) -> Result<Opened, Fail> {
     if operator.is_none() {
         operator = operator_mail;
     }
-    if let Some((url, secrets)) = &cfg.host_webhook {
+    if let Some((_, secrets)) = &cfg.host_webhook {
+        let refs: Vec<&str> = secrets
+            .iter()
+            .map(secrecy::ExposeSecret::expose_secret)
+            .collect();
+        lightwidget::notify::StandardWebhookSigner::new(&refs)
+            .map_err(|e| Fail::BadConfig(format!("setting `host_webhook_secrets`: {e}")))?;
+    }
+    if let Some((url, secrets)) = cfg.host_webhook.as_ref().filter(|_| daemon) {
         let hooks = webhooks::HostWebhooks::start(
             webhooks::HostWebhookConfig {
                 url: url.clone(),
@@ -358,7 +373,7 @@ async fn run(
     path: Option<&std::path::Path>,
     listen: Option<std::net::SocketAddr>,
 ) -> Result<(), Fail> {
-    let Opened { cfg, keeper, web } = open(path).await?;
+    let Opened { cfg, keeper, web } = open(path, true).await?;
     cfg.require_app()?;
     let listen = listen.or(cfg.http_listen);
     let server = match listen {

@@ -3,7 +3,7 @@
 //! - `GET /metrics`: Prometheus text exposition, rendered by `metrics-exporter-prometheus`
 //!   (the `metrics` facade's exporter, so the library's own metrics land here too);
 //! - `GET /healthz`: 200 while the process serves requests;
-//! - `/v1/…`: the management API ([`crate::api`]), `/v1/openapi.json` its document;
+//! - `/v1/…`: the management API (`api`), `/v1/openapi.json` its document;
 //! - the owners' pages of `lightwidget-web` (renewal and invitation links, the OAuth
 //!   callback, Meta's deauthorize and data-deletion callbacks, unsubscribe) when
 //!   `public_base_url`, `link_secret` and an app are configured;
@@ -26,7 +26,7 @@ use lightwidget::instagram::flow::OAuth;
 use lightwidget::instagram::state::{MemoryNonceStore, StateSigner};
 use lightwidget::instagram::{FacebookLogin, InstagramLogin};
 use lightwidget::notify::LinkSigner;
-use lightwidget::web::{Host, Step, Viewer, Web};
+use lightwidget_web::{Host, Step, Viewer, Web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -64,7 +64,7 @@ struct DaemonHost {
     return_url: Option<String>,
 }
 
-#[lightwidget::web::async_trait]
+#[lightwidget_web::async_trait]
 impl Host for DaemonHost {
     async fn viewer(&self, _request: &axum::http::request::Parts) -> Option<Viewer> {
         None
@@ -142,7 +142,7 @@ pub async fn start(
             .parse()
             .expect("an address is a URL")
     });
-    let api = crate::api::ApiState::new(
+    let api = super::api::ApiState::new(
         keeper.clone(),
         cfg.api_rate_limit_per_second,
         web.clone(),
@@ -159,7 +159,7 @@ pub async fn start(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(app)
-        .merge(crate::api::router(api));
+        .merge(super::api::router(api));
     let router = match web {
         Some(w) => router.merge(w.router()),
         None => router,

@@ -193,7 +193,7 @@ impl LifecycleHooks for HostWebhooks {
     async fn on_expired(&self, account: &Account, status: &TokenStatus) {
         let mut data = account_data(account);
         data["status"] = json!(status.as_str());
-        data["reason"] = json!(crate::api::dto::reason(status));
+        data["reason"] = json!(super::api::dto::reason(status));
         let kind = match status {
             TokenStatus::Revoked { .. } => "account.revoked",
             _ => "account.expired",
@@ -210,7 +210,7 @@ impl OperatorAlerts for HostWebhooks {
             "resolved" => "incident.resolved",
             _ => "incident.updated",
         };
-        let data = serde_json::to_value(crate::api::dto::IncidentOut::of(&alert.incident))
+        let data = serde_json::to_value(super::api::dto::IncidentOut::of(&alert.incident))
             .unwrap_or_default();
         self.push(kind, data).await;
         match &self.then {

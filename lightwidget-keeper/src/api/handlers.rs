@@ -111,7 +111,7 @@ fn new_account(a: &NewAccountIn) -> R<(NewAccount, lightwidget::Token, ConnectOp
             "token: a Meta access token is 1 to 4096 ASCII characters",
         ));
     }
-    let t = crate::commands::token(token.to_owned(), a.issued_at, a.expires_at, None)
+    let t = super::super::commands::token(token.to_owned(), a.issued_at, a.expires_at, None)
         .map_err(|m| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", m))?;
     let mut acct = NewAccount::new(
         a.owner.as_str(),

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lightwidget::Keeper;
-use lightwidget::web::Web;
+use lightwidget_web::Web;
 use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
