@@ -146,6 +146,7 @@ async fn measure(label: &str, store: SqlStore, n: usize, size: String) {
                     events: vec![],
                     notices: vec![],
                     outcome: Outcome::Checked,
+                    recovered: false,
                 }
             })
             .collect();

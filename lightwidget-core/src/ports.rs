@@ -606,6 +606,10 @@ pub trait LifecycleHooks: Send + Sync + 'static {
     async fn on_refreshed(&self, _account: &Account) {}
     /// The token stopped working.
     async fn on_expired(&self, _account: &Account, _status: &TokenStatus) {}
+    /// The account was held by a problem on the platform's side (an app-wide incident,
+    /// an ambiguous error under suspicion) and Graph confirmed its token again: it works,
+    /// and nothing was asked of the owner. Once per owner, like `on_renewed`.
+    async fn on_recovered(&self, _account: &Account) {}
 }
 
 /// Hooks that do nothing.

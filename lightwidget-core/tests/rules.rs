@@ -215,3 +215,52 @@ fn a_renewal_after_a_removed_permission_makes_the_token_active_again() {
     );
     assert!(t.state.status.is_active());
 }
+
+/// A held account that Graph confirms again has recovered (the host is told); a plain
+/// check of an account that was never held has not, nor has a held one that fails again.
+#[test]
+fn a_held_account_confirmed_again_has_recovered() {
+    let now = t0() + TimeDelta::hours(13);
+    let plain = consumer();
+    let t = apply(&plain, Observation::Checked(CheckInfo::default()), now);
+    assert_eq!(t.outcome, Outcome::Checked);
+    assert!(!t.recovered);
+
+    let mut held = consumer();
+    held.state.hold = Some(Hold::Incident {
+        incident: IncidentId::new(),
+        since: t0() + TimeDelta::hours(12),
+    });
+    let t = apply(&held, Observation::Checked(CheckInfo::default()), now);
+    assert!(t.recovered, "{:?}", t.outcome);
+    assert!(t.state.hold.is_none());
+
+    // A suspicion (a permission error that may be the app's) is cleared only by a check
+    // that can tell: one reporting the scopes. A scope-less check keeps it: no recovery.
+    let scopes: Vec<String> = vec!["instagram_basic".into(), "pages_show_list".into()];
+    let mut suspect = business(&["instagram_basic", "pages_show_list"], None);
+    suspect.state.hold = Some(Hold::Suspect {
+        since: t0() + TimeDelta::hours(12),
+    });
+    let t = apply(&suspect, Observation::Checked(CheckInfo::default()), now);
+    assert!(!t.recovered && t.state.hold.is_some());
+    let t = apply(
+        &suspect,
+        Observation::Checked(CheckInfo {
+            scopes: Some(scopes),
+            ..CheckInfo::default()
+        }),
+        now,
+    );
+    assert!(t.recovered, "{:?} {:?}", t.outcome, t.state.hold);
+
+    let failed = apply(
+        &held,
+        Observation::Failed(ProviderError::Expired {
+            reason: ExpiryReason::PasswordChanged,
+            message: "changed".into(),
+        }),
+        now,
+    );
+    assert!(!failed.recovered, "{:?}", failed.outcome);
+}

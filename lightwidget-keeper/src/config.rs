@@ -131,16 +131,19 @@ impl std::fmt::Debug for Config {
             .field("api_rate_limit_per_second", &self.api_rate_limit_per_second)
             .field(
                 "host_webhook_url",
-                &self.host_webhook.as_ref().map(|w| w.0.as_str()),
+                &self.host_webhook.as_ref().map(|w| redact_url(w.0.as_str())),
             )
             .field(
                 "return_url",
-                &self.return_url.as_ref().map(url::Url::as_str),
+                &self.return_url.as_ref().map(|u| redact_url(u.as_str())),
             )
             .field("operator_email", &self.operator_email)
             .field(
                 "operator_webhook_url",
-                &self.operator_webhook.as_ref().map(|w| w.0.as_str()),
+                &self
+                    .operator_webhook
+                    .as_ref()
+                    .map(|w| redact_url(w.0.as_str())),
             )
             .finish_non_exhaustive()
     }

@@ -26,7 +26,7 @@ use lightwidget::instagram::flow::OAuth;
 use lightwidget::instagram::state::{MemoryNonceStore, StateSigner};
 use lightwidget::instagram::{FacebookLogin, InstagramLogin};
 use lightwidget::notify::LinkSigner;
-use lightwidget_web::{Host, Step, Viewer, Web};
+use lightwidget_web::{Host, HostError, SocialSignIn, Step, Viewer, Web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -59,9 +59,20 @@ pub struct Server {
 }
 
 /// The web layer's host for a daemon: it has no sessions of its own (its pages are
-/// reached through signed links), and sends the browser back to the host's site.
+/// reached through signed links), and sends the browser back to the host's site. A
+/// social login ends at `return_url?lw_login=<code>`: the host's backend redeems the
+/// code once (`POST /v1/logins/{code}`) for who logged in.
 struct DaemonHost {
-    return_url: Option<String>,
+    keeper: Keeper,
+    return_url: Option<url::Url>,
+}
+
+/// How long a login code can be redeemed.
+pub const LOGIN_CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// The held-value key of a login code.
+pub fn login_key(code: &str) -> String {
+    format!("login.{code}")
 }
 
 #[lightwidget_web::async_trait]
@@ -69,11 +80,52 @@ impl Host for DaemonHost {
     async fn viewer(&self, _request: &axum::http::request::Parts) -> Option<Viewer> {
         None
     }
-    fn redirect(&self, step: Step) -> String {
-        match (&self.return_url, step) {
-            (Some(u), _) => u.clone(),
-            (None, Step::Connected) => "/access-token".into(),
-            (None, _) => "/access-token".into(),
+    async fn sign_in(
+        &self,
+        _request: &axum::http::request::Parts,
+        who: &SocialSignIn,
+    ) -> Result<axum::http::HeaderMap, HostError> {
+        let Some(ret) = &self.return_url else {
+            return Err(
+                "social login through the daemon needs `return_url` (where the code goes)".into(),
+            );
+        };
+        let code = {
+            use base64::Engine as _;
+            use rand::RngCore;
+            let mut b = [0u8; 32];
+            rand::rng().fill_bytes(&mut b);
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+        };
+        let value = serde_json::json!({
+            "owner": who.owner.to_string(),
+            "account_id": who.identity.account.to_string(),
+            "username": who.identity.username,
+            "kind": who.identity.kind.to_string(),
+        });
+        self.keeper
+            .hold(
+                &login_key(&code),
+                &SecretString::from(value.to_string()),
+                chrono::Utc::now() + LOGIN_CODE_TTL,
+            )
+            .await
+            .map_err(|e| HostError::from(e.to_string()))?;
+        let mut to = ret.clone();
+        to.query_pairs_mut().append_pair("lw_login", &code);
+        let mut h = axum::http::HeaderMap::new();
+        // The web layer's redirect after a login, replaced by this one (see Host::sign_in).
+        h.insert(
+            axum::http::header::LOCATION,
+            axum::http::HeaderValue::from_str(to.as_str())
+                .map_err(|e| HostError::from(e.to_string()))?,
+        );
+        Ok(h)
+    }
+    fn redirect(&self, _step: Step) -> String {
+        match &self.return_url {
+            Some(u) => u.to_string(),
+            None => "/access-token".into(),
         }
     }
 }
@@ -106,14 +158,15 @@ pub fn web(
             .map(|a| a.1.clone())
             .unwrap_or_else(|| SecretString::from(""))
     };
-    Web::builder(keeper, oauth, links, base.clone())
+    Web::builder(keeper.clone(), oauth, links, base.clone())
         .app_secrets(app_secret(&cfg.consumer_app), app_secret(&cfg.business_app))
         .state_signer(StateSigner::new(
             derived(secret, "lightwidget oauth state"),
             Box::new(MemoryNonceStore::default()),
         ))
         .host(Arc::new(DaemonHost {
-            return_url: cfg.return_url.as_ref().map(|u| u.to_string()),
+            keeper: keeper.clone(),
+            return_url: cfg.return_url.clone(),
         }))
         .build()
         .map_err(|e| Fail::BadConfig(format!("setting `public_base_url`: {e}")))
@@ -161,7 +214,13 @@ pub async fn start(
         .with_state(app)
         .merge(super::api::router(api));
     let router = match web {
-        Some(w) => router.merge(w.router()),
+        Some(w) => router.merge(w.router()).merge(
+            w.protect(
+                axum::Router::new()
+                    .route("/login/{kind}", get(login_start))
+                    .with_state(w.clone()),
+            ),
+        ),
         None => router,
     };
     tokio::spawn(async move {
@@ -268,4 +327,32 @@ async fn readyz(State(app): State<App>) -> (StatusCode, String) {
             }
         }
     }
+}
+
+/// `GET /login/{consumer,business}`: "Log in with Instagram / Facebook" for a host that
+/// hands its visitor to the daemon (the link `POST /v1/owners/{owner}/links` gives with
+/// `"purpose": "login"`); the flow ends at `return_url?lw_login=<code>`.
+async fn login_start(
+    State(web): State<Web>,
+    axum::extract::Path(kind): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    // Like the web layer's own flow starts: no page of another site starts one (the
+    // `state` is bound to this browser either way; this keeps its flow cookie its own).
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            "Start the login from the site you are signing in to.\n",
+        )
+            .into_response();
+    }
+    let kind = match kind.as_str() {
+        "consumer" => lightwidget::ConnectionKind::Consumer,
+        "business" => lightwidget::ConnectionKind::Business,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    web.start_login(kind).await
 }

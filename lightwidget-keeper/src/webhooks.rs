@@ -4,8 +4,9 @@
 //! circuit breaker while the endpoint keeps failing.
 //!
 //! Events: `account.expired`, `account.revoked`, `account.renewed`,
-//! `account.refreshed` (only when asked for: one per refresh), `incident.opened`,
-//! `incident.updated`, `incident.resolved` (held accounts recover with it).
+//! `account.recovered` (held by a platform-side problem, confirmed again without the
+//! owner doing anything), `account.refreshed` (only when asked for: one per refresh),
+//! `incident.opened`, `incident.updated`, `incident.resolved`.
 //!
 //! Body: `{"type": "...", "timestamp": "RFC 3339", "data": {...}}`; the `webhook-id`
 //! stays the same across retries of one event, so the host can drop duplicates.
@@ -185,6 +186,9 @@ impl LifecycleHooks for HostWebhooks {
     async fn on_renewed(&self, account: &Account) {
         self.push("account.renewed", account_data(account)).await;
     }
+    async fn on_recovered(&self, account: &Account) {
+        self.push("account.recovered", account_data(account)).await;
+    }
     async fn on_refreshed(&self, account: &Account) {
         if self.refreshed {
             self.push("account.refreshed", account_data(account)).await;
@@ -248,10 +252,13 @@ async fn deliver_forever(
             }
             let outcome = match req.send().await {
                 Ok(r) if r.status().is_success() => Ok(()),
-                Ok(r) => Err(format!("the endpoint answered {}", r.status())),
-                Err(e) => Err(e.without_url().to_string()),
+                Ok(r) => Err((
+                    Some(r.status().as_u16()),
+                    format!("the endpoint answered {}", r.status()),
+                )),
+                Err(e) => Err((None, e.without_url().to_string())),
             };
-            match outcome {
+            let (status, e) = match outcome {
                 Ok(()) => {
                     breaker.success();
                     metrics::counter!("lightwidget_host_webhooks_total", "result" => "delivered")
@@ -259,31 +266,48 @@ async fn deliver_forever(
                     tracing::debug!(webhook_id = %ev.id, event = ev.kind, attempt, "host webhook delivered");
                     break;
                 }
-                Err(e) => {
-                    metrics::counter!("lightwidget_host_webhooks_total", "result" => "failed_attempt").increment(1);
-                    let pause = breaker.failure();
-                    if attempt >= cfg.max_attempts {
-                        tracing::error!(webhook_id = %ev.id, event = ev.kind, attempt, error = %e, "host webhook given up");
-                        metrics::counter!("lightwidget_host_webhooks_total", "result" => "given_up").increment(1);
-                        if let Some(p) = pause {
-                            tokio::time::sleep(p).await;
-                        }
-                        break;
-                    }
-                    let wait = match pause {
-                        Some(p) => {
-                            tracing::warn!(webhook_id = %ev.id, error = %e, pause_secs = p.as_secs(), "host webhook endpoint keeps failing: circuit open");
-                            p
-                        }
-                        None => {
-                            tracing::warn!(webhook_id = %ev.id, event = ev.kind, attempt, error = %e, "host webhook failed; retrying");
-                            backoff.delay(attempt, &mut rng)
-                        }
-                    };
-                    tokio::time::sleep(wait).await;
+                Err(x) => x,
+            };
+            metrics::counter!("lightwidget_host_webhooks_total", "result" => "failed_attempt")
+                .increment(1);
+            if !worth_retrying(status) {
+                // The endpoint is up and refused this event: retrying cannot help, and
+                // the events behind it must not wait.
+                tracing::error!(webhook_id = %ev.id, event = ev.kind, error = %e, "host webhook refused by the endpoint; given up");
+                metrics::counter!("lightwidget_host_webhooks_total", "result" => "given_up")
+                    .increment(1);
+                break;
+            }
+            match breaker.failure() {
+                Some(pause) => {
+                    // The endpoint is down: the event waits (it is not given up while
+                    // the circuit is open; the queue is bounded).
+                    tracing::warn!(webhook_id = %ev.id, error = %e, pause_secs = pause.as_secs(), "host webhook endpoint keeps failing: circuit open");
+                    attempt -= 1;
+                    tokio::time::sleep(pause).await;
+                }
+                None if attempt >= cfg.max_attempts => {
+                    tracing::error!(webhook_id = %ev.id, event = ev.kind, attempt, error = %e, "host webhook given up");
+                    metrics::counter!("lightwidget_host_webhooks_total", "result" => "given_up")
+                        .increment(1);
+                    break;
+                }
+                None => {
+                    tracing::warn!(webhook_id = %ev.id, event = ev.kind, attempt, error = %e, "host webhook failed; retrying");
+                    tokio::time::sleep(backoff.delay(attempt, &mut rng)).await;
                 }
             }
         }
+    }
+}
+
+/// Whether a failed delivery is worth another attempt: no answer, a timeout (408), a
+/// throttle (429) or a server error (5xx). Any other answer (4xx, a redirect) is the
+/// endpoint refusing this event.
+pub fn worth_retrying(status: Option<u16>) -> bool {
+    match status {
+        None => true,
+        Some(s) => s == 408 || s == 429 || s >= 500,
     }
 }
 
@@ -309,6 +333,23 @@ mod tests {
             None,
             "a success closes it and resets the count"
         );
+    }
+
+    #[test]
+    fn only_failures_that_may_pass_are_retried() {
+        for s in [None, Some(408), Some(429), Some(500), Some(502), Some(503)] {
+            assert!(worth_retrying(s), "{s:?}");
+        }
+        for s in [
+            Some(301),
+            Some(400),
+            Some(401),
+            Some(404),
+            Some(410),
+            Some(413),
+        ] {
+            assert!(!worth_retrying(s), "{s:?}");
+        }
     }
 
     #[test]

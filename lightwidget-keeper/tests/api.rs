@@ -399,6 +399,61 @@ async fn the_api_answers_with_scoped_keys_problem_details_and_the_feed() {
         spec["openapi"]
     );
     assert!(spec["paths"]["/v1/accounts/{id}/media"]["get"].is_object());
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let scope = op["x-required-scope"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no scope"));
+            let concrete = path
+                .replace("{id}", &id)
+                .replace("{owner}", "site-1")
+                .replace("{code}", "abc");
+            let refused: &[&Api] = match scope {
+                "read" => &[],
+                "write" => &[&read],
+                "admin" => &[&read, &write],
+                other => panic!("scope {other}"),
+            };
+            for api in refused {
+                let (s, ct, p) = api
+                    .call(&method.to_uppercase(), &concrete, Some(json!({})))
+                    .await;
+                assert_eq!(
+                    (s, ct.as_str()),
+                    (403, "application/problem+json"),
+                    "{method} {path}: {p}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        checked, 11,
+        "7 write operations refused to a read key, 2 admin ones to both"
+    );
+    // A known path with the wrong method: problem details too.
+    let (s, ct, _) = read
+        .call("PATCH", &format!("/v1/accounts/{id}"), None)
+        .await;
+    assert_eq!((s, ct.as_str()), (405, "application/problem+json"));
+    // History pages never point at an empty page.
+    let (_, _, p) = read
+        .call("GET", &format!("/v1/accounts/{id}/history?limit=1"), None)
+        .await;
+    if let Some(before) = p["next"].as_i64() {
+        let (_, _, more) = read
+            .call(
+                "GET",
+                &format!("/v1/accounts/{id}/history?limit=1&before={before}"),
+                None,
+            )
+            .await;
+        assert!(
+            !more["events"].as_array().unwrap().is_empty(),
+            "{p} → {more}"
+        );
+    }
 
     // The per-key limit answers 429 with Retry-After; another key is not limited.
     let mut limited = false;
@@ -436,9 +491,23 @@ async fn the_api_answers_with_scoped_keys_problem_details_and_the_feed() {
         .call("DELETE", &format!("/v1/owners/site-1/accounts/{id}"), None)
         .await;
     assert_eq!(s, 204, "{p}");
+    // Keys created at once by several CLIs are all listed (and can all be revoked).
+    let many: Vec<_> = (0..4)
+        .map(|i| {
+            d.cmd(&["keys", "create", "--name", &format!("concurrent {i}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in many {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
     let listed = d.run(&["keys", "list", "--json"]);
     let keys: Value = serde_json::from_slice(&listed.stdout).unwrap();
-    assert_eq!(keys.as_array().unwrap().len(), 2, "{keys}");
+    assert_eq!(keys.as_array().unwrap().len(), 6, "{keys}");
     assert!(!String::from_utf8_lossy(&listed.stdout).contains(&write.key));
     let write_id = write.key.split('_').nth(1).unwrap();
     let o = d.run(&["keys", "revoke", write_id]);
@@ -465,6 +534,10 @@ async fn a_python_backend_uses_the_daemon_end_to_end() {
                 format!("http://127.0.0.1:{hook_port}/hooks"),
             ),
             ("LIGHTWIDGET_HOST_WEBHOOK_SECRETS", WEBHOOK_SECRET.into()),
+            (
+                "LIGHTWIDGET_RETURN_URL",
+                format!("http://127.0.0.1:{hook_port}/return"),
+            ),
         ],
     )
     .await;

@@ -193,10 +193,16 @@ async fn logged_in(s: &Inner, parts: &Parts, a: Authorized) -> Response {
                 also: out.other_kind,
                 renewed: matches!(out.effect, LoginEffect::Renewed),
             };
+            // A `Location` among the host's headers is where this login goes instead.
+            let mut headers = headers;
+            let to = headers
+                .remove(header::LOCATION)
+                .and_then(|v| v.to_str().ok().map(str::to_owned))
+                .unwrap_or_else(|| s.host.redirect(Step::LoggedIn));
             (
                 headers,
                 AppendHeaders([(header::SET_COOKIE, flash(s, &what))]),
-                Redirect::to(&s.host.redirect(Step::LoggedIn)),
+                Redirect::to(&to),
             )
                 .into_response()
         }

@@ -105,7 +105,9 @@ pub trait Host: Send + Sync + 'static {
     /// A verified social login: create the host's session for `who` (`request` is the
     /// callback's, with the host's session layer's extensions) (a fresh one, with
     /// a new id and CSRF token, so no session is fixed) and answer the headers that
-    /// carry it (`Set-Cookie`). Default: social login is not offered (an error, and the
+    /// carry it (`Set-Cookie`). A `Location` among them replaces the redirect of
+    /// [`Step::LoggedIn`] for this login (a host that hands the result on elsewhere, with
+    /// a one-time code in the URL, say). Default: social login is not offered (an error, and the
     /// person sees that signing in failed).
     async fn sign_in(&self, request: &Parts, who: &SocialSignIn) -> Result<HeaderMap, HostError> {
         let _ = (request, who);

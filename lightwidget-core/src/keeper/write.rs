@@ -178,17 +178,18 @@ impl Keeper {
     /// Calls the host callback of a committed transition: the one mapping from
     /// outcomes to hooks ([`Outcome::hook`](crate::Outcome::hook)).
     ///
-    /// `on_renewed` and `on_expired` fire once per owner of the account, with the
+    /// `on_renewed`, `on_expired` and `on_recovered` fire once per owner of the account, with the
     /// account viewed as that owner (`account.owner`, their entitlements), so each
     /// owner's widgets are bumped or marked; `on_refreshed` (every refresh, the token's
     /// business) fires once, with the primary owner, and reads no memberships.
     async fn call_hook(&self, t: &Transition) {
         let hooks = &self.inner.hooks;
-        let Some(hook) = t.outcome.hook() else {
-            return;
-        };
-        if hook == Hook::Refreshed {
+        let hook = t.outcome.hook();
+        if hook == Some(Hook::Refreshed) {
             hooks.on_refreshed(&t.account).await;
+        }
+        let per_owner = matches!(hook, Some(Hook::Renewed | Hook::Ended));
+        if !per_owner && !t.recovered {
             return;
         }
         let views = match self.inner.store.owners(t.account.id).await {
@@ -201,9 +202,12 @@ impl Keeper {
         };
         for a in &views {
             match hook {
-                Hook::Renewed => hooks.on_renewed(a).await,
-                Hook::Ended => hooks.on_expired(a, &t.state.status).await,
-                Hook::Refreshed => {}
+                Some(Hook::Renewed) => hooks.on_renewed(a).await,
+                Some(Hook::Ended) => hooks.on_expired(a, &t.state.status).await,
+                _ => {}
+            }
+            if t.recovered {
+                hooks.on_recovered(a).await;
             }
         }
     }

@@ -150,6 +150,10 @@ pub struct Transition {
     pub notices: Vec<Notice>,
     /// What happened.
     pub outcome: Outcome,
+    /// The account was held (an app-wide incident, or an ambiguous error under
+    /// suspicion) and Graph has just confirmed its token again: it recovered without
+    /// the owner doing anything ([`LifecycleHooks::on_recovered`](crate::LifecycleHooks::on_recovered)).
+    pub recovered: bool,
 }
 
 impl Transition {

@@ -26,6 +26,7 @@ pub(super) struct Ctx<'a> {
     notices: Vec<Notice>,
     now: DateTime<Utc>,
     policy: &'a RefreshPolicy,
+    held_before: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -36,6 +37,7 @@ impl<'a> Ctx<'a> {
     ) -> Self {
         Self {
             account: record.account,
+            held_before: record.state.hold.is_some() && record.state.status.is_active(),
             state: record.state,
             token_changed: false,
             events: Vec::new(),
@@ -46,7 +48,13 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn into_transition(self, expected_version: i64, outcome: Outcome) -> Transition {
+        // Held, then confirmed by Graph (a check or a refresh that succeeded): recovered.
+        let recovered = self.held_before
+            && self.state.hold.is_none()
+            && self.state.status.is_active()
+            && matches!(outcome, Outcome::Checked | Outcome::Refreshed);
         Transition {
+            recovered,
             account: self.account,
             expected_version,
             state: self.state,

@@ -78,6 +78,7 @@ pub fn transition(r: &AccountRecord, next: Option<DateTime<Utc>>) -> Transition 
         events: Vec::new(),
         notices: Vec::new(),
         outcome: Outcome::Updated,
+        recovered: false,
     }
 }
 

@@ -194,8 +194,8 @@ pub struct HistoryPage {
     pub next: Option<i64>,
 }
 
-/// An account to connect from a long-lived token.
-#[derive(Debug, Deserialize, ToSchema)]
+/// An account to connect from a long-lived token. `Debug` shows no token.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountIn {
     /// The host's id for the owner.
@@ -232,6 +232,18 @@ pub struct NewAccountIn {
     /// Install a token older than the one held, on purpose.
     #[serde(default)]
     pub force: bool,
+}
+
+impl std::fmt::Debug for NewAccountIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccountIn")
+            .field("owner", &self.owner)
+            .field("kind", &self.kind)
+            .field("ig_user_id", &self.ig_user_id)
+            .field("username", &self.username)
+            .field("token", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a connect did.
@@ -385,6 +397,9 @@ pub enum Purpose {
     Connect,
     /// Renew one of the owner's accounts (the right flow for its kind).
     Renew,
+    /// "Log in with Instagram / Facebook" (`kind`): the flow ends at the daemon's
+    /// `return_url` with `?lw_login=<code>`, redeemed once at `POST /v1/logins/{code}`.
+    Login,
 }
 
 /// A link to ask for.
@@ -396,6 +411,22 @@ pub struct LinkIn {
     /// The account to renew (`renew` only).
     #[serde(default)]
     pub account_id: Option<Uuid>,
+    /// Which login (`login` only; default consumer).
+    #[serde(default)]
+    pub kind: Option<Kind>,
+}
+
+/// Who logged in, from a redeemed login code.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginOut {
+    /// The owner the login signs in (`instagram:<id>` / `facebook:<id>`).
+    pub owner: String,
+    /// The account they logged in with.
+    pub account_id: String,
+    /// Its username.
+    pub username: String,
+    /// `consumer` or `business`.
+    pub kind: String,
 }
 
 /// A URL to send the owner to: the web layer takes them to Meta and back.

@@ -226,18 +226,20 @@ pub async fn account_history(
             account_id(&id)?,
             HistoryQuery {
                 before: q.before,
-                limit,
+                limit: limit + 1,
             },
         )
         .await?;
     Ok(Json(history_page(&h, limit)))
 }
 
+/// A page of `limit` events from `limit + 1` read: the extra one says there is more.
 fn history_page(h: &[lightwidget::HistoryEntry], limit: u32) -> HistoryPage {
+    let page = &h[..h.len().min(limit as usize)];
     HistoryPage {
-        events: h.iter().map(Event::of).collect(),
-        next: (h.len() as u32 >= limit)
-            .then(|| h.last().map(|e| e.seq))
+        events: page.iter().map(Event::of).collect(),
+        next: (h.len() > page.len())
+            .then(|| page.last().map(|e| e.seq))
             .flatten(),
     }
 }
@@ -247,7 +249,21 @@ fn history_page(h: &[lightwidget::HistoryEntry], limit: u32) -> HistoryPage {
     params(("id" = Uuid, Path, description = "the account")),
     responses((status = 202, description = "scheduled now", body = AccountStatus)))]
 pub async fn refresh_account(State(s): State<ApiState>, Segment(id): Segment) -> R<Response> {
-    let r = s.keeper.force_refresh(account_id(&id)?).await?;
+    let id = account_id(&id)?;
+    let now = s.keeper.status(id).await?;
+    if !now.status.is_active() {
+        let mut p = Problem::new(
+            StatusCode::CONFLICT,
+            "not-active",
+            format!(
+                "account {id} is {}: a dead token cannot be refreshed; send the owner a renewal link",
+                now.status.as_str()
+            ),
+        );
+        p.reason = now.status.reason().map(|r| r.code());
+        return Err(p);
+    }
+    let r = s.keeper.force_refresh(id).await?;
     s.keeper.wake();
     Ok((StatusCode::ACCEPTED, Json(AccountStatus::of(&r))).into_response())
 }
@@ -404,14 +420,15 @@ pub async fn owner_history(
             account_id(&id)?,
             HistoryQuery {
                 before: q.before,
-                limit,
+                limit: limit + 1,
             },
         )
         .await?;
     Ok(Json(history_page(&h, limit)))
 }
 
-/// The owner leaves the account (disconnect); the last owner to leave deletes it.
+/// The owner leaves the account (disconnect). The last owner to leave deletes the account
+/// and its history, as `DELETE /v1/accounts/{id}` would: nobody is left to see it.
 #[utoipa::path(delete, path = "/v1/owners/{owner}/accounts/{id}", tag = "owners",
     params(("owner" = String, Path, description = "the host's id for the owner", max_length = 200),
            ("id" = Uuid, Path, description = "the account")),
@@ -459,6 +476,24 @@ pub async fn create_link(
                 expires_at: now + chrono::TimeDelta::days(7),
             }
         }
+        (Purpose::Login, None) => {
+            let kind = match l.kind.unwrap_or(Kind::Consumer) {
+                Kind::Consumer => "consumer",
+                Kind::Business => "business",
+            };
+            let url = s
+                .public_url
+                .join(&format!("login/{kind}"))
+                .map_err(|e| Problem::bad_request(e.to_string()))?;
+            Link {
+                url: url.into(),
+                // The link itself does not expire; each flow's `state` lives 15 minutes.
+                expires_at: now + chrono::TimeDelta::days(3650),
+            }
+        }
+        (Purpose::Login, Some(_)) => {
+            return Err(Problem::bad_request("a login link names no account_id"));
+        }
         (Purpose::Connect, Some(_)) => {
             return Err(Problem::bad_request("a connect link names no account_id"));
         }
@@ -497,4 +532,35 @@ pub async fn incidents(
 ) -> R<Json<Vec<IncidentOut>>> {
     let list = s.keeper.incidents(!q.all.unwrap_or(false), 100).await?;
     Ok(Json(list.iter().map(IncidentOut::of).collect()))
+}
+
+/// Redeem a login code (from `return_url?lw_login=<code>`): who logged in, once.
+#[utoipa::path(post, path = "/v1/logins/{code}", tag = "owners",
+    params(("code" = String, Path, description = "the `lw_login` code", max_length = 128)),
+    responses((status = 200, body = LoginOut)))]
+pub async fn redeem_login(State(s): State<ApiState>, Segment(code): Segment) -> R<Json<LoginOut>> {
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Problem::not_found(
+            "no such login code (used, expired or never issued)",
+        ));
+    }
+    let held = s
+        .keeper
+        .take_held(&super::super::serve::login_key(&code))
+        .await?
+        .ok_or_else(|| Problem::not_found("no such login code (used, expired or never issued)"))?;
+    let out: LoginOut =
+        serde_json::from_str(secrecy::ExposeSecret::expose_secret(&held)).map_err(|e| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("a stored login is unreadable: {e}"),
+            )
+        })?;
+    Ok(Json(out))
 }

@@ -181,16 +181,49 @@ pub async fn create(
         sha256: hex(&digest(&secret)),
         created_at: Utc::now(),
     };
-    write_json(keeper, &record_key(&id), &record).await?;
-    let mut index: Vec<Listed> = read_json(keeper, INDEX).await?.unwrap_or_default();
-    index.push(Listed {
+    // The index first: a key is never valid without being listed (so it can be revoked).
+    let listed = Listed {
         id: id.clone(),
         name: record.name.clone(),
         scope,
         created_at: record.created_at,
-    });
-    write_json(keeper, INDEX, &index).await?;
+    };
+    update_index(
+        keeper,
+        |index| {
+            if !index.iter().any(|l| l.id == listed.id) {
+                index.push(listed.clone());
+            }
+        },
+        |index| index.iter().any(|l| l.id == id),
+    )
+    .await?;
+    write_json(keeper, &record_key(&id), &record).await?;
     Ok((SecretString::from(format!("lwk_{id}_{secret}")), record))
+}
+
+/// Read-modify-write of the index, re-read until `done` holds: the store has no
+/// compare-and-swap for held values, so of two CLIs writing at once one may overwrite
+/// the other; each then finds its change missing and makes it again.
+async fn update_index(
+    keeper: &Keeper,
+    change: impl Fn(&mut Vec<Listed>),
+    done: impl Fn(&[Listed]) -> bool,
+) -> Result<(), lightwidget::Error> {
+    for _ in 0..10 {
+        let mut index: Vec<Listed> = read_json(keeper, INDEX).await?.unwrap_or_default();
+        change(&mut index);
+        write_json(keeper, INDEX, &index).await?;
+        let pause = 20 + u64::from(rand::random::<u8>());
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let now: Vec<Listed> = read_json(keeper, INDEX).await?.unwrap_or_default();
+        if done(&now) {
+            return Ok(());
+        }
+    }
+    Err(lightwidget::Error::InvalidInput(
+        "the key list kept changing under concurrent updates; run the command again".into(),
+    ))
 }
 
 /// The keys that exist (the index, checked against the records).
@@ -215,10 +248,14 @@ pub async fn revoke(keeper: &Keeper, id: &str) -> Result<bool, lightwidget::Erro
             id.chars().take(40).collect::<String>()
         )));
     }
+    // The record first: the key stops working before it leaves the list.
     let gone = keeper.take_held(&record_key(id)).await?.is_some();
-    let index: Vec<Listed> = read_json(keeper, INDEX).await?.unwrap_or_default();
-    let kept: Vec<Listed> = index.into_iter().filter(|l| l.id != id).collect();
-    write_json(keeper, INDEX, &kept).await?;
+    update_index(
+        keeper,
+        |index| index.retain(|l| l.id != id),
+        |index| !index.iter().any(|l| l.id == id),
+    )
+    .await?;
     Ok(gone)
 }
 
@@ -226,10 +263,28 @@ pub async fn revoke(keeper: &Keeper, id: &str) -> Result<bool, lightwidget::Erro
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 10_000;
 
+/// Store reads for keys not in the cache, per second, for all callers together (bursts of
+/// twice that): made-up keys cannot turn into a flood of store reads.
+pub const MISSES_PER_SECOND: u32 = 100;
+
 /// Looks keys up in the store, with a short cache.
-#[derive(Default)]
 pub struct Keys {
     cache: Mutex<HashMap<String, (Instant, Option<KeyRecord>)>>,
+    misses: governor::DefaultDirectRateLimiter,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        let rate =
+            std::num::NonZeroU32::new(MISSES_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN);
+        Self {
+            cache: Mutex::new(HashMap::new()),
+            misses: governor::RateLimiter::direct(
+                governor::Quota::per_second(rate)
+                    .allow_burst(rate.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(1))),
+            ),
+        }
+    }
 }
 
 /// Why a presented key was refused.
@@ -237,6 +292,8 @@ pub struct Keys {
 pub enum Refused {
     /// No key, or not one of ours.
     Unknown,
+    /// Too many keys not in the cache were presented just now: retry.
+    Busy,
     /// The store could not be read.
     Unavailable(String),
 }
@@ -255,14 +312,23 @@ impl Keys {
         let record = match cached {
             Some(r) => r,
             None => {
+                if self.misses.check().is_err() {
+                    return Err(Refused::Busy);
+                }
                 let r: Option<KeyRecord> = read_json(keeper, &record_key(id))
                     .await
                     .map_err(|e| Refused::Unavailable(e.to_string()))?;
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 if cache.len() >= CACHE_MAX {
-                    cache.clear();
+                    cache.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
                 }
-                cache.insert(id.to_owned(), (Instant::now(), r.clone()));
+                if cache.len() >= CACHE_MAX {
+                    // Full of live entries: made-up ids give way to real keys.
+                    cache.retain(|_, (_, r)| r.is_some());
+                }
+                if cache.len() < CACHE_MAX {
+                    cache.insert(id.to_owned(), (Instant::now(), r.clone()));
+                }
                 r
             }
         };

@@ -87,12 +87,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| {
-                Problem::new(
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body-too-large",
-                    format!("the body could not be read ({e}); at most {MAX_BODY} bytes"),
-                )
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                ),
+                _ => Problem::bad_request(format!("the body could not be read: {e}")),
             })?;
         serde_json::from_slice(&bytes).map(Body).map_err(|e| {
             Problem::bad_request(format!(
@@ -160,11 +161,21 @@ async fn authorize(
     let key: KeyRecord = match api.keys.check(&api.keeper, presented).await {
         Ok(k) => k,
         Err(Refused::Unknown) => return Problem::unauthorized().into_response(),
+        Err(Refused::Busy) => {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "too many unknown keys were presented just now; retry in a second",
+            );
+            p.retry_at = Some(chrono::Utc::now() + chrono::TimeDelta::seconds(1));
+            return p.into_response();
+        }
         Err(Refused::Unavailable(m)) => {
+            tracing::warn!(error = %m, "an API key could not be checked: store unavailable");
             return Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                format!("the key could not be checked: {m}"),
+                "the key could not be checked (the store is unavailable); retry",
             )
             .into_response();
         }
@@ -219,7 +230,8 @@ Every error is RFC 9457 problem details (application/problem+json). Authenticate
         handlers::account_history, handlers::refresh_account, handlers::delete_account,
         handlers::account_profile, handlers::account_media, handlers::get_owner,
         handlers::put_preferences, handlers::owner_accounts, handlers::owner_account,
-        handlers::owner_history, handlers::leave, handlers::create_link, handlers::incidents,
+        handlers::owner_history, handlers::leave, handlers::create_link, handlers::redeem_login,
+        handlers::incidents,
     ),
     components(schemas(Problem)),
     modifiers(&Common),
@@ -267,6 +279,7 @@ impl utoipa::Modify for Common {
             ("415", "the body is not JSON"),
             ("422", "the input was refused"),
             ("429", "too many requests for this key"),
+            ("500", "the keeper failed (the cause is in its log)"),
             ("501", "not configured"),
             ("502", "the Graph API failed or refused"),
             (
@@ -274,16 +287,20 @@ impl utoipa::Modify for Common {
                 "the store is unavailable, or Graph throttles this account",
             ),
         ];
-        for item in doc.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, op) in [
+                ("GET", &mut item.get),
+                ("POST", &mut item.post),
+                ("PUT", &mut item.put),
+                ("DELETE", &mut item.delete),
+            ] {
+                let Some(op) = op else { continue };
+                let scope = scope_of(method, path).as_str();
+                let text = op.description.get_or_insert_with(String::new);
+                text.push_str(&format!("\n\nAPI key scope: `{scope}` (or wider)."));
+                op.extensions
+                    .get_or_insert_with(Default::default)
+                    .insert("x-required-scope".into(), scope.into());
                 for (code, what) in errors {
                     op.responses
                         .responses
@@ -297,6 +314,15 @@ impl utoipa::Modify for Common {
                 }
             }
         }
+    }
+}
+
+/// The scope an operation needs (the router below and the document agree through this).
+fn scope_of(method: &str, path: &str) -> Scope {
+    match (method, path) {
+        ("GET", "/v1/incidents") | ("DELETE", "/v1/accounts/{id}") => Scope::Admin,
+        ("GET", _) => Scope::Read,
+        _ => Scope::Write,
     }
 }
 
@@ -329,7 +355,8 @@ pub fn router(api: ApiState) -> Router {
             put(handlers::put_preferences),
         )
         .route("/v1/owners/{owner}/accounts/{id}", delete(handlers::leave))
-        .route("/v1/owners/{owner}/links", post(handlers::create_link));
+        .route("/v1/owners/{owner}/links", post(handlers::create_link))
+        .route("/v1/logins/{code}", post(handlers::redeem_login));
     let admin = Router::new()
         .route("/v1/incidents", get(handlers::incidents))
         .route("/v1/accounts/{id}", delete(handlers::delete_account));
@@ -343,6 +370,13 @@ pub fn router(api: ApiState) -> Router {
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }),
         )
         .fallback(|| async { Problem::not_found("no such operation") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this path does not take this method (see /v1/openapi.json)",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }

@@ -113,8 +113,13 @@ impl From<Error> for Problem {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
             other => {
+                // Not the caller's doing and not passing: logged whole, answered plainly.
                 tracing::error!(error = %other, "API request failed");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the keeper failed on this request; the cause is in its log",
+                )
             }
         }
     }

@@ -2,7 +2,8 @@
 """An existing backend (as a PHP, Node or Python site would be) using the keeper daemon
 over HTTP only, with Python's standard library: create an API key, connect an account,
 read its status, page the feed through the proxy, receive and verify a Standard Webhooks
-delivery when the account breaks, get the renewal URL, follow it, see ACTIVE again.
+delivery when the account breaks, get the renewal URL, follow it, see ACTIVE again, and
+log a visitor in with Instagram through the daemon (a one-time code redeemed once).
 
 Run by `lightwidget-keeper/tests/api.rs`, which starts the daemon and the Graph sandbox
 and passes their addresses in the environment (LW_*). Exits non-zero on any failure.
@@ -21,12 +22,14 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 API = os.environ["LW_API"].rstrip("/")
 SANDBOX = os.environ["LW_SANDBOX"].rstrip("/")
 WEBHOOK_SECRET = os.environ["LW_WEBHOOK_SECRET"]
 events = queue.Queue()
+returns = queue.Queue()
 
 
 def fail(msg):
@@ -60,6 +63,9 @@ def verify_standard_webhook(headers, body):
     )
 
 
+refused_once = []
+
+
 class Hooks(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
@@ -68,9 +74,24 @@ class Hooks(http.server.BaseHTTPRequestHandler):
             self.send_response(400)
             self.end_headers()
             return
+        if not refused_once:
+            # The first delivery meets a backend that is restarting: it comes again,
+            # with the same webhook-id.
+            refused_once.append(self.headers["webhook-id"])
+            self.send_response(503)
+            self.end_headers()
+            return
         events.put((self.headers["webhook-id"], json.loads(body)))
         self.send_response(204)
         self.end_headers()
+
+    def do_GET(self):
+        # The host's own page the daemon sends the browser back to (`return_url`).
+        returns.put(self.path)
+        self.send_response(200)
+        self.send_header("content-type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"back on the host's site")
 
     def log_message(self, *args):
         pass
@@ -85,6 +106,7 @@ def wait_event(kind, timeout=60):
             break
         check(msg_id != "forged", "a webhook failed its signature check")
         if ev["type"] == kind:
+            ev["_id"] = msg_id
             return ev
     fail(f"no {kind} webhook within {timeout}s")
 
@@ -164,9 +186,13 @@ def main():
     check(status == 202, f"refresh: {status} {body}")
     ev = wait_event("account.expired")
     check(ev["data"]["account_id"] == account, ev)
+    check(refused_once and refused_once[0] == ev["_id"], f"the retry carries the refused delivery's id: {refused_once} {ev['_id']}")
     check(ev["data"]["reason"]["code"] == "password_changed", ev)
     status, _, body = call("GET", f"/v1/accounts/{account}", key)
     check(body["label"] == "NOT ACTIVE" and body["reason"]["code"] == "password_changed", body)
+    status, ctype, problem = call("POST", f"/v1/accounts/{account}/refresh", key)
+    check(status == 409 and problem["code"] == "not-active", f"refreshing a dead token: {status} {problem}")
+    check(problem["reason"] == "password_changed", problem)
 
     # 6. The owner logs in again at Meta (the sandbox heals), follows the renewal link.
     urllib.request.urlopen(urllib.request.Request(
@@ -189,6 +215,24 @@ def main():
     check(ev["data"]["account_id"] == account, ev)
     status, _, body = call("GET", f"/v1/owners/shop-9/accounts/{account}", key)
     check(status == 200 and body["label"] == "ACTIVE", body)
+
+    # 8. "Log in with Instagram" through the daemon: the browser comes back to the host's
+    #    return_url with a one-time code, which the backend redeems for who it is.
+    status, _, link = call("POST", "/v1/owners/shop-9/links", key, {"purpose": "login", "kind": "consumer"})
+    check(status == 201, f"login link: {status} {link}")
+    while not returns.empty():
+        returns.get()
+    with browser.open(link["url"], timeout=30) as r:
+        check(r.status == 200, f"the login ended on {r.status} {r.url}")
+    path = returns.get(timeout=10)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    check("lw_login" in query, f"no code in {path}")
+    code = query["lw_login"][0]
+    status, _, who = call("POST", f"/v1/logins/{code}", key)
+    check(status == 200 and who["username"] == os.environ["LW_USERNAME"], f"{status} {who}")
+    check(who["owner"].startswith("instagram:"), who)
+    status, _, _ = call("POST", f"/v1/logins/{code}", key)
+    check(status == 404, "a login code is redeemed once")
     server.shutdown()
     print("python backend: ok")
 
