@@ -81,7 +81,10 @@ async fn ended(w: &World, ids: &[(String, AccountId)]) -> usize {
 /// incident resolves with one alert and every held account is verified again.
 #[tokio::test]
 async fn an_app_wide_error_ends_no_token_tells_no_owner_and_alerts_once_per_change() {
-    let (w, alerts) = with_alerts();
+    let alerts = Arc::new(Alerts::default());
+    let hooks = Arc::new(lightwidget_core::testkit::RecordingHooks::default());
+    let (a, h) = (alerts.clone(), hooks.clone());
+    let w = world_with(move |b| b.operator_alerts(a).hooks(h));
     let accounts = connect_many(&w, 40).await;
     for (user, _) in &accounts {
         w.graph.break_account(user, app_error());
@@ -169,6 +172,13 @@ async fn an_app_wide_error_ends_no_token_tells_no_owner_and_alerts_once_per_chan
         );
     }
     assert!(w.notifier.sent().is_empty(), "still no owner told");
+    // The host hears that each held account recovered, once (one owner each).
+    let mut recovered = hooks.recovered();
+    recovered.sort();
+    let mut all: Vec<AccountId> = accounts.iter().map(|(_, id)| *id).collect();
+    all.sort();
+    assert_eq!(recovered, all, "on_recovered once per held account");
+    assert!(hooks.expired().is_empty());
     assert_eq!(
         w.keeper.stats().incident_alerts as usize,
         alerts.changes().len()

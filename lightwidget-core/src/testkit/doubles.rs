@@ -365,6 +365,7 @@ pub struct RecordingHooks {
     renewed_for: Mutex<Vec<(AccountId, crate::OwnerId)>>,
     refreshed: Mutex<Vec<AccountId>>,
     expired: Mutex<Vec<AccountId>>,
+    recovered: Mutex<Vec<AccountId>>,
 }
 
 impl RecordingHooks {
@@ -385,6 +386,10 @@ impl RecordingHooks {
     pub fn expired(&self) -> Vec<AccountId> {
         self.expired.locked().clone()
     }
+    /// Accounts `on_recovered` was called for, in order (once per owner).
+    pub fn recovered(&self) -> Vec<AccountId> {
+        self.recovered.locked().clone()
+    }
 }
 
 #[async_trait]
@@ -400,5 +405,8 @@ impl LifecycleHooks for RecordingHooks {
     }
     async fn on_expired(&self, account: &Account, _status: &TokenStatus) {
         self.expired.locked().push(account.id);
+    }
+    async fn on_recovered(&self, account: &Account) {
+        self.recovered.locked().push(account.id);
     }
 }
