@@ -47,8 +47,8 @@ fn limit(l: Option<u32>, default: u32) -> R<u32> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AccountsQuery {
-    /// The `next` of the previous page.
-    #[param(max_length = 200)]
+    /// The `next` of the previous page (an account id).
+    #[param(value_type = Option<Uuid>)]
     after: Option<String>,
     /// Page size, 1–100 (default 50).
     #[param(minimum = 1, maximum = 100)]
