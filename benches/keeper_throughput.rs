@@ -55,12 +55,30 @@ struct Phase {
     p50: f64,
     p99: f64,
     cpu_us: f64,
+    /// The whole machine's busy CPU time per refresh (the database server's included).
+    machine_us: f64,
+    /// The share of the machine's CPU time that was busy.
+    busy: f64,
 }
 
 impl Phase {
-    fn new(n: usize, wall: Duration, cpu: Duration, mut lat: Vec<Duration>) -> Self {
+    fn new(
+        n: usize,
+        wall: Duration,
+        cpu: Duration,
+        machine: ((Duration, Duration), (Duration, Duration)),
+        mut lat: Vec<Duration>,
+    ) -> Self {
         lat.sort();
+        let ((b0, a0), (b1, a1)) = machine;
+        let all = (a1 - a0).as_secs_f64();
         Self {
+            machine_us: (b1 - b0).as_micros() as f64 / n as f64,
+            busy: if all > 0.0 {
+                (b1 - b0).as_secs_f64() / all
+            } else {
+                0.0
+            },
             rate: n as f64 / wall.as_secs_f64(),
             p50: ms(percentile(&lat, 50.0)),
             p99: ms(percentile(&lat, 99.0)),
@@ -103,7 +121,7 @@ async fn run() {
             .connect()
             .await
             .unwrap();
-        bench_store("SQLite", store.clone(), &sandbox, &opts).await;
+        bench_store("SQLite", store.clone(), &sandbox, &opts, None).await;
         store.close().await;
         for ext in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
@@ -129,7 +147,13 @@ async fn run() {
             .connect()
             .await
             .unwrap();
-        bench_store("PostgreSQL", store.clone(), &sandbox, &opts).await;
+        let probe = sqlx::PgPool::connect(u.as_str()).await.unwrap();
+        let server = Server {
+            pool: probe.clone(),
+            db: db.clone(),
+        };
+        bench_store("PostgreSQL", store.clone(), &sandbox, &opts, Some(&server)).await;
+        probe.close().await;
         store.close().await;
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE {db} WITH (FORCE)"
@@ -150,7 +174,13 @@ struct Opts {
 
 /// Alternating keeper / bare rounds with `store` as the keeper's persistence; prints the
 /// table.
-async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) {
+async fn bench_store(
+    label: &str,
+    store: SqlStore,
+    sandbox: &Sandbox,
+    o: &Opts,
+    server: Option<&Server>,
+) {
     let Opts {
         n,
         conc,
@@ -172,6 +202,7 @@ async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) 
     let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
     let mut results: Vec<(Phase, Phase)> = Vec::new();
     let (mut rss0, mut keeper_peak) = (0.0, 0.0);
+    let mut work: Vec<Work> = Vec::new();
 
     for round in 0..rounds {
         // Fresh accounts for this round, all due now (earlier rounds' accounts are not).
@@ -205,14 +236,22 @@ async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) 
             samples.lock().unwrap().clear();
             reset_peak_rss();
             rss0 = rss_mib();
+            let before = match server {
+                Some(s) => Some(s.counters().await),
+                None => None,
+            };
             let cpu0 = cpu_time();
+            let m0 = machine_cpu();
             let t0 = Instant::now();
             let report = keeper.sweep().await.unwrap();
-            let (wall, cpu) = (t0.elapsed(), cpu_time() - cpu0);
+            let (wall, cpu, m1) = (t0.elapsed(), cpu_time() - cpu0, machine_cpu());
             keeper_peak = peak_rss_mib();
+            if let (Some(s), Some(before)) = (server, before) {
+                work.push(s.counters().await.since(&before));
+            }
             assert_eq!(report.refreshed, n, "every account refreshed: {report:?}");
             let lat = std::mem::take(&mut *samples.lock().unwrap());
-            Some(Phase::new(n, wall, cpu, lat))
+            Some(Phase::new(n, wall, cpu, (m0, m1), lat))
         };
         if let (true, Some(k)) = (keeper_only, &keeper_phase) {
             println!(
@@ -236,6 +275,7 @@ async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) 
             marker("bare").await;
         }
         let cpu1 = cpu_time();
+        let m0 = machine_cpu();
         let t1 = Instant::now();
         let lat: Vec<Duration> = futures::stream::iter(tokens)
             .map(|t| {
@@ -260,7 +300,7 @@ async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) 
             .buffer_unordered(conc)
             .collect()
             .await;
-        let bare = Phase::new(n, t1.elapsed(), cpu_time() - cpu1, lat);
+        let bare = Phase::new(n, t1.elapsed(), cpu_time() - cpu1, (m0, machine_cpu()), lat);
         match keeper_phase {
             Some(k) => results.push((k, bare)),
             None => {
@@ -280,7 +320,7 @@ async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) 
         "\nkeeper end-to-end throughput: {n} accounts due per round, concurrency {conc}, {label} + AES-256-GCM, keeper and bare alternating"
     );
     println!(
-        "| round | keeper refreshes/s | keeper p50 / p99 | keeper CPU/refresh | bare refreshes/s | bare p50 / p99 | bare CPU/refresh | ratio |"
+        "| round | keeper refreshes/s | keeper p50 / p99 | keeper CPU/refresh: process · machine (busy) | bare refreshes/s | bare p50 / p99 | bare CPU/refresh: process · machine (busy) | ratio |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
@@ -288,16 +328,20 @@ async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) 
         let ratio = k.rate / b.rate;
         ratios.push(ratio);
         println!(
-            "| {} | {:.0} | {:.2} / {:.2} ms | {:.0} µs | {:.0} | {:.2} / {:.2} ms | {:.0} µs | {ratio:.2} |",
+            "| {} | {:.0} | {:.2} / {:.2} ms | {:.0} · {:.0} µs ({:.0} %) | {:.0} | {:.2} / {:.2} ms | {:.0} · {:.0} µs ({:.0} %) | {ratio:.2} |",
             i + 1,
             k.rate,
             k.p50,
             k.p99,
             k.cpu_us,
+            k.machine_us,
+            k.busy * 100.0,
             b.rate,
             b.p50,
             b.p99,
-            b.cpu_us
+            b.cpu_us,
+            b.machine_us,
+            b.busy * 100.0
         );
     }
     ratios.sort_by(f64::total_cmp);
@@ -312,6 +356,89 @@ async fn bench_store(label: &str, store: SqlStore, sandbox: &Sandbox, o: &Opts) 
         "process RSS before the last sweep {rss0:.1} MiB, peak during it {keeper_peak:.1} MiB (includes the in-process sandbox)"
     );
     println!("(CPU time includes the sandbox server, which shares the process)");
+    if !work.is_empty() {
+        println!(
+            "\nthe server's work per refresh (PostgreSQL's own counters around each keeper sweep; WAL is cluster-wide)"
+        );
+        println!(
+            "| round | transactions | rows inserted | rows updated | of them HOT | WAL records | WAL bytes | full-page images |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for (i, w) in work.iter().enumerate() {
+            let per = |v: f64| v / n as f64;
+            println!(
+                "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.3} |",
+                i + 1,
+                per(w.xacts),
+                per(w.inserted),
+                per(w.updated),
+                per(w.hot),
+                per(w.wal_records),
+                per(w.wal_bytes),
+                per(w.wal_fpi)
+            );
+        }
+    }
+}
+
+/// A PostgreSQL connection to the bench's database, reading the server's statistics.
+struct Server {
+    pool: sqlx::PgPool,
+    db: String,
+}
+
+/// The server's counters (cumulative, or a difference of two readings).
+#[derive(Clone, Copy)]
+struct Work {
+    xacts: f64,
+    inserted: f64,
+    updated: f64,
+    hot: f64,
+    wal_records: f64,
+    wal_bytes: f64,
+    wal_fpi: f64,
+}
+
+impl Work {
+    fn since(&self, b: &Work) -> Work {
+        Work {
+            xacts: self.xacts - b.xacts,
+            inserted: self.inserted - b.inserted,
+            updated: self.updated - b.updated,
+            hot: self.hot - b.hot,
+            wal_records: self.wal_records - b.wal_records,
+            wal_bytes: self.wal_bytes - b.wal_bytes,
+            wal_fpi: self.wal_fpi - b.wal_fpi,
+        }
+    }
+}
+
+impl Server {
+    /// Reads the counters once the backends have reported theirs (an idle backend flushes
+    /// its statistics to the shared counters within 10 s).
+    async fn counters(&self) -> Work {
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let row: (f64, f64, f64, f64, f64, f64, f64) = sqlx::query_as(
+            "SELECT (SELECT (xact_commit + xact_rollback)::float8 FROM pg_stat_database WHERE datname = $1), \
+             (SELECT COALESCE(sum(n_tup_ins), 0)::float8 FROM pg_stat_user_tables), \
+             (SELECT COALESCE(sum(n_tup_upd), 0)::float8 FROM pg_stat_user_tables), \
+             (SELECT COALESCE(sum(n_tup_hot_upd), 0)::float8 FROM pg_stat_user_tables), \
+             wal_records::float8, wal_bytes::float8, wal_fpi::float8 FROM pg_stat_wal",
+        )
+        .bind(&self.db)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        Work {
+            xacts: row.0,
+            inserted: row.1,
+            updated: row.2,
+            hot: row.3,
+            wal_records: row.4,
+            wal_bytes: row.5,
+            wal_fpi: row.6,
+        }
+    }
 }
 
 /// The sandbox's own ceiling, for context: a raw load tool on /me.

@@ -9,6 +9,8 @@
 #
 # env: LW_BENCH_ACCOUNTS (2000): accounts refreshed in the counted sweep;
 #      LW_BENCH_CALLS (500): gateway calls per phase in the gateway count;
+#      LW_INSTR_KEEP=DIR: keep the callgrind files in DIR;
+#      LW_INSTR_POSTGRES=only: the PostgreSQL rows alone (no gateway binary needed);
 #      LW_INSTR_POSTGRES=1: also count a sweep on PostgreSQL, the keeper's process and the
 #      server's processes, on a private cluster started under callgrind (needs the
 #      PostgreSQL server binaries: LW_PG_BIN, default /usr/lib/postgresql/15/bin, and a
@@ -33,15 +35,18 @@ if [[ -z "${LW_BENCH_BIN_DIR:-}" ]]; then
   cargo bench --all-features --no-run --bench keeper_throughput --bench gateway >&2
   LW_BENCH_BIN_DIR=target/release/deps
 fi
-newest() { ls -t "$LW_BENCH_BIN_DIR"/"$1"-* 2>/dev/null | grep -v '\.d$' | head -1; }
+newest() { ls -t "$LW_BENCH_BIN_DIR"/"$1"-* 2>/dev/null | grep -v '\.d$' | head -1 || true; }
 KT="$(newest keeper_throughput)"
 GW="$(newest gateway)"
-[[ -x "$KT" && -x "$GW" ]] || { echo "no bench binaries in $LW_BENCH_BIN_DIR" >&2; exit 2; }
+PG_ONLY=""; [[ "${LW_INSTR_POSTGRES:-}" == only ]] && PG_ONLY=1
+[[ -x "$KT" && ( -n "$PG_ONLY" || -x "$GW" ) ]] || { echo "no bench binaries in $LW_BENCH_BIN_DIR" >&2; exit 2; }
 
 as_pg() { if [[ "$(id -u)" == 0 ]]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# LW_INSTR_KEEP=DIR keeps the callgrind files there (for callgrind_annotate).
+keep() { if [[ -n "${LW_INSTR_KEEP:-}" ]]; then mkdir -p "$LW_INSTR_KEEP"; find "$work" -name '*.cg' -exec cp {} "$LW_INSTR_KEEP"/ \; ; fi; rm -rf "$work"; }
+trap keep EXIT
 
 # Runs the throughput bench for one phase under callgrind, counting from its marker
 # ("<phase> starts in 1 s (pid N)") to the end; prints the instructions counted.
@@ -107,8 +112,17 @@ if [[ -n "${LW_INSTR_POSTGRES:-}" ]]; then
   pg_server="$(totals "$pgdir"/server.*.cg)"
 fi
 
-keeper="$(count_phase LW_BENCH_KEEPER_ONLY)"
 bare="$(count_phase LW_BENCH_BARE_ONLY)"
+if [[ -n "$PG_ONLY" ]]; then
+  echo "| figure | instructions | per unit |"
+  echo "|---|---|---|"
+  echo "| bare client, $N refreshes | $bare | $(( bare / N )) per refresh |"
+  echo "| keeper (PostgreSQL + AES), $N refreshes: keeper process | $pg_keeper | $(( pg_keeper / N )) per refresh |"
+  echo "| keeper (PostgreSQL + AES), $N refreshes: server processes | $pg_server | $(( pg_server / N )) per refresh |"
+  awk -v k="$pg_keeper" -v s="$pg_server" -v b="$bare" 'BEGIN { printf "| ratio bare/(keeper + server), PostgreSQL | | %.2f |\n", b / (k + s) }'
+  exit 0
+fi
+keeper="$(count_phase LW_BENCH_KEEPER_ONLY)"
 gw="$(count_all)"
 # The gateway run: a warm-up of min(500, calls) per client, then one phase per client.
 gw_calls=$(( 3 * (CALLS + (CALLS < 500 ? CALLS : 500)) ))
