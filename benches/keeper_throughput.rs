@@ -255,9 +255,27 @@ async fn bench_store(
         };
         if let (true, Some(k)) = (keeper_only, &keeper_phase) {
             println!(
-                "keeper: {n} refreshes, {:.0}/s, CPU per refresh {:.0} µs, p50 {:.2} ms, p99 {:.2} ms",
-                k.rate, k.cpu_us, k.p50, k.p99
+                "keeper: {n} refreshes in {:.1} s, {:.0}/s, CPU per refresh {:.0} µs (process) · {:.0} µs (machine, {:.0} % busy), p50 {:.2} ms, p99 {:.2} ms, peak RSS {keeper_peak:.0} MiB",
+                n as f64 / k.rate,
+                k.rate,
+                k.cpu_us,
+                k.machine_us,
+                k.busy * 100.0,
+                k.p50,
+                k.p99
             );
+            if let Some(w) = work.last() {
+                let per = |v: f64| v / n as f64;
+                println!(
+                    "server per refresh: {:.3} transactions, {:.2} rows inserted, {:.2} updated ({:.2} HOT), {:.1} WAL records, {:.0} WAL bytes",
+                    per(w.xacts),
+                    per(w.inserted),
+                    per(w.updated),
+                    per(w.hot),
+                    per(w.wal_records),
+                    per(w.wal_bytes)
+                );
+            }
             break;
         }
 

@@ -10,7 +10,21 @@ use crate::{Encryption, SqlStore};
 impl SqlStore {
     /// Inserts many new accounts in one transaction (imports, seeding). Each record is
     /// encrypted like [`TokenStore::insert`](lightwidget_core::TokenStore::insert); a duplicate fails the whole batch.
+    ///
+    /// On PostgreSQL a batch is one statement over arrays (one round trip); elsewhere one
+    /// statement per row, in one transaction.
     pub async fn insert_many(&self, records: &[AccountRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Some(done) = self
+            .inner
+            .backend
+            .insert_batch(&self.inner.db, records)
+            .await
+        {
+            return done;
+        }
         let mut tx = self.inner.db.begin().await?;
         for record in records {
             let a = &record.account;

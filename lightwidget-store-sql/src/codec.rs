@@ -415,14 +415,32 @@ pub(crate) struct CommitRow {
 impl CommitRow {
     /// Encodes `t`: seals the token if it changed, serialises the JSON columns.
     pub fn new(t: &Transition, enc: &Encryption) -> Self {
-        let a = &t.account;
-        let s = &t.state;
+        let mut row = Self::of(
+            &t.account,
+            &t.state,
+            t.expected_version,
+            t.token_changed,
+            enc,
+        );
+        row.events = t.events.iter().map(|e| (ms(e.at), json(&e.kind))).collect();
+        row.notices = t.notices.clone();
+        row
+    }
+
+    /// Encodes a new account for an insert: its token sealed, its version as given, no
+    /// history and no notices.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub fn inserted(r: &AccountRecord, enc: &Encryption) -> Self {
+        Self::of(&r.account, &r.state, r.version, true, enc)
+    }
+
+    fn of(a: &Account, s: &TokenState, version: i64, seal: bool, enc: &Encryption) -> Self {
         let id = a.id.to_string();
-        let token = t.token_changed.then(|| enc.seal(s.token.secret(), &id));
+        let token = seal.then(|| enc.seal(s.token.secret(), &id));
         let (status, status_reason, status_at) = status_cols(&s.status);
         Self {
             account: a.id,
-            expected_version: t.expected_version,
+            expected_version: version,
             token,
             owner: a.owner.as_str().to_owned(),
             kind: a.kind.as_str(),
@@ -444,8 +462,8 @@ impl CommitRow {
             warnings: json(&s.warnings),
             episode: i64::from(s.episode),
             refresh_requested: i64::from(s.refresh_requested),
-            events: t.events.iter().map(|e| (ms(e.at), json(&e.kind))).collect(),
-            notices: t.notices.clone(),
+            events: Vec::new(),
+            notices: Vec::new(),
             id,
         }
     }

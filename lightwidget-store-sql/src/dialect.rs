@@ -62,6 +62,16 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// the batch as a whole failed (nothing written).
     async fn commit_batch(&self, db: &Db, ts: &[Transition]) -> Committed;
 
+    /// Inserts new accounts (and their owners as members) in one transaction, when the
+    /// backend has a faster way than one statement per row; `None` runs the generic one.
+    async fn insert_batch(
+        &self,
+        _db: &Db,
+        _records: &[AccountRecord],
+    ) -> Option<Result<(), StoreError>> {
+        None
+    }
+
     /// Releases what the backend holds besides the pool (SQLite's connection thread).
     async fn close(&self) {}
 }

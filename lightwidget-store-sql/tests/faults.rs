@@ -442,7 +442,41 @@ fn _assert_send(s: Arc<SqlStore>) -> Arc<dyn TokenStore> {
 
 #[tokio::test]
 async fn insert_many_writes_every_record_in_one_transaction() {
-    let store = fresh_sqlite().await;
+    insert_many_case(fresh_sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL at LIGHTWIDGET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); run with --include-ignored"]
+async fn postgres_insert_many_is_one_statement_with_the_same_outcome() {
+    let server = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await;
+    let store = SqlStore::builder(server.fresh_url().await)
+        .keyring(keyring())
+        .connect()
+        .await
+        .unwrap();
+    insert_many_case(store.clone()).await;
+    store.close().await;
+    server.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs MariaDB/MySQL at LIGHTWIDGET_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test); run with --include-ignored"]
+async fn mysql_insert_many_writes_every_record_in_one_transaction() {
+    let server = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await;
+    let store = SqlStore::builder(server.fresh_url().await)
+        .keyring(keyring())
+        .connect()
+        .await
+        .unwrap();
+    insert_many_case(store.clone()).await;
+    store.close().await;
+    server.cleanup().await;
+}
+
+/// 50 accounts in one `insert_many`: every one readable with its token and its owner as
+/// its only member; an empty batch is nothing; a batch with a duplicate writes nothing.
+async fn insert_many_case(store: SqlStore) {
+    store.insert_many(&[]).await.unwrap();
     let recs: Vec<_> = (0..50)
         .map(|i| record("o", &format!("bulk{i}"), Some(t0())))
         .collect();
@@ -450,6 +484,9 @@ async fn insert_many_writes_every_record_in_one_transaction() {
     assert_eq!(store.count_by_status().await.unwrap().active, 50);
     let got = store.get(recs[17].account.id).await.unwrap().unwrap();
     assert_eq!(got.state.token.secret(), recs[17].state.token.secret());
+    assert_eq!(got.account, recs[17].account);
+    assert_eq!(got.state.next_action_at, recs[17].state.next_action_at);
+    assert_eq!(got.version, recs[17].version);
     // Each owner is their account's only member (shared accounts, #17).
     let owners = store.owners(recs[17].account.id).await.unwrap();
     assert_eq!(owners.len(), 1);

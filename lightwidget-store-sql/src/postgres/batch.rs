@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use lightwidget_core::{StoreError, Transition};
+use lightwidget_core::{AccountRecord, StoreError, Transition};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Row};
 
@@ -17,6 +17,7 @@ use crate::db::{Classified, Db};
 use crate::dialect::Committed;
 
 const COMMIT: &str = include_str!("../../queries/postgres/commit_batch.sql");
+const INSERT: &str = include_str!("../../queries/postgres/insert_batch.sql");
 
 /// The parameters of [`COMMIT`]: one array per column.
 #[derive(Default)]
@@ -100,6 +101,38 @@ impl Arrays {
         self.version.push(r.expected_version);
     }
 
+    /// Runs [`INSERT`] with the account columns (no history, no notices).
+    async fn insert(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(INSERT)
+            .bind(self.id)
+            .bind(self.owner)
+            .bind(self.kind)
+            .bind(self.ig_user_id)
+            .bind(self.username)
+            .bind(self.page_id)
+            .bind(self.notifications)
+            .bind(self.token_ct)
+            .bind(self.token_key)
+            .bind(self.issued_at)
+            .bind(self.expires_at)
+            .bind(self.data_access_expires_at)
+            .bind(self.scopes)
+            .bind(self.status)
+            .bind(self.status_reason)
+            .bind(self.status_at)
+            .bind(self.last_checked_at)
+            .bind(self.next_action_at)
+            .bind(self.retry)
+            .bind(self.warnings)
+            .bind(self.episode)
+            .bind(self.refresh_requested)
+            .bind(self.version)
+            .bind(self.fb_user_id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+
     /// Runs [`COMMIT`]; returns the rows not written: `(id, whether the account exists)`.
     async fn run(self, conn: &mut PgConnection) -> Result<Vec<PgRow>, sqlx::Error> {
         sqlx::query(COMMIT)
@@ -169,6 +202,20 @@ pub(super) async fn commit(db: &Db, pool: &PgPool, ts: &[Transition]) -> Committ
     Ok(out)
 }
 
+/// Inserts `records` (new accounts) in one statement: see `insert_batch.sql`.
+pub(super) async fn insert(
+    db: &Db,
+    pool: &PgPool,
+    records: &[AccountRecord],
+) -> Result<(), StoreError> {
+    let mut arrays = Arrays::default();
+    for r in records {
+        arrays.push(CommitRow::inserted(r, &db.enc));
+    }
+    let mut conn = pool.acquire().await.classified(db)?;
+    arrays.insert(&mut conn).await.classified(db)
+}
+
 /// One statement per run, in order, on `conn`.
 async fn commit_runs(
     db: &Db,
@@ -212,6 +259,15 @@ mod tests {
         assert_eq!(runs(&[]), Vec::<Range<usize>>::new());
         assert_eq!(runs(&[t(&a), t(&b)]), vec![0..2]);
         assert_eq!(runs(&[t(&a), t(&b), t(&a), t(&a)]), vec![0..2, 2..3, 3..4]);
+    }
+
+    #[test]
+    fn the_insert_binds_every_array() {
+        let marks = (1..=24)
+            .filter(|n| INSERT.contains(&format!("${n}::")))
+            .count();
+        assert_eq!(marks, 24);
+        assert!(!INSERT.contains("$25"));
     }
 
     #[test]

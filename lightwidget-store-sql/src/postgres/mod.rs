@@ -2,13 +2,13 @@
 //! backend's own (sqlx's PostgreSQL driver: rows decoded in place, arrays bound), one
 //! statement and one round trip each: a claim is one `UPDATE … RETURNING` over the rows
 //! a `FOR UPDATE SKIP LOCKED` subquery locked; a batch of commits is one statement over
-//! arrays ([`batch`]). Everything else, outbox takes included, runs on the shared `Any`
+//! arrays ([`batch`]), as is a batch of new accounts (`insert_many`). Everything else, outbox takes included, runs on the shared `Any`
 //! pool. Errors are classified by SQLSTATE.
 
 mod batch;
 
 use async_trait::async_trait;
-use lightwidget_core::Transition;
+use lightwidget_core::{AccountRecord, StoreError, Transition};
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -68,6 +68,14 @@ impl Backend for Postgres {
 
     async fn commit_batch(&self, db: &Db, ts: &[Transition]) -> Committed {
         batch::commit(db, &self.native, ts).await
+    }
+
+    async fn insert_batch(
+        &self,
+        db: &Db,
+        records: &[AccountRecord],
+    ) -> Option<Result<(), StoreError>> {
+        Some(batch::insert(db, &self.native, records).await)
     }
 
     async fn close(&self) {
