@@ -448,21 +448,18 @@ async fn insert_many_writes_every_record_in_one_transaction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL at LIGHTWIDGET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); run with --include-ignored"]
 async fn postgres_insert_many_is_one_statement_with_the_same_outcome() {
-    let server = Server::connect("LIGHTWIDGET_TEST_POSTGRES_URL").await;
-    let store = SqlStore::builder(server.fresh_url().await)
-        .keyring(keyring())
-        .connect()
-        .await
-        .unwrap();
-    insert_many_case(store.clone()).await;
-    store.close().await;
-    server.cleanup().await;
+    insert_many_on_server("LIGHTWIDGET_TEST_POSTGRES_URL").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs MariaDB/MySQL at LIGHTWIDGET_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test); run with --include-ignored"]
 async fn mysql_insert_many_writes_every_record_in_one_transaction() {
-    let server = Server::connect("LIGHTWIDGET_TEST_MYSQL_URL").await;
+    insert_many_on_server("LIGHTWIDGET_TEST_MYSQL_URL").await;
+}
+
+/// [`insert_many_case`] in a fresh database of the server named by `var`.
+async fn insert_many_on_server(var: &str) {
+    let server = Server::connect(var).await;
     let store = SqlStore::builder(server.fresh_url().await)
         .keyring(keyring())
         .connect()

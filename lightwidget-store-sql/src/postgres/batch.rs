@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use lightwidget_core::{AccountRecord, StoreError, Transition};
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::Query;
 use sqlx::{PgConnection, Row};
 
 use crate::codec::CommitRow;
@@ -101,76 +103,84 @@ impl Arrays {
         self.version.push(r.expected_version);
     }
 
+    /// Binds the account columns `$1`–`$23` (both statements' first 23 parameters, in
+    /// `ACCOUNT_COLS` order); returns the query and what is left to bind.
+    fn bind_accounts(
+        mut self,
+        q: Query<'static, Postgres, PgArguments>,
+    ) -> (Query<'static, Postgres, PgArguments>, Rest) {
+        let q = q
+            .bind(std::mem::take(&mut self.id))
+            .bind(std::mem::take(&mut self.owner))
+            .bind(std::mem::take(&mut self.kind))
+            .bind(std::mem::take(&mut self.ig_user_id))
+            .bind(std::mem::take(&mut self.username))
+            .bind(std::mem::take(&mut self.page_id))
+            .bind(std::mem::take(&mut self.notifications))
+            .bind(std::mem::take(&mut self.token_ct))
+            .bind(std::mem::take(&mut self.token_key))
+            .bind(std::mem::take(&mut self.issued_at))
+            .bind(std::mem::take(&mut self.expires_at))
+            .bind(std::mem::take(&mut self.data_access_expires_at))
+            .bind(std::mem::take(&mut self.scopes))
+            .bind(std::mem::take(&mut self.status))
+            .bind(std::mem::take(&mut self.status_reason))
+            .bind(std::mem::take(&mut self.status_at))
+            .bind(std::mem::take(&mut self.last_checked_at))
+            .bind(std::mem::take(&mut self.next_action_at))
+            .bind(std::mem::take(&mut self.retry))
+            .bind(std::mem::take(&mut self.warnings))
+            .bind(std::mem::take(&mut self.episode))
+            .bind(std::mem::take(&mut self.refresh_requested))
+            .bind(std::mem::take(&mut self.version));
+        let rest = Rest {
+            fb_user_id: self.fb_user_id,
+            h_account: self.h_account,
+            h_at: self.h_at,
+            h_event: self.h_event,
+            n_id: self.n_id,
+            n_dedupe: self.n_dedupe,
+            n_account: self.n_account,
+            n_created: self.n_created,
+            n_body: self.n_body,
+        };
+        (q, rest)
+    }
+
     /// Runs [`INSERT`] with the account columns (no history, no notices).
     async fn insert(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(INSERT)
-            .bind(self.id)
-            .bind(self.owner)
-            .bind(self.kind)
-            .bind(self.ig_user_id)
-            .bind(self.username)
-            .bind(self.page_id)
-            .bind(self.notifications)
-            .bind(self.token_ct)
-            .bind(self.token_key)
-            .bind(self.issued_at)
-            .bind(self.expires_at)
-            .bind(self.data_access_expires_at)
-            .bind(self.scopes)
-            .bind(self.status)
-            .bind(self.status_reason)
-            .bind(self.status_at)
-            .bind(self.last_checked_at)
-            .bind(self.next_action_at)
-            .bind(self.retry)
-            .bind(self.warnings)
-            .bind(self.episode)
-            .bind(self.refresh_requested)
-            .bind(self.version)
-            .bind(self.fb_user_id)
-            .execute(conn)
-            .await
-            .map(|_| ())
+        let (q, rest) = self.bind_accounts(sqlx::query(INSERT));
+        q.bind(rest.fb_user_id).execute(conn).await.map(|_| ())
     }
 
     /// Runs [`COMMIT`]; returns the rows not written: `(id, whether the account exists)`.
     async fn run(self, conn: &mut PgConnection) -> Result<Vec<PgRow>, sqlx::Error> {
-        sqlx::query(COMMIT)
-            .bind(self.id)
-            .bind(self.owner)
-            .bind(self.kind)
-            .bind(self.ig_user_id)
-            .bind(self.username)
-            .bind(self.page_id)
-            .bind(self.notifications)
-            .bind(self.token_ct)
-            .bind(self.token_key)
-            .bind(self.issued_at)
-            .bind(self.expires_at)
-            .bind(self.data_access_expires_at)
-            .bind(self.scopes)
-            .bind(self.status)
-            .bind(self.status_reason)
-            .bind(self.status_at)
-            .bind(self.last_checked_at)
-            .bind(self.next_action_at)
-            .bind(self.retry)
-            .bind(self.warnings)
-            .bind(self.episode)
-            .bind(self.refresh_requested)
-            .bind(self.version)
-            .bind(self.h_account)
-            .bind(self.h_at)
-            .bind(self.h_event)
-            .bind(self.n_id)
-            .bind(self.n_dedupe)
-            .bind(self.n_account)
-            .bind(self.n_created)
-            .bind(self.n_body)
-            .bind(self.fb_user_id)
+        let (q, rest) = self.bind_accounts(sqlx::query(COMMIT));
+        q.bind(rest.h_account)
+            .bind(rest.h_at)
+            .bind(rest.h_event)
+            .bind(rest.n_id)
+            .bind(rest.n_dedupe)
+            .bind(rest.n_account)
+            .bind(rest.n_created)
+            .bind(rest.n_body)
+            .bind(rest.fb_user_id)
             .fetch_all(conn)
             .await
     }
+}
+
+/// The parameters after the account columns.
+struct Rest {
+    fb_user_id: Vec<Option<String>>,
+    h_account: Vec<String>,
+    h_at: Vec<i64>,
+    h_event: Vec<String>,
+    n_id: Vec<String>,
+    n_dedupe: Vec<String>,
+    n_account: Vec<String>,
+    n_created: Vec<i64>,
+    n_body: Vec<String>,
 }
 
 /// Consecutive runs of distinct accounts.
