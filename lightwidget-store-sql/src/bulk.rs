@@ -11,8 +11,9 @@ impl SqlStore {
     /// Inserts many new accounts in one transaction (imports, seeding). Each record is
     /// encrypted like [`TokenStore::insert`](lightwidget_core::TokenStore::insert); a duplicate fails the whole batch.
     ///
-    /// On PostgreSQL a batch is one statement over arrays (one round trip); elsewhere one
-    /// statement per row, in one transaction.
+    /// On PostgreSQL a batch is one statement over arrays (one round trip); on SQLite one
+    /// job on the store's dedicated connection with prepared statements; on MySQL/MariaDB
+    /// one statement per row, in one transaction.
     pub async fn insert_many(&self, records: &[AccountRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());

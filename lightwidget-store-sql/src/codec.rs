@@ -429,7 +429,6 @@ impl CommitRow {
 
     /// Encodes a new account for an insert: its token sealed, its version as given, no
     /// history and no notices.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub fn inserted(r: &AccountRecord, enc: &Encryption) -> Self {
         Self::of(&r.account, &r.state, r.version, true, enc)
     }

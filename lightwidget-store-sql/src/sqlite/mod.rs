@@ -1,11 +1,13 @@
 //! SQLite (embedded): claims and batched commits on a dedicated connection of the
-//! store's own ([`thread`]: rusqlite on its own thread, statements prepared once),
+//! store's own ([`thread`]: rusqlite on its own thread, statements prepared once), as are
+//! bulk inserts ([`insert`]),
 //! everything else on the sqlx pool. WAL, memory-mapped reads, this process's writers
 //! queued on an async gate, log checkpoints from a background task, and claims that read
 //! the next batches ahead.
 
 mod claim;
 mod commit;
+mod insert;
 mod thread;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -13,7 +15,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lightwidget_core::Transition;
+use lightwidget_core::{AccountRecord, StoreError, Transition};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
@@ -162,6 +164,26 @@ impl Backend for Sqlite {
             .lite
             .run(move |conn, _| commit::commit(conn, &rows))
             .await?
+    }
+
+    /// Encoded here, written by one job on the dedicated connection.
+    async fn insert_batch(
+        &self,
+        db: &Db,
+        records: &[AccountRecord],
+    ) -> Option<Result<(), StoreError>> {
+        let rows: Vec<CommitRow> = records
+            .iter()
+            .map(|r| CommitRow::inserted(r, &db.enc))
+            .collect();
+        let _gate = self.0.gate.clone().lock_owned().await;
+        Some(
+            self.0
+                .lite
+                .run(move |conn, _| insert::insert(conn, &rows))
+                .await
+                .and_then(|r| r),
+        )
     }
 
     async fn close(&self) {
