@@ -126,16 +126,19 @@ async fn seed(store: &SqlStore, n: usize, sqlite: bool) {
 /// seed fell from ~20k to ~5k accounts/s past 1M with the log at 3.6 GB. What is measured
 /// afterwards runs on the complete schema.
 async fn seed_sqlite(store: &SqlStore, n: usize) {
+    // One connection for the schema changes: a pooled connection that did not drop the
+    // indexes still has them in its cached schema and refuses to create them again.
+    let mut ddl = store.pool().acquire().await.unwrap();
     let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
          AND tbl_name IN ('lw_accounts', 'lw_members')",
     )
-    .fetch_all(store.pool())
+    .fetch_all(&mut *ddl)
     .await
     .unwrap();
     for (name, _) in &indexes {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}")))
-            .execute(store.pool())
+            .execute(&mut *ddl)
             .await
             .unwrap();
     }
@@ -145,7 +148,7 @@ async fn seed_sqlite(store: &SqlStore, n: usize) {
     let t = Instant::now();
     for (_, sql) in &indexes {
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(store.pool())
+            .execute(&mut *ddl)
             .await
             .unwrap();
     }
