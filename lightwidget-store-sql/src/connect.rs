@@ -31,6 +31,8 @@ pub(crate) struct Connect {
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub checkpoint_every: Duration,
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub wal_limit: u64,
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub read_ahead: bool,
 }
 

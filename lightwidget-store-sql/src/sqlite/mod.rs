@@ -100,7 +100,11 @@ pub(crate) async fn open(c: &Connect) -> Result<(Db, Box<dyn Backend>), Error> {
         read_ahead_mark: AtomicI64::new(i64::MIN),
     });
     if background_checkpoints {
-        tokio::spawn(checkpointer(Arc::downgrade(&state), c.checkpoint_every));
+        tokio::spawn(checkpointer(
+            Arc::downgrade(&state),
+            c.checkpoint_every,
+            c.wal_limit,
+        ));
     }
     let db = Db::new(pool, c.enc(), &QUERIES, begin, classify::sqlite);
     Ok((db, Box::new(Sqlite(state))))
@@ -229,24 +233,85 @@ fn read_ahead(state: &Arc<State>, now: i64, last: i64, limit: usize) {
 }
 
 /// The background checkpointer: a passive checkpoint every `every`, until the store is
-/// dropped or closed. A failure is logged and tried again at the next tick.
-async fn checkpointer(state: Weak<State>, every: Duration) {
+/// dropped or closed; when the log it leaves is larger than `limit` bytes, a truncating
+/// checkpoint under the write gate (see `SqlStoreBuilder::sqlite_wal_limit`). A failure
+/// is logged and tried again at the next tick.
+async fn checkpointer(state: Weak<State>, every: Duration, limit: u64) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut page_size: Option<u64> = None;
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
         if state.pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&state.pool)
+        if page_size.is_none() {
+            page_size = sqlx::query_scalar::<_, i64>("PRAGMA page_size")
+                .fetch_one(&state.pool)
+                .await
+                .ok()
+                .and_then(|n| u64::try_from(n).ok());
+        }
+        // (busy, frames in the log, frames copied)
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&state.pool)
             .await
         {
-            if state.pool.is_closed() {
-                return;
+            Ok((_, frames, _)) => {
+                let log = u64::try_from(frames)
+                    .unwrap_or(0)
+                    .saturating_mul(page_size.unwrap_or(4096));
+                if log > limit {
+                    truncate_log(&state, log).await;
+                }
             }
-            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying at the next tick");
+            Err(e) => {
+                if state.pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "SQLite checkpoint failed; retrying at the next tick");
+            }
+        }
+    }
+}
+
+/// Empties the log: this process's writers wait on the gate while the rest of the log
+/// is copied and the file truncated; readers of other processes are waited for 250 ms
+/// at most.
+async fn truncate_log(state: &State, log: u64) {
+    let _gate = state.gate.clone().lock_owned().await;
+    let started = std::time::Instant::now();
+    let mut conn = match state.pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite log truncation: no connection; retrying at the next tick");
+            return;
+        }
+    };
+    let done = async {
+        conn.execute("PRAGMA busy_timeout = 250").await?;
+        let r = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut *conn)
+            .await;
+        conn.execute("PRAGMA busy_timeout = 10000").await?;
+        r
+    }
+    .await;
+    match done {
+        Ok((0, _, _)) => tracing::debug!(
+            log_bytes = log,
+            took_ms = started.elapsed().as_millis() as u64,
+            "SQLite log past its limit: checkpointed and truncated"
+        ),
+        Ok(_) => tracing::debug!(
+            log_bytes = log,
+            "SQLite log past its limit: a reader of another process kept it; retrying at the next tick"
+        ),
+        Err(e) => {
+            // The connection may be left with the short busy timeout: drop it.
+            conn.close_on_drop();
+            tracing::warn!(error = %e, "SQLite log truncation failed; retrying at the next tick");
         }
     }
 }
