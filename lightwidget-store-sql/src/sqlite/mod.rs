@@ -289,13 +289,14 @@ async fn truncate_log(state: &State, log: u64) {
             return;
         }
     };
+    // Closed after use whatever happens, so no pooled connection is left with the short
+    // busy timeout (truncations are rare: one per `limit` bytes written at most).
+    conn.close_on_drop();
     let done = async {
         conn.execute("PRAGMA busy_timeout = 250").await?;
-        let r = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+        sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(&mut *conn)
-            .await;
-        conn.execute("PRAGMA busy_timeout = 10000").await?;
-        r
+            .await
     }
     .await;
     match done {
@@ -309,8 +310,6 @@ async fn truncate_log(state: &State, log: u64) {
             "SQLite log past its limit: a reader of another process kept it; retrying at the next tick"
         ),
         Err(e) => {
-            // The connection may be left with the short busy timeout: drop it.
-            conn.close_on_drop();
             tracing::warn!(error = %e, "SQLite log truncation failed; retrying at the next tick");
         }
     }
