@@ -104,9 +104,10 @@ impl SqlStoreBuilder {
         self.checkpoint_every = every;
         self
     }
-    /// SQLite: the size of write-ahead log past which the background checkpointer stops
-    /// this process's writers for a moment to empty the log (default 64 MiB; needs the
-    /// background checkpointer, see [`sqlite_checkpoint_every`](Self::sqlite_checkpoint_every)).
+    /// SQLite: the size of write-ahead log past which the background checkpointer holds
+    /// this process's claims and commits for a moment to empty the log (default 64 MiB;
+    /// needs the background checkpointer, see
+    /// [`sqlite_checkpoint_every`](Self::sqlite_checkpoint_every)).
     ///
     /// A passive checkpoint copies the log into the database but never waits for a
     /// writer, and SQLite starts the log over only when a checkpoint has copied all of it:
@@ -114,10 +115,11 @@ impl SqlStoreBuilder {
     /// a commit always lands while the checkpoint runs, so the log never starts over
     /// and grows without bound (1.1 GB during a sweep of 300k accounts, measured with
     /// the limit off). Past the limit, the checkpointer takes the store's write gate
-    /// (this process's claims and commits wait), copies the rest and truncates the log
-    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), waiting at most 250 ms for readers of other
-    /// processes; if they do not let it, it tries again at the next tick. `u64::MAX`
-    /// turns this off.
+    /// (which this process's claims, commits and other transactions pass), copies the
+    /// rest and truncates the log (`PRAGMA wal_checkpoint(TRUNCATE)`), waiting at most
+    /// 250 ms for readers still on the log, of this process or another. If a reader kept
+    /// it from finishing, it waits more ticks before each new try (doubling, up to 64).
+    /// `u64::MAX` turns this off.
     pub fn sqlite_wal_limit(mut self, bytes: u64) -> Self {
         self.wal_limit = bytes;
         self

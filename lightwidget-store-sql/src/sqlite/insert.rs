@@ -14,8 +14,12 @@ const INSERT_MEMBER: &str = include_str!("../../queries/sqlite/member_insert.sql
 
 /// Inserts `rows` (encoded by [`CommitRow::inserted`]) and their owners as their only
 /// members, seeing all the history, in one transaction: any failure (a duplicate) writes
-/// nothing.
-pub(super) fn insert(conn: &mut Connection, rows: &[CommitRow]) -> Result<(), StoreError> {
+/// nothing, and nor does a caller that has gone (`gone`) before the commit.
+pub(super) fn insert(
+    conn: &mut Connection,
+    gone: &dyn Fn() -> bool,
+    rows: &[CommitRow],
+) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(lite_err)?;
@@ -64,5 +68,11 @@ pub(super) fn insert(conn: &mut Connection, rows: &[CommitRow]) -> Result<(), St
         }
     }
     // Dropping an uncommitted transaction rolls it back.
+    if gone() {
+        return Err(StoreError::Unavailable {
+            message: "the caller of insert_many went away; nothing was inserted".into(),
+            source: None,
+        });
+    }
     tx.commit().map_err(lite_err)
 }

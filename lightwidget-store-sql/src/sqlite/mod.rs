@@ -135,9 +135,12 @@ impl Backend for Sqlite {
         let enc = db.enc.clone();
         let worker = lease.worker.to_owned();
         let (now, until, limit) = (lease.now, lease.until, lease.limit);
+        // The gate moves into the job: released when the job ends, even if this caller
+        // has gone by then, so no writer of this process meets the job's write lock.
         let claimed = state
             .lite
             .run(move |conn, gone| {
+                let _gate = gate;
                 let lease = Lease {
                     now,
                     until,
@@ -147,7 +150,6 @@ impl Backend for Sqlite {
                 claim::claim(conn, gone, &enc, lease)
             })
             .await??;
-        drop(gate);
         if claimed.len() == limit
             && let Some(last) = claimed.last().and_then(|r| r.state.next_action_at)
         {
@@ -163,14 +165,18 @@ impl Backend for Sqlite {
     /// Encoded here (encryption, JSON), written by one job on the dedicated connection.
     async fn commit_batch(&self, db: &Db, ts: &[Transition]) -> Committed {
         let rows: Vec<CommitRow> = ts.iter().map(|t| CommitRow::new(t, &db.enc)).collect();
-        let _gate = self.0.gate.clone().lock_owned().await;
+        let gate = self.0.gate.clone().lock_owned().await;
         self.0
             .lite
-            .run(move |conn, _| commit::commit(conn, &rows))
+            .run(move |conn, _| {
+                let _gate = gate;
+                commit::commit(conn, &rows)
+            })
             .await?
     }
 
-    /// Encoded here, written by one job on the dedicated connection.
+    /// Encoded here, written by one job on the dedicated connection; rolled back if the
+    /// caller has gone before it commits (as a dropped transaction is on the pool).
     async fn insert_batch(
         &self,
         db: &Db,
@@ -180,11 +186,14 @@ impl Backend for Sqlite {
             .iter()
             .map(|r| CommitRow::inserted(r, &db.enc))
             .collect();
-        let _gate = self.0.gate.clone().lock_owned().await;
+        let gate = self.0.gate.clone().lock_owned().await;
         Some(
             self.0
                 .lite
-                .run(move |conn, _| insert::insert(conn, &rows))
+                .run(move |conn, gone| {
+                    let _gate = gate;
+                    insert::insert(conn, gone, &rows)
+                })
                 .await
                 .and_then(|r| r),
         )
@@ -240,6 +249,10 @@ async fn checkpointer(state: Weak<State>, every: Duration, limit: u64) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut page_size: Option<u64> = None;
+    // After a truncation a reader kept from finishing, the ticks to skip before the next
+    // try (doubling up to 64, about 16 s at the default interval), so a long reader does
+    // not make this process's writers wait at every tick.
+    let (mut skip, mut backoff) = (0u32, 1u32);
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
@@ -263,7 +276,14 @@ async fn checkpointer(state: Weak<State>, every: Duration, limit: u64) {
                     .unwrap_or(0)
                     .saturating_mul(page_size.unwrap_or(4096));
                 if log > limit {
-                    truncate_log(&state, log).await;
+                    if skip > 0 {
+                        skip -= 1;
+                    } else if truncate_log(&state, log).await {
+                        backoff = 1;
+                    } else {
+                        skip = backoff;
+                        backoff = (backoff * 2).min(64);
+                    }
                 }
             }
             Err(e) => {
@@ -276,17 +296,17 @@ async fn checkpointer(state: Weak<State>, every: Duration, limit: u64) {
     }
 }
 
-/// Empties the log: this process's writers wait on the gate while the rest of the log
-/// is copied and the file truncated; readers of other processes are waited for 250 ms
-/// at most.
-async fn truncate_log(state: &State, log: u64) {
+/// Empties the log: this process's claims and commits wait on the gate while the rest of
+/// the log is copied and the file truncated; readers still on the log (of this process or
+/// another) are waited for 250 ms at most. Returns whether the log was emptied.
+async fn truncate_log(state: &State, log: u64) -> bool {
     let _gate = state.gate.clone().lock_owned().await;
     let started = std::time::Instant::now();
     let mut conn = match state.pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "SQLite log truncation: no connection; retrying at the next tick");
-            return;
+            tracing::warn!(error = %e, "SQLite log truncation: no connection; retrying later");
+            return false;
         }
     };
     // Closed after use whatever happens, so no pooled connection is left with the short
@@ -300,17 +320,24 @@ async fn truncate_log(state: &State, log: u64) {
     }
     .await;
     match done {
-        Ok((0, _, _)) => tracing::debug!(
-            log_bytes = log,
-            took_ms = started.elapsed().as_millis() as u64,
-            "SQLite log past its limit: checkpointed and truncated"
-        ),
-        Ok(_) => tracing::debug!(
-            log_bytes = log,
-            "SQLite log past its limit: a reader of another process kept it; retrying at the next tick"
-        ),
+        Ok((0, _, _)) => {
+            tracing::debug!(
+                log_bytes = log,
+                took_ms = started.elapsed().as_millis() as u64,
+                "SQLite log past its limit: checkpointed and truncated"
+            );
+            true
+        }
+        Ok(_) => {
+            tracing::debug!(
+                log_bytes = log,
+                "SQLite log past its limit: a reader kept it; retrying later"
+            );
+            false
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "SQLite log truncation failed; retrying at the next tick");
+            tracing::warn!(error = %e, "SQLite log truncation failed; retrying later");
+            false
         }
     }
 }
