@@ -7,6 +7,12 @@
 //! reported per round and as the median: on a shared 2-vCPU VM the machine's own speed
 //! drifts by 2x within minutes, so only figures taken side by side compare.
 //!
+//! On PostgreSQL it also prints the server's own work around each keeper sweep: its
+//! counters (transactions, rows, WAL), its processes' CPU time per refresh when the
+//! server runs on this machine, and the ceiling that CPU time sets on the ratio: the
+//! bare client's machine time over that plus the server's, the ratio a keeper would
+//! reach if its own process cost no more than the bare client's.
+//!
 //! `cargo bench --bench keeper_throughput` · env: LW_BENCH_ACCOUNTS (5000 per round),
 //! LW_BENCH_CONCURRENCY (64), LW_BENCH_ROUNDS (3), LW_BENCH_READ_AHEAD=0 (SQLite
 //! without read-ahead), LW_BENCH_BACKENDS (default
@@ -59,6 +65,9 @@ struct Phase {
     machine_us: f64,
     /// The share of the machine's CPU time that was busy.
     busy: f64,
+    /// The local PostgreSQL server's CPU time per refresh (its processes, read from
+    /// /proc), when the keeper runs on a server on this machine.
+    server_us: Option<f64>,
 }
 
 impl Phase {
@@ -83,6 +92,7 @@ impl Phase {
             p50: ms(percentile(&lat, 50.0)),
             p99: ms(percentile(&lat, 99.0)),
             cpu_us: cpu.as_micros() as f64 / n as f64,
+            server_us: None,
         }
     }
 }
@@ -242,16 +252,22 @@ async fn bench_store(
             };
             let cpu0 = cpu_time();
             let m0 = machine_cpu();
+            let sv0 = server.and_then(|_| processes_cpu("postgres"));
             let t0 = Instant::now();
             let report = keeper.sweep().await.unwrap();
             let (wall, cpu, m1) = (t0.elapsed(), cpu_time() - cpu0, machine_cpu());
+            let sv1 = server.and_then(|_| processes_cpu("postgres"));
             keeper_peak = peak_rss_mib();
             if let (Some(s), Some(before)) = (server, before) {
                 work.push(s.counters().await.since(&before));
             }
             assert_eq!(report.refreshed, n, "every account refreshed: {report:?}");
             let lat = std::mem::take(&mut *samples.lock().unwrap());
-            Some(Phase::new(n, wall, cpu, (m0, m1), lat))
+            let mut phase = Phase::new(n, wall, cpu, (m0, m1), lat);
+            if let (Some(a), Some(b)) = (sv0, sv1) {
+                phase.server_us = Some(b.saturating_sub(a).as_micros() as f64 / n as f64);
+            }
+            Some(phase)
         };
         if let (true, Some(k)) = (keeper_only, &keeper_phase) {
             println!(
@@ -264,6 +280,9 @@ async fn bench_store(
                 k.p50,
                 k.p99
             );
+            if let Some(sv) = k.server_us {
+                println!("server CPU per refresh: {sv:.1} µs (its processes on this machine)");
+            }
             if let Some(w) = work.last() {
                 let per = |v: f64| v / n as f64;
                 println!(
@@ -379,13 +398,28 @@ async fn bench_store(
             "\nthe server's work per refresh (PostgreSQL's own counters around each keeper sweep; WAL is cluster-wide)"
         );
         println!(
-            "| round | transactions | rows inserted | rows updated | of them HOT | WAL records | WAL bytes | full-page images |"
+            "| round | transactions | rows inserted | rows updated | of them HOT | WAL records | WAL bytes | full-page images | server CPU per refresh | ceiling |"
         );
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        let mut ceilings = Vec::new();
         for (i, w) in work.iter().enumerate() {
             let per = |v: f64| v / n as f64;
+            // What the ratio could be if the keeper's own process cost no more than the
+            // bare client's, the server's work per refresh staying what it was: the bare
+            // client's machine time over that plus the server's.
+            let (server, ceiling) = match results.get(i) {
+                Some((k, b)) => match k.server_us {
+                    Some(sv) if b.machine_us + sv > 0.0 => {
+                        let c = b.machine_us / (b.machine_us + sv);
+                        ceilings.push(c);
+                        (format!("{sv:.1} µs"), format!("{c:.2}"))
+                    }
+                    _ => ("n/a".into(), "n/a".into()),
+                },
+                None => ("n/a".into(), "n/a".into()),
+            };
             println!(
-                "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.3} |",
+                "| {} | {:.4} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} | {:.3} | {server} | {ceiling} |",
                 i + 1,
                 per(w.xacts),
                 per(w.inserted),
@@ -394,6 +428,15 @@ async fn bench_store(
                 per(w.wal_records),
                 per(w.wal_bytes),
                 per(w.wal_fpi)
+            );
+        }
+        if !ceilings.is_empty() {
+            ceilings.sort_by(f64::total_cmp);
+            println!(
+                "\nceiling keeper / bare with the server's work as measured (a keeper process costing what the bare client's does): median {:.2} (min {:.2}, max {:.2}); the server's CPU is its processes' user + system time from /proc, so only when it runs on this machine",
+                ceilings[ceilings.len() / 2],
+                ceilings[0],
+                ceilings[ceilings.len() - 1]
             );
         }
     }

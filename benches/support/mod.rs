@@ -40,6 +40,36 @@ pub fn machine_cpu() -> (Duration, Duration) {
     )
 }
 
+/// User + system CPU time so far of every process on this machine whose command name is
+/// `comm` (a local PostgreSQL server's processes are all named `postgres`), from
+/// /proc/[pid]/stat; `None` when there is none. Processes that end between two readings
+/// take their time with them: the server's pooled backends live through a sweep.
+pub fn processes_cpu(comm: &str) -> Option<Duration> {
+    let mut ticks = 0u64;
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ...": the name sits between the first "(" and the last ")".
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if stat.get(open + 1..close) != Some(comm) {
+            continue;
+        }
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        found = true;
+        ticks += f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    }
+    found.then(|| Duration::from_millis(ticks * 10))
+}
+
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
