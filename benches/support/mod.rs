@@ -11,13 +11,17 @@ use lightwidget::{Account, CheckInfo, ProviderError, Token, TokenProvider};
 /// User + system CPU time of this process so far.
 pub fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the ")" of the command name; utime and stime are fields 14 and 15.
+    // Linux reports in clock ticks (USER_HZ), 100 on every mainstream platform.
+    Duration::from_millis(stat_ticks(&stat) * 10)
+}
+
+/// utime + stime, in clock ticks, of a /proc/[pid]/stat line: fields 14 and 15, counted
+/// after the ")" that ends the command name (which may itself hold spaces and parentheses).
+fn stat_ticks(stat: &str) -> u64 {
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // Linux reports in clock ticks (USER_HZ), 100 on every mainstream platform.
-    Duration::from_millis(ticks * 10)
+    f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 /// The whole machine's CPU time so far (every process, the database server's included):
@@ -62,10 +66,8 @@ pub fn processes_cpu(comm: &str) -> Option<Duration> {
         if stat.get(open + 1..close) != Some(comm) {
             continue;
         }
-        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
         found = true;
-        ticks += f.get(11).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        ticks += stat_ticks(&stat);
     }
     found.then(|| Duration::from_millis(ticks * 10))
 }
